@@ -1,0 +1,239 @@
+use crate::structural;
+use bytes::Bytes;
+use driftlog_model::canonical::hash128;
+use driftlog_model::canonical::volatile_hash as xxh3_64;
+use driftlog_model::{
+    spec_for, CompleteSnapshot, CurrentState, Observed, PartialSnapshot, ResourceKey, Seq, Status,
+};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+
+/// One new configuration item to append, before it has a sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Which resource.
+    pub key: ResourceKey,
+    /// [`ResourceKey::id_hash`] of `key`, computed once.
+    pub id: u128,
+    /// `ResourceDiscovered`, `OK` or `ResourceDeleted`.
+    pub status: Status,
+    /// The next per-resource version.
+    pub version: u64,
+    /// Sequence of the previous item of this resource, if any.
+    pub prev_seq: Option<Seq>,
+    /// Canonical document (volatile values excluded).
+    pub doc: Bytes,
+    /// Canonical volatile values.
+    pub volatile: Bytes,
+    /// Canonical JSON array of field changes (`[]` for a discovery).
+    pub diff: Bytes,
+    /// Hash of `doc`.
+    pub doc_hash: u128,
+    /// Hash of `volatile`.
+    pub volatile_hash: u64,
+}
+
+/// Counters of one diff run, reported in the recorder status and by `bench`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffStats {
+    /// Resources in the snapshot.
+    pub seen: u64,
+    /// Same hash as recorded: nothing written.
+    pub unchanged: u64,
+    /// Only declared volatile fields changed: counted, nothing written.
+    pub volatile_only: u64,
+    /// New resources.
+    pub discovered: u64,
+    /// Changed resources.
+    pub updated: u64,
+    /// Resources gone from a complete snapshot.
+    pub deleted: u64,
+}
+
+impl DiffStats {
+    /// Adds another run's counters.
+    pub fn add(&mut self, o: &DiffStats) {
+        self.seen += o.seen;
+        self.unchanged += o.unchanged;
+        self.volatile_only += o.volatile_only;
+        self.discovered += o.discovered;
+        self.updated += o.updated;
+        self.deleted += o.deleted;
+    }
+}
+
+/// The result of one diff run.
+#[derive(Debug, Default)]
+pub struct Diffed {
+    /// Items to append, in snapshot order, deletions last.
+    pub changes: Vec<Change>,
+    /// Resources whose volatile fields ticked: `(id, new volatile hash)`, to note in the state.
+    pub volatile_ticks: Vec<(u128, u64)>,
+    /// Counters.
+    pub stats: DiffStats,
+}
+
+/// Diffs a complete snapshot of one scope: creates, updates and, because the snapshot is
+/// complete, deletions of live resources of that scope that it no longer contains.
+///
+/// `load_doc(seq)` returns the canonical document recorded at `seq`; it is called only for
+/// resources whose hash changed (and for deletions), never for unchanged ones.
+///
+/// # Errors
+/// Whatever `load_doc` returns.
+pub fn diff_complete<E>(
+    state: &CurrentState,
+    snap: &CompleteSnapshot,
+    load_doc: impl FnMut(Seq) -> Result<Bytes, E>,
+) -> Result<Diffed, E> {
+    let mut load_doc = load_doc;
+    let mut out = Diffed::default();
+    let mut matched_live = 0usize;
+    for o in snap.resources() {
+        if observe(state, o, &mut load_doc, &mut out)? {
+            matched_live += 1;
+        }
+    }
+    let live = state.live_in(snap.scope());
+    let live_count = live.map_or(0, |m| m.len());
+    if matched_live < live_count {
+        // Only now pay for a set of what the snapshot holds.
+        let seen: HashSet<u128> = snap.resources().iter().map(|o| o.key.id_hash()).collect();
+        let mut gone: Vec<(&u128, &String)> = live
+            .into_iter()
+            .flatten()
+            .filter(|(id, _)| !seen.contains(id))
+            .collect();
+        gone.sort_by(|a, b| a.1.cmp(b.1));
+        for (id, resource_id) in gone {
+            let Some(prev) = state.get(*id) else { continue };
+            let scope = snap.scope();
+            let key = ResourceKey::new(
+                &scope.account,
+                &scope.region,
+                &scope.resource_type,
+                resource_id,
+            );
+            let prev_doc = load_doc(prev.seq)?;
+            out.changes.push(deletion(key, *id, prev, &prev_doc));
+            out.stats.deleted += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Diffs resources seen without a claim of completeness (a targeted refresh, re-checks of
+/// related resources, what a failed poll got before failing). It never deletes.
+///
+/// # Errors
+/// Whatever `load_doc` returns.
+pub fn diff_partial<E>(
+    state: &CurrentState,
+    snap: &PartialSnapshot,
+    load_doc: impl FnMut(Seq) -> Result<Bytes, E>,
+) -> Result<Diffed, E> {
+    let mut load_doc = load_doc;
+    let mut out = Diffed::default();
+    for o in &snap.resources {
+        observe(state, o, &mut load_doc, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Compares one observed resource with its state; returns true when it was live before.
+fn observe<E>(
+    state: &CurrentState,
+    o: &Observed,
+    load_doc: &mut impl FnMut(Seq) -> Result<Bytes, E>,
+    out: &mut Diffed,
+) -> Result<bool, E> {
+    out.stats.seen += 1;
+    let id = o.key.id_hash();
+    let doc_hash = hash128(&o.doc);
+    let prev = state.get(id);
+    match prev {
+        Some(p) if !p.deleted && p.doc_hash == doc_hash => {
+            let vh = xxh3_64(&o.volatile);
+            if vh == p.volatile_hash {
+                out.stats.unchanged += 1;
+            } else {
+                out.stats.volatile_only += 1;
+                out.volatile_ticks.push((id, vh));
+            }
+            Ok(true)
+        }
+        Some(p) if !p.deleted => {
+            let prev_doc = load_doc(p.seq)?;
+            let spec = spec_for(&o.key.resource_type);
+            let a: Value = serde_json::from_slice(&prev_doc).unwrap_or(Value::Null);
+            let b: Value = serde_json::from_slice(&o.doc).unwrap_or(Value::Null);
+            let changes = structural::diff(spec, &a, &b);
+            out.changes.push(Change {
+                key: o.key.clone(),
+                id,
+                status: Status::Ok,
+                version: p.version + 1,
+                prev_seq: Some(p.seq),
+                doc: o.doc.clone(),
+                volatile: o.volatile.clone(),
+                diff: Bytes::from(serde_json::to_vec(&changes).unwrap_or_else(|_| b"[]".to_vec())),
+                doc_hash,
+                volatile_hash: xxh3_64(&o.volatile),
+            });
+            out.stats.updated += 1;
+            Ok(true)
+        }
+        _ => {
+            out.changes.push(Change {
+                key: o.key.clone(),
+                id,
+                status: Status::ResourceDiscovered,
+                version: prev.map_or(1, |p| p.version + 1),
+                prev_seq: prev.map(|p| p.seq),
+                doc: o.doc.clone(),
+                volatile: o.volatile.clone(),
+                diff: Bytes::from_static(b"[]"),
+                doc_hash,
+                volatile_hash: xxh3_64(&o.volatile),
+            });
+            out.stats.discovered += 1;
+            Ok(false)
+        }
+    }
+}
+
+/// The item that records a deletion: identity fields kept, configuration gone, no edges,
+/// and a diff that lists what disappeared (AWS: `Configuration`, `Relationships.N`).
+fn deletion(
+    key: ResourceKey,
+    id: u128,
+    prev: &driftlog_model::ResourceState,
+    prev_doc: &[u8],
+) -> Change {
+    let spec = spec_for(&key.resource_type);
+    let a: Value = serde_json::from_slice(prev_doc).unwrap_or(Value::Null);
+    let keep = |k: &str| a.get(k).cloned().unwrap_or(Value::Null);
+    let b = json!({
+        "arn": keep("arn"),
+        "resourceName": keep("resourceName"),
+        "availabilityZone": keep("availabilityZone"),
+        "resourceCreationTime": keep("resourceCreationTime"),
+        "tags": {},
+        "relationships": [],
+        "supplementaryConfiguration": {},
+    });
+    let changes = structural::diff(spec, &a, &b);
+    let doc = Bytes::from(driftlog_model::canonical::to_canonical_vec(&b));
+    Change {
+        key,
+        id,
+        status: Status::ResourceDeleted,
+        version: prev.version + 1,
+        prev_seq: Some(prev.seq),
+        doc_hash: hash128(&doc),
+        doc,
+        volatile: driftlog_model::canonical::empty_object(),
+        diff: Bytes::from(serde_json::to_vec(&changes).unwrap_or_else(|_| b"[]".to_vec())),
+        volatile_hash: xxh3_64(b"{}"),
+    }
+}

@@ -1,0 +1,420 @@
+use crate::key::ResourceKey;
+use crate::time::iso_ms;
+use crate::{Error, Result, Seq};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// AWS Config's `configurationItemStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    /// The resource changed.
+    #[serde(rename = "OK")]
+    Ok,
+    /// First time the resource is recorded.
+    ResourceDiscovered,
+    /// Seen but not recorded (excluded type).
+    ResourceNotRecorded,
+    /// The resource is gone, as a complete snapshot of its scope showed.
+    ResourceDeleted,
+    /// Gone, and its type was not recorded.
+    ResourceDeletedNotRecorded,
+}
+
+impl Status {
+    /// AWS's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::ResourceDiscovered => "ResourceDiscovered",
+            Status::ResourceNotRecorded => "ResourceNotRecorded",
+            Status::ResourceDeleted => "ResourceDeleted",
+            Status::ResourceDeletedNotRecorded => "ResourceDeletedNotRecorded",
+        }
+    }
+
+    /// Parses AWS's spelling (case-insensitive; `deleted`, `discovered` accepted too).
+    ///
+    /// # Errors
+    /// [`Error::Filter`] naming the text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let all = [
+            Status::Ok,
+            Status::ResourceDiscovered,
+            Status::ResourceNotRecorded,
+            Status::ResourceDeleted,
+            Status::ResourceDeletedNotRecorded,
+        ];
+        let t = text.trim();
+        if let Some(s) = all.iter().find(|s| s.as_str().eq_ignore_ascii_case(t)) {
+            return Ok(*s);
+        }
+        match t.to_ascii_lowercase().as_str() {
+            "deleted" => Ok(Status::ResourceDeleted),
+            "discovered" | "new" => Ok(Status::ResourceDiscovered),
+            "changed" | "updated" => Ok(Status::Ok),
+            _ => Err(Error::Filter {
+                field: "status",
+                value: text.to_string(),
+                reason: "use OK, ResourceDiscovered, ResourceDeleted, ResourceNotRecorded or ResourceDeletedNotRecorded".into(),
+            }),
+        }
+    }
+
+    /// True for the statuses that end a resource's life.
+    pub fn is_deletion(self) -> bool {
+        matches!(
+            self,
+            Status::ResourceDeleted | Status::ResourceDeletedNotRecorded
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `changeType` of a diff entry and of a whole item diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChangeType {
+    /// Added.
+    Create,
+    /// Modified.
+    Update,
+    /// Removed.
+    Delete,
+}
+
+/// One step of a path into a stored document: a member name or an array index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PathStep {
+    /// Array index.
+    Index(usize),
+    /// Object member, exactly as stored (AWS's capitalized form is rendered from it).
+    Key(String),
+}
+
+/// One field-level change between two versions of a resource.
+///
+/// We keep the exact path (so a diff can be re-applied, e.g. to check it) and render AWS's
+/// `changedProperties` key from it: each segment's first letter uppercased, array indexes
+/// as segments (`Configuration.IpPermissions.0`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldChange {
+    /// Exact path from the top of the stored document.
+    pub path: Vec<PathStep>,
+    /// The value before, `null` on CREATE.
+    pub previous_value: Value,
+    /// The value after, `null` on DELETE.
+    pub updated_value: Value,
+    /// What happened to the field.
+    pub change_type: ChangeType,
+}
+
+impl FieldChange {
+    /// AWS's `changedProperties` key for this change.
+    pub fn aws_path(&self) -> String {
+        let mut out = String::new();
+        for (i, step) in self.path.iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            match step {
+                PathStep::Index(n) => out.push_str(&n.to_string()),
+                PathStep::Key(k) => {
+                    let mut chars = k.chars();
+                    if let Some(c) = chars.next() {
+                        out.extend(c.to_uppercase());
+                        out.push_str(chars.as_str());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A direct edge from a resource to another, under AWS Config's relationship names
+/// (`Is associated with SecurityGroup`). Serialized in the notification naming (`name`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Relationship {
+    /// Target id.
+    pub resource_id: String,
+    /// Target name, where AWS gives one.
+    pub resource_name: Option<String>,
+    /// Target type.
+    pub resource_type: String,
+    /// AWS Config relationship name.
+    pub name: String,
+}
+
+/// What a source says about one resource: everything AWS Config records that is not
+/// derived by the recorder (status, times, versions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    /// ARN.
+    pub arn: Option<String>,
+    /// Custom name (SG group name, IAM name, bucket); `None` for most EC2 types.
+    pub resource_name: Option<String>,
+    /// AZ, or `Not Applicable`, `Multiple Availability Zones`, `Regional`.
+    pub availability_zone: Option<String>,
+    /// Creation time in ISO 8601, where the type has one.
+    pub resource_creation_time: Option<String>,
+    /// Tags as a map.
+    pub tags: BTreeMap<String, String>,
+    /// Direct relationships.
+    pub relationships: Vec<Relationship>,
+    /// The Describe output in AWS Config's shape.
+    pub configuration: Value,
+    /// Per-type extras.
+    pub supplementary_configuration: Map<String, Value>,
+}
+
+impl Document {
+    /// The document as a JSON value, the input of canonicalization.
+    pub fn to_value(&self) -> Value {
+        json!({
+            "arn": self.arn,
+            "resourceName": self.resource_name,
+            "availabilityZone": self.availability_zone,
+            "resourceCreationTime": self.resource_creation_time,
+            "tags": self.tags,
+            "relationships": self.relationships,
+            "configuration": self.configuration,
+            "supplementaryConfiguration": self.supplementary_configuration,
+        })
+    }
+}
+
+/// One recorded version of one resource: the unit of the log.
+///
+/// The document and the diff stay canonical JSON bytes, so a subscriber that filters by key
+/// and status never parses them, and they travel inside bincode records unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigurationItem {
+    /// Position in the log.
+    pub seq: Seq,
+    /// Per-resource version, 1 for the discovery.
+    pub version: u64,
+    /// Which resource.
+    pub key: ResourceKey,
+    /// AWS status.
+    pub status: Status,
+    /// When the poll that produced it finished, epoch ms; also `configurationStateId`.
+    pub capture_time_ms: i64,
+    /// Canonical document without volatile values (see [`crate::canonical`]).
+    pub doc: Bytes,
+    /// Canonical volatile values as of this capture.
+    pub volatile: Bytes,
+    /// Canonical JSON array of [`FieldChange`]; `[]` for a discovery.
+    pub diff: Bytes,
+}
+
+impl ConfigurationItem {
+    /// The whole-item change type: CREATE for a discovery, DELETE for a deletion, else UPDATE.
+    pub fn change_type(&self) -> ChangeType {
+        match self.status {
+            Status::ResourceDiscovered => ChangeType::Create,
+            s if s.is_deletion() => ChangeType::Delete,
+            _ => ChangeType::Update,
+        }
+    }
+
+    /// `configurationStateId`: capture time in epoch ms, as AWS uses it in practice.
+    pub fn state_id(&self) -> i64 {
+        self.capture_time_ms
+    }
+
+    /// The document with its volatile values merged back.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if the stored bytes are not JSON (a corrupt record).
+    pub fn document(&self) -> Result<Value> {
+        let mut doc: Value = parse(&self.doc, "document")?;
+        if self.volatile.len() > 2 {
+            let vol: Map<String, Value> = match parse(&self.volatile, "volatile values")? {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            crate::canonical::merge_volatile(&mut doc, &vol);
+        }
+        Ok(doc)
+    }
+
+    /// The field-level changes with their exact paths.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if the stored bytes are not a diff.
+    pub fn field_changes(&self) -> Result<Vec<FieldChange>> {
+        serde_json::from_slice(&self.diff).map_err(|source| Error::Json {
+            what: format!("diff of seq {}", self.seq),
+            source,
+        })
+    }
+
+    /// AWS's `changedProperties`: `{ "<Path>": {previousValue, updatedValue, changeType} }`.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if the stored bytes are not a diff.
+    pub fn changed_properties(&self) -> Result<Map<String, Value>> {
+        let mut out = Map::new();
+        for c in self.field_changes()? {
+            out.insert(
+                c.aws_path(),
+                json!({
+                    "previousValue": c.previous_value,
+                    "updatedValue": c.updated_value,
+                    "changeType": c.change_type,
+                }),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The relationships recorded in this item.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if the stored document is not JSON.
+    pub fn relationships(&self) -> Result<Vec<Relationship>> {
+        let doc: Value = parse(&self.doc, "document")?;
+        Ok(doc
+            .get("relationships")
+            .cloned()
+            .and_then(|r| serde_json::from_value(r).ok())
+            .unwrap_or_default())
+    }
+
+    /// The item in AWS Config's notification / S3-file naming (spec §3), version 1.3.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if the stored document is not JSON.
+    pub fn to_notification_json(&self) -> Result<Value> {
+        let doc = self.document()?;
+        let get = |k: &str| doc.get(k).cloned().unwrap_or(Value::Null);
+        let or = |k: &str, d: Value| match doc.get(k) {
+            Some(Value::Null) | None => d,
+            Some(v) => v.clone(),
+        };
+        Ok(json!({
+            "relatedEvents": [],
+            "relationships": or("relationships", json!([])),
+            "configuration": get("configuration"),
+            "supplementaryConfiguration": or("supplementaryConfiguration", json!({})),
+            "tags": or("tags", json!({})),
+            "configurationItemVersion": "1.3",
+            "configurationItemCaptureTime": iso_ms(self.capture_time_ms),
+            "configurationStateId": self.state_id(),
+            "awsAccountId": self.key.account,
+            "configurationItemStatus": self.status.as_str(),
+            "resourceType": self.key.resource_type,
+            "resourceId": self.key.resource_id,
+            "resourceName": get("resourceName"),
+            "ARN": get("arn"),
+            "awsRegion": self.key.region,
+            "availabilityZone": get("availabilityZone"),
+            "configurationStateMd5Hash": "",
+            "resourceCreationTime": get("resourceCreationTime"),
+        }))
+    }
+
+    /// `configurationItemDiff` as AWS sends it: `{changedProperties, changeType}`.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if the stored diff is not JSON.
+    pub fn diff_json(&self) -> Result<Value> {
+        Ok(json!({
+            "changedProperties": self.changed_properties()?,
+            "changeType": self.change_type(),
+        }))
+    }
+
+    /// The item as one NDJSON line of `driftlog tail --json`: ours (`seq`, `version`) next to
+    /// AWS's `configurationItem` and `configurationItemDiff`.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if stored bytes are not JSON.
+    pub fn to_event_json(&self) -> Result<Value> {
+        Ok(json!({
+            "seq": self.seq,
+            "version": self.version,
+            "configurationItem": self.to_notification_json()?,
+            "configurationItemDiff": self.diff_json()?,
+        }))
+    }
+}
+
+fn parse(bytes: &[u8], what: &str) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Json {
+        what: what.to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Observed;
+
+    #[test]
+    fn notification_json_has_aws_names() {
+        let key = ResourceKey::new(
+            "111122223333",
+            "eu-west-1",
+            "AWS::EC2::SecurityGroup",
+            "sg-1",
+        );
+        let doc = Document {
+            arn: Some("arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1".into()),
+            resource_name: Some("web".into()),
+            availability_zone: Some("Not Applicable".into()),
+            relationships: vec![Relationship {
+                resource_id: "vpc-1".into(),
+                resource_name: None,
+                resource_type: "AWS::EC2::VPC".into(),
+                name: "Is contained in Vpc".into(),
+            }],
+            configuration: json!({"groupId": "sg-1"}),
+            ..Document::default()
+        };
+        let o = Observed::new(key.clone(), &doc);
+        let ci = ConfigurationItem {
+            seq: 7,
+            version: 1,
+            key,
+            status: Status::ResourceDiscovered,
+            capture_time_ms: 1_714_557_600_123,
+            doc: o.doc,
+            volatile: o.volatile,
+            diff: Bytes::from_static(b"[]"),
+        };
+        let v = ci.to_notification_json().unwrap();
+        assert_eq!(
+            v["ARN"],
+            "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1"
+        );
+        assert_eq!(
+            v["configurationItemCaptureTime"],
+            "2024-05-01T10:00:00.123Z"
+        );
+        assert_eq!(v["configurationStateId"], 1_714_557_600_123_i64);
+        assert_eq!(v["relationships"][0]["name"], "Is contained in Vpc");
+        assert_eq!(v["resourceCreationTime"], Value::Null);
+        assert_eq!(ci.diff_json().unwrap()["changeType"], "CREATE");
+    }
+
+    #[test]
+    fn status_parse() {
+        assert_eq!(Status::parse("ok").unwrap(), Status::Ok);
+        assert_eq!(Status::parse("deleted").unwrap(), Status::ResourceDeleted);
+        assert!(Status::parse("gone").is_err());
+    }
+}

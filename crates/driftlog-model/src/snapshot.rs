@@ -1,0 +1,96 @@
+use crate::canonical::{canonicalize, Canonical};
+use crate::item::Document;
+use crate::key::{ResourceKey, Scope};
+use crate::types::spec_for;
+use bytes::Bytes;
+
+/// One resource as a poll saw it, in canonical form.
+///
+/// Holding `Bytes` (reference-counted) lets a source hand over an unchanged resource without
+/// copying it, and lets the diff stage decide "unchanged" by hashing `doc` alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// Which resource.
+    pub key: ResourceKey,
+    /// Canonical JSON of the [`Document`] without its volatile values.
+    pub doc: Bytes,
+    /// Canonical JSON object of the volatile values, `{}` when there are none.
+    pub volatile: Bytes,
+}
+
+impl Observed {
+    /// Canonicalizes `document` under the rules of the key's resource type.
+    pub fn new(key: ResourceKey, document: &Document) -> Self {
+        let value = document.to_value();
+        let Canonical { doc, volatile } = canonicalize(spec_for(&key.resource_type), value);
+        Self { key, doc, volatile }
+    }
+
+    /// Canonicalizes an arbitrary JSON document (for sources that read JSON, like files).
+    pub fn from_value(key: ResourceKey, value: serde_json::Value) -> Self {
+        let Canonical { doc, volatile } = canonicalize(spec_for(&key.resource_type), value);
+        Self { key, doc, volatile }
+    }
+}
+
+/// Everything that exists in one [`Scope`], as one successful poll saw it.
+///
+/// Only a complete snapshot lets the diff stage infer that a resource was deleted, so it can
+/// only be built by [`CompleteSnapshot::new`], which a source calls when its listing of the
+/// scope finished without error. A failed or partial poll has no way to produce one.
+#[derive(Debug, Clone)]
+pub struct CompleteSnapshot {
+    scope: Scope,
+    resources: Vec<Observed>,
+}
+
+impl CompleteSnapshot {
+    /// Declares `resources` to be everything in `scope`.
+    ///
+    /// Resources outside the scope, and second occurrences of one resource, are not kept;
+    /// their keys are returned so the caller can report them (they are never recorded, and
+    /// never cause a deletion elsewhere).
+    pub fn new(scope: Scope, resources: Vec<Observed>) -> (Self, Vec<ResourceKey>) {
+        let mut seen = std::collections::HashSet::with_capacity(resources.len());
+        let mut kept = Vec::with_capacity(resources.len());
+        let mut rejected = Vec::new();
+        for r in resources {
+            if scope.contains(&r.key) && seen.insert(r.key.id_hash()) {
+                kept.push(r);
+            } else {
+                rejected.push(r.key);
+            }
+        }
+        (
+            Self {
+                scope,
+                resources: kept,
+            },
+            rejected,
+        )
+    }
+
+    /// The scope this snapshot covers completely.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The resources seen.
+    pub fn resources(&self) -> &[Observed] {
+        &self.resources
+    }
+
+    /// Takes the resources out, keeping the scope.
+    pub fn into_parts(self) -> (Scope, Vec<Observed>) {
+        (self.scope, self.resources)
+    }
+}
+
+/// Some resources, with no claim that they are all there is: the result of a targeted
+/// refresh, a re-check of related resources, or a poll that failed half-way. It can create
+/// and update resources but never delete one.
+#[derive(Debug, Clone, Default)]
+pub struct PartialSnapshot {
+    /// The resources seen.
+    pub resources: Vec<Observed>,
+}
