@@ -15,4 +15,5 @@ pub mod structural;
 mod summary;
 pub mod text;
 
-pub use summary::{diff_complete, diff_partial, Change, DiffStats, Diffed};
+pub use driftlog_model::Change;
+pub use summary::{diff_complete, diff_partial, DiffStats, Diffed};

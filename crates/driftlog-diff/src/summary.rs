@@ -3,35 +3,11 @@ use bytes::Bytes;
 use driftlog_model::canonical::hash128;
 use driftlog_model::canonical::volatile_hash as xxh3_64;
 use driftlog_model::{
-    spec_for, CompleteSnapshot, CurrentState, Observed, PartialSnapshot, ResourceKey, Seq, Status,
+    spec_for, Change, CompleteSnapshot, CurrentState, Observed, PartialSnapshot, ResourceKey, Seq,
+    Status,
 };
 use serde_json::{json, Value};
 use std::collections::HashSet;
-
-/// One new configuration item to append, before it has a sequence number.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    /// Which resource.
-    pub key: ResourceKey,
-    /// [`ResourceKey::id_hash`] of `key`, computed once.
-    pub id: u128,
-    /// `ResourceDiscovered`, `OK` or `ResourceDeleted`.
-    pub status: Status,
-    /// The next per-resource version.
-    pub version: u64,
-    /// Sequence of the previous item of this resource, if any.
-    pub prev_seq: Option<Seq>,
-    /// Canonical document (volatile values excluded).
-    pub doc: Bytes,
-    /// Canonical volatile values.
-    pub volatile: Bytes,
-    /// Canonical JSON array of field changes (`[]` for a discovery).
-    pub diff: Bytes,
-    /// Hash of `doc`.
-    pub doc_hash: u128,
-    /// Hash of `volatile`.
-    pub volatile_hash: u64,
-}
 
 /// Counters of one diff run, reported in the recorder status and by `bench`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

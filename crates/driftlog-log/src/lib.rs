@@ -1,1 +1,535 @@
-//! placeholder
+//! The append-only log of configuration items in sled: the truth of driftlog.
+//!
+//! * [`Log`] is the only sled user. One writer appends a poll's items as one atomic batch
+//!   of [`frame`]s keyed by big-endian sequence numbers (our own dense counter), flushes,
+//!   and only then publishes the new watermark: no reader ever sees half a batch or an
+//!   unflushed item, and every acknowledged item survives `kill -9`.
+//! * Everything else is derived and rebuilt from the frames on open: the in-memory
+//!   [`CurrentState`] of every resource, the time → sequence index, the reverse
+//!   relationship index. Per-resource history needs no index: every item points to the
+//!   previous item of its resource (`prev_seq`).
+//! * Queries: [`Log::latest`], [`Log::history`], [`Log::inventory_at`], [`Log::changes`],
+//!   [`Log::read_range`] (for subscribers), [`Log::related_to`] (reverse relationships).
+
+mod error;
+pub mod frame;
+mod query;
+mod rev;
+
+pub use error::{Error, Result};
+pub use query::{HistoryPage, HistoryQuery, Order};
+pub use rev::Related;
+
+use driftlog_model::{Change, CurrentState, ResourceState, Seq};
+use error::storage;
+use frame::{status_code, Entry, Frame, FrameBuilder};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use tokio::sync::watch;
+
+/// The store format this build reads and writes.
+pub const STORE_FORMAT: &str = "driftlog-log/1";
+
+/// Tunables of the store, with the defaults `driftlog serve` uses.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// sled's page cache in bytes. sled's own default (1 GiB) alone would blow the memory
+    /// budget of a large estate; 64 MiB keeps RSS bounded and scans sequential.
+    pub cache_bytes: u64,
+    /// Cut a frame when its uncompressed body reaches this many bytes. Small enough that
+    /// reading one item decompresses little (history p99), large enough to amortize sled.
+    pub frame_bytes: usize,
+    /// Cut a frame after this many items.
+    pub frame_items: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 64 << 20,
+            frame_bytes: 48 << 10,
+            frame_items: 128,
+        }
+    }
+}
+
+struct Writer {
+    next_seq: Seq,
+    last_time_ms: i64,
+}
+
+/// The log. Share it behind an `Arc`; every method takes `&self`.
+pub struct Log {
+    path: PathBuf,
+    db: sled::Db,
+    frames: sled::Tree,
+    meta: sled::Tree,
+    times: sled::Tree,
+    rev: sled::Tree,
+    cursors: sled::Tree,
+    kv: sled::Tree,
+    opts: LogOptions,
+    state: RwLock<CurrentState>,
+    writer: Mutex<Writer>,
+    watermark: watch::Sender<Seq>,
+    poisoned: AtomicBool,
+    oldest: AtomicU64,
+}
+
+const META_FORMAT: &[u8] = b"format";
+const META_INDEX_SEQ: &[u8] = b"index_seq";
+const META_OLDEST: &[u8] = b"oldest_seq";
+
+fn u64_of(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    if v.len() == 8 {
+        b.copy_from_slice(v);
+    }
+    u64::from_be_bytes(b)
+}
+
+/// Time keys sort as unsigned big-endian: shift the signed epoch so that order is kept.
+pub(crate) fn time_key(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+impl Log {
+    /// Opens (or creates) the store at `path`, checks its format, and rebuilds what is
+    /// derived: the current state from the frames, and any index entries the last run did
+    /// not flush.
+    ///
+    /// # Errors
+    /// [`Error::Open`] when sled cannot open it (another process holds it),
+    /// [`Error::UnknownFormat`] for a store of another format, [`Error::Corrupt`] for a frame
+    /// that fails its checksum.
+    pub fn open(path: impl AsRef<Path>, opts: LogOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(opts.cache_bytes)
+            .open()
+            .map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
+        let frames = tree("log")?;
+        let meta = tree("meta")?;
+        let times = tree("time_index")?;
+        let rev = tree("reverse_index")?;
+        let cursors = tree("cursors")?;
+        let kv = tree("kv")?;
+        match meta.get(META_FORMAT).map_err(storage("read format"))? {
+            Some(f) if &f[..] == STORE_FORMAT.as_bytes() => {}
+            Some(f) => {
+                return Err(Error::UnknownFormat {
+                    path,
+                    found: String::from_utf8_lossy(&f).into_owned(),
+                    expected: STORE_FORMAT,
+                })
+            }
+            None if frames.is_empty() => {
+                meta.insert(META_FORMAT, STORE_FORMAT.as_bytes())
+                    .map_err(storage("write format"))?;
+                db.flush().map_err(storage("flush"))?;
+            }
+            None => {
+                return Err(Error::UnknownFormat {
+                    path,
+                    found: "(none)".into(),
+                    expected: STORE_FORMAT,
+                })
+            }
+        }
+        let oldest = meta
+            .get(META_OLDEST)
+            .map_err(storage("read oldest"))?
+            .map_or(1, |v| u64_of(&v));
+        let (watermark, _) = watch::channel(0);
+        let log = Self {
+            path,
+            db,
+            frames,
+            meta,
+            times,
+            rev,
+            cursors,
+            kv,
+            opts,
+            state: RwLock::new(CurrentState::new()),
+            writer: Mutex::new(Writer {
+                next_seq: 1,
+                last_time_ms: i64::MIN,
+            }),
+            watermark,
+            poisoned: AtomicBool::new(false),
+            oldest: AtomicU64::new(oldest),
+        };
+        log.recover()?;
+        Ok(log)
+    }
+
+    /// Replays the frames into the state and catches the derived indexes up.
+    fn recover(&self) -> Result<()> {
+        let mut state = CurrentState::new();
+        let mut last_seq = 0;
+        let mut last_time = i64::MIN;
+        for kv in self.frames.iter() {
+            let (_, raw) = kv.map_err(storage("scan log"))?;
+            let f = Frame::decode(raw)?;
+            for (i, e) in f.entries.iter().enumerate() {
+                let seq = f.first_seq + i as u64;
+                state.apply(&e.key(), e.id, resource_state(seq, e));
+                last_time = last_time.max(e.capture_time_ms);
+            }
+            last_seq = f.last_seq();
+        }
+        let index_seq = self
+            .meta
+            .get(META_INDEX_SEQ)
+            .map_err(storage("read index seq"))?
+            .map_or(0, |v| u64_of(&v));
+        if index_seq > last_seq {
+            // Index entries for items that did not survive: drop every derived entry.
+            self.times.clear().map_err(storage("clear time index"))?;
+            self.rev.clear().map_err(storage("clear reverse index"))?;
+            self.reindex(self.oldest.load(Ordering::SeqCst), last_seq)?;
+        } else if index_seq < last_seq {
+            self.reindex(index_seq + 1, last_seq)?;
+        }
+        if index_seq != last_seq {
+            self.meta
+                .insert(META_INDEX_SEQ, &last_seq.to_be_bytes())
+                .map_err(storage("write index seq"))?;
+            self.db.flush().map_err(storage("flush"))?;
+        }
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = state;
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.next_seq = last_seq + 1;
+        w.last_time_ms = last_time;
+        self.watermark.send_replace(last_seq);
+        Ok(())
+    }
+
+    /// Rebuilds the derived index entries of items `from..=to` from the frames.
+    fn reindex(&self, from: Seq, to: Seq) -> Result<()> {
+        if from > to {
+            return Ok(());
+        }
+        let mut batch_time = sled::Batch::default();
+        let mut rev = sled::Batch::default();
+        let mut f_iter = self.frames_from(from)?;
+        while let Some(f) = f_iter.next().transpose()? {
+            let body = f.body()?;
+            for i in 0..f.entries.len() {
+                let seq = f.first_seq + i as u64;
+                if seq < from || seq > to {
+                    continue;
+                }
+                let item = f.item(i, &body)?;
+                let e = &f.entries[i];
+                batch_time.insert(&time_key(e.capture_time_ms), &seq.to_be_bytes());
+                let prev_doc = self.prev_doc(e.prev_seq)?;
+                rev::index_change(
+                    &mut rev,
+                    &item.key,
+                    e.id,
+                    seq,
+                    prev_doc.as_deref(),
+                    &item.doc,
+                );
+            }
+        }
+        self.times
+            .apply_batch(batch_time)
+            .map_err(storage("rebuild time index"))?;
+        self.rev
+            .apply_batch(rev)
+            .map_err(storage("rebuild reverse index"))?;
+        Ok(())
+    }
+
+    /// Appends one poll's items as one atomic batch, flushes, then publishes them.
+    ///
+    /// Returns the sequence range given to the items (`None` for an empty batch). When this
+    /// returns `Ok`, the items are durable and visible to readers; when it returns `Err`,
+    /// none of them is acknowledged and the writer is poisoned.
+    ///
+    /// `capture_time_ms` is raised to one past the previous batch's if the clock went back,
+    /// so time order and log order agree.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] after an earlier failure; [`Error::Storage`] when sled fails.
+    pub fn append(
+        &self,
+        changes: &[Change],
+        capture_time_ms: i64,
+    ) -> Result<Option<std::ops::RangeInclusive<Seq>>> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned);
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let time = capture_time_ms.max(w.last_time_ms.saturating_add(1));
+        let first = w.next_seq;
+        let last = first + changes.len() as u64 - 1;
+
+        let mut frames = sled::Batch::default();
+        let mut fb = FrameBuilder::new(first);
+        for (i, c) in changes.iter().enumerate() {
+            if !fb.is_empty()
+                && (fb.body_len() >= self.opts.frame_bytes || fb.len() >= self.opts.frame_items)
+            {
+                let done = std::mem::replace(&mut fb, FrameBuilder::new(first + i as u64));
+                frames.insert(&done.first_seq.to_be_bytes(), done.finish());
+            }
+            fb.push(
+                Entry {
+                    id: c.id,
+                    status: status_code(c.status),
+                    version: c.version,
+                    prev_seq: c.prev_seq.unwrap_or(0),
+                    capture_time_ms: time,
+                    doc_hash: c.doc_hash,
+                    volatile_hash: c.volatile_hash,
+                    account: c.key.account.clone(),
+                    region: c.key.region.clone(),
+                    resource_type: c.key.resource_type.clone(),
+                    resource_id: c.key.resource_id.clone(),
+                    body_offset: 0,
+                    body_len: 0,
+                },
+                &c.doc,
+                &c.volatile,
+                &c.diff,
+            );
+        }
+        frames.insert(&fb.first_seq.to_be_bytes(), fb.finish());
+
+        let result = (|| -> Result<()> {
+            self.frames
+                .apply_batch(frames)
+                .map_err(storage("append frames"))?;
+            // Derived indexes: written after the frames, rebuilt from them if lost.
+            self.times
+                .insert(&time_key(time), &last.to_be_bytes())
+                .map_err(storage("time index"))?;
+            let mut rev = sled::Batch::default();
+            for (i, c) in changes.iter().enumerate() {
+                let prev_doc = self.prev_doc(c.prev_seq.unwrap_or(0))?;
+                rev::index_change(
+                    &mut rev,
+                    &c.key,
+                    c.id,
+                    first + i as u64,
+                    prev_doc.as_deref(),
+                    &c.doc,
+                );
+            }
+            self.rev
+                .apply_batch(rev)
+                .map_err(storage("reverse index"))?;
+            self.meta
+                .insert(META_INDEX_SEQ, &last.to_be_bytes())
+                .map_err(storage("index seq"))?;
+            self.db.flush().map_err(storage("flush"))?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.poisoned.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e, first, last, "Append failed; the log writer is poisoned.");
+            return Err(e);
+        }
+        {
+            let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+            for (i, c) in changes.iter().enumerate() {
+                st.apply(
+                    &c.key,
+                    c.id,
+                    ResourceState {
+                        seq: first + i as u64,
+                        version: c.version,
+                        doc_hash: c.doc_hash,
+                        volatile_hash: c.volatile_hash,
+                        deleted: c.status.is_deletion(),
+                    },
+                );
+            }
+        }
+        w.next_seq = last + 1;
+        w.last_time_ms = time;
+        self.watermark.send_replace(last);
+        Ok(Some(first..=last))
+    }
+
+    /// The document of the previous item of a resource, if the log still holds it.
+    fn prev_doc(&self, prev_seq: Seq) -> Result<Option<bytes::Bytes>> {
+        if prev_seq == 0 {
+            return Ok(None);
+        }
+        match self.item(prev_seq) {
+            Ok(item) => Ok(Some(item.doc)),
+            Err(Error::Missing { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Notes volatile-only ticks in the state (they are counted, never written).
+    pub fn note_volatile(&self, ticks: &[(u128, u64)]) {
+        if ticks.is_empty() {
+            return;
+        }
+        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        for (id, h) in ticks {
+            st.set_volatile_hash(*id, *h);
+        }
+    }
+
+    /// The current state, read-locked: the diff stage compares against it.
+    pub fn state(&self) -> RwLockReadGuard<'_, CurrentState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Last published (durable, visible) sequence number.
+    pub fn watermark(&self) -> Seq {
+        *self.watermark.borrow()
+    }
+
+    /// A receiver woken at every publish: subscribers wait on it, then read the log.
+    pub fn subscribe_watermark(&self) -> watch::Receiver<Seq> {
+        self.watermark.subscribe()
+    }
+
+    /// Oldest sequence the log still holds.
+    pub fn oldest(&self) -> Seq {
+        self.oldest.load(Ordering::SeqCst)
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True once a storage failure has poisoned the writer.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
+    }
+
+    /// Drops every frame that lies wholly before `seq` (retention). Readers asking for a
+    /// position before the new oldest get [`Error::SnapshotRequired`].
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn truncate_before(&self, seq: Seq) -> Result<u64> {
+        let seq = seq.min(self.watermark() + 1);
+        let mut dropped = 0;
+        let mut new_oldest = self.oldest();
+        let mut batch = sled::Batch::default();
+        for kv in self.frames.range(..seq.to_be_bytes()) {
+            let (k, raw) = kv.map_err(storage("scan log"))?;
+            let f = Frame::decode(raw)?;
+            if f.last_seq() < seq {
+                batch.remove(k);
+                dropped += f.entries.len() as u64;
+                new_oldest = new_oldest.max(f.last_seq() + 1);
+            }
+        }
+        self.frames
+            .apply_batch(batch)
+            .map_err(storage("truncate"))?;
+        self.meta
+            .insert(META_OLDEST, &new_oldest.to_be_bytes())
+            .map_err(storage("write oldest"))?;
+        self.db.flush().map_err(storage("flush"))?;
+        self.oldest.store(new_oldest, Ordering::SeqCst);
+        Ok(dropped)
+    }
+
+    /// The durable cursor of a named subscriber: the last sequence it acknowledged.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn cursor(&self, name: &str) -> Result<Option<Seq>> {
+        Ok(self
+            .cursors
+            .get(name.as_bytes())
+            .map_err(storage("read cursor"))?
+            .map(|v| u64_of(&v)))
+    }
+
+    /// Stores a named subscriber's acknowledgement durably (flushed before returning).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn set_cursor(&self, name: &str, seq: Seq) -> Result<()> {
+        self.cursors
+            .insert(name.as_bytes(), &seq.to_be_bytes())
+            .map_err(storage("write cursor"))?;
+        self.db.flush().map_err(storage("flush cursor"))?;
+        Ok(())
+    }
+
+    /// Names and positions of all durable cursors.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn cursors(&self) -> Result<Vec<(String, Seq)>> {
+        self.cursors
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(storage("scan cursors"))?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), u64_of(&v)))
+            })
+            .collect()
+    }
+
+    /// Small side records (recorder status, settings) that are not part of the history.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn put_kv(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.kv
+            .insert(key.as_bytes(), value)
+            .map_err(storage("write kv"))?;
+        Ok(())
+    }
+
+    /// Reads a side record.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .kv
+            .get(key.as_bytes())
+            .map_err(storage("read kv"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Flushes side records and cursors.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(storage("flush"))?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn resource_state(seq: Seq, e: &Entry) -> ResourceState {
+    ResourceState {
+        seq,
+        version: e.version,
+        doc_hash: e.doc_hash,
+        volatile_hash: e.volatile_hash,
+        deleted: e.deleted(),
+    }
+}

@@ -72,14 +72,32 @@ pub struct Filter {
 impl Filter {
     /// True when an item of `key` with `status` passes.
     pub fn matches(&self, key: &ResourceKey, status: Status) -> bool {
-        (self.types.is_empty() || self.types.iter().any(|p| p.matches(&key.resource_type)))
-            && (self.accounts.is_empty() || self.accounts.contains(&key.account))
-            && (self.regions.is_empty() || self.regions.contains(&key.region))
-            && (self.statuses.is_empty() || self.statuses.contains(&status))
-            && (self.resource_ids.is_empty() || self.resource_ids.contains(&key.resource_id))
+        self.matches_parts(
+            &key.account,
+            &key.region,
+            &key.resource_type,
+            &key.resource_id,
+            status,
+        )
     }
 
-    /// True when the filter only depends on the resource type.
+    /// The same test on borrowed parts, so scans over the log need no key allocation.
+    pub fn matches_parts(
+        &self,
+        account: &str,
+        region: &str,
+        resource_type: &str,
+        resource_id: &str,
+        status: Status,
+    ) -> bool {
+        (self.types.is_empty() || self.types.iter().any(|p| p.matches(resource_type)))
+            && (self.accounts.is_empty() || self.accounts.iter().any(|a| a == account))
+            && (self.regions.is_empty() || self.regions.iter().any(|r| r == region))
+            && (self.statuses.is_empty() || self.statuses.contains(&status))
+            && (self.resource_ids.is_empty() || self.resource_ids.iter().any(|r| r == resource_id))
+    }
+
+    /// True when the filter lets everything through.
     pub fn is_any(&self) -> bool {
         *self == Self::default()
     }

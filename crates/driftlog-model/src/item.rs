@@ -418,3 +418,29 @@ mod tests {
         assert!(Status::parse("gone").is_err());
     }
 }
+
+/// One new configuration item produced by the diff stage, before the log gives it a
+/// sequence number: the unit the diff stage hands to the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Which resource.
+    pub key: ResourceKey,
+    /// [`ResourceKey::id_hash`] of `key`, computed once.
+    pub id: u128,
+    /// `ResourceDiscovered`, `OK` or `ResourceDeleted`.
+    pub status: Status,
+    /// The next per-resource version.
+    pub version: u64,
+    /// Sequence of the previous item of this resource, if any.
+    pub prev_seq: Option<Seq>,
+    /// Canonical document (volatile values excluded).
+    pub doc: Bytes,
+    /// Canonical volatile values.
+    pub volatile: Bytes,
+    /// Canonical JSON array of field changes (`[]` for a discovery).
+    pub diff: Bytes,
+    /// Hash of `doc`.
+    pub doc_hash: u128,
+    /// Hash of `volatile`.
+    pub volatile_hash: u64,
+}

@@ -23,7 +23,7 @@ mod types;
 pub use error::{Error, Result};
 pub use filter::{Filter, TypePattern};
 pub use item::{
-    ChangeType, ConfigurationItem, Document, FieldChange, PathStep, Relationship, Status,
+    Change, ChangeType, ConfigurationItem, Document, FieldChange, PathStep, Relationship, Status,
 };
 pub use key::{ResourceKey, ResourceRef, Scope};
 pub use snapshot::{CompleteSnapshot, Observed, PartialSnapshot};

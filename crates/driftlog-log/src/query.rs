@@ -1,0 +1,431 @@
+//! Reads: every one is bounded by the published watermark, so it never sees an item that is
+//! not yet durable, nor half a batch.
+
+use crate::error::{storage, Error, Result};
+use crate::frame::{Entry, Frame};
+use crate::{time_key, u64_of, Log};
+use driftlog_model::{ConfigurationItem, Filter, ResourceKey, ResourceRef, Seq};
+use std::collections::HashMap;
+
+/// Order of a history page, as GetResourceConfigHistory's `chronologicalOrder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Newest first (AWS's default).
+    #[default]
+    Reverse,
+    /// Oldest first.
+    Forward,
+}
+
+/// One page request of a resource's history.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    /// Oldest capture time to include (epoch ms); `None` from the first item.
+    pub earlier_ms: Option<i64>,
+    /// Newest capture time to include; `None` up to now.
+    pub later_ms: Option<i64>,
+    /// Page order.
+    pub order: Order,
+    /// Items per page.
+    pub limit: usize,
+    /// Continue from this token (the `next` of a previous page).
+    pub token: Option<Seq>,
+}
+
+impl Default for HistoryQuery {
+    fn default() -> Self {
+        Self {
+            earlier_ms: None,
+            later_ms: None,
+            order: Order::Reverse,
+            limit: 10,
+            token: None,
+        }
+    }
+}
+
+/// A page of history.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    /// Items in the requested order.
+    pub items: Vec<ConfigurationItem>,
+    /// Token of the next page, if any.
+    pub next: Option<Seq>,
+}
+
+/// Iterates frames from the one holding `from`.
+pub struct Frames<'a> {
+    inner: sled::Iter,
+    _log: &'a Log,
+}
+
+impl Iterator for Frames<'_> {
+    type Item = Result<Frame>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let kv = self.inner.next()?;
+        Some(
+            kv.map_err(storage("scan log"))
+                .and_then(|(_, raw)| Frame::decode(raw)),
+        )
+    }
+}
+
+impl Log {
+    pub(crate) fn frames_from(&self, from: Seq) -> Result<Frames<'_>> {
+        let start = match self
+            .frames
+            .range(..=from.to_be_bytes())
+            .next_back()
+            .transpose()
+            .map_err(storage("seek log"))?
+        {
+            Some((k, _)) => u64_of(&k),
+            None => from,
+        };
+        Ok(Frames {
+            inner: self.frames.range(start.to_be_bytes()..),
+            _log: self,
+        })
+    }
+
+    fn frame_at(&self, seq: Seq) -> Result<Frame> {
+        let (_, raw) = self
+            .frames
+            .range(..=seq.to_be_bytes())
+            .next_back()
+            .transpose()
+            .map_err(storage("seek log"))?
+            .ok_or(Error::Missing { seq })?;
+        let f = Frame::decode(raw)?;
+        if seq > f.last_seq() {
+            return Err(Error::Missing { seq });
+        }
+        Ok(f)
+    }
+
+    fn entry_at(&self, seq: Seq) -> Result<Entry> {
+        let f = self.frame_at(seq)?;
+        let i = (seq - f.first_seq) as usize;
+        Ok(f.entries[i].clone())
+    }
+
+    /// Reads one item, not bounded by the watermark (the writer and recovery use it).
+    pub(crate) fn item(&self, seq: Seq) -> Result<ConfigurationItem> {
+        let f = self.frame_at(seq)?;
+        let body = f.body()?;
+        f.item((seq - f.first_seq) as usize, &body)
+    }
+
+    /// The item at `seq`, if it is published and still held.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] or [`Error::Corrupt`].
+    pub fn get(&self, seq: Seq) -> Result<Option<ConfigurationItem>> {
+        if seq == 0 || seq > self.watermark() || seq < self.oldest() {
+            return Ok(None);
+        }
+        self.item(seq).map(Some)
+    }
+
+    /// Walks a resource's chain back from `seq` to the newest item at or below `bound`.
+    fn head_at_or_below(&self, mut seq: Seq, bound: Seq) -> Result<Option<Seq>> {
+        while seq > bound {
+            let e = self.entry_at(seq)?;
+            if e.prev_seq == 0 {
+                return Ok(None);
+            }
+            seq = e.prev_seq;
+        }
+        Ok(Some(seq))
+    }
+
+    /// The latest published item of `key`, deleted or not.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] or [`Error::Corrupt`].
+    pub fn latest(&self, key: &ResourceKey) -> Result<Option<ConfigurationItem>> {
+        let Some(head) = self.state().get(key.id_hash()).map(|s| s.seq) else {
+            return Ok(None);
+        };
+        match self.head_at_or_below(head, self.watermark())? {
+            Some(seq) => self.get(seq),
+            None => Ok(None),
+        }
+    }
+
+    /// The item of `key` as of time `at_ms`: the newest captured at or before it.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] or [`Error::Corrupt`].
+    pub fn at_time(&self, key: &ResourceKey, at_ms: i64) -> Result<Option<ConfigurationItem>> {
+        let page = self.history(
+            key,
+            &crate::HistoryQuery {
+                later_ms: Some(at_ms),
+                limit: 1,
+                ..Default::default()
+            },
+        )?;
+        Ok(page.items.into_iter().next())
+    }
+
+    /// Every recorded key a user's `TYPE/ID` (or full form) can mean, sorted.
+    pub fn resolve(&self, r: &ResourceRef) -> Vec<ResourceKey> {
+        let mut v: Vec<ResourceKey> = self.state().keys().filter(|k| r.matches(k)).collect();
+        v.sort();
+        v
+    }
+
+    /// The last published sequence whose capture time is at or before `at_ms` (0: none).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn seq_at_time(&self, at_ms: i64) -> Result<Seq> {
+        let w = self.watermark();
+        for kv in self.times.range(..=time_key(at_ms)).rev() {
+            let (_, v) = kv.map_err(storage("time index"))?;
+            let seq = u64_of(&v);
+            if seq <= w {
+                return Ok(seq);
+            }
+        }
+        Ok(0)
+    }
+
+    /// One page of a resource's history, walking its `prev_seq` chain (no index needed).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] or [`Error::Corrupt`].
+    pub fn history(&self, key: &ResourceKey, q: &HistoryQuery) -> Result<HistoryPage> {
+        let limit = q.limit.max(1);
+        let Some(head) = self.state().get(key.id_hash()).map(|s| s.seq) else {
+            return Ok(HistoryPage::default());
+        };
+        let bound = match (q.order, q.token) {
+            (Order::Reverse, Some(t)) => t.min(self.watermark()),
+            _ => self.watermark(),
+        };
+        let Some(mut seq) = self.head_at_or_below(head, bound)? else {
+            return Ok(HistoryPage::default());
+        };
+        let earlier = q.earlier_ms.unwrap_or(i64::MIN);
+        let later = q.later_ms.unwrap_or(i64::MAX);
+        let oldest = self.oldest();
+        // Walk newest → oldest over entries only; bodies are read for returned items.
+        let mut chain: Vec<Seq> = Vec::new();
+        let mut next = None;
+        loop {
+            if seq < oldest {
+                break;
+            }
+            let e = self.entry_at(seq)?;
+            if e.capture_time_ms < earlier {
+                break;
+            }
+            if e.capture_time_ms <= later {
+                if q.order == Order::Reverse && chain.len() == limit {
+                    next = Some(seq);
+                    break;
+                }
+                chain.push(seq);
+            }
+            if e.prev_seq == 0 {
+                break;
+            }
+            seq = e.prev_seq;
+        }
+        if q.order == Order::Forward {
+            chain.reverse();
+            if let Some(t) = q.token {
+                chain.retain(|s| *s >= t);
+            }
+            if chain.len() > limit {
+                next = Some(chain[limit]);
+                chain.truncate(limit);
+            }
+        }
+        let items = chain
+            .into_iter()
+            .map(|s| self.item(s))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(HistoryPage { items, next })
+    }
+
+    /// Published items after `after`, at most `max` matching `filter`, in log order.
+    ///
+    /// Returns the items and the last sequence examined, so a cursor moves past items the
+    /// filter skipped. This is what subscribers read after every wake-up.
+    ///
+    /// # Errors
+    /// [`Error::SnapshotRequired`] when `after + 1` is older than the log holds.
+    pub fn read_range(
+        &self,
+        after: Seq,
+        max: usize,
+        filter: &Filter,
+    ) -> Result<(Vec<ConfigurationItem>, Seq)> {
+        let w = self.watermark();
+        let oldest = self.oldest();
+        if after + 1 < oldest {
+            return Err(Error::SnapshotRequired {
+                requested: after + 1,
+                oldest,
+            });
+        }
+        let mut out = Vec::new();
+        let mut last = after;
+        if after >= w {
+            return Ok((out, last));
+        }
+        for f in self.frames_from(after + 1)? {
+            let f = f?;
+            let mut body = None;
+            for (i, e) in f.entries.iter().enumerate() {
+                let seq = f.first_seq + i as u64;
+                if seq <= after {
+                    continue;
+                }
+                if seq > w || out.len() >= max {
+                    return Ok((out, last));
+                }
+                last = seq;
+                if filter.matches_parts(
+                    &e.account,
+                    &e.region,
+                    &e.resource_type,
+                    &e.resource_id,
+                    e.status(),
+                ) {
+                    if body.is_none() {
+                        body = Some(f.body()?);
+                    }
+                    if let Some(b) = &body {
+                        out.push(f.item(i, b)?);
+                    }
+                }
+            }
+        }
+        Ok((out, last))
+    }
+
+    /// Calls `f` with every published item captured in `[from_ms, to_ms]` that matches
+    /// `filter`, in log order; `f` returns false to stop. Returns how many were passed.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] or [`Error::Corrupt`].
+    pub fn changes(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &Filter,
+        mut f: impl FnMut(ConfigurationItem) -> bool,
+    ) -> Result<u64> {
+        let start = self
+            .seq_at_time(from_ms.saturating_sub(1))?
+            .max(self.oldest() - 1);
+        let end = self.seq_at_time(to_ms)?;
+        let mut n = 0;
+        let mut after = start;
+        while after < end {
+            let (items, last) = self.read_range(after, 1024, filter)?;
+            for it in items {
+                if it.seq > end {
+                    return Ok(n);
+                }
+                if it.capture_time_ms >= from_ms {
+                    n += 1;
+                    if !f(it) {
+                        return Ok(n);
+                    }
+                }
+            }
+            if last == after {
+                break;
+            }
+            after = last;
+        }
+        Ok(n)
+    }
+
+    /// Streams the whole inventory as it was at `at_ms`: for every resource that existed
+    /// then, its item as of then, in log order. Two sequential passes over the frames (the
+    /// first reads only tables), so memory holds one small entry per resource, never the
+    /// log. `f` returns false to stop; returns how many items were passed.
+    ///
+    /// # Errors
+    /// [`Error::SnapshotRequired`] when `at_ms` is before the retained log.
+    pub fn inventory_at(
+        &self,
+        at_ms: i64,
+        filter: &Filter,
+        mut f: impl FnMut(ConfigurationItem) -> bool,
+    ) -> Result<u64> {
+        let w = self.seq_at_time(at_ms)?;
+        let oldest = self.oldest();
+        if oldest > 1 && w + 1 < oldest {
+            return Err(Error::SnapshotRequired {
+                requested: w,
+                oldest,
+            });
+        }
+        if w == 0 {
+            return Ok(0);
+        }
+        let mut wanted: Vec<Seq> = if w == self.watermark() {
+            // Now: the in-memory state already knows every resource's head.
+            let st = self.state();
+            let mut v = Vec::with_capacity(st.len());
+            for key in st.keys() {
+                if let Some(s) = st.get(key.id_hash()) {
+                    if !s.deleted && s.seq <= w {
+                        v.push(s.seq);
+                    }
+                }
+            }
+            v
+        } else {
+            let mut heads: HashMap<u128, (Seq, bool)> = HashMap::new();
+            'scan: for fr in self.frames_from(oldest)? {
+                let fr = fr?;
+                for (i, e) in fr.entries.iter().enumerate() {
+                    let seq = fr.first_seq + i as u64;
+                    if seq > w {
+                        break 'scan;
+                    }
+                    heads.insert(e.id, (seq, e.deleted()));
+                }
+            }
+            heads
+                .into_values()
+                .filter(|(_, d)| !d)
+                .map(|(s, _)| s)
+                .collect()
+        };
+        wanted.sort_unstable();
+        let mut n = 0;
+        let mut idx = 0;
+        while idx < wanted.len() {
+            let fr = self.frame_at(wanted[idx])?;
+            let body = fr.body()?;
+            while idx < wanted.len() && wanted[idx] <= fr.last_seq() {
+                let i = (wanted[idx] - fr.first_seq) as usize;
+                let e = &fr.entries[i];
+                idx += 1;
+                if !filter.matches_parts(
+                    &e.account,
+                    &e.region,
+                    &e.resource_type,
+                    &e.resource_id,
+                    e.status(),
+                ) {
+                    continue;
+                }
+                n += 1;
+                if !f(fr.item(i, &body)?) {
+                    return Ok(n);
+                }
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,403 @@
+//! The log against its contract: round trips, restarts, queries bounded by time, retention,
+//! format checks, and a `BTreeMap` model over random operations and restarts.
+
+use driftlog_diff::{diff_complete, diff_partial};
+use driftlog_log::{Error, HistoryQuery, Log, LogOptions, Order};
+use driftlog_model::{
+    CompleteSnapshot, Filter, Observed, PartialSnapshot, ResourceKey, Scope, Status, TypePattern,
+};
+use proptest::prelude::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const SG: &str = "AWS::EC2::SecurityGroup";
+const ACCT: &str = "111122223333";
+const REGION: &str = "eu-west-1";
+
+fn key(id: &str) -> ResourceKey {
+    ResourceKey::new(ACCT, REGION, SG, id)
+}
+
+fn sg(id: &str, port: u64, vpc: &str) -> Observed {
+    Observed::from_value(
+        key(id),
+        json!({
+            "configuration": {"groupId": id, "ipPermissions": [{"fromPort": port, "ipProtocol": "tcp"}]},
+            "relationships": [{"name": "Is contained in Vpc", "resourceId": vpc, "resourceName": null, "resourceType": "AWS::EC2::VPC"}],
+        }),
+    )
+}
+
+fn scope() -> Scope {
+    Scope::new(ACCT, REGION, SG)
+}
+
+/// Diffs a complete snapshot against the log and appends it, as the recorder does.
+fn record(log: &Log, res: Vec<Observed>, t: i64) -> usize {
+    let (snap, _) = CompleteSnapshot::new(scope(), res);
+    let d = {
+        let st = log.state();
+        diff_complete(&st, &snap, |s| {
+            log.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default())
+        })
+        .unwrap()
+    };
+    log.append(&d.changes, t).unwrap();
+    d.changes.len()
+}
+
+fn small() -> LogOptions {
+    LogOptions {
+        cache_bytes: 8 << 20,
+        frame_bytes: 512,
+        frame_items: 3,
+    }
+}
+
+#[test]
+fn round_trip_restart_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), small()).unwrap();
+        assert_eq!(
+            record(
+                &log,
+                vec![sg("sg-1", 22, "vpc-1"), sg("sg-2", 22, "vpc-1")],
+                1_000
+            ),
+            2
+        );
+        assert_eq!(
+            record(
+                &log,
+                vec![sg("sg-1", 443, "vpc-1"), sg("sg-2", 22, "vpc-1")],
+                2_000
+            ),
+            1
+        );
+        assert_eq!(record(&log, vec![sg("sg-1", 8080, "vpc-1")], 3_000), 2);
+        assert_eq!(log.watermark(), 5);
+    }
+    let log = Log::open(dir.path(), small()).unwrap();
+    assert_eq!(log.watermark(), 5);
+    // State was rebuilt: re-recording the same snapshot writes nothing.
+    assert_eq!(record(&log, vec![sg("sg-1", 8080, "vpc-1")], 4_000), 0);
+
+    let latest = log.latest(&key("sg-1")).unwrap().unwrap();
+    assert_eq!(latest.version, 3);
+    assert_eq!(latest.status, Status::Ok);
+    let gone = log.latest(&key("sg-2")).unwrap().unwrap();
+    assert_eq!(gone.status, Status::ResourceDeleted);
+
+    let page = log
+        .history(
+            &key("sg-1"),
+            &HistoryQuery {
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(|i| i.version).collect::<Vec<_>>(),
+        vec![3, 2]
+    );
+    let next = log
+        .history(
+            &key("sg-1"),
+            &HistoryQuery {
+                limit: 2,
+                token: page.next,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        next.items.iter().map(|i| i.version).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert!(next.next.is_none());
+    let fwd = log
+        .history(
+            &key("sg-1"),
+            &HistoryQuery {
+                order: Order::Forward,
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        fwd.items.iter().map(|i| i.version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    let window = log
+        .history(
+            &key("sg-1"),
+            &HistoryQuery {
+                earlier_ms: Some(1_500),
+                later_ms: Some(2_500),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(window.items.len(), 1);
+    assert_eq!(window.items[0].version, 2);
+    assert_eq!(
+        log.at_time(&key("sg-1"), 1_999).unwrap().unwrap().version,
+        1
+    );
+}
+
+#[test]
+fn inventory_at_several_times_and_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small()).unwrap();
+    record(
+        &log,
+        vec![
+            sg("sg-1", 22, "v"),
+            sg("sg-2", 22, "v"),
+            sg("sg-3", 22, "v"),
+        ],
+        1_000,
+    );
+    record(&log, vec![sg("sg-1", 23, "v"), sg("sg-3", 22, "v")], 2_000);
+    record(
+        &log,
+        vec![sg("sg-1", 23, "v"), sg("sg-3", 22, "v"), sg("sg-4", 1, "v")],
+        3_000,
+    );
+    let inv = |t| {
+        let mut v = Vec::new();
+        log.inventory_at(t, &Filter::default(), |ci| {
+            v.push((ci.key.resource_id.clone(), ci.version));
+            true
+        })
+        .unwrap();
+        v.sort();
+        v
+    };
+    assert!(inv(999).is_empty());
+    assert_eq!(
+        inv(1_000),
+        vec![("sg-1".into(), 1), ("sg-2".into(), 1), ("sg-3".into(), 1)]
+    );
+    assert_eq!(inv(2_500), vec![("sg-1".into(), 2), ("sg-3".into(), 1)]);
+    assert_eq!(
+        inv(9_999),
+        vec![("sg-1".into(), 2), ("sg-3".into(), 1), ("sg-4".into(), 1)]
+    );
+    let mut n = 0;
+    log.changes(1_500, 2_500, &Filter::default(), |_| {
+        n += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(n, 2, "one update and one deletion at t=2000");
+    let deleted_only = Filter {
+        statuses: vec![Status::ResourceDeleted],
+        ..Filter::default()
+    };
+    let (items, last) = log.read_range(0, 100, &deleted_only).unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(last, log.watermark());
+}
+
+#[test]
+fn reverse_relationships_now_and_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small()).unwrap();
+    record(
+        &log,
+        vec![sg("sg-1", 22, "vpc-a"), sg("sg-2", 22, "vpc-a")],
+        1_000,
+    );
+    let before = log.watermark();
+    record(
+        &log,
+        vec![sg("sg-1", 22, "vpc-b"), sg("sg-2", 22, "vpc-a")],
+        2_000,
+    );
+    let ids = |v: Vec<driftlog_log::Related>| {
+        v.into_iter()
+            .map(|r| r.source.resource_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(log.related_to("AWS::EC2::VPC", "vpc-a", None).unwrap()),
+        vec!["sg-2"]
+    );
+    assert_eq!(
+        ids(log.related_to("AWS::EC2::VPC", "vpc-b", None).unwrap()),
+        vec!["sg-1"]
+    );
+    assert_eq!(
+        ids(log
+            .related_to("AWS::EC2::VPC", "vpc-a", Some(before))
+            .unwrap()),
+        vec!["sg-1", "sg-2"]
+    );
+    assert!(log
+        .related_to("AWS::EC2::VPC", "vpc-b", Some(before))
+        .unwrap()
+        .is_empty());
+    let r = log.related_to("AWS::EC2::VPC", "vpc-b", None).unwrap();
+    assert_eq!(r[0].relationship, "Is contained in Vpc");
+}
+
+#[test]
+fn partial_refresh_updates_without_deleting() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small()).unwrap();
+    record(&log, vec![sg("sg-1", 22, "v"), sg("sg-2", 22, "v")], 1_000);
+    let d = {
+        let st = log.state();
+        diff_partial(
+            &st,
+            &PartialSnapshot {
+                resources: vec![sg("sg-1", 80, "v")],
+            },
+            |s| log.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default()),
+        )
+        .unwrap()
+    };
+    assert_eq!(d.changes.len(), 1);
+    log.append(&d.changes, 2_000).unwrap();
+    assert_eq!(
+        log.latest(&key("sg-2")).unwrap().unwrap().status,
+        Status::ResourceDiscovered
+    );
+}
+
+#[test]
+fn retention_gives_snapshot_required_not_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small()).unwrap();
+    for i in 0..5 {
+        record(
+            &log,
+            vec![sg("sg-1", i, "v"), sg("sg-2", i, "v")],
+            1_000 * (i as i64 + 1),
+        );
+    }
+    let dropped = log.truncate_before(7).unwrap();
+    assert!(dropped >= 3);
+    let oldest = log.oldest();
+    assert!(oldest > 1 && oldest <= 7);
+    match log.read_range(0, 10, &Filter::default()) {
+        Err(Error::SnapshotRequired {
+            requested: 1,
+            oldest: o,
+        }) => assert_eq!(o, oldest),
+        other => panic!("expected SnapshotRequired, got {other:?}"),
+    }
+    assert!(log.read_range(oldest - 1, 100, &Filter::default()).is_ok());
+    drop(log);
+    let log = Log::open(dir.path(), small()).unwrap();
+    assert_eq!(log.oldest(), oldest);
+    assert_eq!(log.watermark(), 10);
+}
+
+#[test]
+fn unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", "driftlog-log/99")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    match Log::open(dir.path(), small()) {
+        Err(Error::UnknownFormat { found, .. }) => assert_eq!(found, "driftlog-log/99"),
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("opened a store of another format"),
+    }
+}
+
+#[test]
+fn filter_by_type_glob() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small()).unwrap();
+    record(&log, vec![sg("sg-1", 22, "v")], 1_000);
+    let f = Filter {
+        types: vec![TypePattern::parse("AWS::IAM::*").unwrap()],
+        ..Filter::default()
+    };
+    let (items, last) = log.read_range(0, 10, &f).unwrap();
+    assert!(items.is_empty());
+    assert_eq!(last, 1, "the cursor moves past filtered-out items");
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Complete snapshot of these (id, port) pairs.
+    Poll(Vec<(u8, u8)>),
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => prop::collection::vec((0u8..6, 0u8..3), 0..6).prop_map(Op::Poll),
+        1 => Just(Op::Restart),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// The log's latest state, history lengths and inventory match a BTreeMap model across
+    /// random polls and restarts.
+    #[test]
+    fn log_matches_btreemap_model(ops in prop::collection::vec(op(), 1..12)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        // id -> (port, versions, live)
+        let mut model: BTreeMap<String, (u8, u64, bool)> = BTreeMap::new();
+        let mut t = 1_000;
+        for op in ops {
+            match op {
+                Op::Restart => {
+                    drop(log);
+                    log = Log::open(dir.path(), small()).unwrap();
+                }
+                Op::Poll(res) => {
+                    t += 1_000;
+                    let mut seen: BTreeMap<String, u8> = BTreeMap::new();
+                    for (id, port) in res {
+                        seen.entry(format!("sg-{id}")).or_insert(port);
+                    }
+                    record(&log, seen.iter().map(|(id, p)| sg(id, u64::from(*p), "v")).collect(), t);
+                    for (id, m) in model.iter_mut() {
+                        if m.2 && !seen.contains_key(id) {
+                            m.1 += 1;
+                            m.2 = false;
+                        }
+                    }
+                    for (id, p) in seen {
+                        let m = model.entry(id).or_insert((p, 0, false));
+                        if !m.2 || m.0 != p {
+                            m.1 += 1;
+                        }
+                        *m = (p, m.1, true);
+                    }
+                }
+            }
+        }
+        for (id, (port, versions, live)) in &model {
+            let latest = log.latest(&key(id)).unwrap().unwrap();
+            prop_assert_eq!(latest.version, *versions);
+            prop_assert_eq!(!latest.status.is_deletion(), *live);
+            if *live {
+                let doc: serde_json::Value = serde_json::from_slice(&latest.doc).unwrap();
+                prop_assert_eq!(doc["configuration"]["ipPermissions"][0]["fromPort"].as_u64(), Some(u64::from(*port)));
+            }
+            let all = log.history(&key(id), &HistoryQuery { limit: 1000, ..Default::default() }).unwrap();
+            prop_assert_eq!(all.items.len() as u64, *versions);
+        }
+        let mut live = 0;
+        log.inventory_at(i64::MAX, &Filter::default(), |_| { live += 1; true }).unwrap();
+        prop_assert_eq!(live, model.values().filter(|m| m.2).count() as u64);
+    }
+}
