@@ -1,1 +1,515 @@
+//! End-to-end tests of issue 2 on the simulated estate, through the real pipeline:
+//! SimSource → Scheduler::poll_now → diff → sled log → subscriptions and queries, and the
+//! `driftlog` binary itself.
 
+use driftlog_log::{HistoryQuery, Log, LogOptions};
+use driftlog_model::{ChangeType, Filter, ResourceKey, Scope, Status, TypePattern};
+use driftlog_poll::{Fault, SimSource, Source};
+use driftlog_recorder::{Recorder, RecorderConfig};
+use driftlog_sim::{Estate, SimConfig};
+use driftlog_subscribe::{subscribe, Start};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_stream::StreamExt;
+
+const SG: &str = "AWS::EC2::SecurityGroup";
+const INSTANCE: &str = "AWS::EC2::Instance";
+
+struct World {
+    _dir: tempfile::TempDir,
+    sim: SimSource,
+    log: Arc<Log>,
+    rec: Arc<Recorder>,
+}
+
+fn world_with(resources: usize, cfg: RecorderConfig) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::open(dir.path().join("store"), LogOptions::default()).unwrap());
+    let sim = SimSource::from_estate(Estate::new(SimConfig {
+        resources,
+        ..SimConfig::default()
+    }));
+    let source: Arc<dyn Source> = Arc::new(sim.clone());
+    let rec = Recorder::new(log.clone(), source, cfg);
+    World {
+        _dir: dir,
+        sim,
+        log,
+        rec,
+    }
+}
+
+fn world() -> World {
+    world_with(400, RecorderConfig::default())
+}
+
+fn scope_of(k: &ResourceKey) -> Scope {
+    k.scope()
+}
+
+fn first_key(w: &World, ty: &str) -> ResourceKey {
+    w.sim
+        .estate()
+        .keys_of_type(ty)
+        .into_iter()
+        .next()
+        .expect("type present in the sim")
+}
+
+/// Items appended after `after`, all types.
+fn items_after(log: &Log, after: u64) -> Vec<driftlog_model::ConfigurationItem> {
+    log.read_range(after, 1_000_000, &Filter::default())
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn issue_2_one_change_is_exactly_one_ci_with_the_right_diff() {
+    let w = world();
+    let first = w.rec.poll_all_once().await.unwrap();
+    assert!(first.stats.discovered as usize >= w.sim.estate().len());
+    // A second poll of an unchanged estate records nothing.
+    let mark = w.log.watermark();
+    let again = w.rec.poll_all_once().await.unwrap();
+    assert_eq!(again.written(), 0);
+    assert_eq!(w.log.watermark(), mark);
+
+    let sg = first_key(&w, SG);
+    let opened = json!({"fromPort": 22, "toPort": 22, "ipProtocol": "tcp", "ipRanges": ["0.0.0.0/0"],
+        "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}], "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []});
+    assert!(w.sim.estate().edit(&sg, |doc| {
+        doc["configuration"]["ipPermissions"]
+            .as_array_mut()
+            .unwrap()
+            .push(opened.clone());
+    }));
+    w.rec.poll_once(&scope_of(&sg)).await.unwrap();
+    let new = items_after(&w.log, mark);
+    assert_eq!(
+        new.len(),
+        1,
+        "exactly one CI: {:?}",
+        new.iter().map(|i| &i.key).collect::<Vec<_>>()
+    );
+    let ci = &new[0];
+    assert_eq!(ci.key, sg);
+    assert_eq!(ci.status, Status::Ok);
+    assert_eq!(ci.version, 2);
+    let changes = ci.field_changes().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0]
+        .aws_path()
+        .starts_with("Configuration.IpPermissions."));
+    assert_eq!(changes[0].change_type, ChangeType::Create);
+    assert_eq!(changes[0].updated_value, opened);
+    let diff = ci.diff_json().unwrap();
+    assert_eq!(diff["changeType"], "UPDATE");
+    assert_eq!(diff["changedProperties"].as_object().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn issue_2_gone_from_complete_snapshot_is_one_deletion() {
+    let w = world();
+    w.rec.poll_all_once().await.unwrap();
+    let mark = w.log.watermark();
+    let sg = first_key(&w, SG);
+    assert!(w.sim.estate().remove(&sg));
+    w.rec.poll_once(&scope_of(&sg)).await.unwrap();
+    let new: Vec<_> = items_after(&w.log, mark)
+        .into_iter()
+        .filter(|i| i.key == sg)
+        .collect();
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].status, Status::ResourceDeleted);
+    assert_eq!(
+        new[0].to_notification_json().unwrap()["configuration"],
+        Value::Null
+    );
+    assert_eq!(new[0].diff_json().unwrap()["changeType"], "DELETE");
+    // Polling again records nothing more for it.
+    let mark = w.log.watermark();
+    w.rec.poll_once(&scope_of(&sg)).await.unwrap();
+    assert!(items_after(&w.log, mark).iter().all(|i| i.key != sg));
+}
+
+#[tokio::test]
+async fn issue_2_failed_partial_or_timed_out_poll_deletes_nothing() {
+    let mut cfg = RecorderConfig::default();
+    cfg.scheduler.timeout = Duration::from_millis(200);
+    let w = world_with(400, cfg);
+    w.rec.poll_all_once().await.unwrap();
+    let sg = first_key(&w, SG);
+    let scope = scope_of(&sg);
+    let live_before = w.log.state().live_in(&scope).map_or(0, |m| m.len());
+    assert!(live_before >= 2, "the sim must have several SGs in a scope");
+    for fault in [
+        Fault::Fail {
+            code: "AccessDenied".into(),
+            message: "not authorized to DescribeSecurityGroups".into(),
+        },
+        Fault::Partial,
+        Fault::Hang,
+    ] {
+        let mark = w.log.watermark();
+        w.sim.inject(&scope, fault.clone());
+        let r = w.rec.poll_once(&scope).await.unwrap();
+        assert!(r.error.is_some(), "{fault:?} must be reported");
+        assert_eq!(r.stats.deleted, 0, "{fault:?} deleted something");
+        assert!(items_after(&w.log, mark)
+            .iter()
+            .all(|i| !i.status.is_deletion()));
+        let st = w.rec.status().get(&scope).unwrap();
+        assert!(
+            st.last_error_code.is_some(),
+            "status says what went wrong after {fault:?}"
+        );
+        assert_eq!(
+            w.log.state().live_in(&scope).map_or(0, |m| m.len()),
+            live_before
+        );
+    }
+    let st = w.rec.status().get(&scope).unwrap();
+    assert_eq!(st.last_error_code.as_deref(), Some("Timeout"));
+    // A good poll clears the error.
+    w.rec.poll_once(&scope).await.unwrap();
+    assert!(w
+        .rec
+        .status()
+        .get(&scope)
+        .unwrap()
+        .last_error_code
+        .is_none());
+}
+
+#[tokio::test]
+async fn issue_2_reordering_a_set_like_array_records_nothing() {
+    let w = world();
+    w.rec.poll_all_once().await.unwrap();
+    // Find an SG with two or more ingress rules and reverse them, and their ranges.
+    let sgs = w.sim.estate().keys_of_type(SG);
+    let sg = sgs
+        .into_iter()
+        .find(|k| {
+            w.sim.estate().document(k).unwrap()["configuration"]["ipPermissions"]
+                .as_array()
+                .is_some_and(|a| a.len() >= 2)
+        })
+        .expect("an SG with two rules");
+    let mark = w.log.watermark();
+    w.sim.estate().edit(&sg, |doc| {
+        let perms = doc["configuration"]["ipPermissions"]
+            .as_array_mut()
+            .unwrap();
+        perms.reverse();
+        for p in perms.iter_mut() {
+            if let Some(r) = p["ipRanges"].as_array_mut() {
+                r.reverse();
+            }
+        }
+        doc["relationships"].as_array_mut().unwrap().reverse();
+    });
+    let r = w.rec.poll_once(&scope_of(&sg)).await.unwrap();
+    assert_eq!(r.written(), 0);
+    assert_eq!(w.log.watermark(), mark);
+}
+
+#[tokio::test]
+async fn issue_2_volatile_tick_records_nothing_but_is_counted() {
+    let w = world();
+    w.rec.poll_all_once().await.unwrap();
+    let role = first_key(&w, "AWS::IAM::Role");
+    let mark = w.log.watermark();
+    w.sim.estate().edit(&role, |doc| {
+        doc["configuration"]["roleLastUsed"] =
+            json!({"lastUsedDate": "2031-01-01T00:00:00.000Z", "region": "eu-west-1"});
+    });
+    let r = w.rec.poll_once(&scope_of(&role)).await.unwrap();
+    assert_eq!(r.written(), 0);
+    assert_eq!(r.stats.volatile_only, 1);
+    assert_eq!(w.log.watermark(), mark);
+    assert_eq!(
+        w.rec
+            .status()
+            .get(&scope_of(&role))
+            .unwrap()
+            .last_volatile_ticks,
+        1
+    );
+    // The same value again is not counted twice.
+    let r = w.rec.poll_once(&scope_of(&role)).await.unwrap();
+    assert_eq!(r.stats.volatile_only, 0);
+}
+
+#[tokio::test]
+async fn issue_2_relationship_change_and_reverse_lookup_now_and_before() {
+    let w = world();
+    w.rec.poll_all_once().await.unwrap();
+    let inst = first_key(&w, INSTANCE);
+    let doc = w.sim.estate().document(&inst).unwrap();
+    let old_sg = doc["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resourceType"] == SG)
+        .expect("instance has an SG edge")["resourceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Another SG in the same account and region.
+    let new_sg = w
+        .sim
+        .estate()
+        .keys_of_type(SG)
+        .into_iter()
+        .find(|k| k.account == inst.account && k.region == inst.region && k.resource_id != old_sg)
+        .expect("a second SG")
+        .resource_id;
+    let holders = |sg: &str, at: Option<u64>| -> Vec<String> {
+        w.log
+            .related_to(SG, sg, at)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.source.resource_id)
+            .collect()
+    };
+    assert!(holders(&old_sg, None).contains(&inst.resource_id));
+    let before = w.log.watermark();
+    let t_before = w.log.get(before).unwrap().unwrap().capture_time_ms;
+
+    w.sim.estate().edit(&inst, |doc| {
+        for r in doc["relationships"].as_array_mut().unwrap() {
+            if r["resourceType"] == SG && r["resourceId"] == old_sg.as_str() {
+                r["resourceId"] = json!(new_sg);
+            }
+        }
+        for g in doc["configuration"]["securityGroups"]
+            .as_array_mut()
+            .unwrap()
+        {
+            if g["groupId"] == old_sg.as_str() {
+                g["groupId"] = json!(new_sg);
+            }
+        }
+    });
+    let r = w.rec.poll_once(&scope_of(&inst)).await.unwrap();
+    let new = items_after(&w.log, before);
+    assert_eq!(
+        new.len(),
+        1,
+        "one CI, on the instance only; none on either SG"
+    );
+    assert_eq!(new[0].key, inst);
+    assert!(new[0]
+        .field_changes()
+        .unwrap()
+        .iter()
+        .any(|c| c.aws_path().starts_with("Relationships.")));
+    assert!(
+        r.related_checked >= 2,
+        "the SGs and other neighbours were re-checked"
+    );
+    assert_eq!(r.related_changed, 0, "and recorded only if they changed");
+
+    assert!(holders(&new_sg, None).contains(&inst.resource_id));
+    assert!(!holders(&old_sg, None).contains(&inst.resource_id));
+    assert!(holders(&old_sg, Some(before)).contains(&inst.resource_id));
+    assert!(!holders(&new_sg, Some(before)).contains(&inst.resource_id));
+    // The same question by time.
+    let at = w.log.seq_at_time(t_before).unwrap();
+    assert!(holders(&old_sg, Some(at)).contains(&inst.resource_id));
+}
+
+#[tokio::test]
+async fn issue_2_durable_subscriber_resumes_exactly_once_in_order() {
+    let w = world_with(300, RecorderConfig::default());
+    let filter = Filter {
+        types: vec![TypePattern::parse("AWS::EC2::*").unwrap()],
+        ..Filter::default()
+    };
+    let durable = || Start::Durable {
+        name: "auditor".into(),
+        initial: Box::new(Start::After(0)),
+    };
+    w.rec.poll_all_once().await.unwrap();
+    let mut received: Vec<u64> = Vec::new();
+    for round in 0..4 {
+        // A subscriber takes some items, acknowledging each after handling it, and is then
+        // dropped mid-stream (its reader task ends with it), as a killed process would be.
+        let mut sub = subscribe(w.log.clone(), filter.clone(), durable()).unwrap();
+        for _ in 0..(37 + round * 11) {
+            let Ok(Some(item)) =
+                tokio::time::timeout(Duration::from_millis(500), sub.stream.next()).await
+            else {
+                break;
+            };
+            let item = item.unwrap();
+            received.push(item.seq);
+            sub.ack(item.seq).unwrap();
+        }
+        drop(sub);
+        // More changes happen while it is down.
+        w.sim.estate().tick();
+        w.rec.poll_all_once().await.unwrap();
+    }
+    let mut sub = subscribe(w.log.clone(), filter.clone(), durable()).unwrap();
+    while let Ok(Some(item)) =
+        tokio::time::timeout(Duration::from_millis(500), sub.stream.next()).await
+    {
+        received.push(item.unwrap().seq);
+    }
+    let expected: Vec<u64> = w
+        .log
+        .read_range(0, usize::MAX, &filter)
+        .unwrap()
+        .0
+        .iter()
+        .map(|i| i.seq)
+        .collect();
+    assert!(expected.len() > 200);
+    assert_eq!(received, expected, "every CI exactly once, in order");
+}
+
+#[tokio::test]
+async fn issue_2_inventory_at_equals_the_sims_state_at_several_times() {
+    let w = world_with(500, RecorderConfig::default());
+    let mut truth: Vec<(i64, BTreeMap<ResourceKey, bytes::Bytes>)> = Vec::new();
+    for round in 0..5 {
+        if round > 0 {
+            for _ in 0..3 {
+                w.sim.estate().tick();
+            }
+        }
+        w.rec.poll_all_once().await.unwrap();
+        let t = w
+            .log
+            .get(w.log.watermark())
+            .unwrap()
+            .unwrap()
+            .capture_time_ms;
+        let state: BTreeMap<_, _> = w
+            .sim
+            .estate()
+            .iter()
+            .map(|o| (o.key.clone(), o.doc.clone()))
+            .collect();
+        truth.push((t, state));
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    for (t, state) in &truth {
+        let mut got: BTreeMap<ResourceKey, bytes::Bytes> = BTreeMap::new();
+        w.log
+            .inventory_at(*t, &Filter::default(), |ci| {
+                got.insert(ci.key.clone(), ci.doc.clone());
+                true
+            })
+            .unwrap();
+        assert_eq!(got.len(), state.len(), "resource count at {t}");
+        assert!(
+            got == *state,
+            "inventory at {t} differs from the sim's state then"
+        );
+    }
+    // And one resource's history agrees with `at_time`.
+    let (t0, _) = &truth[0];
+    let k = truth[0].1.keys().next().unwrap();
+    let h = w
+        .log
+        .history(
+            k,
+            &HistoryQuery {
+                later_ms: Some(*t0),
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(h.items[0].doc, truth[0].1[k]);
+}
+
+#[tokio::test]
+async fn issue_2_scheduler_runs_scopes_and_stops() {
+    let mut cfg = RecorderConfig::default();
+    cfg.scheduler.interval = Duration::from_millis(50);
+    cfg.scheduler.backoff_base = Duration::from_millis(20);
+    let w = world_with(200, cfg);
+    let scopes = w.rec.scopes();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(w.rec.clone().run(async move {
+        let _ = rx.await;
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = w
+            .rec
+            .status()
+            .snapshot()
+            .iter()
+            .filter(|s| s.last_success_ms.is_some())
+            .count();
+        if done == scopes.len() && w.log.state().live_count() == w.sim.estate().len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "scheduler did not poll every scope"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.rec.stop();
+    assert!(!w.rec.is_recording());
+    let _ = tx.send(());
+    run.await.unwrap().unwrap();
+}
+
+mod cli {
+    use std::process::Command;
+
+    fn driftlog() -> Command {
+        Command::new(env!("CARGO_BIN_EXE_driftlog"))
+    }
+
+    #[test]
+    fn issue_2_help_teaches() {
+        let out = driftlog().arg("--help").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success());
+        for cmd in [
+            "serve", "tail", "history", "show", "at", "diff", "status", "bench",
+        ] {
+            assert!(text.contains(cmd), "--help lists {cmd}");
+        }
+        assert!(
+            text.contains("-2h") || text.contains("-30m"),
+            "--help explains time forms"
+        );
+    }
+
+    #[test]
+    fn issue_2_bad_config_names_key_and_line_and_starts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("driftlog.toml");
+        std::fs::write(&cfg, "data_dir = \"d\"\n[recorder]\nconcurency = 4\n").unwrap();
+        let out = driftlog()
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("concurency") && err.contains("line 3"),
+            "{err}"
+        );
+        assert!(!dir.path().join("d").exists(), "nothing started");
+    }
+
+    #[test]
+    fn issue_2_config_prints_documented_defaults() {
+        let out = driftlog().arg("config").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("interval = \"60s\"") && text.contains("# "));
+    }
+}

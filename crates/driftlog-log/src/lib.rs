@@ -315,7 +315,7 @@ impl Log {
                 .map_err(storage("append frames"))?;
             // Derived indexes: written after the frames, rebuilt from them if lost.
             self.times
-                .insert(&time_key(time), &last.to_be_bytes())
+                .insert(time_key(time), &last.to_be_bytes())
                 .map_err(storage("time index"))?;
             let mut rev = sled::Batch::default();
             for (i, c) in changes.iter().enumerate() {

@@ -24,6 +24,10 @@ pub struct Related {
     pub since_seq: Seq,
 }
 
+/// The edge being grouped while scanning: its key prefix and latest event at or below the
+/// asked-for sequence.
+type EdgeGroup = Option<(Vec<u8>, Option<(Seq, RevV1)>)>;
+
 #[derive(Serialize, Deserialize)]
 struct RevV1 {
     present: bool,
@@ -106,8 +110,8 @@ impl Log {
     ) -> Result<Vec<Related>> {
         let w = at.unwrap_or(u64::MAX).min(self.watermark());
         let mut out = Vec::new();
-        let mut group: Option<(Vec<u8>, Option<(Seq, RevV1)>)> = None;
-        let flush = |g: Option<(Vec<u8>, Option<(Seq, RevV1)>)>, out: &mut Vec<Related>| {
+        let mut group: EdgeGroup = None;
+        let flush = |g: EdgeGroup, out: &mut Vec<Related>| {
             if let Some((_, Some((seq, v)))) = g {
                 if v.present {
                     out.push(Related {

@@ -1,1 +1,397 @@
-//! placeholder
+//! The recording pipeline: poll → diff → append → wake subscribers.
+//!
+//! [`Recorder`] owns the glue. The [`Scheduler`] polls scopes concurrently and sends each
+//! finished poll down one bounded channel; a single commit loop diffs it against the log's
+//! current state and appends the result as one atomic batch, then re-checks the resources
+//! directly related to what changed (as AWS Config re-describes the instances of a changed
+//! security group) and records them only if they really changed. One writer means versions
+//! and sequence numbers need no locking beyond the log's own.
+
+use driftlog_diff::{diff_complete, diff_partial, DiffStats, Diffed};
+use driftlog_log::Log;
+use driftlog_model::time::now_ms;
+use driftlog_model::{
+    spec_for, Change, PartialSnapshot, Relationship, ResourceKey, Scope, Seq, Status,
+};
+use driftlog_poll::{
+    PollError, PollOutcome, PollResult, RecordingGroup, Scheduler, SchedulerConfig, Source,
+    StatusBoard,
+};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::ops::RangeInclusive;
+use std::sync::{Arc, RwLock};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+
+/// Why recording stopped or a commit failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The log refused the batch (storage failure, poisoned writer).
+    #[error("log: {0}")]
+    Log(#[from] driftlog_log::Error),
+    /// A blocking task panicked or was cancelled.
+    #[error("commit task failed: {0}")]
+    Task(String),
+    /// The source failed a targeted refresh.
+    #[error("source: {0}")]
+    Source(#[from] PollError),
+}
+
+/// The recorder's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of the recorder.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// Scheduler pacing.
+    pub scheduler: SchedulerConfig,
+    /// Which types are recorded.
+    pub group: RecordingGroup,
+    /// Re-describe resources related to changed ones in the same cycle.
+    pub recheck_related: bool,
+    /// Upper bound of related resources re-described per commit.
+    pub max_related: usize,
+    /// Start recording at once.
+    pub start_recording: bool,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        Self {
+            scheduler: SchedulerConfig::default(),
+            group: RecordingGroup::default(),
+            recheck_related: true,
+            max_related: 10_000,
+            start_recording: true,
+        }
+    }
+}
+
+/// What one commit did.
+#[derive(Debug, Clone, Default)]
+pub struct CommitReport {
+    /// Diff counters of the poll (and of the related re-check).
+    pub stats: DiffStats,
+    /// Sequence range appended for the poll itself.
+    pub appended: Option<RangeInclusive<Seq>>,
+    /// Related resources re-described.
+    pub related_checked: usize,
+    /// Of those, how many were recorded because they really changed.
+    pub related_changed: usize,
+    /// The poll's error, if it was partial or failed.
+    pub error: Option<PollError>,
+}
+
+impl CommitReport {
+    /// Items written, poll and re-check together.
+    pub fn written(&self) -> u64 {
+        self.stats.discovered + self.stats.updated + self.stats.deleted
+    }
+}
+
+/// The recorder: a source, a log, a status board, and the switch that starts and stops it.
+pub struct Recorder {
+    log: Arc<Log>,
+    source: Arc<dyn Source>,
+    status: StatusBoard,
+    group: Arc<RwLock<RecordingGroup>>,
+    running: watch::Sender<bool>,
+    cfg: RecorderConfig,
+}
+
+impl Recorder {
+    /// Builds a recorder; nothing runs until [`Recorder::run`] or a `poll_*` call.
+    pub fn new(log: Arc<Log>, source: Arc<dyn Source>, cfg: RecorderConfig) -> Arc<Self> {
+        let (running, _) = watch::channel(cfg.start_recording);
+        Arc::new(Self {
+            log,
+            source,
+            status: StatusBoard::default(),
+            group: Arc::new(RwLock::new(cfg.group.clone())),
+            running,
+            cfg,
+        })
+    }
+
+    /// The log.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// The per-scope recorder status.
+    pub fn status(&self) -> &StatusBoard {
+        &self.status
+    }
+
+    /// Starts (or resumes) scheduled polling.
+    pub fn start(&self) {
+        self.running.send_replace(true);
+    }
+
+    /// Stops scheduled polling; what was recorded stays readable.
+    pub fn stop(&self) {
+        self.running.send_replace(false);
+    }
+
+    /// True while scheduled polling is on.
+    pub fn is_recording(&self) -> bool {
+        *self.running.borrow()
+    }
+
+    /// Changes which types are recorded, from the next poll on.
+    pub fn set_group(&self, group: RecordingGroup) {
+        *self.group.write().unwrap_or_else(|p| p.into_inner()) = group;
+    }
+
+    /// The scopes that are recorded now.
+    pub fn scopes(&self) -> Vec<Scope> {
+        let g = self.group.read().unwrap_or_else(|p| p.into_inner());
+        self.source
+            .scopes()
+            .into_iter()
+            .filter(|s| g.records(&s.resource_type))
+            .collect()
+    }
+
+    /// Polls one scope now and commits the outcome.
+    ///
+    /// # Errors
+    /// [`Error::Log`] when the batch cannot be appended.
+    pub async fn poll_once(&self, scope: &Scope) -> Result<CommitReport> {
+        let r = Scheduler::poll_now(
+            &*self.source,
+            scope,
+            self.cfg.scheduler.timeout,
+            &self.status,
+        )
+        .await;
+        self.commit(r).await
+    }
+
+    /// Polls every recorded scope once (one at a time) and commits each.
+    ///
+    /// # Errors
+    /// [`Error::Log`] when a batch cannot be appended.
+    pub async fn poll_all_once(&self) -> Result<CommitReport> {
+        let mut total = CommitReport::default();
+        for scope in self.scopes() {
+            let r = self.poll_once(&scope).await?;
+            total.stats.add(&r.stats);
+            total.related_checked += r.related_checked;
+            total.related_changed += r.related_changed;
+            if r.error.is_some() {
+                total.error = r.error;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Re-describes `keys` now and records those that changed (never deletes).
+    ///
+    /// # Errors
+    /// [`Error::Source`] when the source cannot describe; [`Error::Log`] on append failure.
+    pub async fn refresh(&self, keys: &[ResourceKey]) -> Result<CommitReport> {
+        let snap = self.source.describe(keys).await?;
+        let (stats, appended, changes) = self.diff_and_append(Input::Partial(snap)).await?;
+        let mut report = CommitReport {
+            stats,
+            appended,
+            ..CommitReport::default()
+        };
+        self.recheck(&changes, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Diffs and appends one finished poll, then re-checks related resources.
+    ///
+    /// # Errors
+    /// [`Error::Log`] when the batch cannot be appended.
+    pub async fn commit(&self, r: PollResult) -> Result<CommitReport> {
+        let scope = r.scope.clone();
+        let (input, error) = match r.outcome {
+            PollOutcome::Complete(s) => (Input::Complete(s), None),
+            PollOutcome::Partial(p, e) => (Input::Partial(p), Some(e)),
+            PollOutcome::Failed(e) => {
+                tracing::warn!(%scope, error = %e, "Poll failed; nothing changed.");
+                return Ok(CommitReport {
+                    error: Some(e),
+                    ..CommitReport::default()
+                });
+            }
+        };
+        let (stats, appended, changes) = self.diff_and_append(input).await?;
+        let mut report = CommitReport {
+            stats,
+            appended,
+            error,
+            ..CommitReport::default()
+        };
+        self.status.update(&scope, |s| {
+            s.last_changes = stats.discovered + stats.updated + stats.deleted;
+            s.last_volatile_ticks = stats.volatile_only;
+        });
+        if let Some(range) = &report.appended {
+            tracing::info!(%scope, first = range.start(), last = range.end(),
+                discovered = stats.discovered, updated = stats.updated, deleted = stats.deleted,
+                "Appended batch.");
+        }
+        self.recheck(&changes, &mut report).await?;
+        self.save_status();
+        Ok(report)
+    }
+
+    /// Keeps the status in the store so `driftlog status` can read it offline.
+    fn save_status(&self) {
+        if let Ok(json) = serde_json::to_vec(&self.status.snapshot()) {
+            let _ = self.log.put_kv("recorder_status", &json);
+        }
+        let _ = self.log.put_kv(
+            "recorder_running",
+            if self.is_recording() { b"1" } else { b"0" },
+        );
+    }
+
+    async fn diff_and_append(
+        &self,
+        input: Input,
+    ) -> Result<(DiffStats, Option<RangeInclusive<Seq>>, Vec<Change>)> {
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let load = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> {
+                Ok(log.get(seq)?.map(|i| i.doc).unwrap_or_default())
+            };
+            let Diffed {
+                changes,
+                volatile_ticks,
+                stats,
+            } = {
+                let state = log.state();
+                match &input {
+                    Input::Complete(s) => diff_complete(&state, s, load)?,
+                    Input::Partial(p) => diff_partial(&state, p, load)?,
+                }
+            };
+            log.note_volatile(&volatile_ticks);
+            let appended = log.append(&changes, now_ms())?;
+            Ok((stats, appended, changes))
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    /// Re-describes the resources directly related to updated or deleted ones and records
+    /// those that really changed. Discoveries are not re-checked: their neighbours are being
+    /// discovered by their own polls.
+    async fn recheck(&self, changes: &[Change], report: &mut CommitReport) -> Result<()> {
+        if !self.cfg.recheck_related {
+            return Ok(());
+        }
+        let changed: BTreeSet<&ResourceKey> = changes.iter().map(|c| &c.key).collect();
+        let mut related: BTreeSet<ResourceKey> = BTreeSet::new();
+        for c in changes
+            .iter()
+            .filter(|c| c.status != Status::ResourceDiscovered)
+        {
+            for r in doc_relationships(&c.doc) {
+                let region = if spec_for(&r.resource_type).global {
+                    "global".to_string()
+                } else {
+                    c.key.region.clone()
+                };
+                related.insert(ResourceKey::new(
+                    &c.key.account,
+                    region,
+                    r.resource_type,
+                    r.resource_id,
+                ));
+            }
+            for r in self
+                .log
+                .related_to(&c.key.resource_type, &c.key.resource_id, None)?
+            {
+                related.insert(r.source);
+            }
+            if related.len() >= self.cfg.max_related {
+                break;
+            }
+        }
+        related.retain(|k| !changed.contains(k));
+        if related.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<ResourceKey> = related.into_iter().collect();
+        let snap = match self.source.describe(&keys).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, n = keys.len(), "Re-check of related resources failed; nothing changed.");
+                return Ok(());
+            }
+        };
+        let (stats, _, _) = self.diff_and_append(Input::Partial(snap)).await?;
+        report.related_checked += keys.len();
+        report.related_changed += (stats.discovered + stats.updated) as usize;
+        report.stats.add(&DiffStats { seen: 0, ..stats });
+        Ok(())
+    }
+
+    /// Runs scheduled polling and commits until `shutdown` resolves. Returns early with an
+    /// error if the log is poisoned (the process should exit non-zero).
+    ///
+    /// # Errors
+    /// [`Error::Log`] when a commit fails.
+    pub async fn run(
+        self: Arc<Self>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let (tx, mut rx) = mpsc::channel::<PollResult>(self.cfg.scheduler.concurrency.max(1) * 2);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let scheduler = Scheduler::new(
+            self.source.clone(),
+            self.cfg.scheduler.clone(),
+            self.group.clone(),
+            self.running.subscribe(),
+            self.status.clone(),
+        );
+        let mut stop_sched = stop_rx.clone();
+        let sched = tokio::spawn(scheduler.run(tx, async move {
+            let _ = stop_sched.wait_for(|s| *s).await;
+        }));
+        tokio::pin!(shutdown);
+        let result = loop {
+            tokio::select! {
+                _ = &mut shutdown => break Ok(()),
+                r = rx.recv() => match r {
+                    Some(r) => {
+                        if let Err(e) = self.commit(r).await {
+                            tracing::error!(error = %e, "Commit failed; stopping the recorder.");
+                            break Err(e);
+                        }
+                    }
+                    None => break Ok(()),
+                }
+            }
+        };
+        let _ = stop_tx.send(true);
+        let _ = sched.await;
+        self.save_status();
+        let _ = self.log.flush();
+        result
+    }
+}
+
+enum Input {
+    Complete(driftlog_model::CompleteSnapshot),
+    Partial(PartialSnapshot),
+}
+
+fn doc_relationships(doc: &[u8]) -> Vec<Relationship> {
+    #[derive(serde::Deserialize)]
+    struct Edges {
+        #[serde(default)]
+        relationships: Vec<Relationship>,
+    }
+    serde_json::from_slice::<Edges>(doc)
+        .map(|e| e.relationships)
+        .unwrap_or_default()
+}

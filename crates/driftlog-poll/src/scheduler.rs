@@ -1,0 +1,218 @@
+use crate::{PollError, PollOutcome, RecordingGroup, Source, StatusBoard};
+use driftlog_model::time::now_ms;
+use driftlog_model::Scope;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// How the scheduler paces polls. Defaults suit a real account; the sim is fine with them.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Time between two polls of one scope.
+    pub interval: Duration,
+    /// Random spread of each interval, as a fraction (0.1 = ±10%), so scopes do not poll in
+    /// lockstep and hit API rate limits together.
+    pub jitter: f64,
+    /// A poll running longer is abandoned and counts as failed.
+    pub timeout: Duration,
+    /// Polls running at once.
+    pub concurrency: usize,
+    /// First retry delay after a failure; doubles per consecutive failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            jitter: 0.1,
+            timeout: Duration::from_secs(120),
+            concurrency: 4,
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(600),
+        }
+    }
+}
+
+/// One finished poll, on its way to the diff stage.
+#[derive(Debug)]
+pub struct PollResult {
+    /// The scope polled.
+    pub scope: Scope,
+    /// What the poll produced.
+    pub outcome: PollOutcome,
+    /// When it started, epoch ms.
+    pub started_ms: i64,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// Runs every scope of a source on its own timer.
+pub struct Scheduler {
+    source: Arc<dyn Source>,
+    cfg: SchedulerConfig,
+    group: Arc<RwLock<RecordingGroup>>,
+    running: watch::Receiver<bool>,
+    status: StatusBoard,
+}
+
+impl Scheduler {
+    /// A scheduler over `source`; `group` and `running` may change while it runs.
+    pub fn new(
+        source: Arc<dyn Source>,
+        cfg: SchedulerConfig,
+        group: Arc<RwLock<RecordingGroup>>,
+        running: watch::Receiver<bool>,
+        status: StatusBoard,
+    ) -> Self {
+        Self {
+            source,
+            cfg,
+            group,
+            running,
+            status,
+        }
+    }
+
+    /// Polls one scope now, with the timeout, and records the attempt in the status.
+    pub async fn poll_now(
+        source: &dyn Source,
+        scope: &Scope,
+        timeout: Duration,
+        status: &StatusBoard,
+    ) -> PollResult {
+        let started_ms = now_ms();
+        status.update(scope, |s| s.last_attempt_ms = Some(started_ms));
+        let t0 = Instant::now();
+        let outcome = match tokio::time::timeout(timeout, source.poll(scope)).await {
+            Ok(o) => o,
+            Err(_) => PollOutcome::Failed(PollError::Timeout(timeout)),
+        };
+        let duration = t0.elapsed();
+        status.update(scope, |s| {
+            s.last_duration_ms = duration.as_millis() as u64;
+            match &outcome {
+                PollOutcome::Complete(snap) => {
+                    s.last_success_ms = Some(now_ms());
+                    s.last_error_code = None;
+                    s.last_error_message = None;
+                    s.consecutive_failures = 0;
+                    s.resources_seen = snap.resources().len() as u64;
+                }
+                PollOutcome::Partial(p, e) => {
+                    s.last_error_code = Some(e.code().to_string());
+                    s.last_error_message = Some(format!(
+                        "{e} (partial: {} resources kept, nothing deleted)",
+                        p.resources.len()
+                    ));
+                    s.consecutive_failures += 1;
+                    s.resources_seen = p.resources.len() as u64;
+                }
+                PollOutcome::Failed(e) => {
+                    s.last_error_code = Some(e.code().to_string());
+                    s.last_error_message = Some(format!("{e} (nothing changed)"));
+                    s.consecutive_failures += 1;
+                }
+            }
+        });
+        PollResult {
+            scope: scope.clone(),
+            outcome,
+            started_ms,
+            duration,
+        }
+    }
+
+    fn delay(&self, failures: u32, rng: &mut fastrand::Rng) -> Duration {
+        let base = if failures == 0 {
+            self.cfg.interval
+        } else {
+            let exp = self
+                .cfg
+                .backoff_base
+                .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+            exp.min(self.cfg.backoff_max)
+        };
+        let j = self.cfg.jitter.clamp(0.0, 1.0);
+        base.mul_f64(1.0 + j * (rng.f64() * 2.0 - 1.0))
+    }
+
+    /// Runs until `shutdown` resolves, sending every finished poll to `tx` (bounded, so a
+    /// slow diff stage slows polling instead of growing memory).
+    pub async fn run(mut self, tx: mpsc::Sender<PollResult>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut rng = fastrand::Rng::with_seed(now_ms() as u64);
+        let permits = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
+        let mut due: BTreeMap<Scope, Instant> = BTreeMap::new();
+        let mut in_flight: JoinSet<(Scope, u32)> = JoinSet::new();
+        let mut busy: std::collections::HashSet<Scope> = Default::default();
+        loop {
+            if !*self.running.borrow() {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    r = self.running.changed() => { if r.is_err() { break } }
+                }
+                continue;
+            }
+            // Scopes can appear (new regions, types); recording groups can change.
+            let scopes: Vec<Scope> = {
+                let g = self.group.read().unwrap_or_else(|p| p.into_inner());
+                self.source
+                    .scopes()
+                    .into_iter()
+                    .filter(|s| g.records(&s.resource_type))
+                    .collect()
+            };
+            let now = Instant::now();
+            due.retain(|s, _| scopes.contains(s));
+            for s in &scopes {
+                due.entry(s.clone()).or_insert(now);
+            }
+            for (scope, at) in due.iter() {
+                if *at <= now && !busy.contains(scope) {
+                    busy.insert(scope.clone());
+                    let source = self.source.clone();
+                    let scope = scope.clone();
+                    let tx = tx.clone();
+                    let permits = permits.clone();
+                    let status = self.status.clone();
+                    let timeout = self.cfg.timeout;
+                    in_flight.spawn(async move {
+                        let _permit = permits.acquire_owned().await;
+                        let r = Scheduler::poll_now(&*source, &scope, timeout, &status).await;
+                        let failures = status.get(&scope).map_or(0, |s| s.consecutive_failures);
+                        let _ = tx.send(r).await;
+                        (scope, failures)
+                    });
+                }
+            }
+            let next = due
+                .iter()
+                .filter(|(s, _)| !busy.contains(*s))
+                .map(|(_, t)| *t)
+                .min()
+                .unwrap_or(now + self.cfg.interval);
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep_until(next) => {}
+                r = self.running.changed() => { if r.is_err() { break } }
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Ok((scope, failures)) = done {
+                        let d = self.delay(failures, &mut rng);
+                        let at = Instant::now() + d;
+                        self.status.update(&scope, |s| s.next_poll_ms = Some(now_ms() + d.as_millis() as i64));
+                        busy.remove(&scope);
+                        due.insert(scope, at);
+                    }
+                }
+            }
+        }
+        in_flight.abort_all();
+    }
+}

@@ -1,0 +1,66 @@
+//! A seeded, deterministic simulated AWS estate, shaped exactly as AWS Config records it.
+//!
+//! It is driftlog's embedded default source: the demo, the tests and the benchmarks poll it
+//! instead of a real account. [`Estate::new`] builds VPCs with their subnets, security
+//! groups, network ACLs, route tables, internet gateways and instances (each with one
+//! network interface and one volume), IAM roles, users, groups and customer-managed
+//! policies per account, and S3 buckets per account and region, all from
+//! [`SimConfig::seed`]. [`Estate::tick`] then advances a simulated clock and changes a
+//! fraction of the estate the way real estates drift: security-group rules opened to the
+//! world and closed again, instances launched and terminated, policies edited, policies
+//! attached and detached, tags changed, and volatile fields (`roleLastUsed`,
+//! `availableIpAddressCount`) ticking without being configuration changes.
+//!
+//! Every document has AWS Config's notification shape (the reference items in
+//! `tests/fixtures/ci-shapes/`), relationships use AWS Config's names with direct edges
+//! only, and every relationship target exists in the estate. Per resource the estate keeps
+//! only its [`Observed`] (canonical bytes, about 1 KB) and its id, so it scales to a million
+//! resources; a change parses the one document it touches and canonicalizes it again.
+//!
+//! Same seed and same configuration give byte-identical estates and tick results, whatever
+//! the number of threads used to build them.
+
+mod churn;
+mod config;
+mod estate;
+mod gen;
+mod ids;
+mod plan;
+mod shapes;
+mod store;
+mod topology;
+pub mod types;
+
+pub use config::SimConfig;
+pub use estate::Estate;
+
+use driftlog_model::ResourceKey;
+
+#[doc(no_inline)]
+pub use driftlog_model::{Observed, Scope};
+
+/// One resource's net change over one [`Estate::tick`]: what a poller comparing the state
+/// before and after the tick should find. Tests use it as the expected output of the diff
+/// stage, the demo prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimChange {
+    /// Which resource changed.
+    pub key: ResourceKey,
+    /// How it changed.
+    pub kind: SimChangeKind,
+}
+
+/// How a resource changed over one tick, judged on its canonical bytes, so it matches what
+/// driftlog's diff stage decides from the same [`Observed`] values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SimChangeKind {
+    /// The resource did not exist before the tick (an instance and its parts launched).
+    Created,
+    /// Its canonical document changed: a configuration item is due.
+    Modified,
+    /// It existed before the tick and is gone (an instance and its parts terminated).
+    Deleted,
+    /// Only its volatile values changed (`Observed::volatile`); `Observed::doc` is
+    /// byte-identical, so no configuration item is due.
+    VolatileOnly,
+}

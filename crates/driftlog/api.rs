@@ -1,0 +1,382 @@
+//! The query protocol shared by local execution (the CLI opening the store itself) and the
+//! running server (the CLI talking to `serve` over its Unix socket): one JSON request, an
+//! NDJSON answer. One code path answers both, so the two cannot drift apart.
+
+use anyhow::{anyhow, bail, Context, Result};
+use driftlog_diff::text::unified;
+use driftlog_log::{HistoryQuery, Log, Order};
+use driftlog_model::time::{iso_ms, now_ms};
+use driftlog_model::{ConfigurationItem, Filter, ResourceKey, Status, TypePattern};
+use driftlog_recorder::Recorder;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Filter terms as typed on the command line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FilterSpec {
+    /// Types or globs.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Accounts.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Regions.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Statuses.
+    #[serde(default)]
+    pub statuses: Vec<String>,
+    /// Resource ids.
+    #[serde(default)]
+    pub ids: Vec<String>,
+}
+
+impl FilterSpec {
+    /// The model filter.
+    ///
+    /// # Errors
+    /// A bad type pattern or status, named.
+    pub fn to_filter(&self) -> Result<Filter> {
+        Ok(Filter {
+            types: self
+                .types
+                .iter()
+                .map(|t| TypePattern::parse(t))
+                .collect::<Result<_, _>>()?,
+            accounts: self.accounts.clone(),
+            regions: self.regions.clone(),
+            statuses: self
+                .statuses
+                .iter()
+                .map(|s| Status::parse(s))
+                .collect::<Result<_, _>>()?,
+            resource_ids: self.ids.clone(),
+        })
+    }
+}
+
+/// Where `tail` starts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum From {
+    /// New items only.
+    Now,
+    /// After this sequence number.
+    Seq(u64),
+    /// From this time (epoch ms).
+    Time(i64),
+}
+
+/// One request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// A resource's history.
+    History {
+        /// `TYPE/ID` or `ACCOUNT/REGION/TYPE/ID`.
+        resource: String,
+        /// Oldest capture time.
+        earlier_ms: Option<i64>,
+        /// Newest capture time.
+        later_ms: Option<i64>,
+        /// Oldest first.
+        forward: bool,
+        /// Items at most.
+        limit: usize,
+    },
+    /// One resource as of now or a time.
+    Show {
+        /// Resource.
+        resource: String,
+        /// Time.
+        at_ms: Option<i64>,
+    },
+    /// The inventory at a time.
+    At {
+        /// Time.
+        at_ms: i64,
+        /// Filter.
+        filter: FilterSpec,
+        /// Items (NDJSON) instead of counts.
+        items: bool,
+    },
+    /// Text diff of two versions.
+    Diff {
+        /// Resource.
+        resource: String,
+        /// Older version (default: the one before `v2`).
+        v1: Option<u64>,
+        /// Newer version (default: latest).
+        v2: Option<u64>,
+    },
+    /// Who points at a resource.
+    Related {
+        /// Resource.
+        resource: String,
+        /// Time.
+        at_ms: Option<i64>,
+    },
+    /// Recorder status.
+    Status,
+    /// Follow the log.
+    Tail {
+        /// Filter.
+        filter: FilterSpec,
+        /// Start.
+        from: From,
+        /// Durable cursor name.
+        durable: Option<String>,
+        /// Stop after this many items.
+        limit: Option<u64>,
+    },
+    /// Re-describe one resource now.
+    Refresh {
+        /// Resource.
+        resource: String,
+    },
+}
+
+/// What a request can reach: the log always, the recorder only inside `serve`.
+pub struct Backend {
+    /// The store.
+    pub log: Arc<Log>,
+    /// The running recorder, if any.
+    pub recorder: Option<Arc<Recorder>>,
+}
+
+/// The NDJSON line of one item.
+pub fn item_json(ci: &ConfigurationItem) -> Result<Value> {
+    Ok(ci.to_event_json()?)
+}
+
+fn resolve(log: &Log, resource: &str) -> Result<ResourceKey> {
+    let r = ResourceKey::parse_user(resource)?;
+    let mut keys = log.resolve(&r);
+    match keys.len() {
+        0 => bail!("no recorded resource matches {resource:?}; `driftlog at now --items` lists what is recorded"),
+        1 => Ok(keys.remove(0)),
+        _ => bail!(
+            "{resource:?} is ambiguous: {}; give ACCOUNT/REGION/TYPE/ID",
+            keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Answers every request but `Tail` (which streams; see the server and `main`), calling
+/// `out` per NDJSON value.
+///
+/// # Errors
+/// Bad input (named) or a storage failure.
+pub async fn execute(
+    b: &Backend,
+    req: Request,
+    out: &mut (dyn FnMut(Value) -> bool + Send),
+) -> Result<()> {
+    let log = &b.log;
+    match req {
+        Request::History {
+            resource,
+            earlier_ms,
+            later_ms,
+            forward,
+            limit,
+        } => {
+            let key = resolve(log, &resource)?;
+            let mut token = None;
+            let mut left = limit;
+            loop {
+                let page = log.history(
+                    &key,
+                    &HistoryQuery {
+                        earlier_ms,
+                        later_ms,
+                        order: if forward {
+                            Order::Forward
+                        } else {
+                            Order::Reverse
+                        },
+                        limit: left.min(100),
+                        token,
+                    },
+                )?;
+                for ci in &page.items {
+                    if !out(item_json(ci)?) {
+                        return Ok(());
+                    }
+                }
+                left = left.saturating_sub(page.items.len());
+                match page.next {
+                    Some(t) if left > 0 => token = Some(t),
+                    _ => break,
+                }
+            }
+        }
+        Request::Show { resource, at_ms } => {
+            let key = resolve(log, &resource)?;
+            let ci = match at_ms {
+                Some(t) => log.at_time(&key, t)?,
+                None => log.latest(&key)?,
+            };
+            match ci {
+                Some(ci) => {
+                    out(item_json(&ci)?);
+                }
+                None => bail!(
+                    "{key} had no recorded state at {}",
+                    at_ms.map_or("that time".into(), iso_ms)
+                ),
+            }
+        }
+        Request::At {
+            at_ms,
+            filter,
+            items,
+        } => {
+            let f = filter.to_filter()?;
+            let log2 = log.clone();
+            if items {
+                // Stream through a bounded channel so memory stays flat on a huge estate.
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(1024);
+                let task = tokio::task::spawn_blocking(move || {
+                    log2.inventory_at(at_ms, &f, |ci| match ci.to_event_json() {
+                        Ok(v) => tx.blocking_send(v).is_ok(),
+                        Err(_) => true,
+                    })
+                });
+                while let Some(v) = rx.recv().await {
+                    if !out(v) {
+                        break;
+                    }
+                }
+                drop(rx);
+                task.await.map_err(|e| anyhow!("{e}"))??;
+            } else {
+                let counts = tokio::task::spawn_blocking(move || {
+                    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+                    log2.inventory_at(at_ms, &f, |ci| {
+                        *counts.entry(ci.key.resource_type).or_default() += 1;
+                        true
+                    })
+                    .map(|_| counts)
+                })
+                .await
+                .map_err(|e| anyhow!("{e}"))??;
+                let total: u64 = counts.values().sum();
+                out(json!({"at": iso_ms(at_ms), "total": total, "counts": counts}));
+            }
+        }
+        Request::Diff { resource, v1, v2 } => {
+            let key = resolve(log, &resource)?;
+            let all = log.history(
+                &key,
+                &HistoryQuery {
+                    order: Order::Forward,
+                    limit: usize::MAX,
+                    ..HistoryQuery::default()
+                },
+            )?;
+            let by_version = |v: u64| {
+                all.items.iter().find(|i| i.version == v).ok_or_else(|| {
+                    anyhow!(
+                        "{key} has no version {v}; it has 1..={}",
+                        all.items.last().map_or(0, |i| i.version)
+                    )
+                })
+            };
+            let newest = all
+                .items
+                .last()
+                .ok_or_else(|| anyhow!("{key} has no history"))?;
+            let b_item = by_version(v2.unwrap_or(newest.version))?;
+            let a_item = match v1 {
+                Some(v) => by_version(v)?,
+                None => by_version(b_item.version.saturating_sub(1).max(1))?,
+            };
+            let text = unified(
+                &a_item.to_notification_json()?,
+                &b_item.to_notification_json()?,
+                &format!(
+                    "{key} v{} ({})",
+                    a_item.version,
+                    iso_ms(a_item.capture_time_ms)
+                ),
+                &format!(
+                    "{key} v{} ({})",
+                    b_item.version,
+                    iso_ms(b_item.capture_time_ms)
+                ),
+            );
+            out(json!({
+                "resource": key.to_string(),
+                "v1": a_item.version,
+                "v2": b_item.version,
+                "changedProperties": b_item.changed_properties()?,
+                "unifiedDiff": text,
+            }));
+        }
+        Request::Related { resource, at_ms } => {
+            let key = resolve(log, &resource)?;
+            let at = match at_ms {
+                Some(t) => Some(log.seq_at_time(t)?),
+                None => None,
+            };
+            for r in log.related_to(&key.resource_type, &key.resource_id, at)? {
+                if !out(json!({
+                    "resourceType": r.source.resource_type,
+                    "resourceId": r.source.resource_id,
+                    "accountId": r.source.account,
+                    "awsRegion": r.source.region,
+                    "relationshipName": r.relationship,
+                    "sinceSeq": r.since_seq,
+                })) {
+                    break;
+                }
+            }
+        }
+        Request::Status => {
+            let (scopes, recording): (Value, Option<bool>) = match &b.recorder {
+                Some(r) => (
+                    serde_json::to_value(r.status().snapshot())?,
+                    Some(r.is_recording()),
+                ),
+                None => (
+                    log.get_kv("recorder_status")?
+                        .and_then(|v| serde_json::from_slice(&v).ok())
+                        .unwrap_or(json!([])),
+                    log.get_kv("recorder_running")?.map(|v| v == b"1"),
+                ),
+            };
+            let st = log.state();
+            out(json!({
+                "running": b.recorder.is_some(),
+                "recording": recording,
+                "watermark": log.watermark(),
+                "oldestSeq": log.oldest(),
+                "resources": st.live_count(),
+                "resourcesEverSeen": st.len(),
+                "bytesOnDisk": log.size_on_disk(),
+                "dataDir": log.path().display().to_string(),
+                "now": iso_ms(now_ms()),
+                "scopes": scopes,
+            }));
+        }
+        Request::Refresh { resource } => {
+            let key = resolve(log, &resource)?;
+            let rec = b
+                .recorder
+                .as_ref()
+                .context("refresh needs a source: run it while `driftlog serve` is running")?;
+            let report = rec.refresh(std::slice::from_ref(&key)).await?;
+            out(json!({
+                "resource": key.to_string(),
+                "recorded": report.written(),
+                "relatedChecked": report.related_checked,
+                "relatedChanged": report.related_changed,
+            }));
+        }
+        Request::Tail { .. } => bail!("tail is streamed by the caller"),
+    }
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! `driftlog bench`: the large-inventory run of the hot paths on the simulated estate,
+//! printed as a table next to the disk's own sequential write bandwidth.
+
+use anyhow::{Context, Result};
+use driftlog_diff::diff_complete;
+use driftlog_log::{HistoryQuery, Log, LogOptions};
+use driftlog_model::time::now_ms;
+use driftlog_model::{CompleteSnapshot, Filter, ResourceKey, TypePattern};
+use driftlog_poll::{SimSource, Source};
+use driftlog_recorder::{Recorder, RecorderConfig};
+use driftlog_sim::{Estate, SimConfig};
+use driftlog_subscribe::{subscribe, Start};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_stream::StreamExt;
+
+/// Options of `driftlog bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Resources in the simulated estate (the sizes: 100000 and 1000000).
+    #[arg(long, default_value_t = 100_000)]
+    resources: usize,
+    /// Fraction of resources changed per measured poll.
+    #[arg(long, default_value_t = 0.01)]
+    churn: f64,
+    /// Polls with churn to measure (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    polls: usize,
+    /// Filtered subscribers for the commit → subscriber latency.
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
+    /// History lookups to sample.
+    #[arg(long, default_value_t = 2000)]
+    history_samples: usize,
+    /// Where to put the scratch store (default: a temporary dir under ./driftlog-bench).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// MiB written to measure the disk's sequential bandwidth (0 skips it).
+    #[arg(long, default_value_t = 1024)]
+    disk_mb: u64,
+    /// Print the results as JSON too.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Row {
+    name: &'static str,
+    value: String,
+    target: &'static str,
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                n += dir_size(&path);
+            } else if let Ok(m) = e.metadata() {
+                n += m.len();
+            }
+        }
+    }
+    n
+}
+
+/// Sequential write bandwidth of the disk under `dir`, as `dd bs=1M conv=fdatasync`.
+fn disk_bandwidth(dir: &Path, mb: u64) -> Result<f64> {
+    let path = dir.join("disk-probe.bin");
+    let buf: Vec<u8> = (0..1 << 20).map(|i| (i * 7919 % 251) as u8).collect();
+    let t = Instant::now();
+    let mut f = std::fs::File::create(&path).context("disk probe")?;
+    for _ in 0..mb {
+        f.write_all(&buf)?;
+    }
+    f.sync_data()?;
+    let secs = t.elapsed().as_secs_f64();
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    Ok(mb as f64 * 1.048576 / secs)
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+/// Runs the benchmark.
+pub async fn run(a: BenchArgs) -> Result<()> {
+    let base = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("./driftlog-bench"));
+    std::fs::create_dir_all(&base)?;
+    let dir = base.join(format!("run-{}", now_ms()));
+    std::fs::create_dir_all(&dir)?;
+    let mut rows: Vec<Row> = Vec::new();
+    let say = |s: &str| eprintln!("bench: {s}");
+
+    let disk = if a.disk_mb > 0 {
+        say(&format!(
+            "measuring sequential disk writes ({} MiB, fdatasync)",
+            a.disk_mb
+        ));
+        disk_bandwidth(&dir, a.disk_mb)?
+    } else {
+        0.0
+    };
+
+    say(&format!(
+        "building a simulated estate of ~{} resources",
+        a.resources
+    ));
+    let t = Instant::now();
+    let estate = Estate::new(SimConfig {
+        resources: a.resources,
+        churn: a.churn,
+        ..SimConfig::default()
+    });
+    let n = estate.len();
+    let doc_bytes: u64 = estate.iter().map(|o| o.doc.len() as u64).sum();
+    let gen_secs = t.elapsed().as_secs_f64();
+    let sim = SimSource::from_estate(estate);
+    let log = Arc::new(Log::open(dir.join("store"), LogOptions::default())?);
+    let source: Arc<dyn Source> = Arc::new(sim.clone());
+    let rec = Recorder::new(log.clone(), source, RecorderConfig::default());
+
+    say("first discovery");
+    let t = Instant::now();
+    let r = rec.poll_all_once().await?;
+    let secs = t.elapsed().as_secs_f64();
+    log.flush()?;
+    let disk_bytes = dir_size(&dir.join("store"));
+    let cis = r.stats.discovered;
+    rows.push(Row { name: "estate", value: format!("{n} resources, {:.2} KB canonical JSON each, generated in {gen_secs:.1} s (not part of any figure below)", doc_bytes as f64 / n.max(1) as f64 / 1000.0), target: "" });
+    rows.push(Row {
+        name: "first discovery",
+        value: format!(
+            "{cis} CIs in {secs:.2} s = {:.0} CIs/s, {:.0} MB/s of CI JSON, {:.0} MB/s to disk",
+            cis as f64 / secs,
+            doc_bytes as f64 / 1e6 / secs,
+            disk_bytes as f64 / 1e6 / secs
+        ),
+        target: ">= 100K CIs/s",
+    });
+    if disk > 0.0 {
+        rows.push(Row {
+            name: "disk sequential write",
+            value: format!(
+                "{disk:.0} MB/s (dd-like, 1 MiB blocks, fdatasync); discovery used {:.0}% of it",
+                100.0 * disk_bytes as f64 / 1e6 / secs / disk
+            ),
+            target: "",
+        });
+    }
+    let t_discovery = log.get(log.watermark())?.map_or(0, |i| i.capture_time_ms);
+
+    say("full polls with churn");
+    let mut poll_secs = Vec::new();
+    for _ in 0..a.polls.max(1) {
+        sim.estate().tick();
+        let t = Instant::now();
+        let r = rec.poll_all_once().await?;
+        poll_secs.push(t.elapsed().as_secs_f64());
+        say(&format!(
+            "  poll: {} written, {} volatile ticks, {:.2} s",
+            r.written(),
+            r.stats.volatile_only,
+            poll_secs.last().copied().unwrap_or(0.0)
+        ));
+    }
+    let med = pct(&mut poll_secs.clone(), 0.5);
+    rows.push(Row {
+        name: "full poll, churn",
+        value: format!(
+            "{med:.3} s per poll ({:.0} resources diffed/s), churn {}%",
+            n as f64 / med,
+            a.churn * 100.0
+        ),
+        target: "<= 1 s at 1M",
+    });
+
+    say("inventory_at");
+    let t = Instant::now();
+    let mut count = 0u64;
+    log.inventory_at(i64::MAX, &Filter::default(), |_| {
+        count += 1;
+        true
+    })?;
+    let now_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut count_past = 0u64;
+    log.inventory_at(t_discovery, &Filter::default(), |_| {
+        count_past += 1;
+        true
+    })?;
+    let past_secs = t.elapsed().as_secs_f64();
+    rows.push(Row {
+        name: "inventory_at (now)",
+        value: format!("{count} CIs in {now_secs:.2} s"),
+        target: "<= 2 s at 1M",
+    });
+    rows.push(Row {
+        name: "inventory_at (past T)",
+        value: format!("{count_past} CIs in {past_secs:.2} s (two passes over the log)"),
+        target: "<= 2 s at 1M",
+    });
+
+    say("history lookups");
+    let keys: Vec<ResourceKey> = {
+        let st = log.state();
+        let all: Vec<ResourceKey> = st.keys().take(200_000).collect();
+        let mut rng = fastrand::Rng::with_seed(1);
+        (0..a.history_samples)
+            .filter_map(|_| all.get(rng.usize(0..all.len().max(1))).cloned())
+            .collect()
+    };
+    let mut lat = Vec::with_capacity(keys.len());
+    for k in &keys {
+        let t = Instant::now();
+        let page = log.history(k, &HistoryQuery::default())?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(page);
+    }
+    rows.push(Row {
+        name: "history of one resource",
+        value: format!(
+            "p50 {:.3} ms, p99 {:.3} ms ({} samples, up to 10 versions)",
+            pct(&mut lat.clone(), 0.5),
+            pct(&mut lat, 0.99),
+            keys.len()
+        ),
+        target: "p99 <= 1 ms",
+    });
+
+    say(&format!(
+        "commit -> subscriber latency, {} filtered subscribers",
+        a.subscribers
+    ));
+    let types: Vec<String> = {
+        let mut t: Vec<String> = rec.scopes().into_iter().map(|s| s.resource_type).collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let commits: Arc<Mutex<Vec<(u64, u64, Instant)>>> = Arc::default();
+    let lats: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for i in 0..a.subscribers {
+        let f = Filter {
+            types: vec![TypePattern::parse(&types[i % types.len()])?],
+            ..Filter::default()
+        };
+        let mut sub = subscribe(log.clone(), f, Start::Now)?;
+        let commits = commits.clone();
+        let lats = lats.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(Ok(item)) = sub.stream.next().await {
+                let now = Instant::now();
+                let at = commits.lock().ok().and_then(|c| {
+                    c.iter()
+                        .find(|(f, l, _)| *f <= item.seq && item.seq <= *l)
+                        .map(|c| c.2)
+                });
+                if let (Some(at), Ok(mut l)) = (at, lats.lock()) {
+                    l.push(now.duration_since(at).as_secs_f64() * 1e3);
+                }
+            }
+        }));
+    }
+    let scopes = rec.scopes();
+    for round in 0..30 {
+        sim.estate().tick();
+        let scope = &scopes[round % scopes.len()];
+        let snap = match sim.poll(scope).await {
+            driftlog_poll::PollOutcome::Complete(s) => s,
+            _ => continue,
+        };
+        let (scope, res) = snap.into_parts();
+        let (snap, _) = CompleteSnapshot::new(scope, res);
+        let log2 = log.clone();
+        let commits2 = commits.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let d = {
+                let st = log2.state();
+                diff_complete(&st, &snap, |s| {
+                    log2.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default())
+                })?
+            };
+            // Register the batch before it is published so no receiver misses its start.
+            let first = log2.watermark() + 1;
+            let last = first + d.changes.len() as u64;
+            let t = Instant::now();
+            if let Ok(mut c) = commits2.lock() {
+                c.push((first, last, t));
+            }
+            let t0 = Instant::now();
+            log2.append(&d.changes, now_ms())?;
+            let flush = t0.elapsed();
+            // Latency counts from the moment the commit returned (flushed and published).
+            if let Ok(mut c) = commits2.lock() {
+                if let Some(e) = c.last_mut() {
+                    e.2 = t + flush;
+                }
+            }
+            Ok(())
+        })
+        .await??;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for t in &tasks {
+        t.abort();
+    }
+    let mut l = lats.lock().map(|l| l.clone()).unwrap_or_default();
+    rows.push(Row {
+        name: "commit -> subscriber",
+        value: format!(
+            "p50 {:.2} ms, p99 {:.2} ms ({} deliveries to {} subscribers)",
+            pct(&mut l.clone(), 0.5),
+            pct(&mut l, 0.99),
+            l.len(),
+            a.subscribers
+        ),
+        target: "p99 <= 10 ms",
+    });
+
+    log.flush()?;
+    let size = dir_size(&dir.join("store"));
+    rows.push(Row {
+        name: "bytes on disk per CI",
+        value: format!(
+            "{:.0} B ({:.1} MB for {} CIs)",
+            size as f64 / log.watermark().max(1) as f64,
+            size as f64 / 1e6,
+            log.watermark()
+        ),
+        target: "",
+    });
+    rows.push(Row {
+        name: "peak RSS",
+        value: format!(
+            "{:.0} MiB (includes the sim's own copy of every document)",
+            peak_rss_mb()
+        ),
+        target: "<= 1 GiB at 1M",
+    });
+
+    println!(
+        "driftlog bench: {} resources, churn {}%, {} cores",
+        n,
+        a.churn * 100.0,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("{:<26} {:<16} RESULT", "MEASURE", "TARGET");
+    for r in &rows {
+        println!("{:<26} {:<16} {}", r.name, r.target, r.value);
+    }
+    if a.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| json!({"measure": r.name, "target": r.target, "result": r.value}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    drop(rec);
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The CLI side of the query protocol: against a running `serve` over its Unix socket, or
+//! a local tail on a store nobody else holds.
+
+use crate::api::{FilterSpec, Request};
+use crate::render::Printer;
+use anyhow::{bail, Context, Result};
+use driftlog_log::Log;
+use driftlog_subscribe::{resolve_start, Start};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+/// Sends `req` to the server and prints every answer line. For a durable tail, each item is
+/// acknowledged only after it was printed.
+pub fn remote(stream: UnixStream, req: &Request, printer: &mut Printer) -> Result<()> {
+    let mut w = stream.try_clone().context("query socket")?;
+    let line = serde_json::to_string(req)? + "\n";
+    w.write_all(line.as_bytes()).context("sending request")?;
+    let durable = matches!(
+        req,
+        Request::Tail {
+            durable: Some(_),
+            ..
+        }
+    );
+    for line in BufReader::new(stream).lines() {
+        let line = line.context("reading answer")?;
+        let v: serde_json::Value = serde_json::from_str(&line).context("bad answer line")?;
+        if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+            bail!("{e}");
+        }
+        printer.print(&v)?;
+        if durable {
+            if let Some(seq) = v.get("seq").and_then(serde_json::Value::as_u64) {
+                w.write_all(format!("ack {seq}\n").as_bytes())?;
+            }
+        }
+    }
+    printer.finish()
+}
+
+/// Tails a store opened by this process (no server running, so nothing new will come):
+/// prints what the log holds after the start and exits. A durable cursor still moves, so a
+/// later tail of the same name resumes after what was printed here.
+pub async fn local_tail(
+    log: Arc<Log>,
+    filter: FilterSpec,
+    start: Start,
+    limit: Option<u64>,
+    printer: &mut Printer,
+) -> Result<()> {
+    let filter = filter.to_filter()?;
+    let (mut cursor, durable) = resolve_start(&log, &start)?;
+    let mut n = 0;
+    loop {
+        let (items, last) = log.read_range(cursor, 256, &filter)?;
+        for ci in &items {
+            printer.print(&ci.to_event_json()?)?;
+            if let Some(name) = &durable {
+                log.set_cursor(name, ci.seq)?;
+            }
+            n += 1;
+            if limit.is_some_and(|l| n >= l) {
+                return printer.finish();
+            }
+        }
+        if last == cursor {
+            break;
+        }
+        cursor = last;
+    }
+    printer.finish()
+}

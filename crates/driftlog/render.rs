@@ -1,0 +1,192 @@
+//! Human-readable output of query answers (NDJSON with `--json`).
+
+use anyhow::Result;
+use serde_json::Value;
+use std::io::Write;
+
+/// How answers are printed.
+pub enum Mode {
+    /// Items, one line each (or NDJSON).
+    Items {
+        /// NDJSON.
+        json: bool,
+    },
+    /// One item as pretty JSON.
+    Show,
+    /// Inventory counts.
+    Counts {
+        /// JSON.
+        json: bool,
+    },
+    /// A text diff.
+    Diff,
+    /// Reverse relationships.
+    Related {
+        /// NDJSON.
+        json: bool,
+    },
+    /// Recorder status.
+    Status {
+        /// JSON.
+        json: bool,
+    },
+    /// As received.
+    Raw,
+}
+
+/// Prints answers to stdout, line-buffered so `tail` shows items as they come.
+pub struct Printer {
+    mode: Mode,
+    out: std::io::Stdout,
+    count: u64,
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("-")
+}
+
+impl Printer {
+    /// A printer in `mode`.
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            out: std::io::stdout(),
+            count: 0,
+        }
+    }
+
+    /// Prints one answer value.
+    ///
+    /// # Errors
+    /// Writing to stdout failed (a closed pipe ends the command quietly).
+    pub fn print(&mut self, v: &Value) -> Result<()> {
+        self.count += 1;
+        let mut o = self.out.lock();
+        match &self.mode {
+            Mode::Items { json: true } | Mode::Related { json: true } | Mode::Raw => {
+                writeln!(o, "{v}")?
+            }
+            Mode::Items { json: false } => {
+                let ci = &v["configurationItem"];
+                let diff = &v["configurationItemDiff"];
+                let props: Vec<String> = diff["changedProperties"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, c)| format!("{k} {}", s(c, "changeType")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let name = ci["resourceName"]
+                    .as_str()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                writeln!(
+                    o,
+                    "{}  #{:<7} {:<6} {} {}{}  {}/{}  v{}{}",
+                    s(ci, "configurationItemCaptureTime"),
+                    v["seq"],
+                    s(diff, "changeType"),
+                    s(ci, "resourceType"),
+                    s(ci, "resourceId"),
+                    name,
+                    s(ci, "awsAccountId"),
+                    s(ci, "awsRegion"),
+                    v["version"],
+                    if props.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {}", props.join(", "))
+                    }
+                )?
+            }
+            Mode::Show => writeln!(o, "{}", serde_json::to_string_pretty(v)?)?,
+            Mode::Counts { json: true } | Mode::Status { json: true } => writeln!(o, "{v}")?,
+            Mode::Counts { json: false } => {
+                writeln!(o, "Inventory at {}: {} resources", s(v, "at"), v["total"])?;
+                if let Some(m) = v["counts"].as_object() {
+                    for (ty, n) in m {
+                        writeln!(o, "  {n:>9}  {ty}")?;
+                    }
+                }
+            }
+            Mode::Diff => {
+                writeln!(o, "{} v{} -> v{}", s(v, "resource"), v["v1"], v["v2"])?;
+                if let Some(m) = v["changedProperties"].as_object() {
+                    for (k, c) in m {
+                        writeln!(o, "  {} {k}", s(c, "changeType"))?;
+                    }
+                }
+                write!(o, "{}", s(v, "unifiedDiff"))?;
+            }
+            Mode::Related { json: false } => writeln!(
+                o,
+                "{} {}  {}/{}  \"{}\"",
+                s(v, "resourceType"),
+                s(v, "resourceId"),
+                s(v, "accountId"),
+                s(v, "awsRegion"),
+                s(v, "relationshipName")
+            )?,
+            Mode::Status { json: false } => {
+                writeln!(
+                    o,
+                    "server: {}  recording: {}  items: {} (oldest seq {})  resources: {} live, {} ever  disk: {:.1} MiB",
+                    if v["running"].as_bool() == Some(true) { "running" } else { "not running" },
+                    match v["recording"].as_bool() { Some(true) => "on", Some(false) => "off", None => "never started" },
+                    v["watermark"],
+                    v["oldestSeq"],
+                    v["resources"],
+                    v["resourcesEverSeen"],
+                    v["bytesOnDisk"].as_f64().unwrap_or(0.0) / 1048576.0
+                )?;
+                writeln!(
+                    o,
+                    "{:<14} {:<10} {:<28} {:>7} {:>7} {:<24} {:<24} ERROR",
+                    "ACCOUNT", "REGION", "TYPE", "SEEN", "CHANGED", "LAST ATTEMPT", "LAST SUCCESS"
+                )?;
+                let t = |x: &Value| {
+                    x.as_i64()
+                        .map(driftlog_model::time::iso_ms)
+                        .unwrap_or_else(|| "-".into())
+                };
+                for sc in v["scopes"].as_array().into_iter().flatten() {
+                    let err = match (
+                        sc["lastErrorCode"].as_str(),
+                        sc["lastErrorMessage"].as_str(),
+                    ) {
+                        (Some(c), Some(m)) => format!("{c}: {m}"),
+                        _ => "-".into(),
+                    };
+                    writeln!(
+                        o,
+                        "{:<14} {:<10} {:<28} {:>7} {:>7} {:<24} {:<24} {}",
+                        s(sc, "account"),
+                        s(sc, "region"),
+                        s(sc, "resourceType"),
+                        sc["resourcesSeen"],
+                        sc["lastChanges"],
+                        t(&sc["lastAttemptMs"]),
+                        t(&sc["lastSuccessMs"]),
+                        err
+                    )?;
+                }
+            }
+        }
+        o.flush()?;
+        Ok(())
+    }
+
+    /// Ends the output; says so when a listing was empty.
+    ///
+    /// # Errors
+    /// Never in practice.
+    pub fn finish(&mut self) -> Result<()> {
+        if self.count == 0 {
+            if let Mode::Items { json: false } | Mode::Related { json: false } = self.mode {
+                eprintln!("(nothing matched)");
+            }
+        }
+        Ok(())
+    }
+}

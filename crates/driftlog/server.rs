@@ -1,0 +1,328 @@
+//! `driftlog serve`: the recorder on its source, plus a local query socket so that `tail`,
+//! `history`, `status`... work while it holds the store.
+
+use crate::api::{execute, Backend, From, Request};
+use crate::config::{Config, SourceKind};
+use anyhow::{Context, Result};
+use driftlog_log::{Log, LogOptions};
+use driftlog_poll::{SchedulerConfig, SimSource, Source};
+use driftlog_recorder::{Recorder, RecorderConfig};
+use driftlog_sim::SimConfig;
+use driftlog_subscribe::{subscribe, Start};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_stream::StreamExt;
+
+/// The query socket of a data dir.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("driftlog.sock")
+}
+
+/// Opens the store with the configured cache.
+pub fn open_log(cfg: &Config) -> Result<Arc<Log>> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let log = Log::open(
+        cfg.data_dir.join("store"),
+        LogOptions {
+            cache_bytes: cfg.store.cache_mb << 20,
+            ..LogOptions::default()
+        },
+    )?;
+    Ok(Arc::new(log))
+}
+
+/// Runs the recorder and the query socket until Ctrl-C.
+pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
+    let log = open_log(&cfg)?;
+    let SourceKind::Sim = cfg.source.kind;
+    let s = &cfg.source.sim;
+    let t0 = std::time::Instant::now();
+    let sim = SimSource::new(SimConfig {
+        seed: s.seed,
+        accounts: s.accounts,
+        regions: s.regions.clone(),
+        resources: s.resources,
+        churn: s.churn,
+        ..SimConfig::default()
+    });
+    let n = sim.estate().len();
+    eprintln!(
+        "driftlog: simulated estate of {n} resources (seed {}) built in {:.1}s; data in {}",
+        s.seed,
+        t0.elapsed().as_secs_f64(),
+        cfg.data_dir.display()
+    );
+    let source: Arc<dyn Source> = Arc::new(sim.clone());
+    let recorder = Recorder::new(
+        log.clone(),
+        source,
+        RecorderConfig {
+            scheduler: SchedulerConfig {
+                interval: cfg.recorder.interval,
+                jitter: cfg.recorder.jitter,
+                timeout: cfg.recorder.timeout,
+                concurrency: cfg.recorder.concurrency,
+                backoff_base: cfg.recorder.backoff_base,
+                backoff_max: cfg.recorder.backoff_max,
+            },
+            group: cfg.group(),
+            recheck_related: cfg.recorder.recheck_related,
+            start_recording: cfg.recorder.start,
+            ..RecorderConfig::default()
+        },
+    );
+
+    let sock = socket_path(&cfg.data_dir);
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock)
+        .with_context(|| format!("binding query socket {}", sock.display()))?;
+    eprintln!(
+        "driftlog: recording; query socket {} — try `driftlog tail`, `driftlog status` in another terminal; Ctrl-C stops",
+        sock.display()
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    // The simulated estate changes on its own clock.
+    let ticker = {
+        let sim = sim.clone();
+        let every = s.tick_interval;
+        let stop = wait_stop(stop_rx.clone());
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            let mut iv = tokio::time::interval(every);
+            iv.tick().await;
+            loop {
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = iv.tick() => { sim.estate().tick(); }
+                }
+            }
+        })
+    };
+
+    let rec_task = tokio::spawn(recorder.clone().run(wait_stop(stop_rx.clone())));
+
+    let progress = {
+        let recorder = recorder.clone();
+        let log = log.clone();
+        let stop = wait_stop(stop_rx.clone());
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            let mut iv = tokio::time::interval(Duration::from_secs(2));
+            let mut last = (u64::MAX, 0);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = iv.tick() => {}
+                }
+                let st = recorder.status().snapshot();
+                let total = recorder.scopes().len();
+                let done = st.iter().filter(|s| s.last_success_ms.is_some()).count();
+                let failing = st.iter().filter(|s| s.last_error_code.is_some()).count();
+                let now = (log.watermark(), failing);
+                if quiet || now == last {
+                    continue;
+                }
+                last = now;
+                let resources = log.state().live_count();
+                let phase = if done < total {
+                    format!("first discovery {done}/{total} scopes")
+                } else {
+                    format!("{total} scopes")
+                };
+                eprintln!(
+                    "driftlog: {phase}, {resources} resources, {} items logged, {failing} scopes failing",
+                    log.watermark()
+                );
+            }
+        })
+    };
+
+    let backend = Arc::new(Backend {
+        log: log.clone(),
+        recorder: Some(recorder.clone()),
+    });
+    let accept = {
+        let stop = wait_stop(stop_rx.clone());
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => break,
+                    c = listener.accept() => {
+                        if let Ok((stream, _)) = c {
+                            let b = backend.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) = handle(b, stream).await {
+                                    tracing::debug!(error = %e, "Query connection ended.");
+                                }
+                            });
+                        }
+                    }
+                }
+            }
+        })
+    };
+
+    let result = tokio::select! {
+        _ = tokio::signal::ctrl_c() => { eprintln!("driftlog: stopping (flushing the log)"); Ok(()) }
+        r = &mut Box::pin(wait_rec(rec_task)) => r,
+    };
+    let _ = stop_tx.send(true);
+    let _ = ticker.await;
+    let _ = progress.await;
+    let _ = accept.await;
+    log.flush()?;
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::io::stderr().flush();
+    result
+}
+
+async fn wait_rec(t: tokio::task::JoinHandle<driftlog_recorder::Result<()>>) -> Result<()> {
+    match t.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(anyhow::anyhow!("recorder task: {e}")),
+    }
+}
+
+/// One query connection: a JSON request line, NDJSON answer lines; for a durable tail, the
+/// client sends `ack <seq>` lines back after it has handled each item.
+async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    let Some(line) = lines.next_line().await? else {
+        return Ok(());
+    };
+    let req: Request = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = json!({"error": format!("bad request: {e}")}).to_string() + "\n";
+            wr.write_all(msg.as_bytes()).await?;
+            return Ok(());
+        }
+    };
+    if let Request::Tail {
+        filter,
+        from,
+        durable,
+        limit,
+    } = req
+    {
+        let filter = match filter.to_filter() {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = json!({"error": format!("{e:#}")}).to_string() + "\n";
+                wr.write_all(msg.as_bytes()).await?;
+                return Ok(());
+            }
+        };
+        let start = tail_start(from, durable);
+        let sub = match subscribe(b.log.clone(), filter, start) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = json!({"error": e.to_string()}).to_string() + "\n";
+                wr.write_all(msg.as_bytes()).await?;
+                return Ok(());
+            }
+        };
+        let driftlog_subscribe::Subscription { mut stream, .. } = sub;
+        let acker = DurableAcker {
+            log: b.log.clone(),
+            name: match_durable(&line),
+        };
+        let mut sent = 0u64;
+        loop {
+            tokio::select! {
+                item = stream.next() => {
+                    let Some(item) = item else { break };
+                    let v = match item {
+                        Ok(ci) => ci.to_event_json().map_err(anyhow::Error::from)?,
+                        Err(e) => json!({"error": e.to_string()}),
+                    };
+                    let is_err = v.get("error").is_some();
+                    wr.write_all((v.to_string() + "\n").as_bytes()).await?;
+                    sent += 1;
+                    if is_err || limit.is_some_and(|l| sent >= l) { break }
+                }
+                l = lines.next_line() => match l? {
+                    Some(l) => acker.ack_line(&l)?,
+                    None => return Ok(()), // Client left.
+                }
+            }
+        }
+        wr.shutdown().await?;
+        // Read the remaining acks until the client closes.
+        while let Some(l) = lines.next_line().await? {
+            acker.ack_line(&l)?;
+        }
+        return Ok(());
+    }
+    // Answer from a blocking thread writing straight to the socket: a slow reader slows
+    // the answer down instead of making us buffer it (an inventory can be millions of lines).
+    let stream = lines.into_inner().into_inner().reunite(wr)?.into_std()?;
+    stream.set_nonblocking(false)?;
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut w = std::io::BufWriter::new(stream);
+        let mut broken = false;
+        let r = rt.block_on(execute(&b, req, &mut |v| {
+            broken = writeln!(w, "{v}").is_err();
+            !broken
+        }));
+        if let Err(e) = r {
+            writeln!(w, "{}", json!({"error": format!("{e:#}")}))?;
+        }
+        w.flush()?;
+        Ok(())
+    })
+    .await??;
+    Ok(())
+}
+
+fn match_durable(line: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("durable").and_then(|d| d.as_str()).map(String::from))
+}
+
+struct DurableAcker {
+    log: Arc<Log>,
+    name: Option<String>,
+}
+
+impl DurableAcker {
+    fn ack_line(&self, line: &str) -> Result<()> {
+        if let (Some(name), Some(seq)) = (&self.name, line.strip_prefix("ack ")) {
+            let seq: u64 = seq.trim().parse().context("bad ack line")?;
+            self.log.set_cursor(name, seq)?;
+        }
+        Ok(())
+    }
+}
+
+/// The subscription start of a tail request.
+pub fn tail_start(from: From, durable: Option<String>) -> Start {
+    let initial = match from {
+        From::Now => Start::Now,
+        From::Seq(s) => Start::After(s),
+        From::Time(t) => Start::Time(t),
+    };
+    match durable {
+        Some(name) => Start::Durable {
+            name,
+            initial: Box::new(initial),
+        },
+        None => initial,
+    }
+}
