@@ -506,10 +506,97 @@ mod cli {
         assert!(!dir.path().join("d").exists(), "nothing started");
     }
 
+    fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// `serve` in the background, the query commands against it over the socket, then
+    /// `kill -9` and the same queries against the store directly.
+    #[test]
+    fn issue_2_serve_query_kill_9_and_query_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut serve = driftlog()
+            .args(["serve", "--quiet", "--resources", "300", "--interval", "1s", "--tick", "1s", "--churn", "0.05", "--data-dir"])
+            .arg(&data)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let q = |args: &[&str]| driftlog().args(args).arg("--data-dir").arg(&data).output().unwrap();
+        // Wait for the first discovery to land.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            let out = q(&["status", "--json"]);
+            if out.status.success() {
+                let v = json_lines(&out).remove(0);
+                if v["resources"].as_u64().unwrap_or(0) >= 250 {
+                    break v;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "serve never recorded the estate");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        assert_eq!(status["running"], true);
+        assert!(!status["scopes"].as_array().unwrap().is_empty());
+
+        let items = json_lines(&q(&["tail", "--json", "--from", "0", "--limit", "5", "--type", "AWS::EC2::*"]));
+        assert_eq!(items.len(), 5);
+        assert!(items[0]["configurationItem"]["resourceType"].as_str().unwrap().starts_with("AWS::EC2::"));
+        assert_eq!(items[0]["configurationItem"]["configurationItemVersion"], "1.3");
+        let ty = items[0]["configurationItem"]["resourceType"].as_str().unwrap().to_string();
+        let id = items[0]["configurationItem"]["resourceId"].as_str().unwrap().to_string();
+        let res = format!("{ty}/{id}");
+        let hist = json_lines(&q(&["history", &res, "--json"]));
+        assert!(!hist.is_empty());
+        assert_eq!(hist.last().unwrap()["version"], 1);
+        let at = json_lines(&q(&["at", "now", "--json"]));
+        assert!(at[0]["total"].as_u64().unwrap() >= 250);
+        let shown = q(&["show", &res, "--at", "-1s"]);
+        assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+
+        serve.kill().unwrap(); // SIGKILL
+        serve.wait().unwrap();
+        // The socket file is stale now; the CLI falls back to the store itself.
+        let offline = json_lines(&q(&["status", "--json"])).remove(0);
+        assert_eq!(offline["running"], false);
+        assert!(offline["watermark"].as_u64().unwrap() >= status["watermark"].as_u64().unwrap());
+        let again = json_lines(&q(&["history", &res, "--json"]));
+        assert!(again.len() >= hist.len());
+        let err = q(&["history", "AWS::EC2::SecurityGroup/sg-doesnotexist"]);
+        assert!(!err.status.success());
+        assert!(String::from_utf8_lossy(&err.stderr).contains("no recorded resource"));
+    }
+
     #[test]
     fn issue_2_config_prints_documented_defaults() {
         let out = driftlog().arg("config").output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("interval = \"60s\"") && text.contains("# "));
+    }
+}
+
+mod tidy {
+    /// ARCHITECTURE.md keeps one Code Map section per crate (rust-analyzer's tidy habit).
+    #[test]
+    fn every_crate_has_a_code_map_section() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let arch = std::fs::read_to_string(format!("{root}/ARCHITECTURE.md")).unwrap();
+        for e in std::fs::read_dir(format!("{root}/crates")).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            assert!(arch.contains(&format!("### crates/{name}")), "ARCHITECTURE.md lacks a section for crates/{name}");
+        }
+    }
+
+    /// The README's test command is what CI runs.
+    #[test]
+    fn ci_runs_the_readme_test_command() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+        let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+        assert!(readme.contains("./scripts/test.sh") && ci.contains("./scripts/test.sh"));
     }
 }

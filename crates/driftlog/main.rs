@@ -74,7 +74,7 @@ enum Cmd {
         #[command(flatten)]
         filter: FilterArgs,
         /// Start: `now` (default), a sequence number, or a time (-1h, RFC 3339).
-        #[arg(long, default_value = "now")]
+        #[arg(long, default_value = "now", allow_hyphen_values = true)]
         from: String,
         /// Keep a cursor under this name in the store: a restart resumes right after the
         /// last item printed. `--from` applies only the first time.
@@ -92,10 +92,10 @@ enum Cmd {
         /// TYPE/ID or ACCOUNT/REGION/TYPE/ID.
         resource: String,
         /// Oldest capture time to show.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         since: Option<String>,
         /// Newest capture time to show.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         until: Option<String>,
         /// Oldest first.
         #[arg(long)]
@@ -112,12 +112,13 @@ enum Cmd {
         /// TYPE/ID or ACCOUNT/REGION/TYPE/ID.
         resource: String,
         /// Time (default now).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         at: Option<String>,
     },
     /// The whole inventory as it was at a time: counts by type, or every item.
     At {
         /// Time, e.g. -1h or 2024-05-01T10:00:00Z.
+        #[arg(allow_hyphen_values = true)]
         time: String,
         #[command(flatten)]
         filter: FilterArgs,
@@ -143,7 +144,7 @@ enum Cmd {
         /// TYPE/ID or ACCOUNT/REGION/TYPE/ID.
         resource: String,
         /// Time (default now).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         at: Option<String>,
         /// NDJSON.
         #[arg(long)]

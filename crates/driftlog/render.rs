@@ -85,7 +85,7 @@ impl Printer {
                     o,
                     "{}  #{:<7} {:<6} {} {}{}  {}/{}  v{}{}",
                     s(ci, "configurationItemCaptureTime"),
-                    v["seq"],
+                    v["seq"].to_string(),
                     s(diff, "changeType"),
                     s(ci, "resourceType"),
                     s(ci, "resourceId"),
@@ -106,7 +106,7 @@ impl Printer {
                 writeln!(o, "Inventory at {}: {} resources", s(v, "at"), v["total"])?;
                 if let Some(m) = v["counts"].as_object() {
                     for (ty, n) in m {
-                        writeln!(o, "  {n:>9}  {ty}")?;
+                        writeln!(o, "  {:>9}  {ty}", n.to_string())?;
                     }
                 }
             }
@@ -164,8 +164,8 @@ impl Printer {
                         s(sc, "account"),
                         s(sc, "region"),
                         s(sc, "resourceType"),
-                        sc["resourcesSeen"],
-                        sc["lastChanges"],
+                        sc["resourcesSeen"].to_string(),
+                        sc["lastChanges"].to_string(),
                         t(&sc["lastAttemptMs"]),
                         t(&sc["lastSuccessMs"]),
                         err

@@ -160,7 +160,12 @@ impl Estate {
     }
 
     /// Edits one resource; `f` returns false to leave it untouched.
-    fn change(&mut self, t: &mut Tick, key: &ResourceKey, f: impl FnOnce(&mut Value) -> bool) -> bool {
+    fn change(
+        &mut self,
+        t: &mut Tick,
+        key: &ResourceKey,
+        f: impl FnOnce(&mut Value) -> bool,
+    ) -> bool {
         let Some(mut doc) = self.store.get(key).and_then(parse) else {
             return false;
         };
@@ -171,10 +176,16 @@ impl Estate {
         true
     }
 
-    fn pick(&self, rng: &mut Rng, resource_type: &str, account: Option<&str>) -> Option<ResourceKey> {
+    fn pick(
+        &self,
+        rng: &mut Rng,
+        resource_type: &str,
+        account: Option<&str>,
+    ) -> Option<ResourceKey> {
         self.store
             .pick_where(rng, |s| {
-                s.resource_type == resource_type && account.map_or(true, |a| s.account == a)
+                s.resource_type == resource_type
+                    && (account.is_none() || account == Some(s.account.as_str()))
             })
             .map(|o| o.key.clone())
     }
@@ -236,9 +247,10 @@ impl Estate {
             let Some(vpc) = self.topo.vpcs.get(vi) else {
                 return false;
             };
-            let (Some(pair), Some((account, region))) =
-                (self.topo.pairs.get(vpc.pair), self.topo.pair_names(vpc.pair))
-            else {
+            let (Some(pair), Some((account, region))) = (
+                self.topo.pairs.get(vpc.pair),
+                self.topo.pair_names(vpc.pair),
+            ) else {
                 return false;
             };
             let at = At { account, region };
@@ -272,11 +284,15 @@ impl Estate {
                 sgs: &sgs,
                 profile: gen::choose_profile(&mut t.rng, profiles),
                 kms_key: &pair.kms_key,
-                ami: ids::pick(&mut t.rng, &pair.amis).map_or("ami-00000000000000000", String::as_str),
+                ami: ids::pick(&mut t.rng, &pair.amis)
+                    .map_or("ami-00000000000000000", String::as_str),
                 launch_ms: t.now,
                 env: vpc.env,
             };
-            (ec2::instance_trio(&mut t.rng, &spec), at.key(types::SUBNET, &subnet.id))
+            (
+                ec2::instance_trio(&mut t.rng, &spec),
+                at.key(types::SUBNET, &subnet.id),
+            )
         };
         let (trio, subnet_key) = built;
         for (key, doc) in trio {
@@ -305,7 +321,9 @@ impl Estate {
             self.delete(t, &at.key(types::VOLUME, &vol));
         }
         if let Some(subnet) = ec2::subnet_of(&doc) {
-            self.change(t, &at.key(types::SUBNET, subnet), |v| ec2::adjust_free_ips(v, 1));
+            self.change(t, &at.key(types::SUBNET, subnet), |v| {
+                ec2::adjust_free_ips(v, 1)
+            });
         }
         true
     }
@@ -321,7 +339,9 @@ impl Estate {
             account: &key.account,
             region: &key.region,
         };
-        let Some(vpc) = config_str(&doc, "vpcId").and_then(|id| self.topo.vpc(at.account, at.region, id)) else {
+        let Some(vpc) =
+            config_str(&doc, "vpcId").and_then(|id| self.topo.vpc(at.account, at.region, id))
+        else {
             return false;
         };
         let current = ec2::group_ids(&doc);
@@ -370,7 +390,8 @@ impl Estate {
         let Some(policy) = self.pick(&mut t.rng, types::POLICY, Some(&role.account)) else {
             return false;
         };
-        let Some((name, arn, id)) = self.document(&policy).as_ref().and_then(iam::policy_ident) else {
+        let Some((name, arn, id)) = self.document(&policy).as_ref().and_then(iam::policy_ident)
+        else {
             return false;
         };
         if !self.change(t, &role, |v| iam::attach(v, &name, &arn, &id)) {

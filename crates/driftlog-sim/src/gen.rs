@@ -63,10 +63,11 @@ pub(crate) fn run_parallel<T: Send>(
     done.into_iter().map(|(_, t)| t).collect()
 }
 
+/// Canonicalizes built documents into what the store keeps.
 pub(crate) fn observe(items: Vec<(ResourceKey, Value)>) -> Vec<Observed> {
     items
         .into_iter()
-        .map(|(k, v)| Observed::from_value(k, v))
+        .map(|(k, v)| crate::store::compact(Observed::from_value(k, v)))
         .collect()
 }
 

@@ -19,6 +19,21 @@
 //!
 //! Same seed and same configuration give byte-identical estates and tick results, whatever
 //! the number of threads used to build them.
+//!
+//! ```
+//! use driftlog_sim::{Estate, SimChangeKind, SimConfig};
+//!
+//! let mut estate = Estate::new(SimConfig { resources: 300, ..SimConfig::default() });
+//! // A poller walks every scope and takes a complete snapshot of each.
+//! let polled: usize = estate.scopes().iter().map(|s| estate.snapshot(s).len()).sum();
+//! assert_eq!(polled, estate.len());
+//! // Time passes; the estate drifts.
+//! for change in estate.tick() {
+//!     if change.kind != SimChangeKind::Deleted {
+//!         assert!(estate.describe(&change.key).is_some());
+//!     }
+//! }
+//! ```
 
 mod churn;
 mod config;

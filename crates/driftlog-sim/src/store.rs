@@ -14,6 +14,17 @@ use std::ops::Bound;
 /// Scopes at most this large are sampled by position; larger ones by seeking a random id.
 const SMALL_SCOPE: usize = 32;
 
+/// Re-allocates `obs.doc` at its exact size. Canonicalization writes into a growing
+/// buffer whose spare capacity `Bytes` would keep for the resource's whole life (up to
+/// twice the document); at a million resources that is gigabytes.
+pub(crate) fn compact(mut obs: Observed) -> Observed {
+    obs.doc = bytes::Bytes::copy_from_slice(&obs.doc);
+    if obs.volatile.len() > 2 {
+        obs.volatile = bytes::Bytes::copy_from_slice(&obs.volatile);
+    }
+    obs
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Store {
     scopes: BTreeMap<Scope, BTreeMap<String, Observed>>,
@@ -27,10 +38,17 @@ impl Store {
     }
 
     /// Fills a declared or new scope from resources sorted or not; later duplicates win.
+    /// Documents must already be [`compact`].
     pub(crate) fn fill(&mut self, scope: Scope, items: Vec<Observed>) {
         let map = self.scopes.entry(scope).or_default();
         let before = map.len();
-        map.extend(items.into_iter().map(|o| (o.key.resource_id.clone(), o)));
+        let pairs = items.into_iter().map(|o| (o.key.resource_id.clone(), o));
+        if map.is_empty() {
+            // Sorts once and builds the tree bottom-up, instead of a million inserts.
+            *map = pairs.collect();
+        } else {
+            map.extend(pairs);
+        }
         self.len += map.len() - before;
     }
 
@@ -56,6 +74,7 @@ impl Store {
 
     /// Stores `obs`, returning what it replaced.
     pub(crate) fn put(&mut self, obs: Observed) -> Option<Observed> {
+        let obs = compact(obs);
         let map = self.scopes.entry(obs.key.scope()).or_default();
         let old = map.insert(obs.key.resource_id.clone(), obs);
         if old.is_none() {

@@ -53,11 +53,12 @@ fn different_seed_different_estate_and_ticks() {
     });
     let ids_a: BTreeSet<_> = a.iter().map(|o| o.key.clone()).collect();
     let ids_b: BTreeSet<_> = b.iter().map(|o| o.key.clone()).collect();
-    assert!(ids_a.is_disjoint(&ids_b) || ids_a.intersection(&ids_b).count() < 200);
+    // Only the per-region access-log buckets are named without randomness.
+    for k in ids_a.intersection(&ids_b) {
+        assert!(k.resource_id.starts_with("access-logs-"), "{k} in both");
+    }
     assert_ne!(bytes(&a), bytes(&b));
-    let ta: Vec<_> = a.tick().into_iter().map(|c| c.kind).collect();
-    let tb: Vec<_> = b.tick().into_iter().map(|c| c.kind).collect();
-    assert!(ta != tb || bytes(&a) != bytes(&b));
+    assert_ne!(a.tick(), b.tick());
 }
 
 // ---- size -------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ fn rels(doc: &Value, name: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn strs<'a>(items: &'a Value, field: &str) -> BTreeSet<String> {
+fn strs(items: &Value, field: &str) -> BTreeSet<String> {
     items
         .as_array()
         .unwrap()

@@ -172,7 +172,6 @@ fn egress_all() -> Value {
     perm("-1", None, &[("0.0.0.0/0", None)], &[], &[], Vec::new())
 }
 
-#[allow(clippy::too_many_arguments)] // reason: mirrors the SG's own fields one to one
 pub(crate) fn security_group(
     at: At<'_>,
     vpc_id: &str,
@@ -772,18 +771,18 @@ pub(crate) fn sg_revoke(v: &mut Value, port: u16, cidr: &str) -> bool {
     if let Some(v4) = array_mut(p, &["ipv4Ranges"]) {
         v4.retain(|r| r.get("cidrIp").and_then(Value::as_str) != Some(cidr));
     }
-    let empty = [
+    let sources = [
         "ipRanges",
         "ipv6Ranges",
         "prefixListIds",
         "userIdGroupPairs",
-    ]
-    .iter()
-    .all(|k| {
+    ];
+    let has = |k: &&str| {
         p.get(*k)
             .and_then(Value::as_array)
-            .map_or(true, Vec::is_empty)
-    });
+            .is_some_and(|a| !a.is_empty())
+    };
+    let empty = !sources.iter().any(has);
     if empty {
         perms.remove(i);
     }
