@@ -1,6 +1,12 @@
 //! Criterion benchmarks of the hot paths: diff, append, fan-out, replay. The large-estate
 //! figures (1M resources) come from `driftlog bench`; these are the per-operation numbers.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test and bench code: a panic is the failure report"
+)]
+#![allow(missing_docs, reason = "criterion generates undocumented items")]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use driftlog_diff::{diff_complete, structural};
 use driftlog_log::{HistoryQuery, Log, LogOptions};
@@ -31,9 +37,13 @@ fn record_all(log: &Log, snaps: &[CompleteSnapshot]) {
     for s in snaps {
         let d = {
             let st = log.state();
-            diff_complete(&st, s, |q| log.get(q).map(|i| i.map(|i| i.doc).unwrap_or_default())).unwrap()
+            diff_complete(&st, s, |q| {
+                log.get(q).map(|i| i.map(|i| i.doc).unwrap_or_default())
+            })
+            .unwrap()
         };
-        log.append(&d.changes, driftlog_model::time::now_ms()).unwrap();
+        log.append(&d.changes, driftlog_model::time::now_ms())
+            .unwrap();
     }
 }
 
@@ -50,7 +60,10 @@ fn diff(c: &mut Criterion) {
             let st = log.state();
             let mut n = 0;
             for s in &snaps {
-                n += diff_complete(&st, s, |_| Ok::<_, Infallible>(bytes::Bytes::new())).unwrap().stats.unchanged;
+                n += diff_complete(&st, s, |_| Ok::<_, Infallible>(bytes::Bytes::new()))
+                    .unwrap()
+                    .stats
+                    .unchanged;
             }
             n
         })
@@ -62,9 +75,15 @@ fn diff(c: &mut Criterion) {
     b2["tags"]["changed"] = serde_json::json!("yes");
     let spec = spec_for("AWS::EC2::SecurityGroup");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("structural_diff_one_sg", |b| b.iter(|| structural::diff(spec, &a, &b2)));
+    g.bench_function("structural_diff_one_sg", |b| {
+        b.iter(|| structural::diff(spec, &a, &b2))
+    });
     g.bench_function("canonicalize_one_sg", |b| {
-        b.iter_batched(|| b2.clone(), |v| Observed::from_value(sg.clone(), v), BatchSize::SmallInput)
+        b.iter_batched(
+            || b2.clone(),
+            |v| Observed::from_value(sg.clone(), v),
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 }
@@ -95,7 +114,10 @@ fn fan_out_and_replay(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogOptions::default()).unwrap();
     record_all(&log, &snaps);
-    let sg_only = Filter { types: vec![TypePattern::parse("AWS::EC2::SecurityGroup").unwrap()], ..Filter::default() };
+    let sg_only = Filter {
+        types: vec![TypePattern::parse("AWS::EC2::SecurityGroup").unwrap()],
+        ..Filter::default()
+    };
     let mut g = c.benchmark_group("fan_out");
     g.throughput(Throughput::Elements(log.watermark()));
     g.bench_function("filtered_read_whole_log", |b| {
@@ -117,15 +139,23 @@ fn fan_out_and_replay(c: &mut Criterion) {
     g.throughput(Throughput::Elements(e.len() as u64));
     g.sample_size(10);
     g.bench_function("inventory_at_now_10k", |b| {
-        b.iter(|| log.inventory_at(i64::MAX, &Filter::default(), |_| true).unwrap())
+        b.iter(|| {
+            log.inventory_at(i64::MAX, &Filter::default(), |_| true)
+                .unwrap()
+        })
     });
     let first_t = log.get(1).unwrap().unwrap().capture_time_ms;
     g.bench_function("inventory_at_past_10k", |b| {
-        b.iter(|| log.inventory_at(first_t + 1, &Filter::default(), |_| true).unwrap())
+        b.iter(|| {
+            log.inventory_at(first_t + 1, &Filter::default(), |_| true)
+                .unwrap()
+        })
     });
     let key = e.keys_of_type("AWS::EC2::Instance").remove(0);
     g.throughput(Throughput::Elements(1));
-    g.bench_function("history_one_resource", |b| b.iter(|| log.history(&key, &HistoryQuery::default()).unwrap()));
+    g.bench_function("history_one_resource", |b| {
+        b.iter(|| log.history(&key, &HistoryQuery::default()).unwrap())
+    });
     g.finish();
 }
 

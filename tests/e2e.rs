@@ -2,6 +2,11 @@
 //! SimSource → Scheduler::poll_now → diff → sled log → subscriptions and queries, and the
 //! `driftlog` binary itself.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use driftlog_log::{HistoryQuery, Log, LogOptions};
 use driftlog_model::{ChangeType, Filter, ResourceKey, Scope, Status, TypePattern};
 use driftlog_poll::{Fault, SimSource, Source};
@@ -506,8 +511,22 @@ mod cli {
         assert!(!dir.path().join("d").exists(), "nothing started");
     }
 
+    /// A child that cannot outlive a failing test.
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -520,13 +539,34 @@ mod cli {
     fn issue_2_serve_query_kill_9_and_query_offline() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut serve = driftlog()
-            .args(["serve", "--quiet", "--resources", "300", "--interval", "1s", "--tick", "1s", "--churn", "0.05", "--data-dir"])
-            .arg(&data)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let q = |args: &[&str]| driftlog().args(args).arg("--data-dir").arg(&data).output().unwrap();
+        let mut serve = KillOnDrop(
+            driftlog()
+                .args([
+                    "serve",
+                    "--quiet",
+                    "--resources",
+                    "300",
+                    "--interval",
+                    "1s",
+                    "--tick",
+                    "1s",
+                    "--churn",
+                    "0.05",
+                    "--data-dir",
+                ])
+                .arg(&data)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let q = |args: &[&str]| {
+            driftlog()
+                .args(args)
+                .arg("--data-dir")
+                .arg(&data)
+                .output()
+                .unwrap()
+        };
         // Wait for the first discovery to land.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let status = loop {
@@ -537,29 +577,68 @@ mod cli {
                     break v;
                 }
             }
-            assert!(std::time::Instant::now() < deadline, "serve never recorded the estate");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve never recorded the estate"
+            );
             std::thread::sleep(std::time::Duration::from_millis(200));
         };
         assert_eq!(status["running"], true);
         assert!(!status["scopes"].as_array().unwrap().is_empty());
 
-        let items = json_lines(&q(&["tail", "--json", "--from", "0", "--limit", "5", "--type", "AWS::EC2::*"]));
+        let items = json_lines(&q(&[
+            "tail",
+            "--json",
+            "--from",
+            "0",
+            "--limit",
+            "5",
+            "--type",
+            "AWS::EC2::*",
+        ]));
         assert_eq!(items.len(), 5);
-        assert!(items[0]["configurationItem"]["resourceType"].as_str().unwrap().starts_with("AWS::EC2::"));
-        assert_eq!(items[0]["configurationItem"]["configurationItemVersion"], "1.3");
-        let ty = items[0]["configurationItem"]["resourceType"].as_str().unwrap().to_string();
-        let id = items[0]["configurationItem"]["resourceId"].as_str().unwrap().to_string();
+        assert!(items[0]["configurationItem"]["resourceType"]
+            .as_str()
+            .unwrap()
+            .starts_with("AWS::EC2::"));
+        assert_eq!(
+            items[0]["configurationItem"]["configurationItemVersion"],
+            "1.3"
+        );
+        let ty = items[0]["configurationItem"]["resourceType"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let id = items[0]["configurationItem"]["resourceId"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let res = format!("{ty}/{id}");
         let hist = json_lines(&q(&["history", &res, "--json"]));
         assert!(!hist.is_empty());
         assert_eq!(hist.last().unwrap()["version"], 1);
         let at = json_lines(&q(&["at", "now", "--json"]));
         assert!(at[0]["total"].as_u64().unwrap() >= 250);
-        let shown = q(&["show", &res, "--at", "-1s"]);
-        assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+        let captured = items[0]["configurationItem"]["configurationItemCaptureTime"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let shown = q(&["show", &res, "--at", &captured]);
+        assert!(
+            shown.status.success(),
+            "show {res} --at {captured}: {}",
+            String::from_utf8_lossy(&shown.stderr)
+        );
+        let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert_eq!(
+            shown["configurationItem"]["configurationItemCaptureTime"],
+            captured.as_str()
+        );
+        let before = q(&["show", &res, "--at", "-1d"]);
+        assert!(!before.status.success(), "nothing was recorded a day ago");
 
-        serve.kill().unwrap(); // SIGKILL
-        serve.wait().unwrap();
+        serve.0.kill().unwrap(); // SIGKILL
+        serve.0.wait().unwrap();
         // The socket file is stale now; the CLI falls back to the store itself.
         let offline = json_lines(&q(&["status", "--json"])).remove(0);
         assert_eq!(offline["running"], false);
@@ -587,7 +666,10 @@ mod tidy {
         let arch = std::fs::read_to_string(format!("{root}/ARCHITECTURE.md")).unwrap();
         for e in std::fs::read_dir(format!("{root}/crates")).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
-            assert!(arch.contains(&format!("### crates/{name}")), "ARCHITECTURE.md lacks a section for crates/{name}");
+            assert!(
+                arch.contains(&format!("### crates/{name}")),
+                "ARCHITECTURE.md lacks a section for crates/{name}"
+            );
         }
     }
 

@@ -1,4 +1,9 @@
 //! The diff stage against its contract: field diffs, sets, volatile paths, deletions only from complete snapshots, and diff/apply round trips.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 use bytes::Bytes;
 use driftlog_diff::structural::{apply, diff};
 use driftlog_diff::{diff_complete, diff_partial, Change};

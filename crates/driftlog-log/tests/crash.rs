@@ -3,6 +3,11 @@
 //! acknowledged item is there, no batch is half-applied, and the derived indexes agree with
 //! the log. Then it lets a new child continue on the same store, several times.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use driftlog_diff::diff_partial;
 use driftlog_log::{Log, LogOptions};
 use driftlog_model::{Filter, Observed, PartialSnapshot, ResourceKey};

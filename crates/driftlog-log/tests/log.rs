@@ -1,6 +1,11 @@
 //! The log against its contract: round trips, restarts, queries bounded by time, retention,
 //! format checks, and a `BTreeMap` model over random operations and restarts.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
 use driftlog_diff::{diff_complete, diff_partial};
 use driftlog_log::{Error, HistoryQuery, Log, LogOptions, Order};
 use driftlog_model::{
