@@ -2,10 +2,9 @@
 //! printed as a table next to the disk's own sequential write bandwidth.
 
 use anyhow::{Context, Result};
-use driftlog_diff::diff_complete;
 use driftlog_log::{HistoryQuery, Log, LogOptions};
 use driftlog_model::time::now_ms;
-use driftlog_model::{CompleteSnapshot, Filter, ResourceKey, TypePattern};
+use driftlog_model::{Filter, ResourceKey, TypePattern};
 use driftlog_poll::{SimSource, Source};
 use driftlog_recorder::{Recorder, RecorderConfig};
 use driftlog_sim::{Estate, SimConfig};
@@ -264,7 +263,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         t
     };
     let commits: Arc<Mutex<Vec<(u64, u64, Instant)>>> = Arc::default();
-    let lats: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let received: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let mut tasks = Vec::new();
     for i in 0..a.subscribers {
         let f = Filter {
@@ -272,67 +271,73 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             ..Filter::default()
         };
         let mut sub = subscribe(log.clone(), f, Start::Now)?;
-        let commits = commits.clone();
-        let lats = lats.clone();
+        let received = received.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(Ok(item)) = sub.stream.next().await {
                 let now = Instant::now();
-                let at = commits.lock().ok().and_then(|c| {
-                    c.iter()
-                        .find(|(f, l, _)| *f <= item.seq && item.seq <= *l)
-                        .map(|c| c.2)
-                });
-                if let (Some(at), Ok(mut l)) = (at, lats.lock()) {
-                    l.push(now.duration_since(at).as_secs_f64() * 1e3);
+                if let Ok(mut r) = received.lock() {
+                    r.push((item.seq, now));
                 }
             }
         }));
     }
-    let scopes = rec.scopes();
-    for round in 0..30 {
-        sim.estate().tick();
-        let scope = &scopes[round % scopes.len()];
-        let snap = match sim.poll(scope).await {
-            driftlog_poll::PollOutcome::Complete(s) => s,
-            _ => continue,
-        };
-        let (scope, res) = snap.into_parts();
-        let (snap, _) = CompleteSnapshot::new(scope, res);
+    // Steady churn: every round 20 random resources change (a tag), are re-described and
+    // committed as one batch, then the subscribers' receive times are compared with the
+    // moment the commit returned (flushed and published).
+    let all_keys: Vec<ResourceKey> = sim.estate().iter().map(|o| o.key.clone()).collect();
+    let mut rng = fastrand::Rng::with_seed(7);
+    for round in 0..200u32 {
+        let keys: Vec<ResourceKey> = (0..20)
+            .map(|_| all_keys[rng.usize(0..all_keys.len())].clone())
+            .collect();
+        for k in &keys {
+            sim.estate().edit(k, |doc| {
+                doc["tags"]["bench-round"] = json!(round.to_string());
+            });
+        }
+        let snap = sim
+            .describe(&keys)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let log2 = log.clone();
         let commits2 = commits.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             let d = {
                 let st = log2.state();
-                diff_complete(&st, &snap, |s| {
+                driftlog_diff::diff_partial(&st, &snap, |s| {
                     log2.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default())
                 })?
             };
-            // Register the batch before it is published so no receiver misses its start.
-            let first = log2.watermark() + 1;
-            let last = first + d.changes.len() as u64;
-            let t = Instant::now();
-            if let Ok(mut c) = commits2.lock() {
-                c.push((first, last, t));
-            }
             let t0 = Instant::now();
-            log2.append(&d.changes, now_ms())?;
+            let range = log2.append(&d.changes, now_ms())?;
             let flush = t0.elapsed();
-            // Latency counts from the moment the commit returned (flushed and published).
-            if let Ok(mut c) = commits2.lock() {
-                if let Some(e) = c.last_mut() {
-                    e.2 = t + flush;
-                }
+            if let (Some(r), Ok(mut c)) = (range, commits2.lock()) {
+                // Receivers may already hold items of this batch; they look the commit up
+                // afterwards, and the commit instant is when `append` returned.
+                c.push((*r.start(), *r.end(), t0 + flush));
             }
             Ok(())
         })
         .await??;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     for t in &tasks {
         t.abort();
     }
-    let mut l = lats.lock().map(|l| l.clone()).unwrap_or_default();
+    let commits = commits.lock().map(|c| c.clone()).unwrap_or_default();
+    let mut l: Vec<f64> = received
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(seq, at)| {
+            commits
+                .iter()
+                .find(|(f, l, _)| *f <= seq && seq <= *l)
+                .map(|c| at.saturating_duration_since(c.2).as_secs_f64() * 1e3)
+        })
+        .collect();
     rows.push(Row {
         name: "commit -> subscriber",
         value: format!(

@@ -49,6 +49,9 @@ pub struct Entry {
     pub resource_type: String,
     /// Resource id.
     pub resource_id: String,
+    /// Hashes of the targets of this item's relationships: the reverse index rebuilds from
+    /// tables alone.
+    pub edge_targets: Vec<u128>,
     /// Offset of this item's body in the decompressed body.
     pub body_offset: u32,
     /// Length of this item's body.
@@ -173,6 +176,8 @@ pub struct Frame {
     raw: sled::IVec,
     body_at: usize,
     body_raw_len: usize,
+    /// The body, decompressed at most once per decoded frame (frames are immutable).
+    body: std::sync::OnceLock<Bytes>,
 }
 
 fn be_u32(b: &[u8], at: usize) -> u32 {
@@ -224,6 +229,7 @@ impl Frame {
             body_at: HEADER + table_len,
             body_raw_len,
             raw,
+            body: std::sync::OnceLock::new(),
         })
     }
 
@@ -237,12 +243,16 @@ impl Frame {
     /// # Errors
     /// [`Error::Corrupt`] when lz4 refuses it.
     pub fn body(&self) -> Result<Bytes> {
-        lz4_flex::block::decompress(&self.raw[self.body_at..], self.body_raw_len)
+        if let Some(b) = self.body.get() {
+            return Ok(b.clone());
+        }
+        let b = lz4_flex::block::decompress(&self.raw[self.body_at..], self.body_raw_len)
             .map(Bytes::from)
             .map_err(|e| Error::Corrupt {
                 first_seq: self.first_seq,
                 reason: format!("body: {e}"),
-            })
+            })?;
+        Ok(self.body.get_or_init(|| b).clone())
     }
 
     /// Materializes item `i` from an already decompressed `body`.

@@ -66,7 +66,7 @@ pub struct Log {
     frames: sled::Tree,
     meta: sled::Tree,
     times: sled::Tree,
-    rev: sled::Tree,
+    rev: RwLock<rev::RevIndex>,
     cursors: sled::Tree,
     kv: sled::Tree,
     opts: LogOptions,
@@ -75,6 +75,7 @@ pub struct Log {
     watermark: watch::Sender<Seq>,
     poisoned: AtomicBool,
     oldest: AtomicU64,
+    cache: Mutex<query::FrameCache>,
 }
 
 const META_FORMAT: &[u8] = b"format";
@@ -117,7 +118,6 @@ impl Log {
         let frames = tree("log")?;
         let meta = tree("meta")?;
         let times = tree("time_index")?;
-        let rev = tree("reverse_index")?;
         let cursors = tree("cursors")?;
         let kv = tree("kv")?;
         match meta.get(META_FORMAT).map_err(storage("read format"))? {
@@ -153,7 +153,7 @@ impl Log {
             frames,
             meta,
             times,
-            rev,
+            rev: RwLock::default(),
             cursors,
             kv,
             opts,
@@ -165,6 +165,7 @@ impl Log {
             watermark,
             poisoned: AtomicBool::new(false),
             oldest: AtomicU64::new(oldest),
+            cache: Mutex::default(),
         };
         log.recover()?;
         Ok(log)
@@ -173,6 +174,7 @@ impl Log {
     /// Replays the frames into the state and catches the derived indexes up.
     fn recover(&self) -> Result<()> {
         let mut state = CurrentState::new();
+        let mut rev = rev::RevIndex::default();
         let mut last_seq = 0;
         let mut last_time = i64::MIN;
         for kv in self.frames.iter() {
@@ -181,6 +183,7 @@ impl Log {
             for (i, e) in f.entries.iter().enumerate() {
                 let seq = f.first_seq + i as u64;
                 state.apply(&e.key(), e.id, resource_state(seq, e));
+                rev.add(e.id, &e.edge_targets);
                 last_time = last_time.max(e.capture_time_ms);
             }
             last_seq = f.last_seq();
@@ -193,7 +196,6 @@ impl Log {
         if index_seq > last_seq {
             // Index entries for items that did not survive: drop every derived entry.
             self.times.clear().map_err(storage("clear time index"))?;
-            self.rev.clear().map_err(storage("clear reverse index"))?;
             self.reindex(self.oldest.load(Ordering::SeqCst), last_seq)?;
         } else if index_seq < last_seq {
             self.reindex(index_seq + 1, last_seq)?;
@@ -205,6 +207,7 @@ impl Log {
             self.db.flush().map_err(storage("flush"))?;
         }
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = state;
+        *self.rev.write().unwrap_or_else(|p| p.into_inner()) = rev;
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         w.next_seq = last_seq + 1;
         w.last_time_ms = last_time;
@@ -212,41 +215,24 @@ impl Log {
         Ok(())
     }
 
-    /// Rebuilds the derived index entries of items `from..=to` from the frames.
+    /// Rebuilds the time index entries of items `from..=to` from the frames.
     fn reindex(&self, from: Seq, to: Seq) -> Result<()> {
         if from > to {
             return Ok(());
         }
         let mut batch_time = sled::Batch::default();
-        let mut rev = sled::Batch::default();
-        let mut f_iter = self.frames_from(from)?;
-        while let Some(f) = f_iter.next().transpose()? {
-            let body = f.body()?;
-            for i in 0..f.entries.len() {
+        for f in self.frames_from(from, false)? {
+            let f = f?;
+            for (i, e) in f.entries.iter().enumerate() {
                 let seq = f.first_seq + i as u64;
-                if seq < from || seq > to {
-                    continue;
+                if (from..=to).contains(&seq) {
+                    batch_time.insert(&time_key(e.capture_time_ms), &seq.to_be_bytes());
                 }
-                let item = f.item(i, &body)?;
-                let e = &f.entries[i];
-                batch_time.insert(&time_key(e.capture_time_ms), &seq.to_be_bytes());
-                let prev_doc = self.prev_doc(e.prev_seq)?;
-                rev::index_change(
-                    &mut rev,
-                    &item.key,
-                    e.id,
-                    seq,
-                    prev_doc.as_deref(),
-                    &item.doc,
-                );
             }
         }
         self.times
             .apply_batch(batch_time)
             .map_err(storage("rebuild time index"))?;
-        self.rev
-            .apply_batch(rev)
-            .map_err(storage("rebuild reverse index"))?;
         Ok(())
     }
 
@@ -279,6 +265,7 @@ impl Log {
 
         let mut frames = sled::Batch::default();
         let mut fb = FrameBuilder::new(first);
+        let mut edges: Vec<Vec<u128>> = Vec::with_capacity(changes.len());
         for (i, c) in changes.iter().enumerate() {
             if !fb.is_empty()
                 && (fb.body_len() >= self.opts.frame_bytes || fb.len() >= self.opts.frame_items)
@@ -299,6 +286,11 @@ impl Log {
                     region: c.key.region.clone(),
                     resource_type: c.key.resource_type.clone(),
                     resource_id: c.key.resource_id.clone(),
+                    edge_targets: {
+                        let t = rev::edge_targets(&c.doc);
+                        edges.push(t.clone());
+                        t
+                    },
                     body_offset: 0,
                     body_len: 0,
                 },
@@ -317,21 +309,6 @@ impl Log {
             self.times
                 .insert(time_key(time), &last.to_be_bytes())
                 .map_err(storage("time index"))?;
-            let mut rev = sled::Batch::default();
-            for (i, c) in changes.iter().enumerate() {
-                let prev_doc = self.prev_doc(c.prev_seq.unwrap_or(0))?;
-                rev::index_change(
-                    &mut rev,
-                    &c.key,
-                    c.id,
-                    first + i as u64,
-                    prev_doc.as_deref(),
-                    &c.doc,
-                );
-            }
-            self.rev
-                .apply_batch(rev)
-                .map_err(storage("reverse index"))?;
             self.meta
                 .insert(META_INDEX_SEQ, &last.to_be_bytes())
                 .map_err(storage("index seq"))?;
@@ -342,6 +319,12 @@ impl Log {
             self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, first, last, "Append failed; the log writer is poisoned.");
             return Err(e);
+        }
+        {
+            let mut rev = self.rev.write().unwrap_or_else(|p| p.into_inner());
+            for (c, t) in changes.iter().zip(&edges) {
+                rev.add(c.id, t);
+            }
         }
         {
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
@@ -363,18 +346,6 @@ impl Log {
         w.last_time_ms = time;
         self.watermark.send_replace(last);
         Ok(Some(first..=last))
-    }
-
-    /// The document of the previous item of a resource, if the log still holds it.
-    fn prev_doc(&self, prev_seq: Seq) -> Result<Option<bytes::Bytes>> {
-        if prev_seq == 0 {
-            return Ok(None);
-        }
-        match self.item(prev_seq) {
-            Ok(item) => Ok(Some(item.doc)),
-            Err(Error::Missing { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Notes volatile-only ticks in the state (they are counted, never written).
@@ -440,6 +411,7 @@ impl Log {
         self.frames
             .apply_batch(batch)
             .map_err(storage("truncate"))?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.meta
             .insert(META_OLDEST, &new_oldest.to_be_bytes())
             .map_err(storage("write oldest"))?;

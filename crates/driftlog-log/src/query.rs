@@ -5,7 +5,8 @@ use crate::error::{storage, Error, Result};
 use crate::frame::{Entry, Frame};
 use crate::{time_key, u64_of, Log};
 use driftlog_model::{ConfigurationItem, Filter, ResourceKey, ResourceRef, Seq};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Order of a history page, as GetResourceConfigHistory's `chronologicalOrder`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,22 +57,80 @@ pub struct HistoryPage {
 /// Iterates frames from the one holding `from`.
 pub struct Frames<'a> {
     inner: sled::Iter,
-    _log: &'a Log,
+    log: &'a Log,
+    cached: bool,
 }
 
 impl Iterator for Frames<'_> {
-    type Item = Result<Frame>;
+    type Item = Result<Arc<Frame>>;
     fn next(&mut self) -> Option<Self::Item> {
         let kv = self.inner.next()?;
-        Some(
-            kv.map_err(storage("scan log"))
-                .and_then(|(_, raw)| Frame::decode(raw)),
-        )
+        Some(kv.map_err(storage("scan log")).and_then(|(k, raw)| {
+            if self.cached {
+                self.log.cached_frame(u64_of(&k), raw)
+            } else {
+                Frame::decode(raw).map(Arc::new)
+            }
+        }))
+    }
+}
+
+/// The most recently read frames, decoded (and their bodies decompressed) once and shared:
+/// a hundred subscribers reading the newest batch decode it once, and a history walk or a
+/// diff that touches neighbouring items of one frame does not decompress it again.
+#[derive(Default)]
+pub(crate) struct FrameCache {
+    frames: BTreeMap<Seq, Arc<Frame>>,
+    order: VecDeque<Seq>,
+}
+
+/// Frames kept decoded (at most ~48 KiB uncompressed each).
+const CACHE_FRAMES: usize = 256;
+
+impl FrameCache {
+    fn holding(&self, seq: Seq) -> Option<Arc<Frame>> {
+        self.frames
+            .range(..=seq)
+            .next_back()
+            .filter(|(_, f)| seq <= f.last_seq())
+            .map(|(_, f)| f.clone())
+    }
+
+    fn insert(&mut self, f: Arc<Frame>) {
+        if self.frames.insert(f.first_seq, f.clone()).is_none() {
+            self.order.push_back(f.first_seq);
+        }
+        while self.order.len() > CACHE_FRAMES {
+            if let Some(old) = self.order.pop_front() {
+                self.frames.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.frames.clear();
+        self.order.clear();
     }
 }
 
 impl Log {
-    pub(crate) fn frames_from(&self, from: Seq) -> Result<Frames<'_>> {
+    fn cached_frame(&self, first_seq: Seq, raw: sled::IVec) -> Result<Arc<Frame>> {
+        if let Some(f) = self.cache().holding(first_seq) {
+            return Ok(f);
+        }
+        let f = Arc::new(Frame::decode(raw)?);
+        self.cache().insert(f.clone());
+        Ok(f)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, FrameCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Frames from the one holding `from`; `cached` shares decoded frames through the cache
+    /// (for hot reads), otherwise they are decoded privately (for whole-log scans that would
+    /// only evict the hot frames).
+    pub(crate) fn frames_from(&self, from: Seq, cached: bool) -> Result<Frames<'_>> {
         let start = match self
             .frames
             .range(..=from.to_be_bytes())
@@ -84,11 +143,15 @@ impl Log {
         };
         Ok(Frames {
             inner: self.frames.range(start.to_be_bytes()..),
-            _log: self,
+            log: self,
+            cached,
         })
     }
 
-    fn frame_at(&self, seq: Seq) -> Result<Frame> {
+    fn frame_at(&self, seq: Seq) -> Result<Arc<Frame>> {
+        if let Some(f) = self.cache().holding(seq) {
+            return Ok(f);
+        }
         let (_, raw) = self
             .frames
             .range(..=seq.to_be_bytes())
@@ -100,6 +163,8 @@ impl Log {
         if seq > f.last_seq() {
             return Err(Error::Missing { seq });
         }
+        let f = Arc::new(f);
+        self.cache().insert(f.clone());
         Ok(f)
     }
 
@@ -128,7 +193,7 @@ impl Log {
     }
 
     /// Walks a resource's chain back from `seq` to the newest item at or below `bound`.
-    fn head_at_or_below(&self, mut seq: Seq, bound: Seq) -> Result<Option<Seq>> {
+    pub(crate) fn head_at_or_below(&self, mut seq: Seq, bound: Seq) -> Result<Option<Seq>> {
         while seq > bound {
             let e = self.entry_at(seq)?;
             if e.prev_seq == 0 {
@@ -277,7 +342,7 @@ impl Log {
         if after >= w {
             return Ok((out, last));
         }
-        for f in self.frames_from(after + 1)? {
+        for f in self.frames_from(after + 1, true)? {
             let f = f?;
             let mut body = None;
             for (i, e) in f.entries.iter().enumerate() {
@@ -385,7 +450,7 @@ impl Log {
             v
         } else {
             let mut heads: HashMap<u128, (Seq, bool)> = HashMap::new();
-            'scan: for fr in self.frames_from(oldest)? {
+            'scan: for fr in self.frames_from(oldest, false)? {
                 let fr = fr?;
                 for (i, e) in fr.entries.iter().enumerate() {
                     let seq = fr.first_seq + i as u64;

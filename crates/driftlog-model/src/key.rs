@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::Xxh3;
 
 /// Names one resource across the whole estate.
 ///
@@ -39,28 +39,15 @@ impl ResourceKey {
     /// and every version of driftlog (unlike `RandomState`), and collisions are negligible
     /// at billions of resources.
     pub fn id_hash(&self) -> u128 {
-        let mut buf = Vec::with_capacity(
-            self.account.len()
-                + self.region.len()
-                + self.resource_type.len()
-                + self.resource_id.len()
-                + 3,
-        );
-        for (i, part) in [
-            &self.resource_type,
-            &self.account,
-            &self.region,
-            &self.resource_id,
-        ]
-        .iter()
-        .enumerate()
-        {
-            if i > 0 {
-                buf.push(0);
-            }
-            buf.extend_from_slice(part.as_bytes());
-        }
-        xxh3_128(&buf)
+        let mut h = Xxh3::new();
+        h.update(self.resource_type.as_bytes());
+        h.update(&[0]);
+        h.update(self.account.as_bytes());
+        h.update(&[0]);
+        h.update(self.region.as_bytes());
+        h.update(&[0]);
+        h.update(self.resource_id.as_bytes());
+        h.digest128()
     }
 
     /// The poll scope this resource belongs to.
@@ -175,5 +162,21 @@ impl Scope {
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.account, self.region, self.resource_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PINNED: &str = "ec5bad7b7871a2847e62bfbbf92a6ca7";
+
+    /// The id hash is part of the on-disk format (frame tables, reverse index): pin it.
+    #[test]
+    fn id_hash_is_stable() {
+        let k = ResourceKey::new("111122223333", "eu-west-1", "AWS::EC2::VPC", "vpc-1");
+        let joined = b"AWS::EC2::VPC\0111122223333\0eu-west-1\0vpc-1";
+        assert_eq!(k.id_hash(), xxhash_rust::xxh3::xxh3_128(joined));
+        assert_eq!(format!("{:032x}", k.id_hash()), PINNED);
     }
 }

@@ -53,6 +53,17 @@ pub struct PollResult {
     pub duration: Duration,
 }
 
+impl PollResult {
+    /// Resources the poll carries (to bound the size of a group commit).
+    pub fn size(&self) -> usize {
+        match &self.outcome {
+            PollOutcome::Complete(s) => s.resources().len(),
+            PollOutcome::Partial(p, _) => p.resources.len(),
+            PollOutcome::Failed(_) => 0,
+        }
+    }
+}
+
 /// Runs every scope of a source on its own timer.
 pub struct Scheduler {
     source: Arc<dyn Source>,

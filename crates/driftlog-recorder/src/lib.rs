@@ -83,7 +83,24 @@ pub struct CommitReport {
     pub error: Option<PollError>,
 }
 
+/// Resources seen by the polls of one group commit, at most: bounds the memory of a batch
+/// during the first discovery of a large estate.
+pub const GROUP_RESOURCES: usize = 200_000;
+
 impl CommitReport {
+    /// Adds another report.
+    pub fn merge(&mut self, o: &CommitReport) {
+        self.stats.add(&o.stats);
+        self.related_checked += o.related_checked;
+        self.related_changed += o.related_changed;
+        if o.appended.is_some() {
+            self.appended = o.appended.clone();
+        }
+        if o.error.is_some() {
+            self.error = o.error.clone();
+        }
+    }
+
     /// Items written, poll and re-check together.
     pub fn written(&self) -> u64 {
         self.stats.discovered + self.stats.updated + self.stats.deleted
@@ -169,20 +186,32 @@ impl Recorder {
         self.commit(r).await
     }
 
-    /// Polls every recorded scope once (one at a time) and commits each.
+    /// Polls every recorded scope once and commits the results in groups (one flush per
+    /// group of up to [`GROUP_RESOURCES`] resources seen), each poll's items still atomic.
     ///
     /// # Errors
     /// [`Error::Log`] when a batch cannot be appended.
     pub async fn poll_all_once(&self) -> Result<CommitReport> {
         let mut total = CommitReport::default();
+        let mut pending: Vec<PollResult> = Vec::new();
+        let mut pending_size = 0;
         for scope in self.scopes() {
-            let r = self.poll_once(&scope).await?;
-            total.stats.add(&r.stats);
-            total.related_checked += r.related_checked;
-            total.related_changed += r.related_changed;
-            if r.error.is_some() {
-                total.error = r.error;
+            let r = Scheduler::poll_now(
+                &*self.source,
+                &scope,
+                self.cfg.scheduler.timeout,
+                &self.status,
+            )
+            .await;
+            pending_size += r.size();
+            pending.push(r);
+            if pending_size >= GROUP_RESOURCES {
+                total.merge(&self.commit_group(std::mem::take(&mut pending)).await?);
+                pending_size = 0;
             }
+        }
+        if !pending.is_empty() {
+            total.merge(&self.commit_group(pending).await?);
         }
         Ok(total)
     }
@@ -193,9 +222,9 @@ impl Recorder {
     /// [`Error::Source`] when the source cannot describe; [`Error::Log`] on append failure.
     pub async fn refresh(&self, keys: &[ResourceKey]) -> Result<CommitReport> {
         let snap = self.source.describe(keys).await?;
-        let (stats, appended, changes) = self.diff_and_append(Input::Partial(snap)).await?;
+        let (stats, appended, changes) = self.diff_and_append(vec![Input::Partial(snap)]).await?;
         let mut report = CommitReport {
-            stats,
+            stats: stats.into_iter().next().unwrap_or_default(),
             appended,
             ..CommitReport::default()
         };
@@ -208,34 +237,58 @@ impl Recorder {
     /// # Errors
     /// [`Error::Log`] when the batch cannot be appended.
     pub async fn commit(&self, r: PollResult) -> Result<CommitReport> {
-        let scope = r.scope.clone();
-        let (input, error) = match r.outcome {
-            PollOutcome::Complete(s) => (Input::Complete(s), None),
-            PollOutcome::Partial(p, e) => (Input::Partial(p), Some(e)),
-            PollOutcome::Failed(e) => {
-                tracing::warn!(%scope, error = %e, "Poll failed; nothing changed.");
-                return Ok(CommitReport {
-                    error: Some(e),
-                    ..CommitReport::default()
-                });
+        self.commit_group(vec![r]).await
+    }
+
+    /// Diffs several finished polls of distinct scopes and appends all their items in one
+    /// batch (one flush: group commit), then re-checks related resources once.
+    ///
+    /// # Errors
+    /// [`Error::Log`] when the batch cannot be appended.
+    pub async fn commit_group(&self, results: Vec<PollResult>) -> Result<CommitReport> {
+        let mut report = CommitReport::default();
+        let mut inputs = Vec::with_capacity(results.len());
+        let mut scopes = Vec::with_capacity(results.len());
+        for r in results {
+            match r.outcome {
+                PollOutcome::Complete(s) => {
+                    scopes.push(r.scope);
+                    inputs.push(Input::Complete(s));
+                }
+                PollOutcome::Partial(p, e) => {
+                    scopes.push(r.scope);
+                    inputs.push(Input::Partial(p));
+                    report.error = Some(e);
+                }
+                PollOutcome::Failed(e) => {
+                    tracing::warn!(scope = %r.scope, error = %e, "Poll failed; nothing changed.");
+                    report.error = Some(e);
+                }
             }
-        };
-        let (stats, appended, changes) = self.diff_and_append(input).await?;
-        let mut report = CommitReport {
-            stats,
-            appended,
-            error,
-            ..CommitReport::default()
-        };
-        self.status.update(&scope, |s| {
-            s.last_changes = stats.discovered + stats.updated + stats.deleted;
-            s.last_volatile_ticks = stats.volatile_only;
-        });
-        if let Some(range) = &report.appended {
-            tracing::info!(%scope, first = range.start(), last = range.end(),
-                discovered = stats.discovered, updated = stats.updated, deleted = stats.deleted,
-                "Appended batch.");
         }
+        if inputs.is_empty() {
+            return Ok(report);
+        }
+        let (per_input, appended, changes) = self.diff_and_append(inputs).await?;
+        for (scope, stats) in scopes.iter().zip(&per_input) {
+            report.stats.add(stats);
+            self.status.update(scope, |s| {
+                s.last_changes = stats.discovered + stats.updated + stats.deleted;
+                s.last_volatile_ticks = stats.volatile_only;
+            });
+        }
+        if let Some(range) = &appended {
+            tracing::info!(
+                polls = scopes.len(),
+                first = range.start(),
+                last = range.end(),
+                discovered = report.stats.discovered,
+                updated = report.stats.updated,
+                deleted = report.stats.deleted,
+                "Appended batch."
+            );
+        }
+        report.appended = appended;
         self.recheck(&changes, &mut report).await?;
         self.save_status();
         Ok(report)
@@ -252,29 +305,39 @@ impl Recorder {
         );
     }
 
+    /// Diffs every input against the current state and appends all items as one batch.
+    /// Inputs cover distinct scopes, so their diffs are independent of each other.
     async fn diff_and_append(
         &self,
-        input: Input,
-    ) -> Result<(DiffStats, Option<RangeInclusive<Seq>>, Vec<Change>)> {
+        inputs: Vec<Input>,
+    ) -> Result<(Vec<DiffStats>, Option<RangeInclusive<Seq>>, Vec<Change>)> {
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
             let load = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> {
                 Ok(log.get(seq)?.map(|i| i.doc).unwrap_or_default())
             };
-            let Diffed {
-                changes,
-                volatile_ticks,
-                stats,
-            } = {
+            let mut changes = Vec::new();
+            let mut per_input = Vec::with_capacity(inputs.len());
+            let mut ticks = Vec::new();
+            {
                 let state = log.state();
-                match &input {
-                    Input::Complete(s) => diff_complete(&state, s, load)?,
-                    Input::Partial(p) => diff_partial(&state, p, load)?,
+                for input in &inputs {
+                    let Diffed {
+                        changes: c,
+                        volatile_ticks,
+                        stats,
+                    } = match input {
+                        Input::Complete(s) => diff_complete(&state, s, load)?,
+                        Input::Partial(p) => diff_partial(&state, p, load)?,
+                    };
+                    changes.extend(c);
+                    ticks.extend(volatile_ticks);
+                    per_input.push(stats);
                 }
-            };
-            log.note_volatile(&volatile_ticks);
+            }
+            log.note_volatile(&ticks);
             let appended = log.append(&changes, now_ms())?;
-            Ok((stats, appended, changes))
+            Ok((per_input, appended, changes))
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))?
@@ -328,7 +391,8 @@ impl Recorder {
                 return Ok(());
             }
         };
-        let (stats, _, _) = self.diff_and_append(Input::Partial(snap)).await?;
+        let (stats, _, _) = self.diff_and_append(vec![Input::Partial(snap)]).await?;
+        let stats = stats.into_iter().next().unwrap_or_default();
         report.related_checked += keys.len();
         report.related_changed += (stats.discovered + stats.updated) as usize;
         report.stats.add(&DiffStats { seen: 0, ..stats });
@@ -363,7 +427,19 @@ impl Recorder {
                 _ = &mut shutdown => break Ok(()),
                 r = rx.recv() => match r {
                     Some(r) => {
-                        if let Err(e) = self.commit(r).await {
+                        // Group commit: take every poll that finished meanwhile, one flush.
+                        let mut size = r.size();
+                        let mut group = vec![r];
+                        while size < GROUP_RESOURCES {
+                            match rx.try_recv() {
+                                Ok(more) => {
+                                    size += more.size();
+                                    group.push(more);
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(e) = self.commit_group(group).await {
                             tracing::error!(error = %e, "Commit failed; stopping the recorder.");
                             break Err(e);
                         }

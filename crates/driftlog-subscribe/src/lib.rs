@@ -94,7 +94,13 @@ pub fn subscribe(log: Arc<Log>, filter: Filter, start: Start) -> Result<Subscrip
     tokio::spawn(async move {
         let mut cursor = after;
         loop {
-            let read = {
+            // Close behind the head, the frames are in the log's cache and a read takes
+            // microseconds: do it inline (a hop to the blocking pool would cost more than
+            // the read, times a hundred subscribers). Far behind, reads may touch the disk:
+            // keep them off the async workers.
+            let read = if reader_log.watermark().saturating_sub(cursor) <= CHUNK as u64 {
+                Ok(reader_log.read_range(cursor, CHUNK, &filter))
+            } else {
                 let log = reader_log.clone();
                 let filter = filter.clone();
                 tokio::task::spawn_blocking(move || log.read_range(cursor, CHUNK, &filter)).await
