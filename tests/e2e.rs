@@ -397,7 +397,7 @@ async fn issue_2_inventory_at_equals_the_sims_state_at_several_times() {
             .sim
             .estate()
             .iter()
-            .map(|o| (o.key.clone(), o.doc.clone()))
+            .map(|o| ((*o.key).clone(), o.doc.clone()))
             .collect();
         truth.push((t, state));
         tokio::time::sleep(Duration::from_millis(3)).await;

@@ -284,7 +284,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     // Steady churn: every round 20 random resources change (a tag), are re-described and
     // committed as one batch, then the subscribers' receive times are compared with the
     // moment the commit returned (flushed and published).
-    let all_keys: Vec<ResourceKey> = sim.estate().iter().map(|o| o.key.clone()).collect();
+    let all_keys: Vec<ResourceKey> = sim.estate().iter().map(|o| (*o.key).clone()).collect();
     let mut rng = fastrand::Rng::with_seed(7);
     for round in 0..200u32 {
         let keys: Vec<ResourceKey> = (0..20)

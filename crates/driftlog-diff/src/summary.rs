@@ -3,11 +3,10 @@ use bytes::Bytes;
 use driftlog_model::canonical::hash128;
 use driftlog_model::canonical::volatile_hash as xxh3_64;
 use driftlog_model::{
-    spec_for, Change, CompleteSnapshot, CurrentState, Observed, PartialSnapshot, ResourceKey, Seq,
-    Status,
+    spec_for, Change, CompleteSnapshot, CurrentState, IdSet, Observed, PartialSnapshot,
+    ResourceKey, Seq, Status,
 };
 use serde_json::{json, Value};
-use std::collections::HashSet;
 
 /// Counters of one diff run, reported in the recorder status and by `bench`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,32 +48,77 @@ pub struct Diffed {
     pub stats: DiffStats,
 }
 
+/// Snapshots at least this large are diffed on several threads.
+const PARALLEL_FROM: usize = 16_384;
+
+/// Diffs `resources` against `state`, split over the machine's cores when there are many;
+/// returns the merged result (in input order) and how many were live before.
+fn observe_all<E: Send>(
+    state: &CurrentState,
+    resources: &[Observed],
+    load_doc: &(impl Fn(Seq) -> Result<Bytes, E> + Sync),
+) -> Result<(Diffed, usize), E> {
+    let threads = if resources.len() >= PARALLEL_FROM {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    } else {
+        1
+    };
+    let run = |chunk: &[Observed]| -> Result<(Diffed, usize), E> {
+        let mut out = Diffed::default();
+        let mut live = 0;
+        for o in chunk {
+            if observe(state, o, load_doc, &mut out)? {
+                live += 1;
+            }
+        }
+        Ok((out, live))
+    };
+    if threads == 1 {
+        return run(resources);
+    }
+    let size = resources.len().div_ceil(threads);
+    let parts: Vec<Result<(Diffed, usize), E>> = std::thread::scope(|s| {
+        let handles: Vec<_> = resources
+            .chunks(size)
+            .map(|c| s.spawn(move || run(c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut out = Diffed::default();
+    let mut live = 0;
+    for p in parts {
+        let (d, l) = p?;
+        out.changes.extend(d.changes);
+        out.volatile_ticks.extend(d.volatile_ticks);
+        out.stats.add(&d.stats);
+        live += l;
+    }
+    Ok((out, live))
+}
+
 /// Diffs a complete snapshot of one scope: creates, updates and, because the snapshot is
 /// complete, deletions of live resources of that scope that it no longer contains.
 ///
 /// `load_doc(seq)` returns the canonical document recorded at `seq`; it is called only for
-/// resources whose hash changed (and for deletions), never for unchanged ones.
+/// resources whose hash changed (and for deletions), never for unchanged ones. Large
+/// snapshots are diffed on several threads, so it must be callable from them.
 ///
 /// # Errors
 /// Whatever `load_doc` returns.
-pub fn diff_complete<E>(
+pub fn diff_complete<E: Send>(
     state: &CurrentState,
     snap: &CompleteSnapshot,
-    load_doc: impl FnMut(Seq) -> Result<Bytes, E>,
+    load_doc: impl Fn(Seq) -> Result<Bytes, E> + Sync,
 ) -> Result<Diffed, E> {
-    let mut load_doc = load_doc;
-    let mut out = Diffed::default();
-    let mut matched_live = 0usize;
-    for o in snap.resources() {
-        if observe(state, o, &mut load_doc, &mut out)? {
-            matched_live += 1;
-        }
-    }
+    let (mut out, matched_live) = observe_all(state, snap.resources(), &load_doc)?;
     let live = state.live_in(snap.scope());
     let live_count = live.map_or(0, |m| m.len());
     if matched_live < live_count {
         // Only now pay for a set of what the snapshot holds.
-        let seen: HashSet<u128> = snap.resources().iter().map(|o| o.key.id_hash()).collect();
+        let seen: IdSet = snap.resources().iter().map(|o| o.id).collect();
         let mut gone: Vec<(&u128, &String)> = live
             .into_iter()
             .flatten()
@@ -103,28 +147,23 @@ pub fn diff_complete<E>(
 ///
 /// # Errors
 /// Whatever `load_doc` returns.
-pub fn diff_partial<E>(
+pub fn diff_partial<E: Send>(
     state: &CurrentState,
     snap: &PartialSnapshot,
-    load_doc: impl FnMut(Seq) -> Result<Bytes, E>,
+    load_doc: impl Fn(Seq) -> Result<Bytes, E> + Sync,
 ) -> Result<Diffed, E> {
-    let mut load_doc = load_doc;
-    let mut out = Diffed::default();
-    for o in &snap.resources {
-        observe(state, o, &mut load_doc, &mut out)?;
-    }
-    Ok(out)
+    Ok(observe_all(state, &snap.resources, &load_doc)?.0)
 }
 
 /// Compares one observed resource with its state; returns true when it was live before.
 fn observe<E>(
     state: &CurrentState,
     o: &Observed,
-    load_doc: &mut impl FnMut(Seq) -> Result<Bytes, E>,
+    load_doc: &impl Fn(Seq) -> Result<Bytes, E>,
     out: &mut Diffed,
 ) -> Result<bool, E> {
     out.stats.seen += 1;
-    let id = o.key.id_hash();
+    let id = o.id;
     let doc_hash = hash128(&o.doc);
     let prev = state.get(id);
     match prev {
@@ -145,7 +184,7 @@ fn observe<E>(
             let b: Value = serde_json::from_slice(&o.doc).unwrap_or(Value::Null);
             let changes = structural::diff(spec, &a, &b);
             out.changes.push(Change {
-                key: o.key.clone(),
+                key: (*o.key).clone(),
                 id,
                 status: Status::Ok,
                 version: p.version + 1,
@@ -161,7 +200,7 @@ fn observe<E>(
         }
         _ => {
             out.changes.push(Change {
-                key: o.key.clone(),
+                key: (*o.key).clone(),
                 id,
                 status: Status::ResourceDiscovered,
                 version: prev.map_or(1, |p| p.version + 1),

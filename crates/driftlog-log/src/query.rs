@@ -5,7 +5,7 @@ use crate::error::{storage, Error, Result};
 use crate::frame::{Entry, Frame};
 use crate::{time_key, u64_of, Log};
 use driftlog_model::{ConfigurationItem, Filter, ResourceKey, ResourceRef, Seq};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Order of a history page, as GetResourceConfigHistory's `chronologicalOrder`.
@@ -439,17 +439,14 @@ impl Log {
         let mut wanted: Vec<Seq> = if w == self.watermark() {
             // Now: the in-memory state already knows every resource's head.
             let st = self.state();
-            let mut v = Vec::with_capacity(st.len());
-            for key in st.keys() {
-                if let Some(s) = st.get(key.id_hash()) {
-                    if !s.deleted && s.seq <= w {
-                        v.push(s.seq);
-                    }
-                }
-            }
+            let v: Vec<Seq> = st
+                .live_heads()
+                .map(|(_, s)| s)
+                .filter(|s| *s <= w)
+                .collect();
             v
         } else {
-            let mut heads: HashMap<u128, (Seq, bool)> = HashMap::new();
+            let mut heads: driftlog_model::IdMap<(Seq, bool)> = Default::default();
             'scan: for fr in self.frames_from(oldest, false)? {
                 let fr = fr?;
                 for (i, e) in fr.entries.iter().enumerate() {

@@ -12,10 +12,9 @@
 //! first discovery (measured).
 
 use crate::{Log, Result};
-use driftlog_model::{Relationship, ResourceKey, Seq};
+use driftlog_model::{IdMap, IdSet, Relationship, ResourceKey, Seq};
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use xxhash_rust::xxh3::Xxh3;
 
 /// One resource that points at the asked-for target.
@@ -32,7 +31,7 @@ pub struct Related {
 /// Target hash → ids of every resource that ever pointed at it.
 #[derive(Debug, Default)]
 pub(crate) struct RevIndex {
-    by_target: HashMap<u128, HashSet<u128>>,
+    by_target: IdMap<IdSet>,
 }
 
 impl RevIndex {

@@ -159,6 +159,24 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// A stable 128-bit identity of the scope (for maps keyed without allocation).
+    pub fn hash(&self) -> u128 {
+        Self::hash_parts(&self.account, &self.region, &self.resource_type)
+    }
+
+    /// [`Scope::hash`] from borrowed parts.
+    pub fn hash_parts(account: &str, region: &str, resource_type: &str) -> u128 {
+        let mut h = Xxh3::new();
+        h.update(resource_type.as_bytes());
+        h.update(&[0]);
+        h.update(account.as_bytes());
+        h.update(&[0]);
+        h.update(region.as_bytes());
+        h.digest128()
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.account, self.region, self.resource_type)
@@ -175,7 +193,7 @@ mod tests {
     #[test]
     fn id_hash_is_stable() {
         let k = ResourceKey::new("111122223333", "eu-west-1", "AWS::EC2::VPC", "vpc-1");
-        let joined = b"AWS::EC2::VPC\0111122223333\0eu-west-1\0vpc-1";
+        let joined = b"AWS::EC2::VPC\x00111122223333\x00eu-west-1\x00vpc-1";
         assert_eq!(k.id_hash(), xxhash_rust::xxh3::xxh3_128(joined));
         assert_eq!(format!("{:032x}", k.id_hash()), PINNED);
     }

@@ -3,6 +3,7 @@ use crate::item::Document;
 use crate::key::{ResourceKey, Scope};
 use crate::types::spec_for;
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// One resource as a poll saw it, in canonical form.
 ///
@@ -10,8 +11,10 @@ use bytes::Bytes;
 /// copying it, and lets the diff stage decide "unchanged" by hashing `doc` alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
-    /// Which resource.
-    pub key: ResourceKey,
+    /// Which resource. Shared, so handing over an unchanged resource allocates nothing.
+    pub key: Arc<ResourceKey>,
+    /// [`ResourceKey::id_hash`] of `key`, computed once when the resource was observed.
+    pub id: u128,
     /// Canonical JSON of the [`Document`] without its volatile values.
     pub doc: Bytes,
     /// Canonical JSON object of the volatile values, `{}` when there are none.
@@ -21,15 +24,23 @@ pub struct Observed {
 impl Observed {
     /// Canonicalizes `document` under the rules of the key's resource type.
     pub fn new(key: ResourceKey, document: &Document) -> Self {
-        let value = document.to_value();
-        let Canonical { doc, volatile } = canonicalize(spec_for(&key.resource_type), value);
-        Self { key, doc, volatile }
+        Self::from_value(key, document.to_value())
     }
 
     /// Canonicalizes an arbitrary JSON document (for sources that read JSON, like files).
     pub fn from_value(key: ResourceKey, value: serde_json::Value) -> Self {
         let Canonical { doc, volatile } = canonicalize(spec_for(&key.resource_type), value);
-        Self { key, doc, volatile }
+        Self::from_canonical(key, doc, volatile)
+    }
+
+    /// Wraps bytes that are already canonical (a source that keeps them, like the sim).
+    pub fn from_canonical(key: ResourceKey, doc: Bytes, volatile: Bytes) -> Self {
+        Self {
+            id: key.id_hash(),
+            key: Arc::new(key),
+            doc,
+            volatile,
+        }
     }
 }
 
@@ -51,14 +62,14 @@ impl CompleteSnapshot {
     /// their keys are returned so the caller can report them (they are never recorded, and
     /// never cause a deletion elsewhere).
     pub fn new(scope: Scope, resources: Vec<Observed>) -> (Self, Vec<ResourceKey>) {
-        let mut seen = std::collections::HashSet::with_capacity(resources.len());
+        let mut seen = crate::IdSet::with_capacity_and_hasher(resources.len(), Default::default());
         let mut kept = Vec::with_capacity(resources.len());
         let mut rejected = Vec::new();
         for r in resources {
-            if scope.contains(&r.key) && seen.insert(r.key.id_hash()) {
+            if scope.contains(&r.key) && seen.insert(r.id) {
                 kept.push(r);
             } else {
-                rejected.push(r.key);
+                rejected.push((*r.key).clone());
             }
         }
         (

@@ -1,6 +1,37 @@
 use crate::key::{ResourceKey, Scope};
 use crate::Seq;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hasher for keys that already are xxh3 hashes ([`ResourceKey::id_hash`]): folding the
+/// 128 bits is enough, and SipHash over a million ids per poll is measurable.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for non-u128 keys; keep it correct, if not fast.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+            self.0 = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by id hashes.
+pub type IdMap<V> = HashMap<u128, V, BuildHasherDefault<IdHasher>>;
+/// A set of id hashes.
+pub type IdSet = HashSet<u128, BuildHasherDefault<IdHasher>>;
 
 /// What the recorder remembers of one resource between polls: enough to decide "unchanged"
 /// by hash, to number the next version and to find the last recorded document in the log.
@@ -19,6 +50,13 @@ pub struct ResourceState {
     pub deleted: bool,
 }
 
+#[derive(Debug, Clone)]
+struct Members {
+    scope: Scope,
+    live: IdMap<String>,
+    gone: IdMap<String>,
+}
+
 /// The latest state of every resource ever recorded, in memory.
 ///
 /// It is derived from the log (replayed on open) and never written on its own: the log is
@@ -26,9 +64,8 @@ pub struct ResourceState {
 /// so a complete snapshot can find what disappeared without scanning everything.
 #[derive(Debug, Default, Clone)]
 pub struct CurrentState {
-    resources: HashMap<u128, ResourceState>,
-    live: HashMap<Scope, HashMap<u128, String>>,
-    gone: HashMap<Scope, HashMap<u128, String>>,
+    resources: IdMap<ResourceState>,
+    scopes: IdMap<Members>,
 }
 
 impl CurrentState {
@@ -45,18 +82,31 @@ impl CurrentState {
     /// Records that `key` now has `state` (after an item was appended for it).
     pub fn apply(&mut self, key: &ResourceKey, id: u128, state: ResourceState) {
         self.resources.insert(id, state);
+        let m = self
+            .scopes
+            .entry(Scope::hash_parts(
+                &key.account,
+                &key.region,
+                &key.resource_type,
+            ))
+            .or_insert_with(|| Members {
+                scope: key.scope(),
+                live: IdMap::default(),
+                gone: IdMap::default(),
+            });
         let (from, to) = if state.deleted {
-            (&mut self.live, &mut self.gone)
+            (&mut m.live, &mut m.gone)
         } else {
-            (&mut self.gone, &mut self.live)
+            (&mut m.gone, &mut m.live)
         };
-        let scope = key.scope();
-        if let Some(m) = from.get_mut(&scope) {
-            m.remove(&id);
+        match from.remove(&id) {
+            Some(rid) => {
+                to.insert(id, rid);
+            }
+            None => {
+                to.entry(id).or_insert_with(|| key.resource_id.clone());
+            }
         }
-        to.entry(scope)
-            .or_default()
-            .insert(id, key.resource_id.clone());
     }
 
     /// Notes a new volatile hash without a new version.
@@ -67,8 +117,8 @@ impl CurrentState {
     }
 
     /// Live resources of a scope: id hash → resource id.
-    pub fn live_in(&self, scope: &Scope) -> Option<&HashMap<u128, String>> {
-        self.live.get(scope)
+    pub fn live_in(&self, scope: &Scope) -> Option<&IdMap<String>> {
+        self.scopes.get(&scope.hash()).map(|m| &m.live)
     }
 
     /// Number of resources ever recorded (deleted ones included).
@@ -83,22 +133,30 @@ impl CurrentState {
 
     /// Number of live resources.
     pub fn live_count(&self) -> usize {
-        self.live.values().map(HashMap::len).sum()
+        self.scopes.values().map(|m| m.live.len()).sum()
     }
 
     /// Every resource key ever recorded (deleted ones too), for queries that resolve a
     /// user's `TYPE/ID`.
     pub fn keys(&self) -> impl Iterator<Item = ResourceKey> + '_ {
-        self.live
-            .iter()
-            .chain(self.gone.iter())
-            .flat_map(|(scope, m)| {
-                m.values().map(move |id| ResourceKey {
-                    account: scope.account.clone(),
-                    region: scope.region.clone(),
-                    resource_type: scope.resource_type.clone(),
+        self.scopes.values().flat_map(|m| {
+            m.live
+                .values()
+                .chain(m.gone.values())
+                .map(move |id| ResourceKey {
+                    account: m.scope.account.clone(),
+                    region: m.scope.region.clone(),
+                    resource_type: m.scope.resource_type.clone(),
                     resource_id: id.clone(),
                 })
-            })
+        })
+    }
+
+    /// `(id, seq)` of every live resource, without building keys (inventory "now").
+    pub fn live_heads(&self) -> impl Iterator<Item = (u128, Seq)> + '_ {
+        self.scopes
+            .values()
+            .flat_map(|m| m.live.keys())
+            .filter_map(|id| self.resources.get(id).map(|s| (*id, s.seq)))
     }
 }

@@ -187,7 +187,7 @@ impl Estate {
                 s.resource_type == resource_type
                     && (account.is_none() || account == Some(s.account.as_str()))
             })
-            .map(|o| o.key.clone())
+            .map(|o| (*o.key).clone())
     }
 
     fn exists(&self, at: At<'_>, resource_type: &str, id: &str) -> bool {
@@ -437,7 +437,7 @@ impl Estate {
         let Some(key) = self
             .store
             .pick_where(&mut t.rng, |s| shapes::taggable(&s.resource_type))
-            .map(|o| o.key.clone())
+            .map(|o| (*o.key).clone())
         else {
             return false;
         };

@@ -157,7 +157,7 @@ impl Estate {
         self.store
             .scopes()
             .filter(|(s, _)| s.resource_type == resource_type)
-            .flat_map(|(s, _)| self.store.scope(s).map(|o| o.key.clone()))
+            .flat_map(|(s, _)| self.store.scope(s).map(|o| (*o.key).clone()))
             .collect()
     }
 

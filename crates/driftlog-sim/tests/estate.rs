@@ -18,12 +18,12 @@ fn cfg(resources: usize) -> SimConfig {
 }
 
 fn state(e: &Estate) -> BTreeMap<ResourceKey, Observed> {
-    e.iter().map(|o| (o.key.clone(), o.clone())).collect()
+    e.iter().map(|o| ((*o.key).clone(), o.clone())).collect()
 }
 
 fn bytes(e: &Estate) -> Vec<(ResourceKey, Vec<u8>, Vec<u8>)> {
     e.iter()
-        .map(|o| (o.key.clone(), o.doc.to_vec(), o.volatile.to_vec()))
+        .map(|o| ((*o.key).clone(), o.doc.to_vec(), o.volatile.to_vec()))
         .collect()
 }
 
@@ -51,8 +51,8 @@ fn different_seed_different_estate_and_ticks() {
         seed: 7,
         ..cfg(2_000)
     });
-    let ids_a: BTreeSet<_> = a.iter().map(|o| o.key.clone()).collect();
-    let ids_b: BTreeSet<_> = b.iter().map(|o| o.key.clone()).collect();
+    let ids_a: BTreeSet<_> = a.iter().map(|o| (*o.key).clone()).collect();
+    let ids_b: BTreeSet<_> = b.iter().map(|o| (*o.key).clone()).collect();
     // Only the per-region access-log buckets are named without randomness.
     for k in ids_a.intersection(&ids_b) {
         assert!(k.resource_id.starts_with("access-logs-"), "{k} in both");
@@ -178,7 +178,7 @@ fn strs(items: &Value, field: &str) -> BTreeSet<String> {
 fn check_integrity(e: &Estate) {
     let docs: BTreeMap<ResourceKey, Value> = e
         .iter()
-        .map(|o| (o.key.clone(), e.document(&o.key).unwrap()))
+        .map(|o| ((*o.key).clone(), e.document(&o.key).unwrap()))
         .collect();
     let at = |k: &ResourceKey, ty: &str, id: &str| {
         let region = if is_global(ty) {
@@ -584,9 +584,9 @@ fn snapshots_partition_the_estate_in_key_order() {
         let snap = e.snapshot(&scope);
         assert!(snap.windows(2).all(|w| w[0].key < w[1].key), "{scope}");
         assert!(snap.iter().all(|o| scope.contains(&o.key)));
-        all.extend(snap.into_iter().map(|o| o.key));
+        all.extend(snap.into_iter().map(|o| (*o.key).clone()));
     }
-    let iterated: Vec<_> = e.iter().map(|o| o.key.clone()).collect();
+    let iterated: Vec<_> = e.iter().map(|o| (*o.key).clone()).collect();
     assert_eq!(all, iterated);
     assert!(iterated.windows(2).all(|w| w[0] < w[1]));
     let keys = e.keys_of_type(types::SECURITY_GROUP);
