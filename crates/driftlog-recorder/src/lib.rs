@@ -20,6 +20,7 @@ use driftlog_poll::{
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
@@ -316,24 +317,57 @@ impl Recorder {
             let load = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> {
                 Ok(log.get(seq)?.map(|i| i.doc).unwrap_or_default())
             };
+            // Inputs are distinct scopes: diff them on all cores, merge in input order.
+            let results: Vec<driftlog_log::Result<Diffed>> = {
+                let state = log.state();
+                let next = AtomicUsize::new(0);
+                let threads = std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .min(inputs.len())
+                    .max(1);
+                let mut slots: Vec<Option<driftlog_log::Result<Diffed>>> =
+                    (0..inputs.len()).map(|_| None).collect();
+                let done: Vec<Vec<(usize, driftlog_log::Result<Diffed>)>> =
+                    std::thread::scope(|s| {
+                        let handles: Vec<_> = (0..threads)
+                            .map(|_| {
+                                s.spawn(|| {
+                                    let mut mine = Vec::new();
+                                    loop {
+                                        let i = next.fetch_add(1, Ordering::Relaxed);
+                                        let Some(input) = inputs.get(i) else { break };
+                                        let r = match input {
+                                            Input::Complete(snap) => diff_complete(&state, snap, load),
+                                            Input::Partial(p) => diff_partial(&state, p, load),
+                                        };
+                                        mine.push((i, r));
+                                    }
+                                    mine
+                                })
+                            })
+                            .collect();
+                        handles
+                            .into_iter()
+                            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                            .collect()
+                    });
+                for (i, r) in done.into_iter().flatten() {
+                    slots[i] = Some(r);
+                }
+                slots.into_iter().flatten().collect()
+            };
             let mut changes = Vec::new();
             let mut per_input = Vec::with_capacity(inputs.len());
             let mut ticks = Vec::new();
-            {
-                let state = log.state();
-                for input in &inputs {
-                    let Diffed {
-                        changes: c,
-                        volatile_ticks,
-                        stats,
-                    } = match input {
-                        Input::Complete(s) => diff_complete(&state, s, load)?,
-                        Input::Partial(p) => diff_partial(&state, p, load)?,
-                    };
-                    changes.extend(c);
-                    ticks.extend(volatile_ticks);
-                    per_input.push(stats);
-                }
+            for r in results {
+                let Diffed {
+                    changes: c,
+                    volatile_ticks,
+                    stats,
+                } = r?;
+                changes.extend(c);
+                ticks.extend(volatile_ticks);
+                per_input.push(stats);
             }
             log.note_volatile(&ticks);
             let appended = log.append(&changes, now_ms())?;
