@@ -168,7 +168,7 @@ impl Log {
         Ok(f)
     }
 
-    fn entry_at(&self, seq: Seq) -> Result<Entry> {
+    pub(crate) fn entry_at(&self, seq: Seq) -> Result<Entry> {
         let f = self.frame_at(seq)?;
         let i = (seq - f.first_seq) as usize;
         Ok(f.entries[i].clone())

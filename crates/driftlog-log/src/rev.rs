@@ -90,6 +90,34 @@ struct Edges {
 }
 
 impl Log {
+    /// Every resource that ever pointed at `(resource_type, resource_id)`, without checking
+    /// that it still does: the cheap candidate list for re-describing neighbours of a
+    /// changed resource (a re-describe finds out for itself).
+    ///
+    /// # Errors
+    /// [`crate::Error::Storage`] or [`crate::Error::Corrupt`] when a table cannot be read.
+    pub fn pointing_at(&self, resource_type: &str, resource_id: &str) -> Result<Vec<ResourceKey>> {
+        let candidates: Vec<u128> = self
+            .rev
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_target
+            .get(&target_hash(resource_type, resource_id))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(candidates.len());
+        for id in candidates {
+            let Some(st) = self.state().get(id).copied() else {
+                continue;
+            };
+            if st.deleted || st.seq > self.watermark() {
+                continue;
+            }
+            out.push(self.entry_at(st.seq)?.key());
+        }
+        Ok(out)
+    }
+
     /// The resources whose items had an edge to `(resource_type, resource_id)` as of
     /// sequence `at` (default: now), e.g. the instances associated with a security group.
     ///

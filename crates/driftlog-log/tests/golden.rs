@@ -3,7 +3,10 @@
 //! items. A change that breaks either needs a new format version (and a migration).
 //! Refresh the fixture only for a deliberate format change: `UPDATE_GOLDEN=1 cargo test`.
 
-#![allow(clippy::unwrap_used, reason = "test code: a panic is the failure report")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 use driftlog_log::frame::{status_code, Entry, Frame, FrameBuilder};
 use driftlog_model::{ResourceKey, Status};
@@ -53,7 +56,10 @@ fn frame_v1_bytes_are_pinned() {
         std::fs::write(path, &bytes).unwrap();
     }
     let fixture = std::fs::read(path).unwrap();
-    assert_eq!(bytes, fixture, "frame encoding changed: bump FRAME_VERSION / STORE_FORMAT");
+    assert_eq!(
+        bytes, fixture,
+        "frame encoding changed: bump FRAME_VERSION / STORE_FORMAT"
+    );
     let f = Frame::decode(sled::IVec::from(fixture)).unwrap();
     assert_eq!(f.first_seq, 100);
     assert_eq!(f.last_seq(), 101);
@@ -62,7 +68,10 @@ fn frame_v1_bytes_are_pinned() {
     assert_eq!(second.seq, 101);
     assert_eq!(second.version, 2);
     assert_eq!(second.status, Status::Ok);
-    assert_eq!(&second.doc[..], br#"{"configuration":{"groupId":"sg-1","x":1}}"#);
+    assert_eq!(
+        &second.doc[..],
+        br#"{"configuration":{"groupId":"sg-1","x":1}}"#
+    );
     assert_eq!(f.entries[1].prev_seq, 100);
 }
 
@@ -72,7 +81,10 @@ fn corrupt_frame_is_refused() {
     let n = bytes.len();
     bytes[n - 3] ^= 0xff;
     match Frame::decode(sled::IVec::from(bytes)) {
-        Err(driftlog_log::Error::Corrupt { first_seq: 100, reason }) => assert!(reason.contains("checksum")),
+        Err(driftlog_log::Error::Corrupt {
+            first_seq: 100,
+            reason,
+        }) => assert!(reason.contains("checksum")),
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("a corrupt frame decoded"),
     }

@@ -82,6 +82,10 @@ pub struct CommitReport {
     pub related_changed: usize,
     /// The poll's error, if it was partial or failed.
     pub error: Option<PollError>,
+    /// Time spent diffing and appending (flush included), ms.
+    pub commit_ms: f64,
+    /// Time spent re-checking related resources, ms.
+    pub recheck_ms: f64,
 }
 
 /// Resources seen by the polls of one group commit, at most: bounds the memory of a batch
@@ -100,6 +104,8 @@ impl CommitReport {
         if o.error.is_some() {
             self.error = o.error.clone();
         }
+        self.commit_ms += o.commit_ms;
+        self.recheck_ms += o.recheck_ms;
     }
 
     /// Items written, poll and re-check together.
@@ -270,7 +276,9 @@ impl Recorder {
         if inputs.is_empty() {
             return Ok(report);
         }
+        let t0 = std::time::Instant::now();
         let (per_input, appended, changes) = self.diff_and_append(inputs).await?;
+        report.commit_ms = t0.elapsed().as_secs_f64() * 1e3;
         for (scope, stats) in scopes.iter().zip(&per_input) {
             report.stats.add(stats);
             self.status.update(scope, |s| {
@@ -290,7 +298,9 @@ impl Recorder {
             );
         }
         report.appended = appended;
+        let t1 = std::time::Instant::now();
         self.recheck(&changes, &mut report).await?;
+        report.recheck_ms = t1.elapsed().as_secs_f64() * 1e3;
         self.save_status();
         Ok(report)
     }
@@ -337,7 +347,9 @@ impl Recorder {
                                         let i = next.fetch_add(1, Ordering::Relaxed);
                                         let Some(input) = inputs.get(i) else { break };
                                         let r = match input {
-                                            Input::Complete(snap) => diff_complete(&state, snap, load),
+                                            Input::Complete(snap) => {
+                                                diff_complete(&state, snap, load)
+                                            }
                                             Input::Partial(p) => diff_partial(&state, p, load),
                                         };
                                         mine.push((i, r));
@@ -403,12 +415,10 @@ impl Recorder {
                     r.resource_id,
                 ));
             }
-            for r in self
-                .log
-                .related_to(&c.key.resource_type, &c.key.resource_id, None)?
-            {
-                related.insert(r.source);
-            }
+            related.extend(
+                self.log
+                    .pointing_at(&c.key.resource_type, &c.key.resource_id)?,
+            );
             if related.len() >= self.cfg.max_related {
                 break;
             }
