@@ -37,7 +37,7 @@ fn record_all(log: &Log, snaps: &[CompleteSnapshot]) {
     for s in snaps {
         let d = {
             let st = log.state();
-            diff_complete(&st, s, |q| {
+            diff_complete(&st, s, u64::MAX, |q| {
                 log.get(q).map(|i| i.map(|i| i.doc).unwrap_or_default())
             })
             .unwrap()
@@ -60,10 +60,12 @@ fn diff(c: &mut Criterion) {
             let st = log.state();
             let mut n = 0;
             for s in &snaps {
-                n += diff_complete(&st, s, |_| Ok::<_, Infallible>(bytes::Bytes::new()))
-                    .unwrap()
-                    .stats
-                    .unchanged;
+                n += diff_complete(&st, s, u64::MAX, |_| {
+                    Ok::<_, Infallible>(bytes::Bytes::new())
+                })
+                .unwrap()
+                .stats
+                .unchanged;
             }
             n
         })

@@ -330,7 +330,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         tokio::task::spawn_blocking(move || -> Result<()> {
             let d = {
                 let st = log2.state();
-                driftlog_diff::diff_partial(&st, &snap, |s| {
+                driftlog_diff::diff_partial(&st, &snap, u64::MAX, |s| {
                     log2.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default())
                 })?
             };

@@ -23,6 +23,9 @@ pub struct DiffStats {
     pub updated: u64,
     /// Resources gone from a complete snapshot.
     pub deleted: u64,
+    /// Resources skipped because the log already holds a newer observation of them than
+    /// this poll (which started before it was recorded).
+    pub stale: u64,
 }
 
 impl DiffStats {
@@ -34,6 +37,7 @@ impl DiffStats {
         self.discovered += o.discovered;
         self.updated += o.updated;
         self.deleted += o.deleted;
+        self.stale += o.stale;
     }
 }
 
@@ -56,6 +60,7 @@ const PARALLEL_FROM: usize = 16_384;
 fn observe_all<E: Send>(
     state: &CurrentState,
     resources: &[Observed],
+    as_of: Seq,
     load_doc: &(impl Fn(Seq) -> Result<Bytes, E> + Sync),
 ) -> Result<(Diffed, usize), E> {
     let threads = if resources.len() >= PARALLEL_FROM {
@@ -67,7 +72,7 @@ fn observe_all<E: Send>(
         let mut out = Diffed::default();
         let mut live = 0;
         for o in chunk {
-            if observe(state, o, load_doc, &mut out)? {
+            if observe(state, o, as_of, load_doc, &mut out)? {
                 live += 1;
             }
         }
@@ -106,14 +111,19 @@ fn observe_all<E: Send>(
 /// resources whose hash changed (and for deletions), never for unchanged ones. Large
 /// snapshots are diffed on several threads, so it must be callable from them.
 ///
+/// `as_of` is the log position when the poll started: a resource recorded after it (by a
+/// targeted refresh, say) is newer than this snapshot, so it is neither updated back nor
+/// deleted (counted as `stale`).
+///
 /// # Errors
 /// Whatever `load_doc` returns.
 pub fn diff_complete<E: Send>(
     state: &CurrentState,
     snap: &CompleteSnapshot,
+    as_of: Seq,
     load_doc: impl Fn(Seq) -> Result<Bytes, E> + Sync,
 ) -> Result<Diffed, E> {
-    let (mut out, matched_live) = observe_all(state, snap.resources(), &load_doc)?;
+    let (mut out, matched_live) = observe_all(state, snap.resources(), as_of, &load_doc)?;
     let live = state.live_in(snap.scope());
     let live_count = live.map_or(0, |m| m.len());
     if matched_live < live_count {
@@ -127,6 +137,11 @@ pub fn diff_complete<E: Send>(
         gone.sort_by(|a, b| a.1.cmp(b.1));
         for (id, resource_id) in gone {
             let Some(prev) = state.get(*id) else { continue };
+            if prev.seq > as_of {
+                // Recorded after this poll began: the snapshot cannot speak for it.
+                out.stats.stale += 1;
+                continue;
+            }
             let scope = snap.scope();
             let key = ResourceKey::new(
                 &scope.account,
@@ -150,22 +165,28 @@ pub fn diff_complete<E: Send>(
 pub fn diff_partial<E: Send>(
     state: &CurrentState,
     snap: &PartialSnapshot,
+    as_of: Seq,
     load_doc: impl Fn(Seq) -> Result<Bytes, E> + Sync,
 ) -> Result<Diffed, E> {
-    Ok(observe_all(state, &snap.resources, &load_doc)?.0)
+    Ok(observe_all(state, &snap.resources, as_of, &load_doc)?.0)
 }
 
 /// Compares one observed resource with its state; returns true when it was live before.
 fn observe<E>(
     state: &CurrentState,
     o: &Observed,
+    as_of: Seq,
     load_doc: &impl Fn(Seq) -> Result<Bytes, E>,
     out: &mut Diffed,
 ) -> Result<bool, E> {
     out.stats.seen += 1;
     let id = o.id;
-    let doc_hash = hash128(&o.doc);
     let prev = state.get(id);
+    if let Some(p) = prev.filter(|p| p.seq > as_of) {
+        out.stats.stale += 1;
+        return Ok(!p.deleted);
+    }
+    let doc_hash = hash128(&o.doc);
     match prev {
         Some(p) if !p.deleted && p.doc_hash == doc_hash => {
             let vh = xxh3_64(&o.volatile);

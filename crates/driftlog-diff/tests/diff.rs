@@ -57,7 +57,7 @@ impl Mini {
             CompleteSnapshot::new(Scope::new("111122223333", "eu-west-1", SG), res);
         assert!(rejected.is_empty());
         let docs = &self.docs;
-        let d = diff_complete(&self.state, &snap, |s| {
+        let d = diff_complete(&self.state, &snap, u64::MAX, |s| {
             Ok::<_, Infallible>(docs[&s].clone())
         })
         .unwrap();
@@ -129,9 +129,12 @@ fn partial_snapshot_never_deletes() {
     let mut m = Mini::default();
     m.complete(vec![sg("sg-1", json!([])), sg("sg-2", json!([]))]);
     let docs = &m.docs;
-    let d = diff_partial(&m.state, &PartialSnapshot { resources: vec![] }, |s| {
-        Ok::<_, Infallible>(docs[&s].clone())
-    })
+    let d = diff_partial(
+        &m.state,
+        &PartialSnapshot { resources: vec![] },
+        u64::MAX,
+        |s| Ok::<_, Infallible>(docs[&s].clone()),
+    )
     .unwrap();
     assert!(d.changes.is_empty());
     let d = diff_partial(
@@ -139,6 +142,7 @@ fn partial_snapshot_never_deletes() {
         &PartialSnapshot {
             resources: vec![sg("sg-1", json!([{"ipProtocol": "-1"}]))],
         },
+        u64::MAX,
         |s| Ok::<_, Infallible>(docs[&s].clone()),
     )
     .unwrap();
@@ -171,10 +175,47 @@ fn volatile_tick_is_counted_not_recorded() {
         Scope::new("111122223333", "global", "AWS::IAM::Role"),
         vec![role("2024-01-02")],
     );
-    let d = diff_complete(&state, &snap, |_| Ok::<_, Infallible>(o.doc.clone())).unwrap();
+    let d = diff_complete(&state, &snap, u64::MAX, |_| {
+        Ok::<_, Infallible>(o.doc.clone())
+    })
+    .unwrap();
     assert!(d.changes.is_empty());
     assert_eq!(d.stats.volatile_only, 1);
     assert_eq!(d.volatile_ticks.len(), 1);
+}
+
+#[test]
+fn stale_snapshot_neither_reverts_nor_deletes_newer_items() {
+    let mut m = Mini::default();
+    m.complete(vec![sg("sg-1", json!([])), sg("sg-2", json!([]))]);
+    let as_of = m.next;
+    // A refresh records sg-1 and sg-3 after the next poll started...
+    let docs = &m.docs;
+    let d = diff_partial(
+        &m.state,
+        &PartialSnapshot {
+            resources: vec![
+                sg("sg-1", json!([{"ipProtocol": "-1"}])),
+                sg("sg-3", json!([])),
+            ],
+        },
+        u64::MAX,
+        |s| Ok::<_, Infallible>(docs[&s].clone()),
+    )
+    .unwrap();
+    m.commit(&d.changes);
+    // ...then that poll's older view arrives: it lacks sg-3 and has the old sg-1.
+    let (snap, _) = CompleteSnapshot::new(
+        Scope::new("111122223333", "eu-west-1", SG),
+        vec![sg("sg-1", json!([])), sg("sg-2", json!([]))],
+    );
+    let docs = &m.docs;
+    let d = diff_complete(&m.state, &snap, as_of, |s| {
+        Ok::<_, Infallible>(docs[&s].clone())
+    })
+    .unwrap();
+    assert!(d.changes.is_empty(), "{:?}", d.changes);
+    assert_eq!(d.stats.stale, 2);
 }
 
 #[test]
@@ -187,7 +228,10 @@ fn duplicate_in_snapshot_cannot_hide_a_deletion() {
     );
     assert_eq!(rejected.len(), 1);
     let docs = &m.docs;
-    let d = diff_complete(&m.state, &snap, |s| Ok::<_, Infallible>(docs[&s].clone())).unwrap();
+    let d = diff_complete(&m.state, &snap, u64::MAX, |s| {
+        Ok::<_, Infallible>(docs[&s].clone())
+    })
+    .unwrap();
     assert_eq!(d.stats.deleted, 1);
 }
 

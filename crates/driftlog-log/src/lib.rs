@@ -75,12 +75,14 @@ pub struct Log {
     watermark: watch::Sender<Seq>,
     poisoned: AtomicBool,
     oldest: AtomicU64,
+    inventory_floor: AtomicU64,
     cache: Mutex<query::FrameCache>,
 }
 
 const META_FORMAT: &[u8] = b"format";
 const META_INDEX_SEQ: &[u8] = b"index_seq";
 const META_OLDEST: &[u8] = b"oldest_seq";
+const META_INVENTORY_FLOOR: &[u8] = b"inventory_floor";
 
 fn u64_of(v: &[u8]) -> u64 {
     let mut b = [0u8; 8];
@@ -146,6 +148,10 @@ impl Log {
             .get(META_OLDEST)
             .map_err(storage("read oldest"))?
             .map_or(1, |v| u64_of(&v));
+        let inventory_floor = meta
+            .get(META_INVENTORY_FLOOR)
+            .map_err(storage("read inventory floor"))?
+            .map_or(0, |v| u64_of(&v));
         let (watermark, _) = watch::channel(0);
         let log = Self {
             path,
@@ -165,6 +171,7 @@ impl Log {
             watermark,
             poisoned: AtomicBool::new(false),
             oldest: AtomicU64::new(oldest),
+            inventory_floor: AtomicU64::new(inventory_floor),
             cache: Mutex::default(),
         };
         log.recover()?;
@@ -209,6 +216,8 @@ impl Log {
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = state;
         *self.rev.write().unwrap_or_else(|p| p.into_inner()) = rev;
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // Never reuse a sequence number, even if retention dropped every frame.
+        let last_seq = last_seq.max(self.oldest().saturating_sub(1));
         w.next_seq = last_seq + 1;
         w.last_time_ms = last_time;
         self.watermark.send_replace(last_seq);
@@ -341,10 +350,12 @@ impl Log {
                     },
                 );
             }
+            w.next_seq = last + 1;
+            w.last_time_ms = time;
+            // Published while the state is still write-locked: a reader holding the state
+            // lock sees a state and a watermark that agree.
+            self.watermark.send_replace(last);
         }
-        w.next_seq = last + 1;
-        w.last_time_ms = time;
-        self.watermark.send_replace(last);
         Ok(Some(first..=last))
     }
 
@@ -389,35 +400,69 @@ impl Log {
         self.poisoned.load(Ordering::SeqCst)
     }
 
-    /// Drops every frame that lies wholly before `seq` (retention). Readers asking for a
-    /// position before the new oldest get [`Error::SnapshotRequired`].
+    /// Retention: drops the frames that lie wholly before `seq`, stopping at the first frame
+    /// that still holds the latest item of a live resource (the current state must stay
+    /// rebuildable from the log). Returns how many items were dropped.
+    ///
+    /// Afterwards readers asking for a position before the new oldest get
+    /// [`Error::SnapshotRequired`], and so does `inventory_at` for any time before this call
+    /// (an older inventory may need items that are gone).
     ///
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn truncate_before(&self, seq: Seq) -> Result<u64> {
+        let _w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let seq = seq.min(self.watermark() + 1);
+        let mut drop_keys = Vec::new();
         let mut dropped = 0;
         let mut new_oldest = self.oldest();
-        let mut batch = sled::Batch::default();
-        for kv in self.frames.range(..seq.to_be_bytes()) {
-            let (k, raw) = kv.map_err(storage("scan log"))?;
-            let f = Frame::decode(raw)?;
-            if f.last_seq() < seq {
-                batch.remove(k);
+        {
+            let st = self.state();
+            for kv in self.frames.range(..seq.to_be_bytes()) {
+                let (k, raw) = kv.map_err(storage("scan log"))?;
+                let f = Frame::decode(raw)?;
+                let holds_live_head = f.entries.iter().enumerate().any(|(i, e)| {
+                    st.get(e.id)
+                        .is_some_and(|s| !s.deleted && s.seq == f.first_seq + i as u64)
+                });
+                if f.last_seq() >= seq || holds_live_head {
+                    break;
+                }
+                drop_keys.push(k);
                 dropped += f.entries.len() as u64;
                 new_oldest = new_oldest.max(f.last_seq() + 1);
             }
         }
-        self.frames
-            .apply_batch(batch)
-            .map_err(storage("truncate"))?;
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if drop_keys.is_empty() {
+            return Ok(0);
+        }
+        // Oldest and the inventory floor first: a crash after this point leaves frames that
+        // are merely unreachable, never a reader that walks into a gap.
         self.meta
             .insert(META_OLDEST, &new_oldest.to_be_bytes())
             .map_err(storage("write oldest"))?;
+        self.meta
+            .insert(META_INVENTORY_FLOOR, &self.watermark().to_be_bytes())
+            .map_err(storage("write inventory floor"))?;
         self.db.flush().map_err(storage("flush"))?;
         self.oldest.store(new_oldest, Ordering::SeqCst);
+        self.inventory_floor
+            .store(self.watermark(), Ordering::SeqCst);
+        let mut batch = sled::Batch::default();
+        for k in drop_keys {
+            batch.remove(k);
+        }
+        self.frames
+            .apply_batch(batch)
+            .map_err(storage("truncate"))?;
+        self.db.flush().map_err(storage("flush"))?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(dropped)
+    }
+
+    /// Below this sequence `inventory_at` cannot be answered (see [`Log::truncate_before`]).
+    pub fn inventory_floor(&self) -> Seq {
+        self.inventory_floor.load(Ordering::SeqCst)
     }
 
     /// The durable cursor of a named subscriber: the last sequence it acknowledged.

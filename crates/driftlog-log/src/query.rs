@@ -181,6 +181,15 @@ impl Log {
         f.item((seq - f.first_seq) as usize, &body)
     }
 
+    /// The document recorded at `seq`, published or not: the writer's own read, used by the
+    /// diff stage (which runs under the recorder's writer lock, so it never races an append).
+    ///
+    /// # Errors
+    /// [`Error::Missing`] when the log does not hold `seq`; storage or corruption errors.
+    pub fn doc_at(&self, seq: Seq) -> Result<bytes::Bytes> {
+        Ok(self.item(seq)?.doc)
+    }
+
     /// The item at `seq`, if it is published and still held.
     ///
     /// # Errors
@@ -331,9 +340,9 @@ impl Log {
     ) -> Result<(Vec<ConfigurationItem>, Seq)> {
         let w = self.watermark();
         let oldest = self.oldest();
-        if after + 1 < oldest {
+        if after.saturating_add(1) < oldest {
             return Err(Error::SnapshotRequired {
-                requested: after + 1,
+                requested: after.saturating_add(1),
                 oldest,
             });
         }
@@ -351,6 +360,7 @@ impl Log {
                     continue;
                 }
                 if seq > w || out.len() >= max {
+                    self.check_not_truncated(after)?;
                     return Ok((out, last));
                 }
                 last = seq;
@@ -365,12 +375,30 @@ impl Log {
                         body = Some(f.body()?);
                     }
                     if let Some(b) = &body {
-                        out.push(f.item(i, b)?);
+                        // Own copies: a lagging subscriber must not pin whole frame bodies.
+                        let mut item = f.item(i, b)?;
+                        item.doc = bytes::Bytes::copy_from_slice(&item.doc);
+                        item.volatile = bytes::Bytes::copy_from_slice(&item.volatile);
+                        item.diff = bytes::Bytes::copy_from_slice(&item.diff);
+                        out.push(item);
                     }
                 }
             }
         }
+        self.check_not_truncated(after)?;
         Ok((out, last))
+    }
+
+    /// Retention may have dropped frames while we read: then what we read may have a gap.
+    fn check_not_truncated(&self, after: Seq) -> Result<()> {
+        let oldest = self.oldest();
+        if after.saturating_add(1) < oldest {
+            return Err(Error::SnapshotRequired {
+                requested: after.saturating_add(1),
+                oldest,
+            });
+        }
+        Ok(())
     }
 
     /// Calls `f` with every published item captured in `[from_ms, to_ms]` that matches
@@ -427,7 +455,7 @@ impl Log {
     ) -> Result<u64> {
         let w = self.seq_at_time(at_ms)?;
         let oldest = self.oldest();
-        if oldest > 1 && w + 1 < oldest {
+        if oldest > 1 && w < self.inventory_floor() {
             return Err(Error::SnapshotRequired {
                 requested: w,
                 oldest,
@@ -436,32 +464,32 @@ impl Log {
         if w == 0 {
             return Ok(0);
         }
-        let mut wanted: Vec<Seq> = if w == self.watermark() {
-            // Now: the in-memory state already knows every resource's head.
+        let now: Option<Vec<Seq>> = {
+            // Now: the in-memory state knows every resource's head. The watermark is read
+            // under the state lock, so the two agree (the writer publishes under it).
             let st = self.state();
-            let v: Vec<Seq> = st
-                .live_heads()
-                .map(|(_, s)| s)
-                .filter(|s| *s <= w)
-                .collect();
-            v
-        } else {
-            let mut heads: driftlog_model::IdMap<(Seq, bool)> = Default::default();
-            'scan: for fr in self.frames_from(oldest, false)? {
-                let fr = fr?;
-                for (i, e) in fr.entries.iter().enumerate() {
-                    let seq = fr.first_seq + i as u64;
-                    if seq > w {
-                        break 'scan;
+            (w == self.watermark()).then(|| st.live_heads().map(|(_, s)| s).collect())
+        };
+        let mut wanted: Vec<Seq> = match now {
+            Some(v) => v,
+            None => {
+                let mut heads: driftlog_model::IdMap<(Seq, bool)> = Default::default();
+                'scan: for fr in self.frames_from(oldest, false)? {
+                    let fr = fr?;
+                    for (i, e) in fr.entries.iter().enumerate() {
+                        let seq = fr.first_seq + i as u64;
+                        if seq > w {
+                            break 'scan;
+                        }
+                        heads.insert(e.id, (seq, e.deleted()));
                     }
-                    heads.insert(e.id, (seq, e.deleted()));
                 }
+                heads
+                    .into_values()
+                    .filter(|(_, d)| !d)
+                    .map(|(s, _)| s)
+                    .collect()
             }
-            heads
-                .into_values()
-                .filter(|(_, d)| !d)
-                .map(|(s, _)| s)
-                .collect()
         };
         wanted.sort_unstable();
         let mut n = 0;

@@ -52,7 +52,7 @@ fn crash_child() {
         let res: Vec<Observed> = ids[..BATCH].iter().map(|i| observed(*i, round)).collect();
         let d = {
             let st = log.state();
-            diff_partial(&st, &PartialSnapshot { resources: res }, |s| {
+            diff_partial(&st, &PartialSnapshot { resources: res }, u64::MAX, |s| {
                 log.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default())
             })
             .expect("diff")

@@ -42,7 +42,7 @@ fn record(log: &Log, res: Vec<Observed>, t: i64) -> usize {
     let (snap, _) = CompleteSnapshot::new(scope(), res);
     let d = {
         let st = log.state();
-        diff_complete(&st, &snap, |s| {
+        diff_complete(&st, &snap, u64::MAX, |s| {
             log.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default())
         })
         .unwrap()
@@ -263,6 +263,7 @@ fn partial_refresh_updates_without_deleting() {
             &PartialSnapshot {
                 resources: vec![sg("sg-1", 80, "v")],
             },
+            u64::MAX,
             |s| log.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default()),
         )
         .unwrap()

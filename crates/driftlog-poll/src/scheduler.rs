@@ -49,6 +49,9 @@ pub struct PollResult {
     pub outcome: PollOutcome,
     /// When it started, epoch ms.
     pub started_ms: i64,
+    /// The log position when the poll started: anything recorded after it is newer than
+    /// what this poll saw, so the poll must neither delete nor revert it.
+    pub as_of: u64,
     /// How long it took.
     pub duration: Duration,
 }
@@ -71,7 +74,11 @@ pub struct Scheduler {
     group: Arc<RwLock<RecordingGroup>>,
     running: watch::Receiver<bool>,
     status: StatusBoard,
+    position: Position,
 }
+
+/// Reads the log position (the recorder passes the log's watermark).
+pub type Position = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 impl Scheduler {
     /// A scheduler over `source`; `group` and `running` may change while it runs.
@@ -81,6 +88,7 @@ impl Scheduler {
         group: Arc<RwLock<RecordingGroup>>,
         running: watch::Receiver<bool>,
         status: StatusBoard,
+        position: Position,
     ) -> Self {
         Self {
             source,
@@ -88,6 +96,7 @@ impl Scheduler {
             group,
             running,
             status,
+            position,
         }
     }
 
@@ -97,6 +106,7 @@ impl Scheduler {
         scope: &Scope,
         timeout: Duration,
         status: &StatusBoard,
+        as_of: u64,
     ) -> PollResult {
         let started_ms = now_ms();
         status.update(scope, |s| s.last_attempt_ms = Some(started_ms));
@@ -136,6 +146,7 @@ impl Scheduler {
             scope: scope.clone(),
             outcome,
             started_ms,
+            as_of,
             duration,
         }
     }
@@ -162,6 +173,8 @@ impl Scheduler {
         let permits = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
         let mut due: BTreeMap<Scope, Instant> = BTreeMap::new();
         let mut in_flight: JoinSet<(Scope, u32)> = JoinSet::new();
+        // Which scope each task polls, so a task that panics frees its scope.
+        let mut task_scope: std::collections::HashMap<tokio::task::Id, Scope> = Default::default();
         let mut busy: std::collections::HashSet<Scope> = Default::default();
         loop {
             if !*self.running.borrow() {
@@ -194,13 +207,18 @@ impl Scheduler {
                     let permits = permits.clone();
                     let status = self.status.clone();
                     let timeout = self.cfg.timeout;
-                    in_flight.spawn(async move {
+                    let position = self.position.clone();
+                    let task_key = scope.clone();
+                    let handle = in_flight.spawn(async move {
                         let _permit = permits.acquire_owned().await;
-                        let r = Scheduler::poll_now(&*source, &scope, timeout, &status).await;
+                        let as_of = position();
+                        let r =
+                            Scheduler::poll_now(&*source, &scope, timeout, &status, as_of).await;
                         let failures = status.get(&scope).map_or(0, |s| s.consecutive_failures);
                         let _ = tx.send(r).await;
                         (scope, failures)
                     });
+                    task_scope.insert(handle.id(), task_key);
                 }
             }
             let next = due
@@ -213,8 +231,19 @@ impl Scheduler {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep_until(next) => {}
                 r = self.running.changed() => { if r.is_err() { break } }
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    if let Ok((scope, failures)) = done {
+                Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                    let finished = match done {
+                        Ok((id, r)) => {
+                            task_scope.remove(&id);
+                            Some(r)
+                        }
+                        Err(e) => {
+                            // A panicking source must not stop its scope forever.
+                            tracing::error!(error = %e, "A poll task failed; its scope is retried.");
+                            task_scope.remove(&e.id()).map(|scope| (scope, 1))
+                        }
+                    };
+                    if let Some((scope, failures)) = finished {
                         let d = self.delay(failures, &mut rng);
                         let at = Instant::now() + d;
                         self.status.update(&scope, |s| s.next_poll_ms = Some(now_ms() + d.as_millis() as i64));

@@ -37,6 +37,9 @@ pub enum Error {
     /// The source failed a targeted refresh.
     #[error("source: {0}")]
     Source(#[from] PollError),
+    /// A refresh asked for a type the recording group leaves out.
+    #[error("{0} is not recorded (see [recording_group] in the config)")]
+    NotRecorded(String),
 }
 
 /// The recorder's result type.
@@ -122,6 +125,7 @@ pub struct Recorder {
     group: Arc<RwLock<RecordingGroup>>,
     running: watch::Sender<bool>,
     cfg: RecorderConfig,
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl Recorder {
@@ -135,7 +139,15 @@ impl Recorder {
             group: Arc::new(RwLock::new(cfg.group.clone())),
             running,
             cfg,
+            writer: tokio::sync::Mutex::new(()),
         })
+    }
+
+    fn records(&self, resource_type: &str) -> bool {
+        self.group
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .records(resource_type)
     }
 
     /// The log.
@@ -188,6 +200,7 @@ impl Recorder {
             scope,
             self.cfg.scheduler.timeout,
             &self.status,
+            self.log.watermark(),
         )
         .await;
         self.commit(r).await
@@ -208,6 +221,7 @@ impl Recorder {
                 &scope,
                 self.cfg.scheduler.timeout,
                 &self.status,
+                self.log.watermark(),
             )
             .await;
             pending_size += r.size();
@@ -228,8 +242,14 @@ impl Recorder {
     /// # Errors
     /// [`Error::Source`] when the source cannot describe; [`Error::Log`] on append failure.
     pub async fn refresh(&self, keys: &[ResourceKey]) -> Result<CommitReport> {
+        if let Some(k) = keys.iter().find(|k| !self.records(&k.resource_type)) {
+            return Err(Error::NotRecorded(k.resource_type.clone()));
+        }
+        let as_of = self.log.watermark();
         let snap = self.source.describe(keys).await?;
-        let (stats, appended, changes) = self.diff_and_append(vec![Input::Partial(snap)]).await?;
+        let (stats, appended, changes) = self
+            .diff_and_append(vec![Input::Partial(snap, as_of)])
+            .await?;
         let mut report = CommitReport {
             stats: stats.into_iter().next().unwrap_or_default(),
             appended,
@@ -260,11 +280,13 @@ impl Recorder {
             match r.outcome {
                 PollOutcome::Complete(s) => {
                     scopes.push(r.scope);
-                    inputs.push(Input::Complete(s));
+                    inputs.push(Input::Complete(s, r.as_of));
                 }
                 PollOutcome::Partial(p, e) => {
-                    scopes.push(r.scope);
-                    inputs.push(Input::Partial(p));
+                    // A partial poll changes nothing (not even what it did see): the scope
+                    // is recorded whole by its next complete poll, and the status says why.
+                    tracing::warn!(scope = %r.scope, error = %e, seen = p.resources.len(),
+                        "Partial poll; nothing changed.");
                     report.error = Some(e);
                 }
                 PollOutcome::Failed(e) => {
@@ -322,11 +344,12 @@ impl Recorder {
         &self,
         inputs: Vec<Input>,
     ) -> Result<(Vec<DiffStats>, Option<RangeInclusive<Seq>>, Vec<Change>)> {
+        // One diff-and-append at a time: two concurrent diffs against the same state would
+        // give one resource two "next" versions.
+        let _writer = self.writer.lock().await;
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let load = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> {
-                Ok(log.get(seq)?.map(|i| i.doc).unwrap_or_default())
-            };
+            let load = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> { log.doc_at(seq) };
             // Inputs are distinct scopes: diff them on all cores, merge in input order.
             let results: Vec<driftlog_log::Result<Diffed>> = {
                 let state = log.state();
@@ -347,10 +370,12 @@ impl Recorder {
                                         let i = next.fetch_add(1, Ordering::Relaxed);
                                         let Some(input) = inputs.get(i) else { break };
                                         let r = match input {
-                                            Input::Complete(snap) => {
-                                                diff_complete(&state, snap, load)
+                                            Input::Complete(snap, as_of) => {
+                                                diff_complete(&state, snap, *as_of, load)
                                             }
-                                            Input::Partial(p) => diff_partial(&state, p, load),
+                                            Input::Partial(p, as_of) => {
+                                                diff_partial(&state, p, *as_of, load)
+                                            }
                                         };
                                         mine.push((i, r));
                                     }
@@ -423,11 +448,12 @@ impl Recorder {
                 break;
             }
         }
-        related.retain(|k| !changed.contains(k));
+        related.retain(|k| !changed.contains(k) && self.records(&k.resource_type));
         if related.is_empty() {
             return Ok(());
         }
         let keys: Vec<ResourceKey> = related.into_iter().collect();
+        let as_of = self.log.watermark();
         let snap = match self.source.describe(&keys).await {
             Ok(s) => s,
             Err(e) => {
@@ -435,7 +461,9 @@ impl Recorder {
                 return Ok(());
             }
         };
-        let (stats, _, _) = self.diff_and_append(vec![Input::Partial(snap)]).await?;
+        let (stats, _, _) = self
+            .diff_and_append(vec![Input::Partial(snap, as_of)])
+            .await?;
         let stats = stats.into_iter().next().unwrap_or_default();
         report.related_checked += keys.len();
         report.related_changed += (stats.discovered + stats.updated) as usize;
@@ -460,36 +488,49 @@ impl Recorder {
             self.group.clone(),
             self.running.subscribe(),
             self.status.clone(),
+            {
+                let log = self.log.clone();
+                Arc::new(move || log.watermark())
+            },
         );
         let mut stop_sched = stop_rx.clone();
         let sched = tokio::spawn(scheduler.run(tx, async move {
             let _ = stop_sched.wait_for(|s| *s).await;
         }));
         tokio::pin!(shutdown);
+        // A poll of a scope already in the group waits for the next group: two polls of one
+        // scope diffed against the same state would record every change twice.
+        let mut carry: Option<PollResult> = None;
         let result = loop {
-            tokio::select! {
-                _ = &mut shutdown => break Ok(()),
-                r = rx.recv() => match r {
-                    Some(r) => {
-                        // Group commit: take every poll that finished meanwhile, one flush.
-                        let mut size = r.size();
-                        let mut group = vec![r];
-                        while size < GROUP_RESOURCES {
-                            match rx.try_recv() {
-                                Ok(more) => {
-                                    size += more.size();
-                                    group.push(more);
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        if let Err(e) = self.commit_group(group).await {
-                            tracing::error!(error = %e, "Commit failed; stopping the recorder.");
-                            break Err(e);
-                        }
+            let first = match carry.take() {
+                Some(r) => r,
+                None => tokio::select! {
+                    _ = &mut shutdown => break Ok(()),
+                    r = rx.recv() => match r {
+                        Some(r) => r,
+                        None => break Ok(()),
+                    },
+                },
+            };
+            // Group commit: take every poll that finished meanwhile, one flush.
+            let mut size = first.size();
+            let mut group = vec![first];
+            while size < GROUP_RESOURCES {
+                match rx.try_recv() {
+                    Ok(more) if group.iter().any(|g| g.scope == more.scope) => {
+                        carry = Some(more);
+                        break;
                     }
-                    None => break Ok(()),
+                    Ok(more) => {
+                        size += more.size();
+                        group.push(more);
+                    }
+                    Err(_) => break,
                 }
+            }
+            if let Err(e) = self.commit_group(group).await {
+                tracing::error!(error = %e, "Commit failed; stopping the recorder.");
+                break Err(e);
             }
         };
         let _ = stop_tx.send(true);
@@ -500,9 +541,10 @@ impl Recorder {
     }
 }
 
+/// A diff input with the log position its observation started at.
 enum Input {
-    Complete(driftlog_model::CompleteSnapshot),
-    Partial(PartialSnapshot),
+    Complete(driftlog_model::CompleteSnapshot, Seq),
+    Partial(PartialSnapshot, Seq),
 }
 
 fn doc_relationships(doc: &[u8]) -> Vec<Relationship> {

@@ -53,7 +53,8 @@ impl Subscription {
     /// [`Error::Storage`] when the cursor cannot be stored.
     pub fn ack(&self, seq: Seq) -> Result<()> {
         match &self.acker {
-            Some((log, name)) => log.set_cursor(name, seq),
+            // Never past what was published: an ack from the future would skip items.
+            Some((log, name)) => log.set_cursor(name, seq.min(log.watermark())),
             None => Ok(()),
         }
     }
@@ -82,11 +83,18 @@ pub fn resolve_start(log: &Log, start: &Start) -> Result<(Seq, Option<String>)> 
 /// [`Error::Storage`] when the durable cursor cannot be read.
 pub fn subscribe(log: Arc<Log>, filter: Filter, start: Start) -> Result<Subscription> {
     let (after, durable) = resolve_start(&log, &start)?;
-    if after + 1 < log.oldest() {
+    if after.saturating_add(1) < log.oldest() {
         return Err(Error::SnapshotRequired {
-            requested: after + 1,
+            requested: after.saturating_add(1),
             oldest: log.oldest(),
         });
+    }
+    if let Some(name) = &durable {
+        // Persist where a new durable subscriber starts, so a restart before its first
+        // acknowledgement does not move its start to a later "now".
+        if log.cursor(name)?.is_none() {
+            log.set_cursor(name, after)?;
+        }
     }
     let (tx, rx) = mpsc::channel(CHUNK);
     let mut wake = log.subscribe_watermark();
