@@ -637,6 +637,12 @@ mod cli {
         let before = q(&["show", &res, "--at", "-1d"]);
         assert!(!before.status.success(), "nothing was recorded a day ago");
 
+        let stopped = json_lines(&q(&["stop"]));
+        assert_eq!(stopped[0]["recording"], false);
+        assert_eq!(json_lines(&q(&["status", "--json"]))[0]["recording"], false);
+        let started = json_lines(&q(&["start"]));
+        assert_eq!(started[0]["recording"], true);
+
         serve.0.kill().unwrap(); // SIGKILL
         serve.0.wait().unwrap();
         // The socket file is stale now; the CLI falls back to the store itself.

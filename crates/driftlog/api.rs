@@ -136,6 +136,11 @@ pub enum Request {
         /// Resource.
         resource: String,
     },
+    /// Start or stop scheduled recording (StartConfigurationRecorder / Stop...).
+    SetRecording {
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// What a request can reach: the log always, the recorder only inside `serve`.
@@ -308,11 +313,26 @@ pub async fn execute(
                     iso_ms(b_item.capture_time_ms)
                 ),
             );
+            // The field changes between the two versions asked for (not only the last step).
+            let spec = driftlog_model::spec_for(&key.resource_type);
+            let a_doc: Value = serde_json::from_slice(&a_item.doc)?;
+            let b_doc: Value = serde_json::from_slice(&b_item.doc)?;
+            let mut props = serde_json::Map::new();
+            for c in driftlog_diff::structural::diff(spec, &a_doc, &b_doc) {
+                props.insert(
+                    c.aws_path(),
+                    json!({
+                        "previousValue": c.previous_value,
+                        "updatedValue": c.updated_value,
+                        "changeType": c.change_type,
+                    }),
+                );
+            }
             out(json!({
                 "resource": key.to_string(),
                 "v1": a_item.version,
                 "v2": b_item.version,
-                "changedProperties": b_item.changed_properties()?,
+                "changedProperties": props,
                 "unifiedDiff": text,
             }));
         }
@@ -375,6 +395,17 @@ pub async fn execute(
                 "relatedChecked": report.related_checked,
                 "relatedChanged": report.related_changed,
             }));
+        }
+        Request::SetRecording { on } => {
+            let rec = b.recorder.as_ref().context(
+                "no recorder is running: start one with `driftlog serve` (or set recorder.start)",
+            )?;
+            if on {
+                rec.start();
+            } else {
+                rec.stop();
+            }
+            out(json!({"recording": rec.is_recording()}));
         }
         Request::Tail { .. } => bail!("tail is streamed by the caller"),
     }

@@ -248,10 +248,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
             ))
         }
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{text:?} is not a valid duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a valid duration"))
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
@@ -282,7 +279,11 @@ impl Config {
         Ok(cfg)
     }
 
-    fn check(&self) -> Result<()> {
+    /// Checks values serde cannot (ranges, patterns); also run after command-line overrides.
+    ///
+    /// # Errors
+    /// The first bad value, named.
+    pub fn check(&self) -> Result<()> {
         let s = &self.source.sim;
         if !(0.0..=1.0).contains(&s.churn) {
             bail!(
@@ -304,6 +305,15 @@ impl Config {
         }
         if self.recorder.interval.is_zero() || self.recorder.timeout.is_zero() {
             bail!("recorder.interval and recorder.timeout must be greater than 0");
+        }
+        if s.tick_interval.is_zero() {
+            bail!("source.sim.tick_interval must be greater than 0");
+        }
+        if self.store.cache_mb == 0 || self.store.cache_mb > 1 << 20 {
+            bail!(
+                "store.cache_mb = {} rejected: use 1 .. 1048576 (MiB)",
+                self.store.cache_mb
+            );
         }
         for (k, list) in [
             ("recording_group.include", &self.recording_group.include),
@@ -370,5 +380,6 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert!(parse_duration("10").is_err());
+        assert!(parse_duration("100000000000000000000000s").is_err());
     }
 }

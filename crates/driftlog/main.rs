@@ -106,8 +106,8 @@ enum Cmd {
         #[arg(long)]
         forward: bool,
         /// Versions at most.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: u64,
         /// NDJSON.
         #[arg(long)]
         json: bool,
@@ -166,6 +166,11 @@ enum Cmd {
         /// TYPE/ID or ACCOUNT/REGION/TYPE/ID.
         resource: String,
     },
+    /// Start scheduled recording in the running `serve` (when it was started with
+    /// recorder.start = false, or stopped).
+    Start,
+    /// Stop scheduled recording in the running `serve`; recorded history stays readable.
+    Stop,
     /// Measure the hot paths on a simulated estate and print a table.
     Bench(bench::BenchArgs),
     /// Print the configuration file with every option and its default.
@@ -295,6 +300,8 @@ async fn run(cli: Cli) -> Result<()> {
             if let Some(t) = tick {
                 cfg.source.sim.tick_interval = t;
             }
+            cfg.check()
+                .context("command-line options rejected; nothing started")?;
             return server::serve(cfg, quiet).await;
         }
         Cmd::Tail {
@@ -332,7 +339,7 @@ async fn run(cli: Cli) -> Result<()> {
                 earlier_ms: time_arg(&since)?,
                 later_ms: time_arg(&until)?,
                 forward,
-                limit,
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
             },
             render::Mode::Items { json },
         ),
@@ -370,6 +377,8 @@ async fn run(cli: Cli) -> Result<()> {
         ),
         Cmd::Status { json } => (Request::Status, render::Mode::Status { json }),
         Cmd::Refresh { resource } => (Request::Refresh { resource }, render::Mode::Raw),
+        Cmd::Start => (Request::SetRecording { on: true }, render::Mode::Raw),
+        Cmd::Stop => (Request::SetRecording { on: false }, render::Mode::Raw),
     };
     let sock = server::socket_path(&cfg.data_dir);
     let mut printer = render::Printer::new(mode);

@@ -174,9 +174,14 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         })
     };
 
+    let mut rec_done = Box::pin(wait_rec(rec_task));
     let result = tokio::select! {
-        _ = tokio::signal::ctrl_c() => { eprintln!("driftlog: stopping (flushing the log)"); Ok(()) }
-        r = &mut Box::pin(wait_rec(rec_task)) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("driftlog: stopping (finishing the commit in progress, flushing the log)");
+            let _ = stop_tx.send(true);
+            rec_done.await
+        }
+        r = &mut rec_done => r,
     };
     let _ = stop_tx.send(true);
     let _ = ticker.await;
@@ -244,26 +249,30 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
         let mut sent = 0u64;
         loop {
             tokio::select! {
-                item = stream.next() => {
-                    let Some(item) = item else { break };
-                    let v = match item {
-                        Ok(ci) => ci.to_event_json().map_err(anyhow::Error::from)?,
-                        Err(e) => json!({"error": e.to_string()}),
-                    };
-                    let is_err = v.get("error").is_some();
-                    wr.write_all((v.to_string() + "\n").as_bytes()).await?;
-                    sent += 1;
-                    if is_err || limit.is_some_and(|l| sent >= l) { break }
-                }
+                // Acks first: what the client has handled is stored before more is sent.
+                biased;
                 l = lines.next_line() => match l? {
                     Some(l) => acker.ack_line(&l)?,
                     None => return Ok(()), // Client left.
+                },
+                item = stream.next() => {
+                    let Some(item) = item else { break };
+                    let v = match item.map_err(anyhow::Error::from).and_then(|ci| Ok(ci.to_event_json()?)) {
+                        Ok(v) => v,
+                        Err(e) => json!({"error": format!("{e:#}")}),
+                    };
+                    let is_err = v.get("error").is_some();
+                    if wr.write_all((v.to_string() + "\n").as_bytes()).await.is_err() {
+                        break; // Client gone: still read the acks it sent.
+                    }
+                    sent += 1;
+                    if is_err || limit.is_some_and(|l| sent >= l) { break }
                 }
             }
         }
-        wr.shutdown().await?;
+        let _ = wr.shutdown().await;
         // Read the remaining acks until the client closes.
-        while let Some(l) = lines.next_line().await? {
+        while let Ok(Some(l)) = lines.next_line().await {
             acker.ack_line(&l)?;
         }
         return Ok(());
@@ -305,7 +314,8 @@ impl DurableAcker {
     fn ack_line(&self, line: &str) -> Result<()> {
         if let (Some(name), Some(seq)) = (&self.name, line.strip_prefix("ack ")) {
             let seq: u64 = seq.trim().parse().context("bad ack line")?;
-            self.log.set_cursor(name, seq)?;
+            // Never past what was published: an ack from the future would skip items.
+            self.log.set_cursor(name, seq.min(self.log.watermark()))?;
         }
         Ok(())
     }

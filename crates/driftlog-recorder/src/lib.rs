@@ -163,11 +163,13 @@ impl Recorder {
     /// Starts (or resumes) scheduled polling.
     pub fn start(&self) {
         self.running.send_replace(true);
+        self.save_status();
     }
 
     /// Stops scheduled polling; what was recorded stays readable.
     pub fn stop(&self) {
         self.running.send_replace(false);
+        self.save_status();
     }
 
     /// True while scheduled polling is on.
