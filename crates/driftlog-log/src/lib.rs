@@ -48,8 +48,8 @@ impl Default for LogOptions {
     fn default() -> Self {
         Self {
             cache_bytes: 64 << 20,
-            frame_bytes: 48 << 10,
-            frame_items: 128,
+            frame_bytes: 128 << 10,
+            frame_items: 512,
         }
     }
 }

@@ -92,11 +92,8 @@ struct Edges {
 impl Log {
     /// Every resource that ever pointed at `(resource_type, resource_id)`, without checking
     /// that it still does: the cheap candidate list for re-describing neighbours of a
-    /// changed resource (a re-describe finds out for itself).
-    ///
-    /// # Errors
-    /// [`crate::Error::Storage`] or [`crate::Error::Corrupt`] when a table cannot be read.
-    pub fn pointing_at(&self, resource_type: &str, resource_id: &str) -> Result<Vec<ResourceKey>> {
+    /// changed resource (a re-describe finds out for itself). Answered from memory.
+    pub fn pointing_at(&self, resource_type: &str, resource_id: &str) -> Vec<ResourceKey> {
         let candidates: Vec<u128> = self
             .rev
             .read()
@@ -105,17 +102,12 @@ impl Log {
             .get(&target_hash(resource_type, resource_id))
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(candidates.len());
-        for id in candidates {
-            let Some(st) = self.state().get(id).copied() else {
-                continue;
-            };
-            if st.deleted || st.seq > self.watermark() {
-                continue;
-            }
-            out.push(self.entry_at(st.seq)?.key());
-        }
-        Ok(out)
+        let st = self.state();
+        candidates
+            .into_iter()
+            .filter(|id| st.get(*id).is_some_and(|s| !s.deleted))
+            .filter_map(|id| st.key_of(id))
+            .collect()
     }
 
     /// The resources whose items had an edge to `(resource_type, resource_id)` as of

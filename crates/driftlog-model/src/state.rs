@@ -64,7 +64,8 @@ struct Members {
 /// so a complete snapshot can find what disappeared without scanning everything.
 #[derive(Debug, Default, Clone)]
 pub struct CurrentState {
-    resources: IdMap<ResourceState>,
+    /// Per resource: its state and the hash of its scope (to name it without the log).
+    resources: IdMap<(ResourceState, u128)>,
     scopes: IdMap<Members>,
 }
 
@@ -76,24 +77,41 @@ impl CurrentState {
 
     /// The state of one resource.
     pub fn get(&self, id: u128) -> Option<&ResourceState> {
-        self.resources.get(&id)
+        self.resources.get(&id).map(|(s, _)| s)
+    }
+
+    /// The key of a recorded resource, from memory alone.
+    pub fn key_of(&self, id: u128) -> Option<ResourceKey> {
+        let (st, scope) = self.resources.get(&id)?;
+        let m = self.scopes.get(scope)?;
+        let rid = if st.deleted {
+            m.gone.get(&id)
+        } else {
+            m.live.get(&id)
+        }?;
+        Some(ResourceKey {
+            account: m.scope.account.clone(),
+            region: m.scope.region.clone(),
+            resource_type: m.scope.resource_type.clone(),
+            resource_id: rid.clone(),
+        })
+    }
+
+    /// The scope of a recorded resource.
+    pub fn scope_of(&self, id: u128) -> Option<&Scope> {
+        let (_, scope) = self.resources.get(&id)?;
+        self.scopes.get(scope).map(|m| &m.scope)
     }
 
     /// Records that `key` now has `state` (after an item was appended for it).
     pub fn apply(&mut self, key: &ResourceKey, id: u128, state: ResourceState) {
-        self.resources.insert(id, state);
-        let m = self
-            .scopes
-            .entry(Scope::hash_parts(
-                &key.account,
-                &key.region,
-                &key.resource_type,
-            ))
-            .or_insert_with(|| Members {
-                scope: key.scope(),
-                live: IdMap::default(),
-                gone: IdMap::default(),
-            });
+        let scope_hash = Scope::hash_parts(&key.account, &key.region, &key.resource_type);
+        self.resources.insert(id, (state, scope_hash));
+        let m = self.scopes.entry(scope_hash).or_insert_with(|| Members {
+            scope: key.scope(),
+            live: IdMap::default(),
+            gone: IdMap::default(),
+        });
         let (from, to) = if state.deleted {
             (&mut m.live, &mut m.gone)
         } else {
@@ -111,7 +129,7 @@ impl CurrentState {
 
     /// Notes a new volatile hash without a new version.
     pub fn set_volatile_hash(&mut self, id: u128, hash: u64) {
-        if let Some(s) = self.resources.get_mut(&id) {
+        if let Some((s, _)) = self.resources.get_mut(&id) {
             s.volatile_hash = hash;
         }
     }
@@ -157,6 +175,6 @@ impl CurrentState {
         self.scopes
             .values()
             .flat_map(|m| m.live.keys())
-            .filter_map(|id| self.resources.get(id).map(|s| (*id, s.seq)))
+            .filter_map(|id| self.resources.get(id).map(|(s, _)| (*id, s.seq)))
     }
 }

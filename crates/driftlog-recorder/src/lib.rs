@@ -217,7 +217,8 @@ impl Recorder {
         let mut total = CommitReport::default();
         let mut pending: Vec<PollResult> = Vec::new();
         let mut pending_size = 0;
-        for scope in self.scopes() {
+        let all = self.scopes();
+        for scope in all.clone() {
             let r = Scheduler::poll_now(
                 &*self.source,
                 &scope,
@@ -229,12 +230,13 @@ impl Recorder {
             pending_size += r.size();
             pending.push(r);
             if pending_size >= GROUP_RESOURCES {
-                total.merge(&self.commit_group(std::mem::take(&mut pending)).await?);
+                let group = std::mem::take(&mut pending);
+                total.merge(&self.commit_group_covering(group, &all).await?);
                 pending_size = 0;
             }
         }
         if !pending.is_empty() {
-            total.merge(&self.commit_group(pending).await?);
+            total.merge(&self.commit_group_covering(pending, &all).await?);
         }
         Ok(total)
     }
@@ -257,7 +259,7 @@ impl Recorder {
             appended,
             ..CommitReport::default()
         };
-        self.recheck(&changes, &mut report).await?;
+        self.recheck(&changes, &[], &mut report).await?;
         Ok(report)
     }
 
@@ -275,6 +277,16 @@ impl Recorder {
     /// # Errors
     /// [`Error::Log`] when the batch cannot be appended.
     pub async fn commit_group(&self, results: Vec<PollResult>) -> Result<CommitReport> {
+        self.commit_group_covering(results, &[]).await
+    }
+
+    /// As [`Recorder::commit_group`]; `also_covered` names scopes polled completely in the
+    /// same cycle but committed in another group, whose resources need no re-check.
+    async fn commit_group_covering(
+        &self,
+        results: Vec<PollResult>,
+        also_covered: &[Scope],
+    ) -> Result<CommitReport> {
         let mut report = CommitReport::default();
         let mut inputs = Vec::with_capacity(results.len());
         let mut scopes = Vec::with_capacity(results.len());
@@ -323,7 +335,9 @@ impl Recorder {
         }
         report.appended = appended;
         let t1 = std::time::Instant::now();
-        self.recheck(&changes, &mut report).await?;
+        let mut covered = scopes.clone();
+        covered.extend(also_covered.iter().cloned());
+        self.recheck(&changes, &covered, &mut report).await?;
         report.recheck_ms = t1.elapsed().as_secs_f64() * 1e3;
         self.save_status();
         Ok(report)
@@ -419,7 +433,15 @@ impl Recorder {
     /// Re-describes the resources directly related to updated or deleted ones and records
     /// those that really changed. Discoveries are not re-checked: their neighbours are being
     /// discovered by their own polls.
-    async fn recheck(&self, changes: &[Change], report: &mut CommitReport) -> Result<()> {
+    ///
+    /// Neighbours in `covered` scopes are skipped: a complete snapshot of their scope was
+    /// diffed in this same commit, so they have just been checked.
+    async fn recheck(
+        &self,
+        changes: &[Change],
+        covered: &[Scope],
+        report: &mut CommitReport,
+    ) -> Result<()> {
         if !self.cfg.recheck_related {
             return Ok(());
         }
@@ -444,13 +466,17 @@ impl Recorder {
             }
             related.extend(
                 self.log
-                    .pointing_at(&c.key.resource_type, &c.key.resource_id)?,
+                    .pointing_at(&c.key.resource_type, &c.key.resource_id),
             );
             if related.len() >= self.cfg.max_related {
                 break;
             }
         }
-        related.retain(|k| !changed.contains(k) && self.records(&k.resource_type));
+        related.retain(|k| {
+            !changed.contains(k)
+                && self.records(&k.resource_type)
+                && !covered.iter().any(|s| s.contains(k))
+        });
         if related.is_empty() {
             return Ok(());
         }
