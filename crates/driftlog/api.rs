@@ -60,7 +60,7 @@ impl FilterSpec {
 /// Where `tail` starts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum From {
+pub enum TailFrom {
     /// New items only.
     Now,
     /// After this sequence number.
@@ -125,7 +125,7 @@ pub enum Request {
         /// Filter.
         filter: FilterSpec,
         /// Start.
-        from: From,
+        from: TailFrom,
         /// Durable cursor name.
         durable: Option<String>,
         /// Stop after this many items.

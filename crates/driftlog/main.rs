@@ -12,7 +12,7 @@ mod render;
 mod server;
 
 use anyhow::{Context, Result};
-use api::{Backend, FilterSpec, From, Request};
+use api::{Backend, FilterSpec, Request, TailFrom};
 use clap::{Args, Parser, Subcommand};
 use config::Config;
 use driftlog_model::time::{now_ms, parse_user_time};
@@ -312,9 +312,9 @@ async fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let from = match from.parse::<u64>() {
-                Ok(seq) if !from.contains('.') && from.len() < 10 => From::Seq(seq),
-                _ if from == "now" => From::Now,
-                _ => From::Time(parse_user_time(&from, now)?),
+                Ok(seq) if !from.contains('.') && from.len() < 10 => TailFrom::Seq(seq),
+                _ if from == "now" => TailFrom::Now,
+                _ => TailFrom::Time(parse_user_time(&from, now)?),
             };
             (
                 Request::Tail {

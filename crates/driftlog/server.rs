@@ -1,7 +1,7 @@
 //! `driftlog serve`: the recorder on its source, plus a local query socket so that `tail`,
 //! `history`, `status`... work while it holds the store.
 
-use crate::api::{execute, Backend, From, Request};
+use crate::api::{execute, Backend, Request, TailFrom};
 use crate::config::{Config, SourceKind};
 use anyhow::{Context, Result};
 use driftlog_log::{Log, LogOptions};
@@ -232,6 +232,7 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
                 return Ok(());
             }
         };
+        let durable_name = durable.clone();
         let start = tail_start(from, durable);
         let sub = match subscribe(b.log.clone(), filter, start) {
             Ok(s) => s,
@@ -244,7 +245,7 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
         let driftlog_subscribe::Subscription { mut stream, .. } = sub;
         let acker = DurableAcker {
             log: b.log.clone(),
-            name: match_durable(&line),
+            name: durable_name,
         };
         let mut sent = 0u64;
         loop {
@@ -299,12 +300,6 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
     Ok(())
 }
 
-fn match_durable(line: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(line)
-        .ok()
-        .and_then(|v| v.get("durable").and_then(|d| d.as_str()).map(String::from))
-}
-
 struct DurableAcker {
     log: Arc<Log>,
     name: Option<String>,
@@ -322,11 +317,11 @@ impl DurableAcker {
 }
 
 /// The subscription start of a tail request.
-pub fn tail_start(from: From, durable: Option<String>) -> Start {
+pub fn tail_start(from: TailFrom, durable: Option<String>) -> Start {
     let initial = match from {
-        From::Now => Start::Now,
-        From::Seq(s) => Start::After(s),
-        From::Time(t) => Start::Time(t),
+        TailFrom::Now => Start::Now,
+        TailFrom::Seq(s) => Start::After(s),
+        TailFrom::Time(t) => Start::Time(t),
     };
     match durable {
         Some(name) => Start::Durable {
