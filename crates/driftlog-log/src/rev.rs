@@ -90,18 +90,22 @@ struct Edges {
 }
 
 impl Log {
-    /// Every resource that ever pointed at `(resource_type, resource_id)`, without checking
-    /// that it still does: the cheap candidate list for re-describing neighbours of a
-    /// changed resource (a re-describe finds out for itself). Answered from memory.
-    pub fn pointing_at(&self, resource_type: &str, resource_id: &str) -> Vec<ResourceKey> {
-        let candidates: Vec<u128> = self
-            .rev
+    /// Ids of every resource that ever pointed at the target.
+    fn candidates(&self, resource_type: &str, resource_id: &str) -> Vec<u128> {
+        self.rev
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .by_target
             .get(&target_hash(resource_type, resource_id))
             .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Every resource that ever pointed at `(resource_type, resource_id)`, without checking
+    /// that it still does: the cheap candidate list for re-describing neighbours of a
+    /// changed resource (a re-describe finds out for itself). Answered from memory.
+    pub fn pointing_at(&self, resource_type: &str, resource_id: &str) -> Vec<ResourceKey> {
+        let candidates = self.candidates(resource_type, resource_id);
         let st = self.state();
         candidates
             .into_iter()
@@ -122,14 +126,7 @@ impl Log {
         at: Option<Seq>,
     ) -> Result<Vec<Related>> {
         let w = at.unwrap_or(u64::MAX).min(self.watermark());
-        let candidates: Vec<u128> = self
-            .rev
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_target
-            .get(&target_hash(resource_type, resource_id))
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+        let candidates = self.candidates(resource_type, resource_id);
         let mut out = Vec::new();
         for source in candidates {
             let Some(head) = self.state().get(source).map(|s| s.seq) else {

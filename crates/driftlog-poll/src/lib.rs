@@ -16,7 +16,7 @@ mod status;
 
 pub use error::PollError;
 pub use group::RecordingGroup;
-pub use scheduler::{PollResult, Position, Scheduler, SchedulerConfig};
+pub use scheduler::{next_delay, PollResult, Position, Scheduler, SchedulerConfig};
 pub use sim::{Fault, SimSource};
 pub use status::{ScopeStatus, StatusBoard};
 

@@ -67,6 +67,21 @@ impl PollResult {
     }
 }
 
+/// The wait before the next poll of a scope: the interval after a success, else
+/// `backoff_base × 2^(failures-1)` capped at `backoff_max`; either spread by ±jitter, where
+/// `unit` is a uniform random number in [0, 1).
+pub fn next_delay(cfg: &SchedulerConfig, failures: u32, unit: f64) -> Duration {
+    let base = if failures == 0 {
+        cfg.interval
+    } else {
+        cfg.backoff_base
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+            .min(cfg.backoff_max)
+    };
+    let j = cfg.jitter.clamp(0.0, 1.0);
+    base.mul_f64(1.0 + j * (unit * 2.0 - 1.0))
+}
+
 /// Runs every scope of a source on its own timer.
 pub struct Scheduler {
     source: Arc<dyn Source>,
@@ -152,17 +167,7 @@ impl Scheduler {
     }
 
     fn delay(&self, failures: u32, rng: &mut fastrand::Rng) -> Duration {
-        let base = if failures == 0 {
-            self.cfg.interval
-        } else {
-            let exp = self
-                .cfg
-                .backoff_base
-                .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
-            exp.min(self.cfg.backoff_max)
-        };
-        let j = self.cfg.jitter.clamp(0.0, 1.0);
-        base.mul_f64(1.0 + j * (rng.f64() * 2.0 - 1.0))
+        next_delay(&self.cfg, failures, rng.f64())
     }
 
     /// Runs until `shutdown` resolves, sending every finished poll to `tx` (bounded, so a
@@ -254,5 +259,30 @@ impl Scheduler {
             }
         }
         in_flight.abort_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_jitter_spreads() {
+        let cfg = SchedulerConfig {
+            interval: Duration::from_secs(60),
+            jitter: 0.1,
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(60),
+            ..SchedulerConfig::default()
+        };
+        let mid = |f| next_delay(&cfg, f, 0.5);
+        assert_eq!(mid(0), Duration::from_secs(60));
+        assert_eq!(mid(1), Duration::from_secs(5));
+        assert_eq!(mid(2), Duration::from_secs(10));
+        assert_eq!(mid(3), Duration::from_secs(20));
+        assert_eq!(mid(5), Duration::from_secs(60), "capped");
+        assert_eq!(mid(40), Duration::from_secs(60), "no overflow");
+        assert_eq!(next_delay(&cfg, 0, 0.0), Duration::from_secs(54));
+        assert!(next_delay(&cfg, 0, 0.999_999) <= Duration::from_secs(66));
     }
 }

@@ -192,19 +192,25 @@ impl Recorder {
             .collect()
     }
 
-    /// Polls one scope now and commits the outcome.
-    ///
-    /// # Errors
-    /// [`Error::Log`] when the batch cannot be appended.
-    pub async fn poll_once(&self, scope: &Scope) -> Result<CommitReport> {
-        let r = Scheduler::poll_now(
+    /// Polls one scope now (with the timeout, recording the attempt in the status), as of
+    /// the current log position.
+    async fn poll_scope(&self, scope: &Scope) -> PollResult {
+        Scheduler::poll_now(
             &*self.source,
             scope,
             self.cfg.scheduler.timeout,
             &self.status,
             self.log.watermark(),
         )
-        .await;
+        .await
+    }
+
+    /// Polls one scope now and commits the outcome.
+    ///
+    /// # Errors
+    /// [`Error::Log`] when the batch cannot be appended.
+    pub async fn poll_once(&self, scope: &Scope) -> Result<CommitReport> {
+        let r = self.poll_scope(scope).await;
         self.commit(r).await
     }
 
@@ -219,14 +225,7 @@ impl Recorder {
         let mut pending_size = 0;
         let all = self.scopes();
         for scope in all.clone() {
-            let r = Scheduler::poll_now(
-                &*self.source,
-                &scope,
-                self.cfg.scheduler.timeout,
-                &self.status,
-                self.log.watermark(),
-            )
-            .await;
+            let r = self.poll_scope(&scope).await;
             pending_size += r.size();
             pending.push(r);
             if pending_size >= GROUP_RESOURCES {
