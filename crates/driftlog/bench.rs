@@ -182,6 +182,11 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     }
     let t_discovery = log.get(log.watermark())?.map_or(0, |i| i.capture_time_ms);
 
+    say(&format!(
+        "  memory: {:.0} MiB now, {:.0} MiB peak",
+        proc_status_mb("VmRSS:"),
+        peak_rss_mb()
+    ));
     say("full polls with churn");
     let mut poll_secs = Vec::new();
     let mut breakdown: Vec<(f64, (f64, f64, f64))> = Vec::new();
@@ -225,6 +230,11 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         target: "<= 1 s at 1M",
     });
 
+    say(&format!(
+        "  memory: {:.0} MiB now, {:.0} MiB peak",
+        proc_status_mb("VmRSS:"),
+        peak_rss_mb()
+    ));
     say("inventory_at");
     let t = Instant::now();
     let mut count = 0u64;
@@ -251,6 +261,11 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         target: "<= 2 s at 1M",
     });
 
+    say(&format!(
+        "  memory: {:.0} MiB now, {:.0} MiB peak",
+        proc_status_mb("VmRSS:"),
+        peak_rss_mb()
+    ));
     say("history lookups");
     let keys: Vec<ResourceKey> = {
         let st = log.state();

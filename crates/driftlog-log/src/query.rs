@@ -177,8 +177,7 @@ impl Log {
     /// Reads one item, not bounded by the watermark (the writer and recovery use it).
     pub(crate) fn item(&self, seq: Seq) -> Result<ConfigurationItem> {
         let f = self.frame_at(seq)?;
-        let body = f.body()?;
-        f.item((seq - f.first_seq) as usize, &body)
+        f.item((seq - f.first_seq) as usize)
     }
 
     /// The document recorded at `seq`, published or not: the writer's own read, used by the
@@ -353,7 +352,6 @@ impl Log {
         }
         for f in self.frames_from(after + 1, true)? {
             let f = f?;
-            let mut body = None;
             for (i, e) in f.entries.iter().enumerate() {
                 let seq = f.first_seq + i as u64;
                 if seq <= after {
@@ -371,17 +369,12 @@ impl Log {
                     &e.resource_id,
                     e.status(),
                 ) {
-                    if body.is_none() {
-                        body = Some(f.body()?);
-                    }
-                    if let Some(b) = &body {
-                        // Own copies: a lagging subscriber must not pin whole frame bodies.
-                        let mut item = f.item(i, b)?;
-                        item.doc = bytes::Bytes::copy_from_slice(&item.doc);
-                        item.volatile = bytes::Bytes::copy_from_slice(&item.volatile);
-                        item.diff = bytes::Bytes::copy_from_slice(&item.diff);
-                        out.push(item);
-                    }
+                    // Own copies: a lagging subscriber must not pin whole body chunks.
+                    let mut item = f.item(i)?;
+                    item.doc = bytes::Bytes::copy_from_slice(&item.doc);
+                    item.volatile = bytes::Bytes::copy_from_slice(&item.volatile);
+                    item.diff = bytes::Bytes::copy_from_slice(&item.diff);
+                    out.push(item);
                 }
             }
         }
@@ -496,7 +489,6 @@ impl Log {
         let mut idx = 0;
         while idx < wanted.len() {
             let fr = self.frame_at(wanted[idx])?;
-            let body = fr.body()?;
             while idx < wanted.len() && wanted[idx] <= fr.last_seq() {
                 let i = (wanted[idx] - fr.first_seq) as usize;
                 let e = &fr.entries[i];
@@ -511,7 +503,7 @@ impl Log {
                     continue;
                 }
                 n += 1;
-                if !f(fr.item(i, &body)?) {
+                if !f(fr.item(i)?) {
                     return Ok(n);
                 }
             }

@@ -45,6 +45,15 @@ fn build() -> Vec<u8> {
         b"{}",
         br#"[{"changeType":"CREATE","path":["configuration","x"],"previousValue":null,"updatedValue":1}]"#,
     );
+    // A large document fills the first body chunk, so the next item starts a second one.
+    let big = format!(r#"{{"configuration":{{"pad":"{}"}}}}"#, "x".repeat(40_000));
+    fb.push(entry("sg-2", Status::ResourceDiscovered, 1, 0), big.as_bytes(), b"{}", b"[]");
+    fb.push(
+        entry("sg-3", Status::ResourceDeleted, 4, 90),
+        br#"{"configuration":null}"#,
+        b"{}",
+        b"[]",
+    );
     fb.finish()
 }
 
@@ -62,9 +71,12 @@ fn frame_v1_bytes_are_pinned() {
     );
     let f = Frame::decode(sled::IVec::from(fixture)).unwrap();
     assert_eq!(f.first_seq, 100);
-    assert_eq!(f.last_seq(), 101);
-    let body = f.body().unwrap();
-    let second = f.item(1, &body).unwrap();
+    assert_eq!(f.last_seq(), 103);
+    let last = f.item(3).unwrap();
+    assert_eq!(last.status, Status::ResourceDeleted);
+    assert_eq!(&last.doc[..], br#"{"configuration":null}"#);
+    assert_eq!(f.item(2).unwrap().doc.len(), 40_028);
+    let second = f.item(1).unwrap();
     assert_eq!(second.seq, 101);
     assert_eq!(second.version, 2);
     assert_eq!(second.status, Status::Ok);

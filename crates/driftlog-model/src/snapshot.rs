@@ -15,6 +15,9 @@ pub struct Observed {
     pub key: Arc<ResourceKey>,
     /// [`ResourceKey::id_hash`] of `key`, computed once when the resource was observed.
     pub id: u128,
+    /// [`Scope::hash`] of the key's scope, so a snapshot checks membership without
+    /// comparing strings.
+    pub scope_hash: u128,
     /// Canonical JSON of the [`Document`] without its volatile values.
     pub doc: Bytes,
     /// Canonical JSON object of the volatile values, `{}` when there are none.
@@ -37,6 +40,7 @@ impl Observed {
     pub fn from_canonical(key: ResourceKey, doc: Bytes, volatile: Bytes) -> Self {
         Self {
             id: key.id_hash(),
+            scope_hash: Scope::hash_parts(&key.account, &key.region, &key.resource_type),
             key: Arc::new(key),
             doc,
             volatile,
@@ -65,8 +69,9 @@ impl CompleteSnapshot {
         let mut seen = crate::IdSet::with_capacity_and_hasher(resources.len(), Default::default());
         let mut kept = Vec::with_capacity(resources.len());
         let mut rejected = Vec::new();
+        let scope_hash = scope.hash();
         for r in resources {
-            if scope.contains(&r.key) && seen.insert(r.id) {
+            if r.scope_hash == scope_hash && seen.insert(r.id) {
                 kept.push(r);
             } else {
                 rejected.push((*r.key).clone());

@@ -93,7 +93,7 @@ pub struct CommitReport {
 
 /// Resources seen by the polls of one group commit, at most: bounds the memory of a batch
 /// during the first discovery of a large estate.
-pub const GROUP_RESOURCES: usize = 200_000;
+pub const GROUP_RESOURCES: usize = 100_000;
 
 impl CommitReport {
     /// Adds another report.
