@@ -7,7 +7,8 @@
 //! u32 table_len
 //! u32 body_raw_len
 //! u32 crc32 of everything after this header
-//! table: bincode Vec<Entry>   (uncompressed: scans read it without touching bodies)
+//! table: u32 count, count × u32 entry offsets, then each Entry in bincode (uncompressed:
+//!        scans read it without touching bodies; a point read decodes one entry)
 //! u32 chunk count, then per chunk: u32 raw start, u32 raw len, u32 compressed len
 //! chunks: lz4 blocks; their raw concatenation holds, per item,
 //!         u32 len + doc, u32 len + volatile, u32 len + diff (an item never spans chunks)
@@ -162,12 +163,29 @@ impl FrameBuilder {
 
     /// Encodes the frame.
     pub fn finish(self) -> Vec<u8> {
-        let table = bincode::serialize(&self.entries).unwrap_or_default();
+        let mut table = Vec::with_capacity(4 + self.entries.len() * 160);
+        table.extend_from_slice(&(self.entries.len() as u32).to_be_bytes());
+        let mut encoded = Vec::with_capacity(self.entries.len() * 150);
+        let mut offsets = Vec::with_capacity(self.entries.len());
+        for e in &self.entries {
+            offsets.push(encoded.len() as u32);
+            if let Ok(b) = bincode::serialize(e) {
+                encoded.extend_from_slice(&b);
+            }
+        }
+        for o in offsets {
+            table.extend_from_slice(&o.to_be_bytes());
+        }
+        table.extend_from_slice(&encoded);
         let mut chunk_table = Vec::with_capacity(4 + 12 * self.chunk_starts.len());
         chunk_table.extend_from_slice(&(self.chunk_starts.len() as u32).to_be_bytes());
         let mut body = Vec::with_capacity(self.body.len() / 2);
         for (i, start) in self.chunk_starts.iter().enumerate() {
-            let end = self.chunk_starts.get(i + 1).copied().unwrap_or(self.body.len());
+            let end = self
+                .chunk_starts
+                .get(i + 1)
+                .copied()
+                .unwrap_or(self.body.len());
             let c = lz4_flex::block::compress(&self.body[*start..end]);
             chunk_table.extend_from_slice(&(*start as u32).to_be_bytes());
             chunk_table.extend_from_slice(&((end - start) as u32).to_be_bytes());
@@ -196,9 +214,11 @@ impl FrameBuilder {
 pub struct Frame {
     /// First sequence number.
     pub first_seq: Seq,
-    /// One entry per item.
-    pub entries: Vec<Entry>,
     raw: sled::IVec,
+    /// Where each entry's bincode starts in `raw`, and where the last one ends.
+    entry_at: Vec<usize>,
+    /// All entries, decoded once for scans.
+    entries: std::sync::OnceLock<Vec<Entry>>,
     chunks: Vec<Chunk>,
 }
 
@@ -249,10 +269,22 @@ impl Frame {
         if crc32fast::hash(&raw[HEADER..]) != crc {
             return Err(corrupt(first_seq, "checksum mismatch"));
         }
-        let entries: Vec<Entry> = bincode::deserialize(&raw[HEADER..HEADER + table_len])
-            .map_err(|e| corrupt(first_seq, &format!("table: {e}")))?;
-        if entries.len() != count {
+        let t = HEADER;
+        if table_len < 4 || be_u32(&raw, t) as usize != count || 4 + 4 * count > table_len {
             return Err(corrupt(first_seq, "item count differs from table"));
+        }
+        let data = t + 4 + 4 * count;
+        let mut entry_at = Vec::with_capacity(count + 1);
+        for i in 0..count {
+            let off = data + be_u32(&raw, t + 4 + 4 * i) as usize;
+            if off > t + table_len || entry_at.last().is_some_and(|p| *p > off) {
+                return Err(corrupt(first_seq, "entry offsets out of order"));
+            }
+            entry_at.push(off);
+        }
+        entry_at.push(t + table_len);
+        if count == 0 {
+            return Err(corrupt(first_seq, "empty frame"));
         }
         let mut at = HEADER + table_len;
         if at + 4 > raw.len() {
@@ -282,15 +314,68 @@ impl Frame {
         }
         Ok(Self {
             first_seq,
-            entries,
             raw,
+            entry_at,
+            entries: std::sync::OnceLock::new(),
             chunks,
         })
     }
 
     /// Last sequence number in the frame.
     pub fn last_seq(&self) -> Seq {
-        self.first_seq + self.entries.len() as u64 - 1
+        self.first_seq + self.len() as u64 - 1
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.entry_at.len() - 1
+    }
+
+    /// Always false: an empty frame does not decode.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entry `i`, decoding only that one unless all are decoded already.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the entry does not decode.
+    pub fn entry(&self, i: usize) -> Result<Entry> {
+        if let Some(all) = self.entries.get() {
+            return all.get(i).cloned().ok_or_else(|| self.bad(i));
+        }
+        let (a, b) = (self.entry_at[i], self.entry_at[i + 1]);
+        bincode::deserialize(&self.raw[a..b]).map_err(|e| Error::Corrupt {
+            first_seq: self.first_seq,
+            reason: format!("table entry {i}: {e}"),
+        })
+    }
+
+    /// All entries, decoded once and kept (scans, subscribers).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when an entry does not decode.
+    pub fn entries(&self) -> Result<&[Entry]> {
+        if let Some(all) = self.entries.get() {
+            return Ok(all);
+        }
+        let all = (0..self.len())
+            .map(|i| {
+                let (a, b) = (self.entry_at[i], self.entry_at[i + 1]);
+                bincode::deserialize(&self.raw[a..b]).map_err(|e| Error::Corrupt {
+                    first_seq: self.first_seq,
+                    reason: format!("table entry {i}: {e}"),
+                })
+            })
+            .collect::<Result<Vec<Entry>>>()?;
+        Ok(self.entries.get_or_init(|| all))
+    }
+
+    fn bad(&self, i: usize) -> Error {
+        Error::Corrupt {
+            first_seq: self.first_seq,
+            reason: format!("no entry {i}"),
+        }
     }
 
     fn chunk(&self, k: usize) -> Result<Bytes> {
@@ -312,7 +397,10 @@ impl Frame {
     /// # Errors
     /// [`Error::Corrupt`] when the body does not hold the entry's slices.
     pub fn item(&self, i: usize) -> Result<ConfigurationItem> {
-        let e = &self.entries[i];
+        if i >= self.len() {
+            return Err(self.bad(i));
+        }
+        let e = self.entry(i)?;
         let corrupt = || Error::Corrupt {
             first_seq: self.first_seq,
             reason: format!("body of item {i} out of range"),

@@ -187,7 +187,7 @@ impl Log {
         for kv in self.frames.iter() {
             let (_, raw) = kv.map_err(storage("scan log"))?;
             let f = Frame::decode(raw)?;
-            for (i, e) in f.entries.iter().enumerate() {
+            for (i, e) in f.entries()?.iter().enumerate() {
                 let seq = f.first_seq + i as u64;
                 state.apply(&e.key(), e.id, resource_state(seq, e));
                 rev.add(e.id, &e.edge_targets);
@@ -232,7 +232,7 @@ impl Log {
         let mut batch_time = sled::Batch::default();
         for f in self.frames_from(from, false)? {
             let f = f?;
-            for (i, e) in f.entries.iter().enumerate() {
+            for (i, e) in f.entries()?.iter().enumerate() {
                 let seq = f.first_seq + i as u64;
                 if (from..=to).contains(&seq) {
                     batch_time.insert(&time_key(e.capture_time_ms), &seq.to_be_bytes());
@@ -421,7 +421,7 @@ impl Log {
             for kv in self.frames.range(..seq.to_be_bytes()) {
                 let (k, raw) = kv.map_err(storage("scan log"))?;
                 let f = Frame::decode(raw)?;
-                let holds_live_head = f.entries.iter().enumerate().any(|(i, e)| {
+                let holds_live_head = f.entries()?.iter().enumerate().any(|(i, e)| {
                     st.get(e.id)
                         .is_some_and(|s| !s.deleted && s.seq == f.first_seq + i as u64)
                 });
@@ -429,7 +429,7 @@ impl Log {
                     break;
                 }
                 drop_keys.push(k);
-                dropped += f.entries.len() as u64;
+                dropped += f.len() as u64;
                 new_oldest = new_oldest.max(f.last_seq() + 1);
             }
         }

@@ -171,7 +171,7 @@ impl Log {
     pub(crate) fn entry_at(&self, seq: Seq) -> Result<Entry> {
         let f = self.frame_at(seq)?;
         let i = (seq - f.first_seq) as usize;
-        Ok(f.entries[i].clone())
+        f.entry(i)
     }
 
     /// Reads one item, not bounded by the watermark (the writer and recovery use it).
@@ -352,7 +352,7 @@ impl Log {
         }
         for f in self.frames_from(after + 1, true)? {
             let f = f?;
-            for (i, e) in f.entries.iter().enumerate() {
+            for (i, e) in f.entries()?.iter().enumerate() {
                 let seq = f.first_seq + i as u64;
                 if seq <= after {
                     continue;
@@ -469,7 +469,7 @@ impl Log {
                 let mut heads: driftlog_model::IdMap<(Seq, bool)> = Default::default();
                 'scan: for fr in self.frames_from(oldest, false)? {
                     let fr = fr?;
-                    for (i, e) in fr.entries.iter().enumerate() {
+                    for (i, e) in fr.entries()?.iter().enumerate() {
                         let seq = fr.first_seq + i as u64;
                         if seq > w {
                             break 'scan;
@@ -491,7 +491,7 @@ impl Log {
             let fr = self.frame_at(wanted[idx])?;
             while idx < wanted.len() && wanted[idx] <= fr.last_seq() {
                 let i = (wanted[idx] - fr.first_seq) as usize;
-                let e = &fr.entries[i];
+                let e = &fr.entries()?[i];
                 idx += 1;
                 if !filter.matches_parts(
                     &e.account,

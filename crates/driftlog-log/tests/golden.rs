@@ -47,7 +47,12 @@ fn build() -> Vec<u8> {
     );
     // A large document fills the first body chunk, so the next item starts a second one.
     let big = format!(r#"{{"configuration":{{"pad":"{}"}}}}"#, "x".repeat(40_000));
-    fb.push(entry("sg-2", Status::ResourceDiscovered, 1, 0), big.as_bytes(), b"{}", b"[]");
+    fb.push(
+        entry("sg-2", Status::ResourceDiscovered, 1, 0),
+        big.as_bytes(),
+        b"{}",
+        b"[]",
+    );
     fb.push(
         entry("sg-3", Status::ResourceDeleted, 4, 90),
         br#"{"configuration":null}"#,
@@ -84,7 +89,8 @@ fn frame_v1_bytes_are_pinned() {
         &second.doc[..],
         br#"{"configuration":{"groupId":"sg-1","x":1}}"#
     );
-    assert_eq!(f.entries[1].prev_seq, 100);
+    assert_eq!(f.entry(1).unwrap().prev_seq, 100);
+    assert_eq!(f.entries().unwrap()[3].version, 4);
 }
 
 #[test]
