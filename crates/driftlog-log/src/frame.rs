@@ -99,6 +99,11 @@ pub fn status_code(s: Status) -> u8 {
     }
 }
 
+/// True for the codes of deletion statuses.
+pub fn is_deletion_code(c: u8) -> bool {
+    status_from(c).is_deletion()
+}
+
 fn status_from(c: u8) -> Status {
     match c {
         1 => Status::ResourceDiscovered,
@@ -401,6 +406,30 @@ impl Frame {
             return Err(self.bad(i));
         }
         let e = self.entry(i)?;
+        self.item_of(i, &e)
+    }
+
+    /// The id and status code of entry `i`, read from the fixed-size start of its bincode
+    /// encoding (bincode 1.3 fixint: `id` as 16 bytes little-endian, then `status`): whole-log
+    /// scans that only need "which resource, deleted or not" allocate nothing.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the entry is too short.
+    pub fn id_status(&self, i: usize) -> Result<(u128, u8)> {
+        let a = self.entry_at[i];
+        if self.entry_at[i + 1] < a + 17 {
+            return Err(self.bad(i));
+        }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&self.raw[a..a + 16]);
+        Ok((u128::from_le_bytes(id), self.raw[a + 16]))
+    }
+
+    /// Materializes item `i` whose entry `e` the caller already decoded.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the body does not hold the entry's slices.
+    pub fn item_of(&self, i: usize, e: &Entry) -> Result<ConfigurationItem> {
         let corrupt = || Error::Corrupt {
             first_seq: self.first_seq,
             reason: format!("body of item {i} out of range"),

@@ -469,12 +469,13 @@ impl Log {
                 let mut heads: driftlog_model::IdMap<(Seq, bool)> = Default::default();
                 'scan: for fr in self.frames_from(oldest, false)? {
                     let fr = fr?;
-                    for (i, e) in fr.entries()?.iter().enumerate() {
+                    for i in 0..fr.len() {
                         let seq = fr.first_seq + i as u64;
                         if seq > w {
                             break 'scan;
                         }
-                        heads.insert(e.id, (seq, e.deleted()));
+                        let (id, status) = fr.id_status(i)?;
+                        heads.insert(id, (seq, crate::frame::is_deletion_code(status)));
                     }
                 }
                 heads
@@ -491,7 +492,7 @@ impl Log {
             let fr = self.frame_at(wanted[idx])?;
             while idx < wanted.len() && wanted[idx] <= fr.last_seq() {
                 let i = (wanted[idx] - fr.first_seq) as usize;
-                let e = &fr.entries()?[i];
+                let e = fr.entry(i)?;
                 idx += 1;
                 if !filter.matches_parts(
                     &e.account,
@@ -503,7 +504,7 @@ impl Log {
                     continue;
                 }
                 n += 1;
-                if !f(fr.item(i)?) {
+                if !f(fr.item_of(i, &e)?) {
                     return Ok(n);
                 }
             }

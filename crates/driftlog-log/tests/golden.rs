@@ -91,6 +91,8 @@ fn frame_v1_bytes_are_pinned() {
     );
     assert_eq!(f.entry(1).unwrap().prev_seq, 100);
     assert_eq!(f.entries().unwrap()[3].version, 4);
+    let e3 = f.entry(3).unwrap();
+    assert_eq!(f.id_status(3).unwrap(), (e3.id, e3.status));
 }
 
 #[test]
