@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use driftlog_model::TypePattern;
+use driftlog_poll::SchedulerConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -177,15 +178,30 @@ pub struct RecorderSection {
 
 impl Default for RecorderSection {
     fn default() -> Self {
+        let s = SchedulerConfig::default();
         Self {
             start: true,
-            interval: Duration::from_secs(60),
-            jitter: 0.1,
-            timeout: Duration::from_secs(120),
-            concurrency: 4,
-            backoff_base: Duration::from_secs(5),
-            backoff_max: Duration::from_secs(600),
+            interval: s.interval,
+            jitter: s.jitter,
+            timeout: s.timeout,
+            concurrency: s.concurrency,
+            backoff_base: s.backoff_base,
+            backoff_max: s.backoff_max,
             recheck_related: true,
+        }
+    }
+}
+
+impl RecorderSection {
+    /// The scheduler settings of this section.
+    pub fn scheduler(&self) -> SchedulerConfig {
+        SchedulerConfig {
+            interval: self.interval,
+            jitter: self.jitter,
+            timeout: self.timeout,
+            concurrency: self.concurrency,
+            backoff_base: self.backoff_base,
+            backoff_max: self.backoff_max,
         }
     }
 }

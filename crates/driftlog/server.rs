@@ -5,7 +5,7 @@ use crate::api::{execute, Backend, Request, TailFrom};
 use crate::config::{Config, SourceKind};
 use anyhow::{Context, Result};
 use driftlog_log::{Log, LogOptions};
-use driftlog_poll::{SchedulerConfig, SimSource, Source};
+use driftlog_poll::{SimSource, Source};
 use driftlog_recorder::{Recorder, RecorderConfig};
 use driftlog_sim::SimConfig;
 use driftlog_subscribe::{subscribe, Start};
@@ -63,14 +63,7 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         log.clone(),
         source,
         RecorderConfig {
-            scheduler: SchedulerConfig {
-                interval: cfg.recorder.interval,
-                jitter: cfg.recorder.jitter,
-                timeout: cfg.recorder.timeout,
-                concurrency: cfg.recorder.concurrency,
-                backoff_base: cfg.recorder.backoff_base,
-                backoff_max: cfg.recorder.backoff_max,
-            },
+            scheduler: cfg.recorder.scheduler(),
             group: cfg.group(),
             recheck_related: cfg.recorder.recheck_related,
             start_recording: cfg.recorder.start,
