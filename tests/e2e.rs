@@ -637,6 +637,8 @@ mod cli {
         let before = q(&["show", &res, "--at", "-1d"]);
         assert!(!before.status.success(), "nothing was recorded a day ago");
 
+        let refreshed = json_lines(&q(&["refresh", &res]));
+        assert!(refreshed[0]["recorded"].as_u64().is_some(), "{refreshed:?}");
         let stopped = json_lines(&q(&["stop"]));
         assert_eq!(stopped[0]["recording"], false);
         assert_eq!(json_lines(&q(&["status", "--json"]))[0]["recording"], false);
