@@ -23,15 +23,26 @@ pub fn remote(stream: UnixStream, req: &Request, printer: &mut Printer) -> Resul
             ..
         }
     );
+    /// Just the fields the client acts on, so NDJSON passes through without being rebuilt.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        error: Option<String>,
+        seq: Option<u64>,
+    }
     for line in BufReader::new(stream).lines() {
         let line = line.context("reading answer")?;
-        let v: serde_json::Value = serde_json::from_str(&line).context("bad answer line")?;
-        if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+        let head: Head = serde_json::from_str(&line).context("bad answer line")?;
+        if let Some(e) = head.error {
             bail!("{e}");
         }
-        printer.print(&v)?;
+        if printer.passes_through() {
+            printer.print_line(&line)?;
+        } else {
+            let v: serde_json::Value = serde_json::from_str(&line).context("bad answer line")?;
+            printer.print(&v)?;
+        }
         if durable {
-            if let Some(seq) = v.get("seq").and_then(serde_json::Value::as_u64) {
+            if let Some(seq) = head.seq {
                 w.write_all(format!("ack {seq}\n").as_bytes())?;
             }
         }

@@ -55,6 +55,27 @@ impl Printer {
         }
     }
 
+    /// True when answers are printed exactly as they come (NDJSON modes), so a caller that
+    /// already has the line can skip parsing it.
+    pub fn passes_through(&self) -> bool {
+        matches!(
+            self.mode,
+            Mode::Items { json: true } | Mode::Related { json: true } | Mode::Raw
+        )
+    }
+
+    /// Prints one answer line as it came (see [`Printer::passes_through`]).
+    ///
+    /// # Errors
+    /// Writing to stdout failed.
+    pub fn print_line(&mut self, line: &str) -> Result<()> {
+        self.count += 1;
+        let mut o = self.out.lock();
+        writeln!(o, "{line}")?;
+        o.flush()?;
+        Ok(())
+    }
+
     /// Prints one answer value.
     ///
     /// # Errors
