@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_stream::StreamExt;
 
@@ -198,10 +198,22 @@ async fn wait_rec(t: tokio::task::JoinHandle<driftlog_recorder::Result<()>>) -> 
 /// client sends `ack <seq>` lines back after it has handled each item.
 async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
     let (rd, mut wr) = stream.into_split();
-    let mut lines = BufReader::new(rd).lines();
-    let Some(line) = lines.next_line().await? else {
+    let mut reader = BufReader::new(rd);
+    // One request line, at most 1 MiB, within 30 s: a stray client cannot pin a task.
+    let mut first = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(30),
+        (&mut reader).take(1 << 20).read_until(b'\n', &mut first),
+    )
+    .await;
+    if !matches!(read, Ok(Ok(n)) if n > 0 && first.ends_with(b"\n")) {
+        let msg =
+            json!({"error": "bad request: expected one JSON line (at most 1 MiB) within 30 s"});
+        let _ = wr.write_all((msg.to_string() + "\n").as_bytes()).await;
         return Ok(());
-    };
+    }
+    let line = String::from_utf8_lossy(&first).into_owned();
+    let mut lines = reader.lines();
     let req: Request = match serde_json::from_str(&line) {
         Ok(r) => r,
         Err(e) => {

@@ -192,6 +192,16 @@ impl Recorder {
             .collect()
     }
 
+    /// Re-describes resources with the poll timeout: a hung source must not stall the
+    /// commit loop or a waiting `refresh`.
+    async fn describe(&self, keys: &[ResourceKey]) -> Result<PartialSnapshot, PollError> {
+        let timeout = self.cfg.scheduler.timeout;
+        match tokio::time::timeout(timeout, self.source.describe(keys)).await {
+            Ok(r) => r,
+            Err(_) => Err(PollError::Timeout(timeout)),
+        }
+    }
+
     /// Polls one scope now (with the timeout, recording the attempt in the status), as of
     /// the current log position.
     async fn poll_scope(&self, scope: &Scope) -> PollResult {
@@ -249,7 +259,7 @@ impl Recorder {
             return Err(Error::NotRecorded(k.resource_type.clone()));
         }
         let as_of = self.log.watermark();
-        let snap = self.source.describe(keys).await?;
+        let snap = self.describe(keys).await?;
         let (stats, appended, changes) = self
             .diff_and_append(vec![Input::Partial(snap, as_of)])
             .await?;
@@ -481,7 +491,7 @@ impl Recorder {
         }
         let keys: Vec<ResourceKey> = related.into_iter().collect();
         let as_of = self.log.watermark();
-        let snap = match self.source.describe(&keys).await {
+        let snap = match self.describe(&keys).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, n = keys.len(), "Re-check of related resources failed; nothing changed.");
