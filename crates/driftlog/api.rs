@@ -151,9 +151,43 @@ pub struct Backend {
     pub recorder: Option<Arc<Recorder>>,
 }
 
+/// One answer of a query: a JSON value, or an item already written as its NDJSON line.
+pub enum Answer {
+    /// A value to print or send.
+    Value(Value),
+    /// An item's event JSON, written straight from the stored bytes (no tree).
+    Line(Vec<u8>),
+}
+
+impl Answer {
+    /// The answer as a value (parsing a line).
+    ///
+    /// # Errors
+    /// A line that is not JSON (cannot happen for lines this module made).
+    pub fn into_value(self) -> Result<Value> {
+        match self {
+            Answer::Value(v) => Ok(v),
+            Answer::Line(b) => Ok(serde_json::from_slice(&b)?),
+        }
+    }
+
+    /// The answer as one NDJSON line, without the newline.
+    ///
+    /// # Errors
+    /// A value that cannot be serialized (cannot happen for JSON values).
+    pub fn into_line(self) -> Result<Vec<u8>> {
+        match self {
+            Answer::Value(v) => Ok(serde_json::to_vec(&v)?),
+            Answer::Line(b) => Ok(b),
+        }
+    }
+}
+
 /// The NDJSON line of one item.
-pub fn item_json(ci: &ConfigurationItem) -> Result<Value> {
-    Ok(ci.to_event_json()?)
+pub fn item_answer(ci: &ConfigurationItem) -> Result<Answer> {
+    let mut b = Vec::with_capacity(ci.doc.len() + 1024);
+    ci.write_event_json(&mut b)?;
+    Ok(Answer::Line(b))
 }
 
 fn resolve(log: &Log, resource: &str) -> Result<ResourceKey> {
@@ -177,7 +211,7 @@ fn resolve(log: &Log, resource: &str) -> Result<ResourceKey> {
 pub async fn execute(
     b: &Backend,
     req: Request,
-    out: &mut (dyn FnMut(Value) -> bool + Send),
+    out: &mut (dyn FnMut(Answer) -> bool + Send),
 ) -> Result<()> {
     let log = &b.log;
     match req {
@@ -207,7 +241,7 @@ pub async fn execute(
                     },
                 )?;
                 for ci in &page.items {
-                    if !out(item_json(ci)?) {
+                    if !out(item_answer(ci)?) {
                         return Ok(());
                     }
                 }
@@ -226,7 +260,7 @@ pub async fn execute(
             };
             match ci {
                 Some(ci) => {
-                    out(item_json(&ci)?);
+                    out(Answer::Value(ci.to_event_json()?));
                 }
                 None => bail!(
                     "{key} had no recorded state at {}",
@@ -243,11 +277,14 @@ pub async fn execute(
             let log2 = log.clone();
             if items {
                 // Stream through a bounded channel so memory stays flat on a huge estate.
-                let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(1024);
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Answer>(1024);
                 let task = tokio::task::spawn_blocking(move || {
-                    log2.inventory_at(at_ms, &f, |ci| match ci.to_event_json() {
-                        Ok(v) => tx.blocking_send(v).is_ok(),
-                        Err(_) => true,
+                    log2.inventory_at(at_ms, &f, |ci| match item_answer(&ci) {
+                        Ok(a) => tx.blocking_send(a).is_ok(),
+                        Err(e) => {
+                            tracing::error!(seq = ci.seq, error = %e, "Item cannot be rendered; skipped.");
+                            true
+                        }
                     })
                 });
                 while let Some(v) = rx.recv().await {
@@ -269,7 +306,9 @@ pub async fn execute(
                 .await
                 .map_err(|e| anyhow!("{e}"))??;
                 let total: u64 = counts.values().sum();
-                out(json!({"at": iso_ms(at_ms), "total": total, "counts": counts}));
+                out(Answer::Value(
+                    json!({"at": iso_ms(at_ms), "total": total, "counts": counts}),
+                ));
             }
         }
         Request::Diff { resource, v1, v2 } => {
@@ -328,13 +367,13 @@ pub async fn execute(
                     }),
                 );
             }
-            out(json!({
+            out(Answer::Value(json!({
                 "resource": key.to_string(),
                 "v1": a_item.version,
                 "v2": b_item.version,
                 "changedProperties": props,
                 "unifiedDiff": text,
-            }));
+            })));
         }
         Request::Related { resource, at_ms } => {
             let key = resolve(log, &resource)?;
@@ -343,14 +382,14 @@ pub async fn execute(
                 None => None,
             };
             for r in log.related_to(&key.resource_type, &key.resource_id, at)? {
-                if !out(json!({
+                if !out(Answer::Value(json!({
                     "resourceType": r.source.resource_type,
                     "resourceId": r.source.resource_id,
                     "accountId": r.source.account,
                     "awsRegion": r.source.region,
                     "relationshipName": r.relationship,
                     "sinceSeq": r.since_seq,
-                })) {
+                }))) {
                     break;
                 }
             }
@@ -369,7 +408,7 @@ pub async fn execute(
                 ),
             };
             let st = log.state();
-            out(json!({
+            out(Answer::Value(json!({
                 "running": b.recorder.is_some(),
                 "recording": recording,
                 "watermark": log.watermark(),
@@ -380,7 +419,7 @@ pub async fn execute(
                 "dataDir": log.path().display().to_string(),
                 "now": iso_ms(now_ms()),
                 "scopes": scopes,
-            }));
+            })));
         }
         Request::Refresh { resource } => {
             let key = resolve(log, &resource)?;
@@ -389,12 +428,12 @@ pub async fn execute(
                 .as_ref()
                 .context("refresh needs a source: run it while `driftlog serve` is running")?;
             let report = rec.refresh(std::slice::from_ref(&key)).await?;
-            out(json!({
+            out(Answer::Value(json!({
                 "resource": key.to_string(),
                 "recorded": report.written(),
                 "relatedChecked": report.related_checked,
                 "relatedChanged": report.related_changed,
-            }));
+            })));
         }
         Request::SetRecording { on } => {
             let rec = b.recorder.as_ref().context(
@@ -405,7 +444,7 @@ pub async fn execute(
             } else {
                 rec.stop();
             }
-            out(json!({"recording": rec.is_recording()}));
+            out(Answer::Value(json!({"recording": rec.is_recording()})));
         }
         Request::Tail { .. } => bail!("tail is streamed by the caller"),
     }

@@ -66,7 +66,7 @@ pub async fn local_tail(
     loop {
         let (items, last) = log.read_range(cursor, 256, &filter)?;
         for ci in &items {
-            printer.print(&ci.to_event_json()?)?;
+            printer.print_answer(crate::api::item_answer(ci)?)?;
             if let Some(name) = &durable {
                 log.set_cursor(name, ci.seq)?;
             }

@@ -416,7 +416,7 @@ async fn run(cli: Cli) -> Result<()> {
         .await;
     }
     let mut err = None;
-    api::execute(&backend, req, &mut |v| match printer.print(&v) {
+    api::execute(&backend, req, &mut |a| match printer.print_answer(a) {
         Ok(()) => true,
         Err(e) => {
             err = Some(e);

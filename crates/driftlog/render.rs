@@ -76,6 +76,19 @@ impl Printer {
         Ok(())
     }
 
+    /// Prints one answer, passing item lines through untouched in NDJSON modes.
+    ///
+    /// # Errors
+    /// Writing to stdout failed.
+    pub fn print_answer(&mut self, a: crate::api::Answer) -> Result<()> {
+        match a {
+            crate::api::Answer::Line(b) if self.passes_through() => {
+                self.print_line(&String::from_utf8_lossy(&b))
+            }
+            a => self.print(&a.into_value()?),
+        }
+    }
+
     /// Prints one answer value.
     ///
     /// # Errors

@@ -1,7 +1,7 @@
 //! `driftlog serve`: the recorder on its source, plus a local query socket so that `tail`,
 //! `history`, `status`... work while it holds the store.
 
-use crate::api::{execute, Backend, Request, TailFrom};
+use crate::api::{execute, item_answer, Backend, Request, TailFrom};
 use crate::config::{Config, SourceKind};
 use anyhow::{Context, Result};
 use driftlog_log::{Log, LogOptions};
@@ -263,12 +263,12 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
                 },
                 item = stream.next() => {
                     let Some(item) = item else { break };
-                    let v = match item.map_err(anyhow::Error::from).and_then(|ci| Ok(ci.to_event_json()?)) {
-                        Ok(v) => v,
-                        Err(e) => json!({"error": format!("{e:#}")}),
+                    let (mut line, is_err) = match item.map_err(anyhow::Error::from).and_then(|ci| item_answer(&ci)?.into_line()) {
+                        Ok(line) => (line, false),
+                        Err(e) => (json!({"error": format!("{e:#}")}).to_string().into_bytes(), true),
                     };
-                    let is_err = v.get("error").is_some();
-                    if wr.write_all((v.to_string() + "\n").as_bytes()).await.is_err() {
+                    line.push(b'\n');
+                    if wr.write_all(&line).await.is_err() {
                         break; // Client gone: still read the acks it sent.
                     }
                     sent += 1;
@@ -291,8 +291,14 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
     tokio::task::spawn_blocking(move || -> Result<()> {
         let mut w = std::io::BufWriter::new(stream);
         let mut broken = false;
-        let r = rt.block_on(execute(&b, req, &mut |v| {
-            broken = writeln!(w, "{v}").is_err();
+        let r = rt.block_on(execute(&b, req, &mut |a| {
+            broken = match a.into_line() {
+                Ok(line) => w
+                    .write_all(&line)
+                    .and_then(|()| w.write_all(b"\n"))
+                    .is_err(),
+                Err(_) => false,
+            };
             !broken
         }));
         if let Err(e) = r {

@@ -337,6 +337,91 @@ impl ConfigurationItem {
         }))
     }
 
+    /// [`ConfigurationItem::to_event_json`], written straight to bytes: the document's
+    /// members are copied as they are stored (canonical JSON) instead of being parsed into a
+    /// tree and serialized again, which made streaming a large inventory several times
+    /// slower. Byte-identical to serializing `to_event_json()` (a test holds it to that).
+    ///
+    /// # Errors
+    /// [`Error::Json`] if stored bytes are not JSON.
+    pub fn write_event_json(&self, out: &mut Vec<u8>) -> Result<()> {
+        use serde_json::value::RawValue;
+        if self.volatile.len() > 2 {
+            // Volatile values must be merged into the configuration: take the tree path.
+            let v = self.to_event_json()?;
+            serde_json::to_writer(&mut *out, &v).map_err(|source| Error::Json {
+                what: format!("item {}", self.seq),
+                source,
+            })?;
+            return Ok(());
+        }
+        let members: BTreeMap<&str, &RawValue> =
+            serde_json::from_slice(&self.doc).map_err(|source| Error::Json {
+                what: format!("document of seq {}", self.seq),
+                source,
+            })?;
+        let raw = |k: &str, default: &'static str| -> &str {
+            match members.get(k).map(|r| r.get()) {
+                None | Some("null") => default,
+                Some(v) => v,
+            }
+        };
+        let s = |v: &str| serde_json::to_string(v).unwrap_or_else(|_| "\"\"".into());
+        let diff = serde_json::to_string(&self.diff_json()?).map_err(|source| Error::Json {
+            what: format!("diff of seq {}", self.seq),
+            source,
+        })?;
+        // Keys in byte order, as serde_json writes a `Value` map.
+        let ci = [
+            ("ARN", raw("arn", "null").to_string()),
+            (
+                "availabilityZone",
+                raw("availabilityZone", "null").to_string(),
+            ),
+            ("awsAccountId", s(&self.key.account)),
+            ("awsRegion", s(&self.key.region)),
+            ("configuration", raw("configuration", "null").to_string()),
+            (
+                "configurationItemCaptureTime",
+                s(&iso_ms(self.capture_time_ms)),
+            ),
+            ("configurationItemStatus", s(self.status.as_str())),
+            ("configurationItemVersion", s("1.3")),
+            ("configurationStateId", self.state_id().to_string()),
+            ("configurationStateMd5Hash", s("")),
+            ("relatedEvents", "[]".to_string()),
+            ("relationships", raw("relationships", "[]").to_string()),
+            (
+                "resourceCreationTime",
+                raw("resourceCreationTime", "null").to_string(),
+            ),
+            ("resourceId", s(&self.key.resource_id)),
+            ("resourceName", raw("resourceName", "null").to_string()),
+            ("resourceType", s(&self.key.resource_type)),
+            (
+                "supplementaryConfiguration",
+                raw("supplementaryConfiguration", "{}").to_string(),
+            ),
+            ("tags", raw("tags", "{}").to_string()),
+        ];
+        out.extend_from_slice(b"{\"configurationItem\":{");
+        for (i, (k, v)) in ci.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+            out.extend_from_slice(v.as_bytes());
+        }
+        out.extend_from_slice(b"},\"configurationItemDiff\":");
+        out.extend_from_slice(diff.as_bytes());
+        out.extend_from_slice(
+            format!(",\"seq\":{},\"version\":{}}}", self.seq, self.version).as_bytes(),
+        );
+        Ok(())
+    }
+
     /// The item as one NDJSON line of `driftlog tail --json`: ours (`seq`, `version`) next to
     /// AWS's `configurationItem` and `configurationItemDiff`.
     ///
@@ -409,6 +494,44 @@ mod tests {
         assert_eq!(v["relationships"][0]["name"], "Is contained in Vpc");
         assert_eq!(v["resourceCreationTime"], Value::Null);
         assert_eq!(ci.diff_json().unwrap()["changeType"], "CREATE");
+    }
+
+    #[test]
+    fn event_bytes_equal_the_value_path() {
+        let mk = |ty: &str, doc: Value, status: Status, diff: &'static [u8]| {
+            let key = ResourceKey::new("111122223333", "eu-west-1", ty, "id-1");
+            let o = Observed::from_value(key.clone(), doc);
+            ConfigurationItem {
+                seq: 42,
+                version: 3,
+                key,
+                status,
+                capture_time_ms: 1_714_557_600_123,
+                doc: o.doc,
+                volatile: o.volatile,
+                diff: Bytes::from_static(diff),
+            }
+        };
+        let full = json!({"arn": "arn:x", "resourceName": "n\"q", "availabilityZone": "Regional",
+            "resourceCreationTime": "2024-01-01T00:00:00.000Z", "tags": {"b": "2", "a": "1"},
+            "relationships": [{"name": "Is contained in Vpc", "resourceId": "vpc-1", "resourceName": null, "resourceType": "AWS::EC2::VPC"}],
+            "configuration": {"x": [1, 2.5, -3], "y": {"z": null, "é": "ü\n"}},
+            "supplementaryConfiguration": {"AccessControlList": "{\"a\":1}"}});
+        let cases = [
+            mk("AWS::S3::Bucket", full, Status::Ok, br#"[{"changeType":"UPDATE","path":["configuration","x",1],"previousValue":2,"updatedValue":2.5}]"#),
+            mk("AWS::EC2::VPC", json!({"arn": null, "tags": {}, "relationships": []}), Status::ResourceDeleted, b"[]"),
+            mk("AWS::EC2::VPC", json!({}), Status::ResourceDiscovered, b"[]"),
+            mk("AWS::IAM::Role", json!({"configuration": {"roleName": "r", "roleLastUsed": {"lastUsedDate": "d"}}}), Status::Ok, b"[]"),
+        ];
+        for ci in cases {
+            let mut fast = Vec::new();
+            ci.write_event_json(&mut fast).unwrap();
+            let slow = serde_json::to_vec(&ci.to_event_json().unwrap()).unwrap();
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(slow).unwrap()
+            );
+        }
     }
 
     #[test]
