@@ -18,6 +18,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_stream::StreamExt;
 
+/// Side records of the simulated source in the store: ticks made, and the config they
+/// belong to.
+const SIM_TICKS: &str = "sim_ticks";
+const SIM_CONFIG: &str = "sim_config";
+
 /// The query socket of a data dir.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("driftlog.sock")
@@ -51,6 +56,31 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         churn: s.churn,
         ..SimConfig::default()
     });
+    // The sim is deterministic per tick: replay the ticks an earlier run of this store made,
+    // so a restarted `serve` continues the same estate instead of recording the whole
+    // estate jumping back to its first state. A different sim config starts afresh.
+    let fingerprint = format!(
+        "{}|{}|{:?}|{}|{}",
+        s.seed, s.accounts, s.regions, s.resources, s.churn
+    );
+    let ticks_done = match (log.get_kv(SIM_TICKS)?, log.get_kv(SIM_CONFIG)?) {
+        (Some(t), Some(c)) if c == fingerprint.as_bytes() => {
+            String::from_utf8_lossy(&t).parse::<u64>().unwrap_or(0)
+        }
+        _ => 0,
+    };
+    if ticks_done > 0 {
+        eprintln!(
+            "driftlog: replaying {ticks_done} ticks of the simulated estate from the last run"
+        );
+        let mut estate = sim.estate();
+        for _ in 0..ticks_done {
+            estate.tick();
+        }
+    }
+    log.put_kv(SIM_CONFIG, fingerprint.as_bytes())?;
+    log.put_kv(SIM_TICKS, ticks_done.to_string().as_bytes())?;
+    log.flush()?;
     let n = sim.estate().len();
     eprintln!(
         "driftlog: simulated estate of {n} resources (seed {}) built in {:.1}s; data in {}",
@@ -90,14 +120,22 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         let sim = sim.clone();
         let every = s.tick_interval;
         let stop = wait_stop(stop_rx.clone());
+        let log = log.clone();
         tokio::spawn(async move {
             tokio::pin!(stop);
             let mut iv = tokio::time::interval(every);
             iv.tick().await;
+            let mut done = ticks_done;
             loop {
                 tokio::select! {
                     _ = &mut stop => break,
-                    _ = iv.tick() => { sim.estate().tick(); }
+                    _ = iv.tick() => {
+                        sim.estate().tick();
+                        done += 1;
+                        // Flushed with the next commit; losing the last few on a crash only
+                        // means the estate resumes a few ticks back.
+                        let _ = log.put_kv(SIM_TICKS, done.to_string().as_bytes());
+                    }
                 }
             }
         })
