@@ -406,6 +406,10 @@ async fn run(cli: Cli) -> Result<()> {
         limit,
     } = req
     {
+        eprintln!(
+            "driftlog: no `driftlog serve` is running on {}: printing what the log holds, then exiting",
+            cfg.data_dir.display()
+        );
         return client::local_tail(
             backend.log,
             filter,
