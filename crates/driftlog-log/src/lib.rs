@@ -274,7 +274,9 @@ impl Log {
 
         let mut frames = sled::Batch::default();
         let mut fb = FrameBuilder::new(first);
-        let mut edges: Vec<Vec<u128>> = Vec::with_capacity(changes.len());
+        // The relationship parse is the heaviest per-item step: spread it over the cores
+        // for big batches (first discovery), in order.
+        let edges: Vec<Vec<u128>> = parallel_map(changes, |c| rev::edge_targets(&c.doc));
         for (i, c) in changes.iter().enumerate() {
             if !fb.is_empty()
                 && (fb.body_len() >= self.opts.frame_bytes || fb.len() >= self.opts.frame_items)
@@ -295,11 +297,7 @@ impl Log {
                     region: c.key.region.clone(),
                     resource_type: c.key.resource_type.clone(),
                     resource_id: c.key.resource_id.clone(),
-                    edge_targets: {
-                        let t = rev::edge_targets(&c.doc);
-                        edges.push(t.clone());
-                        t
-                    },
+                    edge_targets: edges[i].clone(),
                     body_offset: 0,
                     body_len: 0,
                 },
@@ -539,6 +537,28 @@ impl Log {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// `f` over `items`, in order, on all cores when there are many.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if items.len() < 4096 || threads < 2 {
+        return items.iter().map(&f).collect();
+    }
+    let size = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|c| {
+                let f = &f;
+                s.spawn(move || c.iter().map(f).collect::<Vec<R>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 fn resource_state(seq: Seq, e: &Entry) -> ResourceState {
