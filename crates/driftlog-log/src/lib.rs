@@ -92,6 +92,34 @@ fn u64_of(v: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Opens sled, waiting a little for the file lock: sled's background threads let go of a
+/// dropped store asynchronously, so a reopen in the same process can briefly find it held.
+/// Another process holding it is reported after the wait.
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(source) => {
+                return Err(Error::Open {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
 /// Time keys sort as unsigned big-endian: shift the signed epoch so that order is kept.
 pub(crate) fn time_key(ms: i64) -> [u8; 8] {
     ((ms as u64) ^ (1 << 63)).to_be_bytes()
@@ -108,14 +136,7 @@ impl Log {
     /// that fails its checksum.
     pub fn open(path: impl AsRef<Path>, opts: LogOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(opts.cache_bytes)
-            .open()
-            .map_err(|source| Error::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let db = open_db(&path, opts.cache_bytes)?;
         let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
         let frames = tree("log")?;
         let meta = tree("meta")?;
