@@ -13,23 +13,29 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Filter terms as typed on the command line.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Filter terms as typed on the command line (`tail`, `at`) and sent to the server as they
+/// are; one type serves both, so the options and the wire cannot drift apart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, clap::Args)]
 pub struct FilterSpec {
-    /// Types or globs.
+    /// Resource type or glob (repeatable): AWS::EC2::SecurityGroup, 'AWS::IAM::*'.
     #[serde(default)]
+    #[arg(long = "type", short = 't')]
     pub types: Vec<String>,
-    /// Accounts.
+    /// Account id (repeatable).
     #[serde(default)]
+    #[arg(long = "account")]
     pub accounts: Vec<String>,
-    /// Regions.
+    /// Region (repeatable; `global` for IAM).
     #[serde(default)]
+    #[arg(long = "region")]
     pub regions: Vec<String>,
-    /// Statuses.
+    /// Status (repeatable): OK, ResourceDiscovered, ResourceDeleted.
     #[serde(default)]
+    #[arg(long = "status")]
     pub statuses: Vec<String>,
-    /// Resource ids.
+    /// Resource id (repeatable).
     #[serde(default)]
+    #[arg(long = "id")]
     pub ids: Vec<String>,
 }
 

@@ -13,7 +13,7 @@ mod server;
 
 use anyhow::{Context, Result};
 use api::{Backend, FilterSpec, Request, TailFrom};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use config::Config;
 use driftlog_model::time::{now_ms, parse_user_time};
 use std::path::PathBuf;
@@ -77,7 +77,7 @@ enum Cmd {
     /// `driftlog tail --durable audit` (resumes after the last item it printed).
     Tail {
         #[command(flatten)]
-        filter: FilterArgs,
+        filter: FilterSpec,
         /// Start: `now` (default), a sequence number, or a time (-1h, RFC 3339).
         #[arg(long, default_value = "now", allow_hyphen_values = true)]
         from: String,
@@ -126,7 +126,7 @@ enum Cmd {
         #[arg(allow_hyphen_values = true)]
         time: String,
         #[command(flatten)]
-        filter: FilterArgs,
+        filter: FilterSpec,
         /// Print every item as NDJSON instead of counts.
         #[arg(long)]
         items: bool,
@@ -175,38 +175,6 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Print the configuration file with every option and its default.
     Config,
-}
-
-/// Filter options shared by `tail` and `at`.
-#[derive(Args, Clone, Default)]
-struct FilterArgs {
-    /// Resource type or glob (repeatable): AWS::EC2::SecurityGroup, 'AWS::IAM::*'.
-    #[arg(long = "type", short = 't')]
-    types: Vec<String>,
-    /// Account id (repeatable).
-    #[arg(long = "account")]
-    accounts: Vec<String>,
-    /// Region (repeatable; `global` for IAM).
-    #[arg(long = "region")]
-    regions: Vec<String>,
-    /// Status (repeatable): OK, ResourceDiscovered, ResourceDeleted.
-    #[arg(long = "status")]
-    statuses: Vec<String>,
-    /// Resource id (repeatable).
-    #[arg(long = "id")]
-    ids: Vec<String>,
-}
-
-impl FilterArgs {
-    fn spec(&self) -> FilterSpec {
-        FilterSpec {
-            types: self.types.clone(),
-            accounts: self.accounts.clone(),
-            regions: self.regions.clone(),
-            statuses: self.statuses.clone(),
-            ids: self.ids.clone(),
-        }
-    }
 }
 
 fn time_arg(t: &Option<String>) -> Result<Option<i64>> {
@@ -318,7 +286,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             (
                 Request::Tail {
-                    filter: filter.spec(),
+                    filter,
                     from,
                     durable,
                     limit,
@@ -358,7 +326,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => (
             Request::At {
                 at_ms: parse_user_time(&time, now)?,
-                filter: filter.spec(),
+                filter,
                 items,
             },
             if items {

@@ -23,6 +23,16 @@ impl Default for RecordingGroup {
 }
 
 impl RecordingGroup {
+    /// The scopes of `source` this group records: what the scheduler polls and what a
+    /// full poll covers.
+    pub fn scopes_of(&self, source: &dyn crate::Source) -> Vec<driftlog_model::Scope> {
+        source
+            .scopes()
+            .into_iter()
+            .filter(|s| self.records(&s.resource_type))
+            .collect()
+    }
+
     /// True when `resource_type` is recorded.
     pub fn records(&self, resource_type: &str) -> bool {
         if !self.include_global && driftlog_model::spec_for(resource_type).global {

@@ -190,14 +190,11 @@ impl Scheduler {
                 continue;
             }
             // Scopes can appear (new regions, types); recording groups can change.
-            let scopes: Vec<Scope> = {
-                let g = self.group.read().unwrap_or_else(|p| p.into_inner());
-                self.source
-                    .scopes()
-                    .into_iter()
-                    .filter(|s| g.records(&s.resource_type))
-                    .collect()
-            };
+            let scopes: Vec<Scope> = self
+                .group
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .scopes_of(&*self.source);
             let now = Instant::now();
             due.retain(|s, _| scopes.contains(s));
             for s in &scopes {

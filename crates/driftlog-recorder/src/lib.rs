@@ -184,12 +184,10 @@ impl Recorder {
 
     /// The scopes that are recorded now.
     pub fn scopes(&self) -> Vec<Scope> {
-        let g = self.group.read().unwrap_or_else(|p| p.into_inner());
-        self.source
-            .scopes()
-            .into_iter()
-            .filter(|s| g.records(&s.resource_type))
-            .collect()
+        self.group
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .scopes_of(&*self.source)
     }
 
     /// Re-describes resources with the poll timeout: a hung source must not stall the
