@@ -8,5 +8,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo not found; install Rust with rustup (https://rustup.rs) and retry" >&2
   exit 1
 fi
+if ! command -v cc >/dev/null 2>&1; then
+  echo "error: no C compiler (cc) found; it builds the mimalloc allocator: apt-get install gcc" >&2
+  exit 1
+fi
 # Tests spawn the driftlog binary and the crash-test child; build them once, then run.
 cargo test --workspace --no-fail-fast "$@"
