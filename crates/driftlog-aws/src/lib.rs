@@ -1,0 +1,459 @@
+#![recursion_limit = "256"]
+//! The AWS source: records real AWS accounts through the official AWS SDK for Rust.
+//!
+//! * [`AwsSource::connect`] resolves the credentials (the SDK's standard chain, or a named
+//!   profile), the accounts (the credentials' own, and others reached by assume-role), the
+//!   regions (a list, or every enabled one) and the endpoint overrides, then builds one set
+//!   of clients per account and region.
+//! * Each [`Scope`] (account, region, type) is polled with paginators, every request passing
+//!   a per-service rate limit; the SDK retries throttling and transient errors with
+//!   exponential backoff. A scope whose listing fails or is cut short is reported with the
+//!   AWS error code and never yields a [`CompleteSnapshot`], so no deletion can follow.
+//! * Resources are shaped as AWS Config records them (`configuration`,
+//!   `supplementaryConfiguration`, relationships, ARN, tags): `ec2`, `iam`, `s3`.
+//! * IAM types are global: one scope per account with region `global`.
+
+mod ec2;
+mod error;
+mod gate;
+mod iam;
+mod s3;
+mod settings;
+mod shape;
+
+pub use error::AwsError;
+pub use settings::{AssumeRole, AwsSettings, Endpoints, RateLimits, Service};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use driftlog_model::{CompleteSnapshot, PartialSnapshot, ResourceKey, Scope};
+use driftlog_poll::{BoxFuture, PollError, PollOutcome, Source};
+use gate::Gate;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every resource type the AWS source records, under AWS Config's names.
+pub fn supported_types() -> Vec<&'static str> {
+    let mut t: Vec<&'static str> = ec2::TYPES.to_vec();
+    t.extend_from_slice(iam::TYPES);
+    t.push(s3::BUCKET);
+    t
+}
+
+/// Every IAM action and other API call the source makes: the read-only policy README
+/// gives, kept here so that it cannot drift from the code (a test checks both).
+pub const REQUIRED_ACTIONS: &[&str] = &[
+    "ec2:DescribeInstances",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeRegions",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeVpcs",
+    "iam:GetAccountAuthorizationDetails",
+    "s3:GetBucketAcl",
+    "s3:GetBucketLocation",
+    "s3:GetBucketLogging",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketTagging",
+    "s3:GetBucketVersioning",
+    "s3:GetEncryptionConfiguration",
+    "s3:ListAllMyBuckets",
+];
+
+/// Clients of one account in one region, with their gates.
+#[derive(Debug)]
+pub(crate) struct RegionClients {
+    pub(crate) account: String,
+    pub(crate) region: String,
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) ec2_gate: Gate,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) s3_gate: Gate,
+}
+
+/// Clients of one account.
+#[derive(Debug)]
+pub(crate) struct AccountClients {
+    pub(crate) account: String,
+    pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) iam_gate: Gate,
+    pub(crate) iam_shared: iam::Shared,
+    pub(crate) regions: BTreeMap<String, RegionClients>,
+}
+
+/// Requests made so far, per service.
+#[derive(Debug, Default)]
+struct Calls {
+    ec2: Arc<AtomicU64>,
+    iam: Arc<AtomicU64>,
+    s3: Arc<AtomicU64>,
+    sts: Arc<AtomicU64>,
+}
+
+/// A [`Source`] over real AWS accounts (or an AWS-compatible server).
+#[derive(Debug)]
+pub struct AwsSource {
+    accounts: BTreeMap<String, AccountClients>,
+    scopes: Vec<Scope>,
+    calls: Calls,
+}
+
+impl AwsSource {
+    /// Resolves credentials, accounts and regions and builds the clients. Fails (with what
+    /// to do) when no region is configured, the credentials cannot be resolved, or an
+    /// account or region list cannot be read: recording half an estate silently would hide
+    /// the problem.
+    pub async fn connect(settings: &AwsSettings) -> Result<Self, AwsError> {
+        let calls = Calls::default();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(settings.call_timeout)
+                    .connect_timeout(settings.call_timeout.min(Duration::from_secs(10)))
+                    .build(),
+            );
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        let base = loader.load().await;
+        let home_region = match (base.region(), settings.regions.first()) {
+            (Some(r), _) => r.to_string(),
+            (None, Some(r)) if r != "all" => r.clone(),
+            _ => "us-east-1".to_string(),
+        };
+        if settings.regions.is_empty() && base.region().is_none() {
+            return Err(AwsError::Settings(
+                "no AWS region: set `regions = [\"eu-west-1\", ...]` (or [\"all\"]) in [source.aws], \
+                 or AWS_REGION / the profile's region"
+                    .into(),
+            ));
+        }
+        let base = base
+            .to_builder()
+            .region(Region::new(home_region.clone()))
+            .build();
+
+        // (account id, its SDK config)
+        let mut plans: Vec<(String, SdkConfig)> = Vec::new();
+        if settings.record_own_account {
+            let sts = sts_client(&base, settings);
+            calls.sts.fetch_add(1, Ordering::Relaxed);
+            let me = sts
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| AwsError::Startup {
+                    call: "sts:GetCallerIdentity",
+                    error: error::from_sdk("sts:GetCallerIdentity", &e),
+                })?;
+            let account = me.account().unwrap_or_default().to_string();
+            plans.push((account, base.clone()));
+        }
+        for role in &settings.assume_roles {
+            let account = account_of_role(&role.role_arn).ok_or_else(|| {
+                AwsError::Settings(format!(
+                    "assume_roles: `{}` is not a role ARN (arn:aws:iam::<12-digit account>:role/<name>)",
+                    role.role_arn
+                ))
+            })?;
+            let mut sts_conf = base.to_builder();
+            if let Some(url) = settings.endpoints.for_service(Service::Sts) {
+                sts_conf = sts_conf.endpoint_url(url);
+            }
+            let sts_conf = sts_conf.build();
+            let mut b = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
+                .session_name(role.session_name.clone())
+                .configure(&sts_conf);
+            if let Some(x) = &role.external_id {
+                b = b.external_id(x.clone());
+            }
+            let provider = b.build().await;
+            let conf = base
+                .to_builder()
+                .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                    provider,
+                ))
+                .build();
+            plans.push((account, conf));
+        }
+        if plans.is_empty() {
+            return Err(AwsError::Settings(
+                "no account to record: set record_own_account = true or list assume_roles in [source.aws]".into(),
+            ));
+        }
+
+        let mut accounts = BTreeMap::new();
+        let mut scopes = Vec::new();
+        for (account, conf) in plans {
+            let regions = if settings.regions.iter().any(|r| r == "all") {
+                let ec2 = ec2_client(&conf, settings);
+                calls.ec2.fetch_add(1, Ordering::Relaxed);
+                let out = ec2
+                    .describe_regions()
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::Startup {
+                        call: "ec2:DescribeRegions",
+                        error: error::from_sdk("ec2:DescribeRegions", &e),
+                    })?;
+                let mut r: Vec<String> = out
+                    .regions()
+                    .iter()
+                    .filter_map(|r| r.region_name().map(str::to_string))
+                    .collect();
+                r.sort();
+                r
+            } else if settings.regions.is_empty() {
+                vec![home_region.clone()]
+            } else {
+                settings.regions.clone()
+            };
+            let mut per_region = BTreeMap::new();
+            for region in regions {
+                let rc = conf
+                    .to_builder()
+                    .region(Region::new(region.clone()))
+                    .build();
+                per_region.insert(
+                    region.clone(),
+                    RegionClients {
+                        account: account.clone(),
+                        region: region.clone(),
+                        ec2: ec2_client(&rc, settings),
+                        ec2_gate: Gate::new(settings.rate_limits.ec2, calls.ec2.clone()),
+                        s3: s3_client(&rc, settings),
+                        s3_gate: Gate::new(settings.rate_limits.s3, calls.s3.clone()),
+                    },
+                );
+                for t in ec2::TYPES {
+                    scopes.push(Scope::new(&account, &region, *t));
+                }
+                scopes.push(Scope::new(&account, &region, s3::BUCKET));
+            }
+            for t in iam::TYPES {
+                scopes.push(Scope::new(&account, "global", *t));
+            }
+            accounts.insert(
+                account.clone(),
+                AccountClients {
+                    account: account.clone(),
+                    iam: iam_client(&conf, settings),
+                    iam_gate: Gate::new(settings.rate_limits.iam, calls.iam.clone()),
+                    iam_shared: iam::Shared::default(),
+                    regions: per_region,
+                },
+            );
+        }
+        scopes.sort();
+        scopes.dedup();
+        Ok(Self {
+            accounts,
+            scopes,
+            calls,
+        })
+    }
+
+    /// The accounts being recorded.
+    pub fn accounts(&self) -> Vec<String> {
+        self.accounts.keys().cloned().collect()
+    }
+
+    /// Requests made so far per service (`ec2`, `iam`, `s3`, `sts`), retries not counted:
+    /// the "API calls per poll" of the benchmark and the cost of a recording interval.
+    pub fn api_calls(&self) -> BTreeMap<&'static str, u64> {
+        BTreeMap::from([
+            ("ec2", self.calls.ec2.load(Ordering::Relaxed)),
+            ("iam", self.calls.iam.load(Ordering::Relaxed)),
+            ("s3", self.calls.s3.load(Ordering::Relaxed)),
+            ("sts", self.calls.sts.load(Ordering::Relaxed)),
+        ])
+    }
+
+    async fn listing(
+        &self,
+        scope: &Scope,
+        ids: Option<&[String]>,
+        max_age: Duration,
+    ) -> shape::Listing {
+        let Some(acct) = self.accounts.get(&scope.account) else {
+            return failed(format!("account {} is not configured", scope.account));
+        };
+        let t = scope.resource_type.as_str();
+        if iam::TYPES.contains(&t) {
+            return match acct.iam_shared.get(acct, max_age).await {
+                Ok(d) => iam::shape(acct, &d, t, ids),
+                Err(e) => {
+                    let mut l = shape::Listing::default();
+                    l.fail(e);
+                    l
+                }
+            };
+        }
+        let Some(rc) = acct.regions.get(&scope.region) else {
+            return failed(format!(
+                "region {} is not configured for account {}",
+                scope.region, scope.account
+            ));
+        };
+        if t == s3::BUCKET {
+            s3::list(rc, ids).await
+        } else {
+            ec2::list(rc, t, ids).await
+        }
+    }
+}
+
+fn failed(message: String) -> shape::Listing {
+    let mut l = shape::Listing::default();
+    l.fail(PollError::Source {
+        code: "UnknownScope".into(),
+        message,
+    });
+    l
+}
+
+fn account_of_role(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() >= 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].starts_with("role/")
+    {
+        Some(parts[4].to_string())
+    } else {
+        None
+    }
+}
+
+fn ec2_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_ec2::Client {
+    let mut b = aws_sdk_ec2::config::Builder::from(conf);
+    if let Some(url) = s.endpoints.for_service(Service::Ec2) {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_ec2::Client::from_conf(b.build())
+}
+
+fn iam_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_iam::Client {
+    let mut b = aws_sdk_iam::config::Builder::from(conf);
+    if let Some(url) = s.endpoints.for_service(Service::Iam) {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_iam::Client::from_conf(b.build())
+}
+
+fn s3_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(conf);
+    if let Some(url) = s.endpoints.for_service(Service::S3) {
+        // Private and emulated endpoints rarely resolve bucket subdomains.
+        b = b.endpoint_url(url).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+fn sts_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::config::Builder::from(conf);
+    if let Some(url) = s.endpoints.for_service(Service::Sts) {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_sts::Client::from_conf(b.build())
+}
+
+impl Source for AwsSource {
+    fn name(&self) -> &str {
+        "aws"
+    }
+
+    fn scopes(&self) -> Vec<Scope> {
+        self.scopes.clone()
+    }
+
+    fn poll<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, PollOutcome> {
+        Box::pin(async move {
+            let listing = self.listing(scope, None, iam_share()).await;
+            match listing.error {
+                None => {
+                    let (snap, rejected) = CompleteSnapshot::new(scope.clone(), listing.resources);
+                    if !rejected.is_empty() {
+                        tracing::warn!(scope = ?scope, rejected = rejected.len(), "resources outside the scope or listed twice were not kept");
+                    }
+                    PollOutcome::Complete(snap)
+                }
+                Some(e) if listing.resources.is_empty() => PollOutcome::Failed(e),
+                Some(e) => PollOutcome::Partial(
+                    PartialSnapshot {
+                        resources: listing.resources,
+                    },
+                    e,
+                ),
+            }
+        })
+    }
+
+    fn describe<'a>(
+        &'a self,
+        keys: &'a [ResourceKey],
+    ) -> BoxFuture<'a, Result<PartialSnapshot, PollError>> {
+        Box::pin(async move {
+            let mut groups: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
+            for k in keys {
+                groups
+                    .entry(Scope::new(&k.account, &k.region, &k.resource_type))
+                    .or_default()
+                    .push(k.resource_id.clone());
+            }
+            let mut out = PartialSnapshot::default();
+            let mut first_error = None;
+            for (scope, ids) in groups {
+                // A describe is "now": no shared IAM listing, a fresh one.
+                let l = self.listing(&scope, Some(&ids), Duration::ZERO).await;
+                out.resources.extend(l.resources);
+                if let Some(e) = l.error {
+                    tracing::warn!(scope = ?scope, error = %e, "describe failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+            match first_error {
+                Some(e) if out.resources.is_empty() => Err(e),
+                _ => Ok(out),
+            }
+        })
+    }
+}
+
+fn iam_share() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns_name_their_account() {
+        assert_eq!(
+            account_of_role("arn:aws:iam::222233334444:role/driftlog-read").as_deref(),
+            Some("222233334444")
+        );
+        assert_eq!(account_of_role("arn:aws:iam::2222:role/x"), None);
+        assert_eq!(account_of_role("arn:aws:s3:::bucket"), None);
+    }
+
+    #[test]
+    fn every_type_has_a_type_spec() {
+        for t in supported_types() {
+            assert_eq!(driftlog_model::spec_for(t).resource_type, t, "{t}");
+        }
+        assert_eq!(supported_types().len(), 14);
+    }
+}

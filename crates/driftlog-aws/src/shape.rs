@@ -1,0 +1,134 @@
+//! Small pieces shared by the per-service shapers: times, tags, relationships, ARNs, the
+//! paging loop.
+
+use aws_sdk_ec2::primitives::DateTime;
+use driftlog_model::{Document, Observed, Relationship, ResourceKey};
+use driftlog_poll::PollError;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// What listing one scope (or describing some resources) produced: the resources fully
+/// read, and the error that cut the listing short, if any. With an error the resources are
+/// recorded but nothing is deleted.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    pub(crate) resources: Vec<Observed>,
+    pub(crate) error: Option<PollError>,
+}
+
+impl Listing {
+    /// Keeps the first error: it is the cause, later ones are consequences.
+    pub(crate) fn fail(&mut self, e: PollError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// AWS Config's time format: ISO 8601 in UTC with milliseconds.
+pub(crate) fn iso(t: Option<&DateTime>) -> Value {
+    match t {
+        Some(t) => Value::String(iso_str(t)),
+        None => Value::Null,
+    }
+}
+
+/// [`iso`] for a time that is always present.
+pub(crate) fn iso_str(t: &DateTime) -> String {
+    let ms = t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000);
+    driftlog_model::time::iso_ms(ms)
+}
+
+/// The partition of a region, for ARNs.
+pub(crate) fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// A relationship without a target name (EC2 targets have none).
+pub(crate) fn rel(name: &str, resource_type: &str, id: &str) -> Relationship {
+    Relationship {
+        resource_id: id.to_string(),
+        resource_name: None,
+        resource_type: resource_type.to_string(),
+        name: name.to_string(),
+    }
+}
+
+/// A relationship to a named target (IAM).
+pub(crate) fn rel_named(name: &str, resource_type: &str, id: &str, target: &str) -> Relationship {
+    Relationship {
+        resource_id: id.to_string(),
+        resource_name: Some(target.to_string()),
+        resource_type: resource_type.to_string(),
+        name: name.to_string(),
+    }
+}
+
+/// Sorts and de-duplicates relationships: the same edge found twice (an instance with two
+/// ENIs in one subnet) is one edge.
+pub(crate) fn dedup(mut rels: Vec<Relationship>) -> Vec<Relationship> {
+    rels.sort_by(|a, b| {
+        (&a.resource_type, &a.resource_id, &a.name).cmp(&(
+            &b.resource_type,
+            &b.resource_id,
+            &b.name,
+        ))
+    });
+    rels.dedup_by(|a, b| {
+        a.resource_type == b.resource_type && a.resource_id == b.resource_id && a.name == b.name
+    });
+    rels
+}
+
+/// Tags in both of AWS Config's forms: `[{key, value}]` inside `configuration`, a map at
+/// the top level.
+pub(crate) fn tag_pairs<'a>(
+    tags: impl Iterator<Item = (&'a str, &'a str)>,
+) -> (Value, BTreeMap<String, String>) {
+    let mut list = Vec::new();
+    let mut map = BTreeMap::new();
+    for (k, v) in tags {
+        list.push(json!({"key": k, "value": v}));
+        map.insert(k.to_string(), v.to_string());
+    }
+    (Value::Array(list), map)
+}
+
+/// Canonicalizes one shaped resource.
+pub(crate) fn observe(
+    account: &str,
+    region: &str,
+    resource_type: &str,
+    id: &str,
+    doc: &Document,
+) -> Observed {
+    Observed::new(ResourceKey::new(account, region, resource_type, id), doc)
+}
+
+/// Runs a paginated call page by page, each request through the gate; the body gets each
+/// page; an error stops the loop and is returned (with the pages read so far kept).
+macro_rules! for_each_page {
+    ($gate:expr, $call:expr, $request:expr, |$page:ident| $body:block) => {{
+        let mut stream = $request.into_paginator().send();
+        let mut error = None;
+        loop {
+            $gate.pass().await;
+            match stream.next().await {
+                None => break,
+                Some(Ok($page)) => $body,
+                Some(Err(e)) => {
+                    error = Some($crate::error::from_sdk($call, &e));
+                    break;
+                }
+            }
+        }
+        error
+    }};
+}
+pub(crate) use for_each_page;
