@@ -31,10 +31,14 @@ pub(crate) struct Details {
     roles: Vec<RoleDetail>,
     users: Vec<UserDetail>,
     groups: Vec<GroupDetail>,
-    policies: Vec<ManagedPolicyDetail>,
+    /// Customer-managed policies with their id and name.
+    policies: Vec<(String, String, ManagedPolicyDetail)>,
 }
 
-/// The last listing of one account, shared by the IAM scopes polled close together.
+/// The last listing of one account. Every poll and describe asks for a listing no older
+/// than itself (`max_age` zero), since a listing that predates a poll could undo a change
+/// recorded in between; the lock still keeps an account's IAM listings one at a time, so
+/// the four IAM scopes never hammer IAM in parallel.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     last: tokio::sync::Mutex<Option<(Instant, Arc<Details>)>>,
@@ -77,9 +81,54 @@ async fn fetch(c: &AccountClients) -> Result<Details, PollError> {
             d.roles.extend(page.role_detail_list().iter().cloned());
             d.users.extend(page.user_detail_list().iter().cloned());
             d.groups.extend(page.group_detail_list().iter().cloned());
-            d.policies.extend(page.policies().iter().cloned());
+            d.policies.extend(page.policies().iter().map(|p| {
+                (
+                    p.policy_id().unwrap_or_default().to_string(),
+                    p.policy_name().unwrap_or_default().to_string(),
+                    p.clone(),
+                )
+            }));
         }
     );
+    if err.is_none()
+        && d.policies
+            .iter()
+            .any(|(id, name, _)| id.is_empty() || name.is_empty())
+    {
+        // Some AWS-compatible servers (moto) leave the id and name out of this listing;
+        // ListPolicies has them.
+        let mut names = HashMap::new();
+        let req = c
+            .iam
+            .list_policies()
+            .scope(aws_sdk_iam::types::PolicyScopeType::Local);
+        let err = crate::shape::for_each_page!(c.iam_gate, "iam:ListPolicies", req, |page| {
+            for p in page.policies() {
+                if let Some(arn) = p.arn() {
+                    names.insert(
+                        arn.to_string(),
+                        (
+                            p.policy_id().unwrap_or_default().to_string(),
+                            p.policy_name().unwrap_or_default().to_string(),
+                        ),
+                    );
+                }
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        for (id, name, p) in &mut d.policies {
+            if let Some((i, n)) = names.get(p.arn().unwrap_or_default()) {
+                if id.is_empty() {
+                    *id = i.clone();
+                }
+                if name.is_empty() {
+                    *name = n.clone();
+                }
+            }
+        }
+    }
     // A listing cut short would give principals without some of their policy edges: record
     // nothing rather than something wrong.
     match err {
@@ -131,12 +180,8 @@ pub(crate) fn shape(
             }
         }
         POLICY => {
-            for p in d
-                .policies
-                .iter()
-                .filter(|p| wanted(p.policy_id().unwrap_or_default()))
-            {
-                push(p.policy_id().unwrap_or_default(), policy(p, &index));
+            for (id, name, p) in d.policies.iter().filter(|(id, _, _)| wanted(id)) {
+                push(id, policy(id, name, p, &index));
             }
         }
         other => out.fail(PollError::Source {
@@ -167,14 +212,9 @@ impl<'a> Index<'a> {
             users_of_group: HashMap::new(),
             attached_to: HashMap::new(),
         };
-        for p in &d.policies {
-            ix.policy_by_arn.insert(
-                p.arn().unwrap_or_default(),
-                (
-                    p.policy_id().unwrap_or_default(),
-                    p.policy_name().unwrap_or_default(),
-                ),
-            );
+        for (id, name, p) in &d.policies {
+            ix.policy_by_arn
+                .insert(p.arn().unwrap_or_default(), (id.as_str(), name.as_str()));
         }
         for g in &d.groups {
             let (id, name) = (
@@ -394,14 +434,14 @@ fn group(g: &GroupDetail, ix: &Index<'_>) -> Document {
     }
 }
 
-fn policy(p: &ManagedPolicyDetail, ix: &Index<'_>) -> Document {
+fn policy(id: &str, name: &str, p: &ManagedPolicyDetail, ix: &Index<'_>) -> Document {
     // All versions, newest first, as AWS Config records them.
     let mut versions: Vec<_> = p.policy_version_list().iter().collect();
     versions
         .sort_by_key(|v| std::cmp::Reverse(v.create_date().map(|d| (d.secs(), d.subsec_nanos()))));
     let configuration = json!({
-        "policyName": p.policy_name(),
-        "policyId": p.policy_id(),
+        "policyName": name,
+        "policyId": id,
         "arn": p.arn(),
         "path": p.path(),
         "defaultVersionId": p.default_version_id(),
@@ -427,7 +467,7 @@ fn policy(p: &ManagedPolicyDetail, ix: &Index<'_>) -> Document {
     }
     Document {
         arn: p.arn().map(str::to_string),
-        resource_name: p.policy_name().map(str::to_string),
+        resource_name: Some(name.to_string()),
         availability_zone: Some("Not Applicable".into()),
         resource_creation_time: p.create_date().map(iso_str),
         tags: Default::default(),

@@ -57,6 +57,7 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "ec2:DescribeVolumes",
     "ec2:DescribeVpcs",
     "iam:GetAccountAuthorizationDetails",
+    "iam:ListPolicies",
     "s3:GetBucketAcl",
     "s3:GetBucketLocation",
     "s3:GetBucketLogging",
@@ -380,7 +381,7 @@ impl Source for AwsSource {
 
     fn poll<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, PollOutcome> {
         Box::pin(async move {
-            let listing = self.listing(scope, None, iam_share()).await;
+            let listing = self.listing(scope, None, Duration::ZERO).await;
             match listing.error {
                 None => {
                     let (snap, rejected) = CompleteSnapshot::new(scope.clone(), listing.resources);
@@ -415,7 +416,6 @@ impl Source for AwsSource {
             let mut out = PartialSnapshot::default();
             let mut first_error = None;
             for (scope, ids) in groups {
-                // A describe is "now": no shared IAM listing, a fresh one.
                 let l = self.listing(&scope, Some(&ids), Duration::ZERO).await;
                 out.resources.extend(l.resources);
                 if let Some(e) = l.error {
@@ -429,10 +429,6 @@ impl Source for AwsSource {
             }
         })
     }
-}
-
-fn iam_share() -> Duration {
-    Duration::from_secs(10)
 }
 
 #[cfg(test)]

@@ -190,17 +190,18 @@ async fn bucket(
     }
 
     c.s3_gate.pass().await;
-    let ver =
-        c.s3.get_bucket_versioning()
-            .bucket(name)
-            .send()
-            .await
-            .map_err(|e| from_sdk("s3:GetBucketVersioning", &e))?;
+    let (status, mfa) = match c.s3.get_bucket_versioning().bucket(name).send().await {
+        Ok(v) => (
+            v.status().map(|s| s.as_str().to_string()),
+            v.mfa_delete().map(|m| m.as_str().to_string()),
+        ),
+        Err(e) => versioning_from_raw(&e).ok_or_else(|| from_sdk("s3:GetBucketVersioning", &e))?,
+    };
     sup.insert(
         "BucketVersioningConfiguration".into(),
         json!({
-            "status": ver.status().map(|s| s.as_str()).unwrap_or("Off"),
-            "isMfaDeleteEnabled": ver.mfa_delete().map(|m| m.as_str() == "Enabled"),
+            "status": status.as_deref().unwrap_or("Off"),
+            "isMfaDeleteEnabled": mfa.map(|m| m == "Enabled"),
         }),
     );
 
@@ -258,6 +259,37 @@ async fn bucket(
         configuration,
         supplementary_configuration: sup,
     })
+}
+
+/// moto 5.2 answers GetBucketVersioning with a `GetBucketVersioningResponse` root element,
+/// which the SDK's parser (expecting `VersioningConfiguration`) refuses although the fields
+/// are right. When that is the only problem, the fields are read from the same body with the
+/// SDK's own XML decoder; any other failure stays a failure.
+fn versioning_from_raw<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Option<(Option<String>, Option<String>)> {
+    let raw = e.raw_response()?;
+    if !raw.status().is_success() {
+        return None;
+    }
+    let text = std::str::from_utf8(raw.body().bytes()?).ok()?;
+    let mut doc = aws_smithy_xml::decode::Document::new(text);
+    let mut root = doc.root_element().ok()?;
+    if !root.start_el().matches("GetBucketVersioningResponse") {
+        return None;
+    }
+    let (mut status, mut mfa) = (None, None);
+    while let Some(mut tag) = root.next_tag() {
+        let field = if tag.start_el().matches("Status") {
+            &mut status
+        } else if tag.start_el().matches("MfaDelete") {
+            &mut mfa
+        } else {
+            continue;
+        };
+        *field = Some(aws_smithy_xml::decode::try_data(&mut tag).ok()?.to_string());
+    }
+    Some((status, mfa))
 }
 
 fn owner_json(o: Option<&Owner>) -> Value {

@@ -1,0 +1,486 @@
+//! The AWS source against a real AWS-compatible server: moto, started on 127.0.0.1 at a
+//! free port, driven by boto3 (tests/aws/estate.py). Needs the virtualenv that
+//! `scripts/test.sh` installs; with `CI=true` a missing moto fails the test.
+
+use driftlog_aws::{AwsSettings, AwsSource, Endpoints};
+use driftlog_log::{Log, LogOptions};
+use driftlog_model::{Filter, ResourceKey, Status};
+use driftlog_poll::Source;
+use driftlog_recorder::{Recorder, RecorderConfig};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn venv_bin(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("DRIFTLOG_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"));
+    let p = dir.join("bin").join(name);
+    p.exists().then_some(p)
+}
+
+/// moto_server on a free loopback port, killed on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto() -> Option<Moto> {
+    let Some(server) = venv_bin("moto_server") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "moto_server not found in the virtualenv: run ./scripts/test.sh, which installs it"
+            );
+        }
+        eprintln!("SKIPPED: moto_server not installed; ./scripts/test.sh installs it");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = Command::new(server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not listen within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+/// Runs tests/aws/estate.py against the server; returns its JSON answer.
+fn estate(m: &Moto, args: &[&str]) -> Value {
+    let python = venv_bin("python").expect("venv python");
+    let out = Command::new(python)
+        .arg(repo().join("tests/aws/estate.py"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &m.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("run estate.py");
+    assert!(
+        out.status.success(),
+        "estate.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("estate.py prints JSON")
+}
+
+fn credentials() {
+    // The SDK's standard chain reads these; moto accepts any key.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::remove_var("AWS_PROFILE");
+}
+
+fn settings(url: &str) -> AwsSettings {
+    AwsSettings {
+        regions: vec!["us-east-1".into()],
+        endpoints: Endpoints {
+            all: Some(url.to_string()),
+            ..Endpoints::default()
+        },
+        max_attempts: 2,
+        call_timeout: Duration::from_secs(10),
+        ..AwsSettings::default()
+    }
+}
+
+const ACCOUNT: &str = "123456789012";
+
+fn key(region: &str, t: &str, id: &str) -> ResourceKey {
+    ResourceKey::new(ACCOUNT, region, t, id)
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().expect("string")
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    log: Arc<Log>,
+    recorder: Arc<Recorder>,
+}
+
+async fn rig(source: Arc<dyn Source>) -> Rig {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log =
+        Arc::new(Log::open(dir.path().join("store"), LogOptions::default()).expect("open log"));
+    let recorder = Recorder::new(log.clone(), source, RecorderConfig::default());
+    Rig {
+        _dir: dir,
+        log,
+        recorder,
+    }
+}
+
+impl Rig {
+    /// Polls every scope once; returns the items written.
+    async fn poll(&self) -> Vec<driftlog_model::ConfigurationItem> {
+        let before = self.log.watermark();
+        self.recorder.poll_all_once().await.expect("poll");
+        let (items, _) = self
+            .log
+            .read_range(before, usize::MAX, &Filter::default())
+            .expect("read");
+        items
+    }
+
+    fn doc(&self, k: &ResourceKey) -> Value {
+        let ci = self.log.latest(k).expect("read").unwrap_or_else(|| {
+            let errors: Vec<_> = self
+                .recorder
+                .status()
+                .snapshot()
+                .into_iter()
+                .filter(|s| s.last_error_code.is_some())
+                .collect();
+            panic!("{k:?} was not recorded; scopes in error: {errors:#?}")
+        });
+        ci.to_notification_json().expect("json")
+    }
+}
+
+fn rel_ids(doc: &Value, name: &str) -> Vec<String> {
+    doc["relationships"]
+        .as_array()
+        .expect("relationships")
+        .iter()
+        .filter(|r| r["name"] == name)
+        .map(|r| s(&r["resourceId"]).to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_an_estate_and_its_changes() {
+    let Some(m) = moto() else { return };
+    credentials();
+    let e = estate(&m, &["setup"]);
+    let source = Arc::new(
+        AwsSource::connect(&settings(&m.url))
+            .await
+            .expect("connect"),
+    );
+    assert_eq!(source.accounts(), vec![ACCOUNT.to_string()]);
+    assert_eq!(
+        source.scopes().len(),
+        14,
+        "10 regional scopes and 4 IAM scopes"
+    );
+    let r = rig(source.clone()).await;
+    let first = r.poll().await;
+    assert!(first
+        .iter()
+        .all(|ci| ci.status == Status::ResourceDiscovered));
+    let region = "us-east-1";
+
+    // Security group: ARN, name, rules in AWS Config's form, edge to its VPC.
+    let web = s(&e["web_sg"]);
+    let sg = r.doc(&key(region, "AWS::EC2::SecurityGroup", web));
+    assert_eq!(
+        sg["ARN"],
+        format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{web}")
+    );
+    assert_eq!(sg["resourceName"], "web-sg");
+    assert_eq!(sg["availabilityZone"], "Not Applicable");
+    assert_eq!(sg["tags"]["env"], "prod");
+    assert_eq!(sg["configuration"]["groupId"], web);
+    assert_eq!(sg["configuration"]["vpcId"], e["vpc"]);
+    let perms = sg["configuration"]["ipPermissions"]
+        .as_array()
+        .expect("perms");
+    let https = perms
+        .iter()
+        .find(|p| p["fromPort"] == 443)
+        .expect("443 rule");
+    assert_eq!(https["ipRanges"], serde_json::json!(["0.0.0.0/0"]));
+    assert_eq!(https["ipv4Ranges"][0]["cidrIp"], "0.0.0.0/0");
+    let from_lb = perms
+        .iter()
+        .find(|p| p["fromPort"] == 8080)
+        .expect("8080 rule");
+    assert_eq!(from_lb["userIdGroupPairs"][0]["groupId"], e["lb_sg"]);
+    let office = perms.iter().find(|p| p["fromPort"] == 22).expect("22 rule");
+    assert_eq!(office["ipv4Ranges"][0]["description"], "office");
+    let egress = &sg["configuration"]["ipPermissionsEgress"][0];
+    assert_eq!(egress["ipProtocol"], "-1");
+    assert!(
+        egress.get("fromPort").is_none(),
+        "no ports on an all-protocols rule"
+    );
+    assert_eq!(rel_ids(&sg, "Is contained in Vpc"), vec![s(&e["vpc"])]);
+
+    // Instances: placement AZ, launch time, edges to VPC, subnet, SG, ENI, volume.
+    let i0 = s(&e["instances"][0]);
+    let inst = r.doc(&key(region, "AWS::EC2::Instance", i0));
+    assert_eq!(inst["availabilityZone"], "us-east-1a");
+    assert_eq!(
+        inst["resourceCreationTime"],
+        inst["configuration"]["launchTime"]
+    );
+    assert_eq!(inst["configuration"]["state"]["name"], "running");
+    assert_eq!(inst["tags"]["Name"], "app");
+    assert_eq!(rel_ids(&inst, "Is contained in Vpc"), vec![s(&e["vpc"])]);
+    assert_eq!(
+        rel_ids(&inst, "Is contained in Subnet"),
+        vec![s(&e["subnets"][0])]
+    );
+    assert_eq!(
+        rel_ids(&inst, "Is associated with SecurityGroup"),
+        vec![web]
+    );
+    assert_eq!(
+        rel_ids(&inst, "Is attached to Volume").len(),
+        2,
+        "root and /dev/sdf"
+    );
+    assert!(rel_ids(&inst, "Is attached to Volume").contains(&s(&e["volume"]).to_string()));
+    let enis = rel_ids(&inst, "Contains NetworkInterface");
+    assert_eq!(enis.len(), 1);
+    let eni = r.doc(&key(region, "AWS::EC2::NetworkInterface", &enis[0]));
+    assert_eq!(rel_ids(&eni, "Is attached to Instance"), vec![i0]);
+    assert_eq!(eni["configuration"]["attachment"]["instanceId"], i0);
+
+    // Volume, VPC, subnet, NACL, route table, IGW.
+    let vol = r.doc(&key(region, "AWS::EC2::Volume", s(&e["volume"])));
+    assert_eq!(rel_ids(&vol, "Is attached to Instance"), vec![i0]);
+    assert_eq!(vol["configuration"]["size"], 20);
+    let vpc = r.doc(&key(region, "AWS::EC2::VPC", s(&e["vpc"])));
+    assert_eq!(vpc["configuration"]["cidrBlock"], "10.20.0.0/16");
+    assert_eq!(vpc["availabilityZone"], "Multiple Availability Zones");
+    let sub = r.doc(&key(region, "AWS::EC2::Subnet", s(&e["subnets"][1])));
+    assert_eq!(sub["availabilityZone"], "us-east-1b");
+    assert_eq!(rel_ids(&sub, "Is contained in Vpc"), vec![s(&e["vpc"])]);
+    let acl = r.doc(&key(region, "AWS::EC2::NetworkAcl", s(&e["acl"])));
+    let deny22 = acl["configuration"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|x| x["ruleNumber"] == 90)
+        .expect("rule 90");
+    assert_eq!(deny22["protocol"], "6");
+    assert_eq!(deny22["ruleAction"], "deny");
+    assert_eq!(
+        deny22["portRange"],
+        serde_json::json!({"from": 22, "to": 22})
+    );
+    let rtb = r.doc(&key(region, "AWS::EC2::RouteTable", s(&e["rtb"])));
+    assert!(rtb["configuration"]["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .any(|x| x["gatewayId"] == e["igw"] && x["destinationCidrBlock"] == "0.0.0.0/0"));
+    assert_eq!(rel_ids(&rtb, "Contains Subnet"), vec![s(&e["subnets"][0])]);
+    let igw = r.doc(&key(region, "AWS::EC2::InternetGateway", s(&e["igw"])));
+    assert_eq!(rel_ids(&igw, "Is attached to Vpc"), vec![s(&e["vpc"])]);
+
+    // IAM: global, unique ids, encoded documents, policy edges both ways.
+    let role = r.doc(&key("global", "AWS::IAM::Role", s(&e["role"])));
+    assert_eq!(role["awsRegion"], "global");
+    assert_eq!(role["resourceName"], "app-server");
+    assert_eq!(
+        role["ARN"],
+        format!("arn:aws:iam::{ACCOUNT}:role/app-server")
+    );
+    assert!(s(&role["configuration"]["assumeRolePolicyDocument"]).starts_with("%7B"));
+    assert_eq!(
+        role["configuration"]["rolePolicyList"][0]["policyName"],
+        "read-app-data"
+    );
+    assert!(s(&role["configuration"]["rolePolicyList"][0]["policyDocument"]).starts_with("%7B"));
+    assert_eq!(role["tags"]["team"], "platform");
+    assert_eq!(
+        rel_ids(&role, "Is attached to CustomerManagedPolicy"),
+        vec![s(&e["policy"])]
+    );
+    let policy = r.doc(&key("global", "AWS::IAM::Policy", s(&e["policy"])));
+    assert_eq!(policy["configuration"]["path"], "/app/");
+    assert_eq!(policy["configuration"]["defaultVersionId"], "v1");
+    assert!(s(&policy["configuration"]["policyVersionList"][0]["document"]).starts_with("%7B"));
+    assert_eq!(rel_ids(&policy, "Is attached to Role"), vec![s(&e["role"])]);
+    assert_eq!(
+        rel_ids(&policy, "Is attached to Group"),
+        vec![s(&e["group"])]
+    );
+    let user = r.doc(&key("global", "AWS::IAM::User", s(&e["user"])));
+    assert_eq!(
+        user["configuration"]["groupList"],
+        serde_json::json!(["developers"])
+    );
+    assert_eq!(rel_ids(&user, "Is attached to Group"), vec![s(&e["group"])]);
+    let group = r.doc(&key("global", "AWS::IAM::Group", s(&e["group"])));
+    assert_eq!(rel_ids(&group, "Contains User"), vec![s(&e["user"])]);
+
+    // S3: regional, supplementary configuration with AWS Config's quirks.
+    let bucket = r.doc(&key(region, "AWS::S3::Bucket", "example-app-data"));
+    assert_eq!(bucket["ARN"], "arn:aws:s3:::example-app-data");
+    assert_eq!(bucket["availabilityZone"], "Regional");
+    let sup = &bucket["supplementaryConfiguration"];
+    assert!(
+        sup["AccessControlList"].is_string(),
+        "the ACL is a JSON string"
+    );
+    let acl_doc: Value = serde_json::from_str(s(&sup["AccessControlList"])).expect("ACL JSON");
+    assert_eq!(acl_doc["grantList"][0]["permission"], "FullControl");
+    assert_eq!(sup["BucketVersioningConfiguration"]["status"], "Enabled");
+    assert_eq!(sup["BucketPolicy"]["policyText"], Value::Null);
+    assert_eq!(
+        sup["PublicAccessBlockConfiguration"]["blockPublicAcls"],
+        true
+    );
+    assert_eq!(bucket["tags"]["env"], "prod");
+    let logs = r.doc(&key(region, "AWS::S3::Bucket", "example-logs"));
+    assert_eq!(
+        logs["supplementaryConfiguration"]["BucketVersioningConfiguration"]["status"],
+        "Off"
+    );
+
+    // Reverse lookups come from the core's index.
+    let in_vpc = r
+        .log
+        .related_to("AWS::EC2::VPC", s(&e["vpc"]), None)
+        .expect("related");
+    let types: std::collections::BTreeSet<_> = in_vpc
+        .iter()
+        .map(|x| x.source.resource_type.as_str())
+        .collect();
+    for t in [
+        "AWS::EC2::SecurityGroup",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::Instance",
+        "AWS::EC2::NetworkInterface",
+        "AWS::EC2::NetworkAcl",
+        "AWS::EC2::RouteTable",
+        "AWS::EC2::InternetGateway",
+    ] {
+        assert!(types.contains(t), "{t} points at the VPC: {types:?}");
+    }
+    let on_sg = r
+        .log
+        .related_to("AWS::EC2::SecurityGroup", web, None)
+        .expect("related");
+    assert!(on_sg.iter().any(|x| x.source.resource_id == i0));
+
+    // Nothing changed: a second poll writes nothing.
+    assert!(r.poll().await.is_empty(), "a steady estate records nothing");
+
+    // Open SSH to the world: one CI, for that group, with the changed rule.
+    estate(&m, &["open-ssh", web]);
+    let items = r.poll().await;
+    assert_eq!(
+        items.len(),
+        1,
+        "{:?}",
+        items.iter().map(|c| &c.key).collect::<Vec<_>>()
+    );
+    assert_eq!(items[0].key.resource_id, web);
+    assert_eq!(items[0].status, Status::Ok);
+    let changed = items[0].changed_properties().expect("diff");
+    assert!(
+        changed
+            .keys()
+            .all(|k| k.starts_with("Configuration.IpPermissions")),
+        "{changed:?}"
+    );
+    let doc = r.doc(&key(region, "AWS::EC2::SecurityGroup", web));
+    assert!(doc["configuration"]["ipPermissions"]
+        .as_array()
+        .expect("perms")
+        .iter()
+        .any(|p| p["fromPort"] == 22
+            && p["ipRanges"]
+                .as_array()
+                .expect("ranges")
+                .contains(&"0.0.0.0/0".into())));
+
+    // Attach a policy to the role: the role and the policy (new edge) change.
+    estate(
+        &m,
+        &["attach-policy", "app-server", s(&e["extra_policy_arn"])],
+    );
+    let items = r.poll().await;
+    let ids: Vec<&str> = items.iter().map(|c| c.key.resource_id.as_str()).collect();
+    assert!(ids.contains(&s(&e["role"])), "{ids:?}");
+    assert!(ids.contains(&s(&e["extra_policy"])), "{ids:?}");
+    let role = r.doc(&key("global", "AWS::IAM::Role", s(&e["role"])));
+    assert_eq!(
+        rel_ids(&role, "Is attached to CustomerManagedPolicy").len(),
+        2
+    );
+    let role_ci = items
+        .iter()
+        .find(|c| c.key.resource_id == s(&e["role"]))
+        .expect("role CI");
+    let changed = role_ci.changed_properties().expect("diff");
+    assert!(
+        changed
+            .keys()
+            .any(|k| k.starts_with("Configuration.AttachedManagedPolicies")),
+        "{changed:?}"
+    );
+
+    // Put a bucket policy.
+    estate(&m, &["put-bucket-policy", "example-app-data"]);
+    let items = r.poll().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].key.resource_id, "example-app-data");
+    let doc = r.doc(&key(region, "AWS::S3::Bucket", "example-app-data"));
+    let text = s(&doc["supplementaryConfiguration"]["BucketPolicy"]["policyText"]);
+    assert!(text.contains("DenyInsecureTransport"));
+
+    // Terminate an instance: ResourceDeleted.
+    let i1 = s(&e["instances"][1]);
+    estate(&m, &["terminate", i1]);
+    let items = r.poll().await;
+    let del = items
+        .iter()
+        .find(|c| c.key.resource_id == i1)
+        .expect("instance deleted");
+    assert_eq!(del.status, Status::ResourceDeleted);
+
+    // Delete a security group: ResourceDeleted.
+    estate(&m, &["delete-sg", s(&e["spare_sg"])]);
+    let items = r.poll().await;
+    let del = items
+        .iter()
+        .find(|c| c.key.resource_id == s(&e["spare_sg"]))
+        .expect("group deleted");
+    assert_eq!(del.status, Status::ResourceDeleted);
+
+    // Targeted refresh: re-describes one resource; unchanged → nothing written.
+    let report = r
+        .recorder
+        .refresh(&[key(region, "AWS::EC2::SecurityGroup", web)])
+        .await
+        .expect("refresh");
+    assert_eq!(report.written(), 0);
+    assert!(source.api_calls()["ec2"] > 0);
+}
