@@ -484,3 +484,142 @@ async fn records_an_estate_and_its_changes() {
     assert_eq!(report.written(), 0);
     assert!(source.api_calls()["ec2"] > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_service_deletes_nothing_and_shows_its_error() {
+    let Some(m) = moto() else { return };
+    credentials();
+    let e = estate(&m, &["setup"]);
+    let good = Arc::new(
+        AwsSource::connect(&settings(&m.url))
+            .await
+            .expect("connect"),
+    );
+    let r = rig(good).await;
+    let discovered = r.poll().await.len();
+    assert!(discovered > 20, "{discovered}");
+
+    // EC2 now points at a closed port; IAM and S3 still reach moto.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut broken = settings(&m.url);
+    broken.endpoints.ec2 = Some(format!("http://127.0.0.1:{closed}"));
+    let source = Arc::new(AwsSource::connect(&broken).await.expect("connect"));
+    let recorder = Recorder::new(r.log.clone(), source, RecorderConfig::default());
+    estate(&m, &["put-bucket-policy", "example-logs"]);
+    estate(
+        &m,
+        &["attach-policy", "app-server", s(&e["extra_policy_arn"])],
+    );
+    let before = r.log.watermark();
+    let report = recorder.poll_all_once().await.expect("poll");
+    let (items, _) = r
+        .log
+        .read_range(before, usize::MAX, &Filter::default())
+        .expect("read");
+    assert!(
+        items.iter().all(|ci| ci.status != Status::ResourceDeleted),
+        "nothing is deleted by a failed scope"
+    );
+    assert_eq!(report.stats.deleted, 0);
+    let types: std::collections::BTreeSet<_> =
+        items.iter().map(|c| c.key.resource_type.as_str()).collect();
+    assert!(
+        types.contains("AWS::S3::Bucket"),
+        "S3 still records: {types:?}"
+    );
+    assert!(
+        types.contains("AWS::IAM::Role"),
+        "IAM still records: {types:?}"
+    );
+    assert!(
+        !types.iter().any(|t| t.starts_with("AWS::EC2::")),
+        "{types:?}"
+    );
+
+    let status = recorder.status().snapshot();
+    for st in &status {
+        if st.resource_type.starts_with("AWS::EC2::") {
+            assert_eq!(
+                st.last_error_code.as_deref(),
+                Some("EndpointConnectionError"),
+                "{st:?}"
+            );
+            let msg = st.last_error_message.as_deref().unwrap_or_default();
+            assert!(msg.contains("ec2:Describe"), "{msg}");
+            assert!(st.last_success_ms.is_none());
+        } else {
+            assert_eq!(st.last_error_code, None, "{st:?}");
+            assert!(st.last_success_ms.is_some());
+        }
+    }
+    // The recorded EC2 resources are all still there, as they were.
+    let sg = r.doc(&key(
+        "us-east-1",
+        "AWS::EC2::SecurityGroup",
+        s(&e["web_sg"]),
+    ));
+    assert_eq!(sg["configurationItemStatus"], "ResourceDiscovered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_denied_on_startup_is_a_clear_error() {
+    let Some(m) = moto() else { return };
+    credentials();
+    // No account to record at all is refused with what to do.
+    let mut none = settings(&m.url);
+    none.record_own_account = false;
+    let err = AwsSource::connect(&none).await.expect_err("no account");
+    assert!(err.to_string().contains("assume_roles"), "{err}");
+    // A malformed role ARN names itself.
+    let mut bad = settings(&m.url);
+    bad.assume_roles.push(driftlog_aws::AssumeRole {
+        role_arn: "arn:aws:iam::12:role/x".into(),
+        external_id: None,
+        session_name: "driftlog".into(),
+    });
+    let err = AwsSource::connect(&bad).await.expect_err("bad arn");
+    assert!(err.to_string().contains("arn:aws:iam::12:role/x"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_a_second_account_through_assume_role() {
+    let Some(m) = moto() else { return };
+    credentials();
+    estate(&m, &["setup"]);
+    // moto answers AssumeRole for any account; the assumed account's resources live in
+    // moto's per-account backend, so the other account starts empty but is polled.
+    let mut two = settings(&m.url);
+    two.assume_roles.push(driftlog_aws::AssumeRole {
+        role_arn: "arn:aws:iam::222233334444:role/driftlog-read".into(),
+        external_id: Some("x-1".into()),
+        session_name: "driftlog".into(),
+    });
+    let source = Arc::new(AwsSource::connect(&two).await.expect("connect"));
+    assert_eq!(
+        source.accounts(),
+        vec![ACCOUNT.to_string(), "222233334444".to_string()]
+    );
+    assert_eq!(source.scopes().len(), 28);
+    let r = rig(source).await;
+    let items = r.poll().await;
+    // The other account's own default VPC, under its own account id: the assumed
+    // credentials were used.
+    assert!(items
+        .iter()
+        .any(|c| c.key.account == "222233334444" && c.key.resource_type == "AWS::EC2::VPC"));
+    assert!(!items.iter().any(|c| c.key.account == "222233334444"
+        && c.key.resource_type == "AWS::IAM::Role"
+        && c.document().expect("doc")["resourceName"] == "app-server"));
+    let status = r.recorder.status().snapshot();
+    assert!(
+        status.iter().all(|s| s.last_error_code.is_none()),
+        "{status:#?}"
+    );
+    assert!(status
+        .iter()
+        .any(|s| s.account == "222233334444" && s.last_success_ms.is_some()));
+}
