@@ -16,7 +16,8 @@ pub const DEFAULT_TOML: &str = r#"# driftlog configuration. Every key is optiona
 data_dir = "./driftlog-data"
 
 [source]
-# Where resources come from: "sim" (the built-in simulated AWS estate).
+# Where resources come from: "sim" (the built-in simulated AWS estate) or "aws" (real
+# accounts through the AWS SDK; see [source.aws] and README "Record your AWS account").
 kind = "sim"
 
 [source.sim]
@@ -31,6 +32,40 @@ resources = 2000
 churn = 0.01
 # How often the simulated estate changes.
 tick_interval = "30s"
+
+[source.aws]
+# Named profile of ~/.aws/config; "" = the standard chain: environment variables, the
+# default profile, SSO, web identity, instance or container metadata.
+profile = ""
+# Regions to record; [] = the region of the profile or AWS_REGION; ["all"] = every region
+# enabled for the account. IAM is global and recorded once per account.
+regions = []
+# Record the account the credentials belong to.
+record_own_account = true
+# Other accounts, each reached by assuming a read-only role in it, e.g.
+# assume_roles = [{ role_arn = "arn:aws:iam::222233334444:role/driftlog-read", external_id = "", session_name = "driftlog" }]
+assume_roles = []
+# Attempts per API call, the first included: the SDK retries throttling and transient errors
+# with exponential backoff.
+max_attempts = 5
+# Timeout of one API call attempt (a whole poll is bounded by recorder.timeout).
+call_timeout = "30s"
+
+[source.aws.endpoints]
+# Endpoint URLs for moto, LocalStack or VPC endpoints; "" = AWS's own. `all` applies to
+# every service without its own.
+all = ""
+ec2 = ""
+iam = ""
+s3 = ""
+sts = ""
+
+[source.aws.rate_limits]
+# Requests per second, per service: EC2 and S3 per account and region, IAM per account.
+# Keeps a large account under AWS's throttling limits; 0 = no limit.
+ec2 = 10.0
+iam = 5.0
+s3 = 20.0
 
 [recorder]
 # Start recording when `serve` starts (false: start it later through the API).
@@ -99,6 +134,8 @@ pub struct SourceConfig {
     pub kind: SourceKind,
     /// `[source.sim]`.
     pub sim: SimSection,
+    /// `[source.aws]`.
+    pub aws: AwsSection,
 }
 
 impl Default for SourceConfig {
@@ -106,6 +143,137 @@ impl Default for SourceConfig {
         Self {
             kind: SourceKind::Sim,
             sim: SimSection::default(),
+            aws: AwsSection::default(),
+        }
+    }
+}
+
+/// `[source.aws]`: how to reach AWS; see [`driftlog_aws::AwsSettings`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSection {
+    /// Named profile, "" for the standard chain.
+    pub profile: String,
+    /// Regions, `["all"]`, or empty for the chain's region.
+    pub regions: Vec<String>,
+    /// Record the credentials' own account.
+    pub record_own_account: bool,
+    /// Accounts reached by assume-role.
+    pub assume_roles: Vec<AssumeRoleEntry>,
+    /// Attempts per call.
+    pub max_attempts: u32,
+    /// Timeout per call attempt.
+    #[serde(deserialize_with = "duration")]
+    pub call_timeout: Duration,
+    /// `[source.aws.endpoints]`.
+    pub endpoints: EndpointsSection,
+    /// `[source.aws.rate_limits]`.
+    pub rate_limits: RateLimitsSection,
+}
+
+impl Default for AwsSection {
+    fn default() -> Self {
+        Self {
+            profile: String::new(),
+            regions: Vec::new(),
+            record_own_account: true,
+            assume_roles: Vec::new(),
+            max_attempts: 5,
+            call_timeout: Duration::from_secs(30),
+            endpoints: EndpointsSection::default(),
+            rate_limits: RateLimitsSection::default(),
+        }
+    }
+}
+
+/// One entry of `source.aws.assume_roles`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssumeRoleEntry {
+    /// The role in the other account.
+    pub role_arn: String,
+    /// External id, "" for none.
+    #[serde(default)]
+    pub external_id: String,
+    /// Session name.
+    #[serde(default = "default_session_name")]
+    pub session_name: String,
+}
+
+fn default_session_name() -> String {
+    "driftlog".to_string()
+}
+
+/// `[source.aws.endpoints]`; "" = AWS's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointsSection {
+    /// Every service.
+    pub all: String,
+    /// EC2.
+    pub ec2: String,
+    /// IAM.
+    pub iam: String,
+    /// S3.
+    pub s3: String,
+    /// STS.
+    pub sts: String,
+}
+
+/// `[source.aws.rate_limits]`, requests per second.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsSection {
+    /// EC2, per account and region.
+    pub ec2: f64,
+    /// IAM, per account.
+    pub iam: f64,
+    /// S3, per account and region.
+    pub s3: f64,
+}
+
+impl Default for RateLimitsSection {
+    fn default() -> Self {
+        let d = driftlog_aws::RateLimits::default();
+        Self {
+            ec2: d.ec2,
+            iam: d.iam,
+            s3: d.s3,
+        }
+    }
+}
+
+impl AwsSection {
+    /// The settings the AWS source takes.
+    pub fn settings(&self) -> driftlog_aws::AwsSettings {
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        driftlog_aws::AwsSettings {
+            profile: opt(&self.profile),
+            regions: self.regions.clone(),
+            record_own_account: self.record_own_account,
+            assume_roles: self
+                .assume_roles
+                .iter()
+                .map(|r| driftlog_aws::AssumeRole {
+                    role_arn: r.role_arn.clone(),
+                    external_id: opt(&r.external_id),
+                    session_name: r.session_name.clone(),
+                })
+                .collect(),
+            endpoints: driftlog_aws::Endpoints {
+                all: opt(&self.endpoints.all),
+                ec2: opt(&self.endpoints.ec2),
+                iam: opt(&self.endpoints.iam),
+                s3: opt(&self.endpoints.s3),
+                sts: opt(&self.endpoints.sts),
+            },
+            max_attempts: self.max_attempts,
+            call_timeout: self.call_timeout,
+            rate_limits: driftlog_aws::RateLimits {
+                ec2: self.rate_limits.ec2,
+                iam: self.rate_limits.iam,
+                s3: self.rate_limits.s3,
+            },
         }
     }
 }
@@ -116,6 +284,8 @@ impl Default for SourceConfig {
 pub enum SourceKind {
     /// The simulated estate.
     Sim,
+    /// Real AWS accounts (or an AWS-compatible server) through the SDK.
+    Aws,
 }
 
 /// `[source.sim]`.
@@ -321,6 +491,47 @@ impl Config {
         }
         if self.recorder.interval.is_zero() || self.recorder.timeout.is_zero() {
             bail!("recorder.interval and recorder.timeout must be greater than 0");
+        }
+        let a = &self.source.aws;
+        if a.max_attempts == 0 || a.max_attempts > 20 {
+            bail!(
+                "source.aws.max_attempts = {} rejected: use 1 .. 20",
+                a.max_attempts
+            );
+        }
+        if a.call_timeout.is_zero() {
+            bail!("source.aws.call_timeout must be greater than 0");
+        }
+        for (k, v) in [
+            ("ec2", a.rate_limits.ec2),
+            ("iam", a.rate_limits.iam),
+            ("s3", a.rate_limits.s3),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("source.aws.rate_limits.{k} = {v} rejected: use 0 (no limit) or a positive rate");
+            }
+        }
+        for (k, v) in [
+            ("all", &a.endpoints.all),
+            ("ec2", &a.endpoints.ec2),
+            ("iam", &a.endpoints.iam),
+            ("s3", &a.endpoints.s3),
+            ("sts", &a.endpoints.sts),
+        ] {
+            let v = v.trim();
+            if !v.is_empty() && !(v.starts_with("http://") || v.starts_with("https://")) {
+                bail!("source.aws.endpoints.{k} = {v:?} rejected: an endpoint is a URL, e.g. \"http://127.0.0.1:5000\"");
+            }
+        }
+        for r in &a.regions {
+            if r != "all"
+                && (r.is_empty()
+                    || !r
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+            {
+                bail!("source.aws.regions: {r:?} rejected: a region looks like \"eu-west-1\", or use [\"all\"]");
+            }
         }
         if s.tick_interval.is_zero() {
             bail!("source.sim.tick_interval must be greater than 0");

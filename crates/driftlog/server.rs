@@ -42,10 +42,8 @@ pub fn open_log(cfg: &Config) -> Result<Arc<Log>> {
     Ok(Arc::new(log))
 }
 
-/// Runs the recorder and the query socket until Ctrl-C.
-pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
-    let log = open_log(&cfg)?;
-    let SourceKind::Sim = cfg.source.kind;
+/// Builds the simulated estate, replaying the ticks an earlier run of this store made.
+fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
     let s = &cfg.source.sim;
     let t0 = std::time::Instant::now();
     let sim = SimSource::new(SimConfig {
@@ -88,7 +86,38 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         cfg.data_dir.display()
     );
-    let source: Arc<dyn Source> = Arc::new(sim.clone());
+    Ok((sim, ticks_done))
+}
+
+/// Runs the recorder and the query socket until Ctrl-C.
+pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
+    let log = open_log(&cfg)?;
+    let (source, sim_clock): (Arc<dyn Source>, Option<(SimSource, Duration, u64)>) = match cfg
+        .source
+        .kind
+    {
+        SourceKind::Sim => {
+            let (sim, ticks_done) = start_sim(&cfg, &log)?;
+            (
+                Arc::new(sim.clone()),
+                Some((sim, cfg.source.sim.tick_interval, ticks_done)),
+            )
+        }
+        SourceKind::Aws => {
+            let t0 = std::time::Instant::now();
+            let aws = driftlog_aws::AwsSource::connect(&cfg.source.aws.settings())
+                .await
+                .context("connecting to AWS ([source.aws] in the config file)")?;
+            eprintln!(
+                    "driftlog: recording AWS account(s) {} — {} scopes (account, region, type), connected in {:.1}s; data in {}",
+                    aws.accounts().join(", "),
+                    aws.scopes().len(),
+                    t0.elapsed().as_secs_f64(),
+                    cfg.data_dir.display()
+                );
+            (Arc::new(aws), None)
+        }
+    };
     let recorder = Recorder::new(
         log.clone(),
         source,
@@ -116,9 +145,7 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
     };
 
     // The simulated estate changes on its own clock.
-    let ticker = {
-        let sim = sim.clone();
-        let every = s.tick_interval;
+    let ticker = sim_clock.map(|(sim, every, ticks_done)| {
         let stop = wait_stop(stop_rx.clone());
         let log = log.clone();
         tokio::spawn(async move {
@@ -139,7 +166,7 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
                 }
             }
         })
-    };
+    });
 
     let rec_task = tokio::spawn(recorder.clone().run(wait_stop(stop_rx.clone())));
 
@@ -215,7 +242,9 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         r = &mut rec_done => r,
     };
     let _ = stop_tx.send(true);
-    let _ = ticker.await;
+    if let Some(t) = ticker {
+        let _ = t.await;
+    }
     let _ = progress.await;
     let _ = accept.await;
     log.flush()?;

@@ -8,96 +8,18 @@ use driftlog_model::{Filter, ResourceKey, Status};
 use driftlog_poll::Source;
 use driftlog_recorder::{Recorder, RecorderConfig};
 use serde_json::Value;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn venv_bin(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("DRIFTLOG_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv"));
-    let p = dir.join("bin").join(name);
-    p.exists().then_some(p)
-}
-
-/// moto_server on a free loopback port, killed on drop.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto() -> Option<Moto> {
-    let Some(server) = venv_bin("moto_server") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "moto_server not found in the virtualenv: run ./scripts/test.sh, which installs it"
-            );
-        }
-        eprintln!("SKIPPED: moto_server not installed; ./scripts/test.sh installs it");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = Command::new(server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not listen within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-/// Runs tests/aws/estate.py against the server; returns its JSON answer.
-fn estate(m: &Moto, args: &[&str]) -> Value {
-    let python = venv_bin("python").expect("venv python");
-    let out = Command::new(python)
-        .arg(repo().join("tests/aws/estate.py"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &m.url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("run estate.py");
-    assert!(
-        out.status.success(),
-        "estate.py {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("estate.py prints JSON")
-}
+#[path = "../../../tests/support/moto.rs"]
+mod support;
+use support::{estate, free_port, moto};
 
 fn credentials() {
     // The SDK's standard chain reads these; moto accepts any key.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    for (k, v) in support::CREDENTIALS {
+        std::env::set_var(k, v);
+    }
     std::env::remove_var("AWS_PROFILE");
 }
 
@@ -500,11 +422,7 @@ async fn an_unreachable_service_deletes_nothing_and_shows_its_error() {
     assert!(discovered > 20, "{discovered}");
 
     // EC2 now points at a closed port; IAM and S3 still reach moto.
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let closed = free_port();
     let mut broken = settings(&m.url);
     broken.endpoints.ec2 = Some(format!("http://127.0.0.1:{closed}"));
     let source = Arc::new(AwsSource::connect(&broken).await.expect("connect"));

@@ -1,0 +1,209 @@
+//! Issue 3 through the `driftlog` binary: `serve` on `[source] kind = "aws"` against moto
+//! (boto3 changes the estate), `status`, `history`, `refresh`, and an unreachable EC2
+//! endpoint that deletes nothing and shows its error.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+#[path = "support/moto.rs"]
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{estate, free_port, moto, CREDENTIALS};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn driftlog(cfg: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_driftlog"));
+    c.envs(CREDENTIALS.iter().copied())
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("DRIFTLOG_CONFIG", cfg);
+    c
+}
+
+fn config(dir: &Path, name: &str, endpoints: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!(
+            "data_dir = {:?}\n[source]\nkind = \"aws\"\n[source.aws]\nregions = [\"us-east-1\"]\nmax_attempts = 2\ncall_timeout = \"10s\"\n[source.aws.endpoints]\n{endpoints}\n[recorder]\ninterval = \"1h\"\n",
+            dir.join("data")
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn run(cfg: &Path, args: &[&str]) -> Output {
+    driftlog(cfg)
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .unwrap()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Waits until every scope has been polled (successfully or not) since `since_ms`; the
+/// status of an earlier run is kept in the store, so older attempts do not count.
+fn wait_polled(cfg: &Path, since_ms: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = run(cfg, &["status", "--json"]);
+        if out.status.success() {
+            let v = json_lines(&out).remove(0);
+            let scopes = v["scopes"].as_array().cloned().unwrap_or_default();
+            if scopes.len() == 14
+                && scopes
+                    .iter()
+                    .all(|s| s["lastAttemptMs"].as_i64().is_some_and(|t| t >= since_ms))
+            {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "serve never polled every scope");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn serve(cfg: &Path) -> KillOnDrop {
+    KillOnDrop(
+        driftlog(cfg)
+            .args(["serve", "--quiet", "--config"])
+            .arg(cfg)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn issue_3_serve_records_moto_refresh_and_unreachable_endpoint() {
+    let Some(m) = moto() else { return };
+    let e = estate(&m, &["setup"]);
+    let dir = tempfile::tempdir().unwrap();
+    let good = config(dir.path(), "good.toml", &format!("all = {:?}", m.url));
+
+    let t0 = now_ms();
+    let mut server = serve(&good);
+    let status = wait_polled(&good, t0);
+    for sc in status["scopes"].as_array().unwrap() {
+        assert!(sc["lastErrorCode"].is_null(), "{sc}");
+        let global = sc["resourceType"]
+            .as_str()
+            .unwrap()
+            .starts_with("AWS::IAM::");
+        assert_eq!(sc["region"], if global { "global" } else { "us-east-1" });
+    }
+    let web = e["web_sg"].as_str().unwrap();
+    let sg = format!("AWS::EC2::SecurityGroup/{web}");
+    let h = json_lines(&run(&good, &["history", &sg, "--json"]));
+    assert_eq!(h.len(), 1);
+
+    // The schedule is hourly: only a targeted refresh records the new rule now.
+    estate(&m, &["open-ssh", web]);
+    let out = run(&good, &["refresh", &sg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h = json_lines(&run(&good, &["history", &sg, "--json"]));
+    assert_eq!(h.len(), 2, "{h:?}");
+    let text = serde_json::to_string(&h).unwrap();
+    assert!(text.contains("Configuration.IpPermissions"), "{text}");
+
+    // Restart with EC2 unreachable: EC2 scopes show the error, nothing is deleted, the
+    // other services still record.
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let closed = free_port();
+    let broken = config(
+        dir.path(),
+        "broken.toml",
+        &format!("all = {:?}\nec2 = \"http://127.0.0.1:{closed}\"", m.url),
+    );
+    estate(&m, &["put-bucket-policy", "example-logs"]);
+    let t1 = now_ms();
+    server = serve(&broken);
+    let status = wait_polled(&broken, t1);
+    for sc in status["scopes"].as_array().unwrap() {
+        let t = sc["resourceType"].as_str().unwrap();
+        if t.starts_with("AWS::EC2::") {
+            assert_eq!(sc["lastErrorCode"], "EndpointConnectionError", "{sc}");
+        } else {
+            assert!(sc["lastErrorCode"].is_null(), "{sc}");
+        }
+    }
+    let text = String::from_utf8_lossy(&run(&broken, &["status"]).stdout).to_string();
+    assert!(text.contains("EndpointConnectionError"), "{text}");
+    let h = json_lines(&run(&broken, &["history", &sg, "--json"]));
+    assert_eq!(h.len(), 2, "no deletion: {h:?}");
+    let b = json_lines(&run(
+        &broken,
+        &["history", "AWS::S3::Bucket/example-logs", "--json"],
+    ));
+    assert_eq!(b.len(), 2, "S3 still records: {b:?}");
+    drop(server);
+}
+
+#[test]
+fn issue_3_bad_aws_settings_are_refused_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[source]\nkind = \"aws\"\n[source.aws.endpoints]\nec2 = \"127.0.0.1:5000\"\n",
+    )
+    .unwrap();
+    let out = run(&cfg, &["serve"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("source.aws.endpoints.ec2"), "{err}");
+    let printed = Command::new(env!("CARGO_BIN_EXE_driftlog"))
+        .arg("config")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&printed.stdout);
+    for key in [
+        "[source.aws]",
+        "assume_roles",
+        "rate_limits",
+        "max_attempts",
+        "endpoints",
+    ] {
+        assert!(text.contains(key), "`driftlog config` documents {key}");
+    }
+}

@@ -1,0 +1,112 @@
+//! moto on loopback for the AWS tests, shared by the crate tests of driftlog-aws and the
+//! binary's tests (included with `#[path]`). moto and boto3 come from the virtualenv that
+//! `scripts/test.sh` installs (`.venv`, or `$DRIFTLOG_VENV`); with `CI=true` a missing
+//! moto is a failure, never a skip.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root: the nearest ancestor of the including crate holding
+/// `tests/aws/estate.py`.
+pub fn repo() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("tests/aws/estate.py").exists() {
+        assert!(dir.pop(), "tests/aws/estate.py not found above the crate");
+    }
+    dir
+}
+
+/// A program of the virtualenv.
+pub fn venv_bin(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("DRIFTLOG_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"));
+    let p = dir.join("bin").join(name);
+    p.exists().then_some(p)
+}
+
+/// moto_server on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts moto; `None` (with a loud note) only when it is not installed and not in CI.
+pub fn moto() -> Option<Moto> {
+    let Some(server) = venv_bin("moto_server") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "moto_server not found in the virtualenv: run ./scripts/test.sh, which installs it"
+            );
+        }
+        eprintln!("SKIPPED: moto_server not installed; ./scripts/test.sh installs it");
+        return None;
+    };
+    let port = free_port();
+    let child = Command::new(server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not listen within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+/// A loopback port nobody listens on (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The environment that points the SDK's standard chain and boto3 at moto.
+pub const CREDENTIALS: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+/// Runs tests/aws/estate.py against the server; returns its JSON answer.
+pub fn estate(m: &Moto, args: &[&str]) -> Value {
+    let python = venv_bin("python").expect("venv python");
+    let out = Command::new(python)
+        .arg(repo().join("tests/aws/estate.py"))
+        .args(args)
+        .envs(CREDENTIALS.iter().copied())
+        .env("AWS_ENDPOINT_URL", &m.url)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("run estate.py");
+    assert!(
+        out.status.success(),
+        "estate.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("estate.py prints JSON")
+}
