@@ -239,7 +239,7 @@ async fn run(cli: Cli) -> Result<()> {
             print!("{}", config::DEFAULT_TOML);
             return Ok(());
         }
-        Cmd::Bench(args) => return bench::run(args).await,
+        Cmd::Bench(args) => return bench::run(args, cfg.source.aws.settings()).await,
         Cmd::Serve {
             resources,
             churn,

@@ -189,7 +189,8 @@ async fn security_groups(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let req = c
         .ec2
         .describe_security_groups()
-        .set_filters(id_filter("group-id", ids));
+        .set_filters(id_filter("group-id", ids))
+        .max_results(1000);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeSecurityGroups", req, |page| {
         for g in page.security_groups() {
             let id = g.group_id().unwrap_or_default();
@@ -233,7 +234,8 @@ async fn network_acls(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let req = c
         .ec2
         .describe_network_acls()
-        .set_filters(id_filter("network-acl-id", ids));
+        .set_filters(id_filter("network-acl-id", ids))
+        .max_results(100);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeNetworkAcls", req, |page| {
         for a in page.network_acls() {
             let id = a.network_acl_id().unwrap_or_default();
@@ -305,7 +307,11 @@ async fn network_acls(c: &RegionClients, ids: Option<&[String]>) -> Listing {
 
 async fn vpcs(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let mut out = Listing::default();
-    let req = c.ec2.describe_vpcs().set_filters(id_filter("vpc-id", ids));
+    let req = c
+        .ec2
+        .describe_vpcs()
+        .set_filters(id_filter("vpc-id", ids))
+        .max_results(1000);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeVpcs", req, |page| {
         for v in page.vpcs() {
             let id = v.vpc_id().unwrap_or_default();
@@ -371,7 +377,8 @@ async fn subnets(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let req = c
         .ec2
         .describe_subnets()
-        .set_filters(id_filter("subnet-id", ids));
+        .set_filters(id_filter("subnet-id", ids))
+        .max_results(1000);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeSubnets", req, |page| {
         for n in page.subnets() {
             let id = n.subnet_id().unwrap_or_default();
@@ -445,7 +452,8 @@ async fn instances(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let req = c
         .ec2
         .describe_instances()
-        .set_filters(id_filter("instance-id", ids));
+        .set_filters(id_filter("instance-id", ids))
+        .max_results(1000);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeInstances", req, |page| {
         for r in page.reservations() {
             for i in r.instances() {
@@ -571,6 +579,18 @@ fn instance_doc(c: &RegionClients, i: &aws_sdk_ec2::types::Instance) -> (String,
         "hypervisor": s(i.hypervisor()),
         "iamInstanceProfile": i.iam_instance_profile().map(|p| json!({"arn": p.arn(), "id": p.id()})),
         "instanceLifecycle": s(i.instance_lifecycle()),
+        "elasticGpuAssociations": i.elastic_gpu_associations().iter().map(|g| json!({
+            "elasticGpuId": g.elastic_gpu_id(),
+            "elasticGpuAssociationId": g.elastic_gpu_association_id(),
+            "elasticGpuAssociationState": g.elastic_gpu_association_state(),
+            "elasticGpuAssociationTime": g.elastic_gpu_association_time(),
+        })).collect::<Value>(),
+        "elasticInferenceAcceleratorAssociations": i.elastic_inference_accelerator_associations().iter().map(|a| json!({
+            "elasticInferenceAcceleratorArn": a.elastic_inference_accelerator_arn(),
+            "elasticInferenceAcceleratorAssociationId": a.elastic_inference_accelerator_association_id(),
+            "elasticInferenceAcceleratorAssociationState": a.elastic_inference_accelerator_association_state(),
+            "elasticInferenceAcceleratorAssociationTime": iso(a.elastic_inference_accelerator_association_time()),
+        })).collect::<Value>(),
         "networkInterfaces": enis,
         "outpostArn": i.outpost_arn(),
         "rootDeviceName": i.root_device_name(),
@@ -659,7 +679,8 @@ async fn network_interfaces(c: &RegionClients, ids: Option<&[String]>) -> Listin
     let req = c
         .ec2
         .describe_network_interfaces()
-        .set_filters(id_filter("network-interface-id", ids));
+        .set_filters(id_filter("network-interface-id", ids))
+        .max_results(1000);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeNetworkInterfaces", req, |page| {
         for n in page.network_interfaces() {
             let id = n.network_interface_id().unwrap_or_default();
@@ -759,7 +780,8 @@ async fn route_tables(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let req = c
         .ec2
         .describe_route_tables()
-        .set_filters(id_filter("route-table-id", ids));
+        .set_filters(id_filter("route-table-id", ids))
+        .max_results(100);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeRouteTables", req, |page| {
         for t in page.route_tables() {
             let id = t.route_table_id().unwrap_or_default();
@@ -844,7 +866,8 @@ async fn internet_gateways(c: &RegionClients, ids: Option<&[String]>) -> Listing
     let req = c
         .ec2
         .describe_internet_gateways()
-        .set_filters(id_filter("internet-gateway-id", ids));
+        .set_filters(id_filter("internet-gateway-id", ids))
+        .max_results(1000);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeInternetGateways", req, |page| {
         for g in page.internet_gateways() {
             let id = g.internet_gateway_id().unwrap_or_default();
@@ -886,7 +909,8 @@ async fn volumes(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let req = c
         .ec2
         .describe_volumes()
-        .set_filters(id_filter("volume-id", ids));
+        .set_filters(id_filter("volume-id", ids))
+        .max_results(500);
     let err = for_each_page!(c.ec2_gate, "ec2:DescribeVolumes", req, |page| {
         for v in page.volumes() {
             let id = v.volume_id().unwrap_or_default();

@@ -1,4 +1,4 @@
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 //! The AWS source: records real AWS accounts through the official AWS SDK for Rust.
 //!
 //! * [`AwsSource::connect`] resolves the credentials (the SDK's standard chain, or a named
@@ -78,6 +78,9 @@ pub(crate) struct RegionClients {
     pub(crate) ec2_gate: Gate,
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) s3_gate: Gate,
+    /// Bucket (name, creation time) → region, shared by the account's regions: every S3
+    /// scope lists all buckets, and a bucket's region never changes.
+    pub(crate) bucket_regions: s3::RegionCache,
 }
 
 /// Clients of one account.
@@ -219,6 +222,7 @@ impl AwsSource {
                 settings.regions.clone()
             };
             let mut per_region = BTreeMap::new();
+            let bucket_regions = s3::RegionCache::default();
             for region in regions {
                 let rc = conf
                     .to_builder()
@@ -233,6 +237,7 @@ impl AwsSource {
                         ec2_gate: Gate::new(settings.rate_limits.ec2, calls.ec2.clone()),
                         s3: s3_client(&rc, settings),
                         s3_gate: Gate::new(settings.rate_limits.s3, calls.s3.clone()),
+                        bucket_regions: bucket_regions.clone(),
                     },
                 );
                 for t in ec2::TYPES {
@@ -443,6 +448,20 @@ mod tests {
         );
         assert_eq!(account_of_role("arn:aws:iam::2222:role/x"), None);
         assert_eq!(account_of_role("arn:aws:s3:::bucket"), None);
+    }
+
+    /// README's least-privilege policy lists exactly the calls the source makes.
+    #[test]
+    fn readme_policy_is_the_required_actions() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("\"DriftlogRecorderReadOnly\"")
+            .expect("README has the policy");
+        let block = &readme[start..];
+        let block = &block[block.find('[').expect("Action list")..];
+        let block = &block[..=block.find(']').expect("end of list")];
+        let listed: Vec<String> = serde_json::from_str(block).expect("JSON list");
+        assert_eq!(listed, REQUIRED_ACTIONS);
     }
 
     #[test]

@@ -11,6 +11,10 @@ use driftlog_poll::PollError;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
+/// Bucket (name, creation time in ms) → region.
+pub(crate) type RegionCache =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, i64), String>>>;
+
 /// AWS Config's type name.
 pub(crate) const BUCKET: &str = "AWS::S3::Bucket";
 
@@ -81,6 +85,19 @@ async fn bucket_region(c: &RegionClients, b: &Bucket) -> Result<String, PollErro
     if let Some(r) = b.bucket_region().filter(|r| !r.is_empty()) {
         return Ok(r.to_string());
     }
+    // A bucket deleted and created again elsewhere has a new creation time.
+    let id = (
+        b.name().unwrap_or_default().to_string(),
+        b.creation_date().map_or(0, |d| d.secs()),
+    );
+    if let Some(r) = c
+        .bucket_regions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+    {
+        return Ok(r.clone());
+    }
     c.s3_gate.pass().await;
     let loc =
         c.s3.get_bucket_location()
@@ -88,11 +105,16 @@ async fn bucket_region(c: &RegionClients, b: &Bucket) -> Result<String, PollErro
             .send()
             .await
             .map_err(|e| from_sdk("s3:GetBucketLocation", &e))?;
-    Ok(match loc.location_constraint().map(|l| l.as_str()) {
+    let region = match loc.location_constraint().map(|l| l.as_str()) {
         None | Some("") => "us-east-1".to_string(),
         Some("EU") => "eu-west-1".to_string(),
         Some(r) => r.to_string(),
-    })
+    };
+    c.bucket_regions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, region.clone());
+    Ok(region)
 }
 
 /// S3 answers "not configured" with an error code; those are values, not failures.

@@ -314,9 +314,29 @@ async fn records_an_estate_and_its_changes() {
     // Nothing changed: a second poll writes nothing.
     assert!(r.poll().await.is_empty(), "a steady estate records nothing");
 
-    // Open SSH to the world: one CI, for that group, with the changed rule.
+    // Open SSH to the world: one CI, for that group, with the changed rule. Polled alone
+    // (as the scheduler does), so its related instances and ENIs are re-described in the
+    // same cycle and, unchanged, not recorded.
     estate(&m, &["open-ssh", web]);
-    let items = r.poll().await;
+    let before = r.log.watermark();
+    let report = r
+        .recorder
+        .poll_once(&driftlog_model::Scope::new(
+            ACCOUNT,
+            region,
+            "AWS::EC2::SecurityGroup",
+        ))
+        .await
+        .expect("poll");
+    assert!(
+        report.related_checked >= 2,
+        "instances re-described: {report:?}"
+    );
+    assert_eq!(report.related_changed, 0);
+    let (items, _) = r
+        .log
+        .read_range(before, usize::MAX, &Filter::default())
+        .expect("read");
     assert_eq!(
         items.len(),
         1,
@@ -484,7 +504,7 @@ async fn an_unreachable_service_deletes_nothing_and_shows_its_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn access_denied_on_startup_is_a_clear_error() {
+async fn startup_settings_accounts_and_all_regions() {
     let Some(m) = moto() else { return };
     credentials();
     // No account to record at all is refused with what to do.
@@ -501,6 +521,14 @@ async fn access_denied_on_startup_is_a_clear_error() {
     });
     let err = AwsSource::connect(&bad).await.expect_err("bad arn");
     assert!(err.to_string().contains("arn:aws:iam::12:role/x"), "{err}");
+    // "all" regions: every region the account has enabled (DescribeRegions).
+    let mut all = settings(&m.url);
+    all.regions = vec!["all".into()];
+    let source = AwsSource::connect(&all).await.expect("connect");
+    let regions: std::collections::BTreeSet<_> =
+        source.scopes().into_iter().map(|s| s.region).collect();
+    assert!(regions.len() > 10, "{regions:?}");
+    assert!(regions.contains("eu-west-1") && regions.contains("global"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
