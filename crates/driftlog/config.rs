@@ -519,7 +519,7 @@ impl Config {
             ("sts", &a.endpoints.sts),
         ] {
             let v = v.trim();
-            if !v.is_empty() && !(v.starts_with("http://") || v.starts_with("https://")) {
+            if !(v.is_empty() || v.starts_with("http://") || v.starts_with("https://")) {
                 bail!("source.aws.endpoints.{k} = {v:?} rejected: an endpoint is a URL, e.g. \"http://127.0.0.1:5000\"");
             }
         }

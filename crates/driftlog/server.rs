@@ -42,6 +42,9 @@ pub fn open_log(cfg: &Config) -> Result<Arc<Log>> {
     Ok(Arc::new(log))
 }
 
+/// The simulated estate, how often it changes, and the ticks it has made so far.
+type SimClock = (SimSource, Duration, u64);
+
 /// Builds the simulated estate, replaying the ticks an earlier run of this store made.
 fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
     let s = &cfg.source.sim;
@@ -92,10 +95,7 @@ fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
 /// Runs the recorder and the query socket until Ctrl-C.
 pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
     let log = open_log(&cfg)?;
-    let (source, sim_clock): (Arc<dyn Source>, Option<(SimSource, Duration, u64)>) = match cfg
-        .source
-        .kind
-    {
+    let (source, sim_clock): (Arc<dyn Source>, Option<SimClock>) = match cfg.source.kind {
         SourceKind::Sim => {
             let (sim, ticks_done) = start_sim(&cfg, &log)?;
             (

@@ -29,9 +29,20 @@ impl Gate {
 
     /// Waits for a token, then counts one request.
     pub(crate) async fn pass(&self) {
+        self.admit().await;
+        self.count();
+    }
+
+    /// Waits for a token without counting: for a paginator, which only knows after asking
+    /// for the next page whether it made a request.
+    pub(crate) async fn admit(&self) {
         if let Some(l) = &self.limiter {
             l.until_ready().await;
         }
+    }
+
+    /// Counts one request made.
+    pub(crate) fn count(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 }

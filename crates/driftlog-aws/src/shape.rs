@@ -118,11 +118,15 @@ macro_rules! for_each_page {
         let mut stream = $request.into_paginator().send();
         let mut error = None;
         loop {
-            $gate.pass().await;
+            $gate.admit().await;
             match stream.next().await {
                 None => break,
-                Some(Ok($page)) => $body,
+                Some(Ok($page)) => {
+                    $gate.count();
+                    $body
+                }
                 Some(Err(e)) => {
+                    $gate.count();
                     error = Some($crate::error::from_sdk($call, &e));
                     break;
                 }
