@@ -85,17 +85,24 @@ fn wait_polled(cfg: &Path, since_ms: i64) -> Value {
         if out.status.success() {
             let v = json_lines(&out).remove(0);
             let scopes = v["scopes"].as_array().cloned().unwrap_or_default();
-            if scopes.len() == 14
-                && scopes
-                    .iter()
-                    .all(|s| s["lastAttemptMs"].as_i64().is_some_and(|t| t >= since_ms))
-            {
+            if scopes.len() == 14 && scopes.iter().all(|s| finished_since(s, since_ms)) {
                 return v;
             }
         }
         assert!(Instant::now() < deadline, "serve never polled every scope");
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+/// True when the scope's last attempt started after `since_ms` and has ended: it succeeded
+/// (success time after the attempt) or failed (a failure counted). The status shows an
+/// attempt as soon as it starts, while its outcome is still the previous run's.
+fn finished_since(s: &Value, since_ms: i64) -> bool {
+    let Some(attempt) = s["lastAttemptMs"].as_i64().filter(|t| *t >= since_ms) else {
+        return false;
+    };
+    s["lastSuccessMs"].as_i64().is_some_and(|t| t >= attempt)
+        || s["consecutiveFailures"].as_u64().is_some_and(|n| n >= 1)
 }
 
 fn serve(cfg: &Path) -> KillOnDrop {
