@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::{estate, free_port, moto, CREDENTIALS};
+use support::{estate, estate_as, free_port, moto, moto_with_env, CREDENTIALS};
 
 struct KillOnDrop(Child);
 
@@ -184,6 +184,64 @@ fn issue_3_serve_records_moto_refresh_and_unreachable_endpoint() {
     ));
     assert_eq!(b.len(), 2, "S3 still records: {b:?}");
     drop(server);
+}
+
+/// moto checks IAM permissions after its first 6 requests: the recorder runs as a user
+/// allowed EC2 and S3 reads only, so the IAM scopes fail with AccessDenied while the others
+/// record.
+#[test]
+fn issue_3_access_denied_on_iam_is_that_scopes_status_only() {
+    let Some(m) = moto_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "6")]) else {
+        return;
+    };
+    let keys = estate(&m, &["auth-setup"]);
+    let admin = (
+        keys["admin"]["key"].as_str().unwrap(),
+        keys["admin"]["secret"].as_str().unwrap(),
+    );
+    let e = estate_as(&m, admin, &["setup"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "reader.toml", &format!("all = {:?}", m.url));
+    let t0 = now_ms();
+    let _server = KillOnDrop(
+        driftlog(&cfg)
+            .env("AWS_ACCESS_KEY_ID", keys["reader"]["key"].as_str().unwrap())
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                keys["reader"]["secret"].as_str().unwrap(),
+            )
+            .args(["serve", "--quiet", "--config"])
+            .arg(&cfg)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let status = wait_polled(&cfg, t0);
+    for sc in status["scopes"].as_array().unwrap() {
+        if sc["resourceType"]
+            .as_str()
+            .unwrap()
+            .starts_with("AWS::IAM::")
+        {
+            assert_eq!(sc["lastErrorCode"], "AccessDenied", "{sc}");
+            let msg = sc["lastErrorMessage"].as_str().unwrap();
+            assert!(msg.contains("iam:GetAccountAuthorizationDetails"), "{msg}");
+        } else {
+            assert!(sc["lastErrorCode"].is_null(), "{sc}");
+        }
+    }
+    let text = String::from_utf8_lossy(&run(&cfg, &["status"]).stdout).to_string();
+    assert!(text.contains("AccessDenied"), "{text}");
+    let web = e["web_sg"].as_str().unwrap();
+    let h = json_lines(&run(
+        &cfg,
+        &[
+            "history",
+            &format!("AWS::EC2::SecurityGroup/{web}"),
+            "--json",
+        ],
+    ));
+    assert_eq!(h.len(), 1, "EC2 records while IAM is denied");
 }
 
 #[test]

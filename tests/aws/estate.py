@@ -13,6 +13,10 @@ the test needs to assert on.
     estate.py terminate INSTANCE     terminate an instance
     estate.py delete-sg SG           delete a security group
     estate.py bulk SGS INSTANCES     many SGs and instances (benchmark)
+    estate.py auth-setup             an admin and a reader (EC2 and S3 only) with access
+                                     keys, in 6 requests: for moto started with
+                                     INITIAL_NO_AUTH_ACTION_COUNT=6, which then checks IAM
+                                     permissions on every request
 """
 import json
 import os
@@ -118,6 +122,19 @@ def bulk(sgs, instances):
     return {"vpc": vpc, "security_groups": len(ids), "instances": made}
 
 
+def auth_setup():
+    iam = client("iam")
+    out = {}
+    for name, actions in [("admin", ["*"]), ("reader", ["ec2:Describe*", "s3:Get*", "s3:List*"])]:
+        user = f"driftlog-{name}"
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="access", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        out[name] = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    return out
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else "help"
     if cmd == "setup":
@@ -142,6 +159,8 @@ def main(argv):
     elif cmd == "delete-sg":
         client("ec2").delete_security_group(GroupId=argv[2])
         out = {"ok": True}
+    elif cmd == "auth-setup":
+        out = auth_setup()
     elif cmd == "bulk":
         out = bulk(int(argv[2]), int(argv[3]))
     else:

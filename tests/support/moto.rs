@@ -46,6 +46,11 @@ impl Drop for Moto {
 
 /// Starts moto; `None` (with a loud note) only when it is not installed and not in CI.
 pub fn moto() -> Option<Moto> {
+    moto_with_env(&[])
+}
+
+/// [`moto`] with extra environment for the server (e.g. `INITIAL_NO_AUTH_ACTION_COUNT`).
+pub fn moto_with_env(env: &[(&str, &str)]) -> Option<Moto> {
     let Some(server) = venv_bin("moto_server") else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
@@ -58,6 +63,7 @@ pub fn moto() -> Option<Moto> {
     let port = free_port();
     let child = Command::new(server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -94,11 +100,18 @@ pub const CREDENTIALS: &[(&str, &str)] = &[
 
 /// Runs tests/aws/estate.py against the server; returns its JSON answer.
 pub fn estate(m: &Moto, args: &[&str]) -> Value {
+    estate_as(m, ("testing", "testing"), args)
+}
+
+/// [`estate`] with the given access key and secret.
+pub fn estate_as(m: &Moto, (key, secret): (&str, &str), args: &[&str]) -> Value {
     let python = venv_bin("python").expect("venv python");
     let out = Command::new(python)
         .arg(repo().join("tests/aws/estate.py"))
         .args(args)
         .envs(CREDENTIALS.iter().copied())
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_ENDPOINT_URL", &m.url)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .output()

@@ -1,3 +1,4 @@
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use driftlog_poll::PollError;
 use thiserror::Error;
@@ -23,18 +24,27 @@ pub enum AwsError {
 /// `Throttling`, ...) when the service answered, else what went wrong on the way.
 ///
 /// The `SdkError` type is the same for every service crate, so one function serves all.
-pub(crate) fn from_sdk<E, R>(call: &str, e: &SdkError<E, R>) -> PollError
+pub(crate) fn from_sdk<E>(call: &str, e: &SdkError<E, HttpResponse>) -> PollError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     let (code, message) = match e {
-        SdkError::ServiceError(_) => (
-            e.code().unwrap_or("ServiceError").to_string(),
-            e.message()
-                .map(str::to_string)
-                .unwrap_or_else(|| DisplayErrorContext(e).to_string()),
-        ),
+        SdkError::ServiceError(se) => match (e.code(), e.message()) {
+            (Some(c), m) => (
+                c.to_string(),
+                m.map(str::to_string)
+                    .unwrap_or_else(|| DisplayErrorContext(e).to_string()),
+            ),
+            // The SDK could not read the error's code (an AWS-compatible server wrapping it
+            // differently): read it from the body, else name the HTTP status.
+            (None, _) => match code_in_body(se.raw()) {
+                Some((c, m)) => (c, m.unwrap_or_else(|| DisplayErrorContext(e).to_string())),
+                None => (
+                    status_code_name(se.raw().status().as_u16()).to_string(),
+                    DisplayErrorContext(e).to_string(),
+                ),
+            },
+        },
         SdkError::TimeoutError(_) => (
             "RequestTimeout".to_string(),
             DisplayErrorContext(e).to_string(),
@@ -65,14 +75,100 @@ where
     }
 }
 
+/// `Code` and `Message` of an XML error body, wherever they sit: `ErrorResponse/Error`
+/// (AWS query APIs), `Response/Errors/Error` (EC2), `Error` (S3), or `ErrorResponse/Errors/Error`
+/// (moto's IAM). Read with the SDK's own XML decoder.
+fn code_in_body(raw: &HttpResponse) -> Option<(String, Option<String>)> {
+    let text = std::str::from_utf8(raw.body().bytes()?).ok()?;
+    let mut doc = aws_smithy_xml::decode::Document::new(text);
+    let mut root = doc.root_element().ok()?;
+    let mut found = (None, None);
+    find_code(&mut root, &mut found, 0);
+    let (code, message) = found;
+    code.map(|c| (c, message))
+}
+
+fn find_code(
+    el: &mut aws_smithy_xml::decode::ScopedDecoder<'_, '_>,
+    found: &mut (Option<String>, Option<String>),
+    depth: usize,
+) {
+    while let Some(mut tag) = el.next_tag() {
+        let name = tag.start_el().local().to_string();
+        match name.as_str() {
+            "Code" if found.0.is_none() => {
+                found.0 = aws_smithy_xml::decode::try_data(&mut tag)
+                    .ok()
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty());
+            }
+            "Message" if found.1.is_none() => {
+                found.1 = aws_smithy_xml::decode::try_data(&mut tag)
+                    .ok()
+                    .map(|m| m.trim().to_string());
+            }
+            "Errors" | "Error" if depth < 3 => find_code(&mut tag, found, depth + 1),
+            _ => {}
+        }
+    }
+}
+
+/// A code for an error answer without one, from its HTTP status.
+fn status_code_name(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequest",
+        401 | 403 => "AccessDenied",
+        404 => "NotFound",
+        429 => "Throttling",
+        500..=599 => "ServiceUnavailable",
+        _ => "ServiceError",
+    }
+}
+
 /// The error code of an SDK error, when the service gave one (to recognise the "not
 /// configured" answers of S3, which are values, not failures).
-pub(crate) fn code_of<E, R>(e: &SdkError<E, R>) -> Option<&str>
+pub(crate) fn code_of<E>(e: &SdkError<E, HttpResponse>) -> Option<String>
 where
     E: ProvideErrorMetadata,
 {
     match e {
-        SdkError::ServiceError(s) => s.err().code(),
+        SdkError::ServiceError(s) => s
+            .err()
+            .code()
+            .map(str::to_string)
+            .or_else(|| code_in_body(s.raw()).map(|(c, _)| c)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    fn raw(status: u16, body: &str) -> HttpResponse {
+        HttpResponse::new(
+            status.try_into().expect("status"),
+            SdkBody::from(body.to_string()),
+        )
+    }
+
+    #[test]
+    fn codes_are_found_in_every_wrapping() {
+        for body in [
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>",
+            "<Response><Errors><Error><Code>AccessDenied</Code><Message>no</Message></Error></Errors><RequestID>x</RequestID></Response>",
+            "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>no</Message><Type>Sender</Type></Error></Errors></ErrorResponse>",
+            "<Error><Code>AccessDenied</Code><Message>no</Message></Error>",
+        ] {
+            let r = raw(403, body);
+            assert_eq!(
+                code_in_body(&r),
+                Some(("AccessDenied".to_string(), Some("no".to_string()))),
+                "{body}"
+            );
+        }
+        assert_eq!(code_in_body(&raw(403, "<html>denied</html>")), None);
+        assert_eq!(status_code_name(403), "AccessDenied");
     }
 }

@@ -123,7 +123,7 @@ macro_rules! optional {
         $gate.pass().await;
         match $req.send().await {
             Ok(o) => Ok(Some(o)),
-            Err(e) if matches!(code_of(&e), $(Some($absent))|+) => Ok(None),
+            Err(e) if matches!(code_of(&e).as_deref(), $(Some($absent))|+) => Ok(None),
             Err(e) => Err(from_sdk($call, &e)),
         }
     }};
