@@ -93,6 +93,9 @@ def setup():
     s3.put_bucket_tagging(Bucket="example-app-data", Tagging={"TagSet": [{"Key": "env", "Value": "prod"}]})
     s3.put_public_access_block(Bucket="example-app-data", PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_lifecycle_configuration(Bucket="example-app-data", LifecycleConfiguration={"Rules": [{
+        "ID": "expire-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 30},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})
     s3.create_bucket(Bucket="example-logs")
     return {
         "vpc": vpc, "subnets": [sub_a, sub_b], "web_sg": web, "lb_sg": lb, "spare_sg": spare, "acl": acl, "igw": igw,

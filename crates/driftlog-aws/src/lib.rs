@@ -58,14 +58,18 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "ec2:DescribeVpcs",
     "iam:GetAccountAuthorizationDetails",
     "iam:ListPolicies",
+    "s3:GetAccelerateConfiguration",
     "s3:GetBucketAcl",
     "s3:GetBucketLocation",
     "s3:GetBucketLogging",
+    "s3:GetBucketNotification",
     "s3:GetBucketPolicy",
     "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketRequestPayment",
     "s3:GetBucketTagging",
     "s3:GetBucketVersioning",
     "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
     "s3:ListAllMyBuckets",
 ];
 

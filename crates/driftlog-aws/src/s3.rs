@@ -217,7 +217,16 @@ async fn bucket(
             v.status().map(|s| s.as_str().to_string()),
             v.mfa_delete().map(|m| m.as_str().to_string()),
         ),
-        Err(e) => versioning_from_raw(&e).ok_or_else(|| from_sdk("s3:GetBucketVersioning", &e))?,
+        Err(e) => {
+            match fields_of_misnamed_root(
+                &e,
+                "GetBucketVersioningResponse",
+                &["Status", "MfaDelete"],
+            ) {
+                Some((mut v, _)) => (v[0].take(), v[1].take()),
+                None => return Err(from_sdk("s3:GetBucketVersioning", &e)),
+            }
+        }
     };
     sup.insert(
         "BucketVersioningConfiguration".into(),
@@ -241,6 +250,81 @@ async fn bucket(
             "destinationBucketName": le.map(|l| l.target_bucket()),
             "logFilePrefix": le.map(|l| l.target_prefix()),
         }),
+    );
+
+    c.s3_gate.pass().await;
+    let accel = match c
+        .s3
+        .get_bucket_accelerate_configuration()
+        .bucket(name)
+        .send()
+        .await
+    {
+        Ok(a) => a.status().map(|s| s.as_str().to_string()),
+        Err(e) => match fields_of_misnamed_root(
+            &e,
+            "GetBucketAccelerateConfigurationResponse",
+            &["Status"],
+        ) {
+            Some((mut v, _)) => v[0].take(),
+            None => return Err(from_sdk("s3:GetBucketAccelerateConfiguration", &e)),
+        },
+    };
+    sup.insert(
+        "BucketAccelerateConfiguration".into(),
+        json!({"status": accel}),
+    );
+
+    c.s3_gate.pass().await;
+    match c.s3.get_bucket_request_payment().bucket(name).send().await {
+        Ok(p) => {
+            sup.insert(
+                "IsRequesterPaysEnabled".into(),
+                Value::Bool(p.payer().map(|p| p.as_str()) == Some("Requester")),
+            );
+        }
+        // Left out, not guessed, when the server does not implement the call.
+        Err(e) if unimplemented_by_server(&e) => {
+            tracing::debug!(
+                bucket = name,
+                "GetBucketRequestPayment not implemented by the server"
+            );
+        }
+        Err(e) => return Err(from_sdk("s3:GetBucketRequestPayment", &e)),
+    }
+
+    let lifecycle = optional!(
+        gate,
+        "s3:GetBucketLifecycleConfiguration",
+        c.s3.get_bucket_lifecycle_configuration().bucket(name),
+        "NoSuchLifecycleConfiguration"
+    )?;
+    if let Some(l) = lifecycle.as_ref() {
+        sup.insert(
+            "BucketLifecycleConfiguration".into(),
+            json!({"rules": l.rules().iter().map(lifecycle_rule).collect::<Value>()}),
+        );
+    }
+
+    c.s3_gate.pass().await;
+    let configurations = match c
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(name)
+        .send()
+        .await
+    {
+        Ok(n) => notifications(&n),
+        Err(e) => match fields_of_misnamed_root(&e, "GetBucketNotificationResponse", &[]) {
+            // An empty answer under the wrong root is an empty configuration; one with
+            // content is not guessed at.
+            Some((_, false)) => json!({}),
+            _ => return Err(from_sdk("s3:GetBucketNotificationConfiguration", &e)),
+        },
+    };
+    sup.insert(
+        "BucketNotificationConfiguration".into(),
+        json!({"configurations": configurations}),
     );
 
     let tagging = optional!(
@@ -283,13 +367,17 @@ async fn bucket(
     })
 }
 
-/// moto 5.2 answers GetBucketVersioning with a `GetBucketVersioningResponse` root element,
-/// which the SDK's parser (expecting `VersioningConfiguration`) refuses although the fields
-/// are right. When that is the only problem, the fields are read from the same body with the
-/// SDK's own XML decoder; any other failure stays a failure.
-fn versioning_from_raw<E>(
+/// moto 5.2 answers some S3 reads (GetBucketVersioning, GetBucketAccelerateConfiguration,
+/// GetBucketNotificationConfiguration) with a `<Operation>Response` root element, which the
+/// SDK's parser refuses although the fields inside are right. When that is the only
+/// problem, the named child elements are read from the same body with the SDK's own XML
+/// decoder: one entry per field, and whether the root had any other child. Any other
+/// failure stays a failure.
+fn fields_of_misnamed_root<E>(
     e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> Option<(Option<String>, Option<String>)> {
+    root_name: &str,
+    fields: &[&str],
+) -> Option<(Vec<Option<String>>, bool)> {
     let raw = e.raw_response()?;
     if !raw.status().is_success() {
         return None;
@@ -297,21 +385,137 @@ fn versioning_from_raw<E>(
     let text = std::str::from_utf8(raw.body().bytes()?).ok()?;
     let mut doc = aws_smithy_xml::decode::Document::new(text);
     let mut root = doc.root_element().ok()?;
-    if !root.start_el().matches("GetBucketVersioningResponse") {
+    if !root.start_el().matches(root_name) {
         return None;
     }
-    let (mut status, mut mfa) = (None, None);
+    let mut values = vec![None; fields.len()];
+    let mut other = false;
     while let Some(mut tag) = root.next_tag() {
-        let field = if tag.start_el().matches("Status") {
-            &mut status
-        } else if tag.start_el().matches("MfaDelete") {
-            &mut mfa
-        } else {
-            continue;
-        };
-        *field = Some(aws_smithy_xml::decode::try_data(&mut tag).ok()?.to_string());
+        match fields.iter().position(|f| tag.start_el().matches(f)) {
+            Some(i) => {
+                values[i] = Some(aws_smithy_xml::decode::try_data(&mut tag).ok()?.to_string())
+            }
+            None => other = true,
+        }
     }
-    Some((status, mfa))
+    Some((values, other))
+}
+
+/// True when a successful (2xx) answer could not be parsed at all: a server that does not
+/// implement the call (moto answers GetBucketRequestPayment with a bucket listing).
+fn unimplemented_by_server<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    matches!(e, aws_sdk_s3::error::SdkError::ServiceError(_))
+        && e.raw_response().is_some_and(|r| r.status().is_success())
+}
+
+/// One lifecycle rule in AWS Config's form (the Java SDK's `Rule`: `-1` for unset day
+/// counts, `null` for unset lists, the filter as a typed `predicate`).
+fn lifecycle_rule(r: &aws_sdk_s3::types::LifecycleRule) -> Value {
+    fn tag(t: &aws_sdk_s3::types::Tag) -> Value {
+        json!({"key": t.key(), "value": t.value()})
+    }
+    let predicate = r.filter().and_then(|f| {
+        if let Some(and) = f.and() {
+            let mut operands: Vec<Value> = Vec::new();
+            if let Some(p) = and.prefix() {
+                operands.push(json!({"type": "LifecyclePrefixPredicate", "prefix": p}));
+            }
+            for t in and.tags() {
+                operands.push(json!({"type": "LifecycleTagPredicate", "tag": tag(t)}));
+            }
+            if let Some(n) = and.object_size_greater_than() {
+                operands.push(json!({"type": "LifecycleObjectSizeGreaterThanPredicate", "objectSizeGreaterThan": n}));
+            }
+            if let Some(n) = and.object_size_less_than() {
+                operands.push(json!({"type": "LifecycleObjectSizeLessThanPredicate", "objectSizeLessThan": n}));
+            }
+            Some(json!({"type": "LifecycleAndOperator", "operands": operands}))
+        } else if let Some(t) = f.tag() {
+            Some(json!({"type": "LifecycleTagPredicate", "tag": tag(t)}))
+        } else if let Some(n) = f.object_size_greater_than() {
+            Some(json!({"type": "LifecycleObjectSizeGreaterThanPredicate", "objectSizeGreaterThan": n}))
+        } else if let Some(n) = f.object_size_less_than() {
+            Some(json!({"type": "LifecycleObjectSizeLessThanPredicate", "objectSizeLessThan": n}))
+        } else {
+            f.prefix()
+                .map(|p| json!({"type": "LifecyclePrefixPredicate", "prefix": p}))
+        }
+    });
+    let exp = r.expiration();
+    let transitions: Vec<Value> = r
+        .transitions()
+        .iter()
+        .map(|t| {
+            json!({
+                "days": t.days().unwrap_or(-1),
+                "date": iso(t.date()),
+                "storageClass": t.storage_class().map(|c| c.as_str()),
+            })
+        })
+        .collect();
+    let noncurrent: Vec<Value> = r
+        .noncurrent_version_transitions()
+        .iter()
+        .map(|t| {
+            json!({
+                "days": t.noncurrent_days().unwrap_or(-1),
+                "storageClass": t.storage_class().map(|c| c.as_str()),
+            })
+        })
+        .collect();
+    json!({
+        "id": r.id(),
+        "prefix": rule_prefix(r),
+        "status": r.status().as_str(),
+        "filter": predicate.map(|p| json!({"predicate": p})),
+        "expirationInDays": exp.and_then(|e| e.days()).unwrap_or(-1),
+        "expiredObjectDeleteMarker": exp.and_then(|e| e.expired_object_delete_marker()).unwrap_or(false),
+        "noncurrentVersionExpirationInDays": r.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()).unwrap_or(-1),
+        "expirationDate": iso(exp.and_then(|e| e.date())),
+        "transitions": (!transitions.is_empty()).then_some(transitions),
+        "noncurrentVersionTransitions": (!noncurrent.is_empty()).then_some(noncurrent),
+        "abortIncompleteMultipartUpload": r.abort_incomplete_multipart_upload().map(|a| json!({"daysAfterInitiation": a.days_after_initiation()})),
+    })
+}
+
+/// The rule-level prefix, deprecated by S3 in favour of the filter, still recorded by AWS
+/// Config.
+#[allow(deprecated)]
+fn rule_prefix(r: &aws_sdk_s3::types::LifecycleRule) -> Option<&str> {
+    r.prefix()
+}
+
+/// Event notifications by id, as AWS Config lists them (`{}` when there are none).
+fn notifications(
+    n: &aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput,
+) -> Value {
+    let mut m = Map::new();
+    let events = |e: &[aws_sdk_s3::types::Event]| -> Value {
+        e.iter()
+            .map(|x| Value::String(x.as_str().to_string()))
+            .collect()
+    };
+    for (i, t) in n.topic_configurations().iter().enumerate() {
+        let id = t
+            .id()
+            .map_or_else(|| format!("TopicConfiguration{i}"), str::to_string);
+        m.insert(id, json!({"type": "TopicConfiguration", "events": events(t.events()), "topicARN": t.topic_arn(), "objectPrefixes": []}));
+    }
+    for (i, q) in n.queue_configurations().iter().enumerate() {
+        let id = q
+            .id()
+            .map_or_else(|| format!("QueueConfiguration{i}"), str::to_string);
+        m.insert(id, json!({"type": "QueueConfiguration", "events": events(q.events()), "queueARN": q.queue_arn(), "objectPrefixes": []}));
+    }
+    for (i, l) in n.lambda_function_configurations().iter().enumerate() {
+        let id = l
+            .id()
+            .map_or_else(|| format!("LambdaConfiguration{i}"), str::to_string);
+        m.insert(id, json!({"type": "LambdaConfiguration", "events": events(l.events()), "functionARN": l.lambda_function_arn(), "objectPrefixes": []}));
+    }
+    Value::Object(m)
 }
 
 fn owner_json(o: Option<&Owner>) -> Value {

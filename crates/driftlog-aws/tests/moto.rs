@@ -569,3 +569,123 @@ async fn records_a_second_account_through_assume_role() {
         .iter()
         .any(|s| s.account == "222233334444" && s.last_success_ms.is_some()));
 }
+
+/// Every key of the reference CI (../shared/spec/ci-shapes, copied into driftlog-sim's
+/// fixtures) is present in ours, at the top level and in `configuration`, per type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_carry_every_key_of_the_reference_shapes() {
+    let Some(m) = moto() else { return };
+    credentials();
+    let e = estate(&m, &["setup"]);
+    let source = Arc::new(
+        AwsSource::connect(&settings(&m.url))
+            .await
+            .expect("connect"),
+    );
+    let r = rig(source).await;
+    r.poll().await;
+    let fixtures = support::repo().join("crates/driftlog-sim/tests/fixtures/ci-shapes");
+    let region = "us-east-1";
+    let ours = [
+        (
+            "AWS_EC2_SecurityGroup",
+            key(region, "AWS::EC2::SecurityGroup", s(&e["web_sg"])),
+        ),
+        (
+            "AWS_EC2_NetworkAcl",
+            key(region, "AWS::EC2::NetworkAcl", s(&e["acl"])),
+        ),
+        ("AWS_EC2_VPC", key(region, "AWS::EC2::VPC", s(&e["vpc"]))),
+        (
+            "AWS_EC2_Subnet",
+            key(region, "AWS::EC2::Subnet", s(&e["subnets"][0])),
+        ),
+        (
+            "AWS_EC2_Instance",
+            key(region, "AWS::EC2::Instance", s(&e["instances"][0])),
+        ),
+        (
+            "AWS_EC2_NetworkInterface",
+            key(region, "AWS::EC2::NetworkInterface", s(&e["eni"])),
+        ),
+        (
+            "AWS_EC2_RouteTable",
+            key(region, "AWS::EC2::RouteTable", s(&e["rtb"])),
+        ),
+        (
+            "AWS_EC2_InternetGateway",
+            key(region, "AWS::EC2::InternetGateway", s(&e["igw"])),
+        ),
+        (
+            "AWS_EC2_Volume",
+            key(region, "AWS::EC2::Volume", s(&e["volume"])),
+        ),
+        (
+            "AWS_IAM_Role",
+            key("global", "AWS::IAM::Role", s(&e["role"])),
+        ),
+        (
+            "AWS_IAM_User",
+            key("global", "AWS::IAM::User", s(&e["user"])),
+        ),
+        (
+            "AWS_IAM_Group",
+            key("global", "AWS::IAM::Group", s(&e["group"])),
+        ),
+        (
+            "AWS_IAM_Policy",
+            key("global", "AWS::IAM::Policy", s(&e["policy"])),
+        ),
+        (
+            "AWS_S3_Bucket",
+            key(region, "AWS::S3::Bucket", "example-app-data"),
+        ),
+    ];
+    let mut missing = Vec::new();
+    for (file, k) in ours {
+        let text = std::fs::read_to_string(fixtures.join(format!("{file}.json"))).expect("fixture");
+        let reference: Value = serde_json::from_str(&text).expect("fixture JSON");
+        let doc = r.doc(&k);
+        walk(&reference, &doc, file, &mut missing);
+    }
+    assert!(
+        missing.is_empty(),
+        "keys missing from our items: {missing:#?}"
+    );
+}
+
+/// Keys the reference has and ours lacks, recursively through objects and into the first
+/// element of arrays present on both sides. Keys AWS itself omits when unset (the ports of
+/// an all-protocols rule, descriptions) are not required.
+fn walk(reference: &Value, ours: &Value, path: &str, missing: &mut Vec<String>) {
+    // AWS omits these when unset; moto sets no default bucket encryption.
+    const OPTIONAL: &[&str] = &[
+        "fromPort",
+        "toPort",
+        "description",
+        "ServerSideEncryptionConfiguration",
+        // moto does not implement GetBucketRequestPayment: left out, not guessed.
+        "IsRequesterPaysEnabled",
+    ];
+    match (reference, ours) {
+        (Value::Object(r), Value::Object(o)) => {
+            for (k, v) in r {
+                // Tag maps hold data, not schema.
+                if k == "tags" && v.is_object() {
+                    continue;
+                }
+                match o.get(k) {
+                    None if OPTIONAL.contains(&k.as_str()) => {}
+                    None => missing.push(format!("{path}.{k}")),
+                    Some(ov) => walk(v, ov, &format!("{path}.{k}"), missing),
+                }
+            }
+        }
+        (Value::Array(r), Value::Array(o)) => {
+            if let (Some(r0), Some(o0)) = (r.first(), o.first()) {
+                walk(r0, o0, &format!("{path}.0"), missing);
+            }
+        }
+        _ => {}
+    }
+}
