@@ -42,6 +42,8 @@ profile = ""
 regions = []
 # Record the account the credentials belong to.
 record_own_account = true
+# Its 12-digit id; "" = ask STS (GetCallerIdentity) at start.
+account_id = ""
 # Other accounts, each reached by assuming a read-only role in it, e.g.
 # assume_roles = [{ role_arn = "arn:aws:iam::222233334444:role/driftlog-read", external_id = "", session_name = "driftlog" }]
 assume_roles = []
@@ -158,6 +160,8 @@ pub struct AwsSection {
     pub regions: Vec<String>,
     /// Record the credentials' own account.
     pub record_own_account: bool,
+    /// Its id, "" to ask STS.
+    pub account_id: String,
     /// Accounts reached by assume-role.
     pub assume_roles: Vec<AssumeRoleEntry>,
     /// Attempts per call.
@@ -177,6 +181,7 @@ impl Default for AwsSection {
             profile: String::new(),
             regions: Vec::new(),
             record_own_account: true,
+            account_id: String::new(),
             assume_roles: Vec::new(),
             max_attempts: 5,
             call_timeout: Duration::from_secs(30),
@@ -251,6 +256,7 @@ impl AwsSection {
             profile: opt(&self.profile),
             regions: self.regions.clone(),
             record_own_account: self.record_own_account,
+            account_id: opt(&self.account_id),
             assume_roles: self
                 .assume_roles
                 .iter()

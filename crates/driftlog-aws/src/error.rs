@@ -1,5 +1,5 @@
 use aws_sdk_ec2::config::http::HttpResponse;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use driftlog_poll::PollError;
 use thiserror::Error;
 
@@ -11,7 +11,7 @@ pub enum AwsError {
     #[error("{0}")]
     Settings(String),
     /// An AWS call needed at start-up failed (identity of the credentials, region list).
-    #[error("{call} failed: {error}")]
+    #[error("{call} failed: {error}; check the credentials (environment, AWS_PROFILE or `profile`), the network and [source.aws.endpoints]")]
     Startup {
         /// `sts:GetCallerIdentity`, `ec2:DescribeRegions`, ...
         call: &'static str,
@@ -32,23 +32,19 @@ where
         SdkError::ServiceError(se) => match (e.code(), e.message()) {
             (Some(c), m) => (
                 c.to_string(),
-                m.map(str::to_string)
-                    .unwrap_or_else(|| DisplayErrorContext(e).to_string()),
+                m.map(str::to_string).unwrap_or_else(|| chain(e)),
             ),
             // The SDK could not read the error's code (an AWS-compatible server wrapping it
             // differently): read it from the body, else name the HTTP status.
             (None, _) => match code_in_body(se.raw()) {
-                Some((c, m)) => (c, m.unwrap_or_else(|| DisplayErrorContext(e).to_string())),
+                Some((c, m)) => (c, m.unwrap_or_else(|| chain(e))),
                 None => (
                     status_code_name(se.raw().status().as_u16()).to_string(),
-                    DisplayErrorContext(e).to_string(),
+                    chain(e),
                 ),
             },
         },
-        SdkError::TimeoutError(_) => (
-            "RequestTimeout".to_string(),
-            DisplayErrorContext(e).to_string(),
-        ),
+        SdkError::TimeoutError(_) => ("RequestTimeout".to_string(), chain(e)),
         SdkError::DispatchFailure(d) => {
             let code = if d.is_timeout() {
                 "RequestTimeout"
@@ -57,22 +53,32 @@ where
             } else {
                 "DispatchFailure"
             };
-            (code.to_string(), DisplayErrorContext(e).to_string())
+            (code.to_string(), chain(e))
         }
-        SdkError::ResponseError(_) => (
-            "ResponseError".to_string(),
-            DisplayErrorContext(e).to_string(),
-        ),
-        SdkError::ConstructionFailure(_) => (
-            "ConstructionFailure".to_string(),
-            DisplayErrorContext(e).to_string(),
-        ),
-        _ => ("SdkError".to_string(), DisplayErrorContext(e).to_string()),
+        SdkError::ResponseError(_) => ("ResponseError".to_string(), chain(e)),
+        SdkError::ConstructionFailure(_) => ("ConstructionFailure".to_string(), chain(e)),
+        _ => ("SdkError".to_string(), chain(e)),
     };
     PollError::Source {
         code,
         message: format!("{call}: {message}"),
     }
+}
+
+/// The error and its causes, each said once: "dispatch failure: io error: tcp connect
+/// error: Connection refused (os error 111)". Short enough for a status line, unlike the
+/// SDK's debug dump.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
 }
 
 /// `Code` and `Message` of an XML error body, wherever they sit: `ErrorResponse/Error`

@@ -152,7 +152,14 @@ impl AwsSource {
 
         // (account id, its SDK config)
         let mut plans: Vec<(String, SdkConfig)> = Vec::new();
-        if settings.record_own_account {
+        if let (true, Some(id)) = (settings.record_own_account, &settings.account_id) {
+            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(AwsError::Settings(format!(
+                    "account_id = {id:?} is not a 12-digit AWS account id"
+                )));
+            }
+            plans.push((id.clone(), base.clone()));
+        } else if settings.record_own_account {
             let sts = sts_client(&base, settings);
             calls.sts.fetch_add(1, Ordering::Relaxed);
             let me = sts

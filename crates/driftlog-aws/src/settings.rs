@@ -12,6 +12,9 @@ pub struct AwsSettings {
     pub regions: Vec<String>,
     /// Record the account the credentials belong to.
     pub record_own_account: bool,
+    /// That account's id, when known: saves the STS call at start (and lets `serve` start
+    /// while STS is unreachable). `None`: asked from STS GetCallerIdentity.
+    pub account_id: Option<String>,
     /// Further accounts, each reached by assuming a role in it.
     pub assume_roles: Vec<AssumeRole>,
     /// Endpoint overrides (moto, LocalStack, VPC endpoints).
@@ -32,6 +35,7 @@ impl Default for AwsSettings {
             profile: None,
             regions: Vec::new(),
             record_own_account: true,
+            account_id: None,
             assume_roles: Vec::new(),
             endpoints: Endpoints::default(),
             max_attempts: 5,

@@ -488,6 +488,7 @@ async fn an_unreachable_service_deletes_nothing_and_shows_its_error() {
             );
             let msg = st.last_error_message.as_deref().unwrap_or_default();
             assert!(msg.contains("ec2:Describe"), "{msg}");
+            assert!(msg.len() < 400, "a status line, not a debug dump: {msg}");
             assert!(st.last_success_ms.is_none());
         } else {
             assert_eq!(st.last_error_code, None, "{st:?}");
@@ -521,6 +522,23 @@ async fn startup_settings_accounts_and_all_regions() {
     });
     let err = AwsSource::connect(&bad).await.expect_err("bad arn");
     assert!(err.to_string().contains("arn:aws:iam::12:role/x"), "{err}");
+    // A known account id needs no STS call; a malformed one is refused.
+    let mut known = settings(&m.url);
+    known.account_id = Some("111122223333".into());
+    known.endpoints.sts = Some(format!("http://127.0.0.1:{}", free_port()));
+    let source = AwsSource::connect(&known).await.expect("no STS needed");
+    assert_eq!(source.accounts(), vec!["111122223333".to_string()]);
+    known.account_id = Some("1111".into());
+    let err = AwsSource::connect(&known).await.expect_err("bad id");
+    assert!(err.to_string().contains("12-digit"), "{err}");
+    // STS unreachable and no id: a startup error that says what to check.
+    known.account_id = None;
+    let err = AwsSource::connect(&known).await.expect_err("sts down");
+    let text = err.to_string();
+    assert!(
+        text.contains("sts:GetCallerIdentity") && text.contains("endpoints"),
+        "{text}"
+    );
     // "all" regions: every region the account has enabled (DescribeRegions).
     let mut all = settings(&m.url);
     all.regions = vec!["all".into()];
