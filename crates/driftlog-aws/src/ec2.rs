@@ -43,6 +43,27 @@ pub(crate) async fn list(
     resource_type: &str,
     ids: Option<&[String]>,
 ) -> Listing {
+    match ids {
+        // EC2 takes at most 200 values per filter: describe in chunks.
+        Some(ids) if ids.len() > MAX_FILTER_VALUES => {
+            let mut out = Listing::default();
+            for chunk in ids.chunks(MAX_FILTER_VALUES) {
+                let l = list_one(c, resource_type, Some(chunk)).await;
+                out.resources.extend(l.resources);
+                if let Some(e) = l.error {
+                    out.fail(e);
+                }
+            }
+            out
+        }
+        _ => list_one(c, resource_type, ids).await,
+    }
+}
+
+/// EC2's limit on the values of one filter.
+const MAX_FILTER_VALUES: usize = 200;
+
+async fn list_one(c: &RegionClients, resource_type: &str, ids: Option<&[String]>) -> Listing {
     match resource_type {
         SECURITY_GROUP => security_groups(c, ids).await,
         NETWORK_ACL => network_acls(c, ids).await,
