@@ -67,7 +67,7 @@ sts = ""
 # Keeps a large account under AWS's throttling limits; 0 = no limit.
 ec2 = 10.0
 iam = 5.0
-s3 = 50.0
+s3 = 100.0
 
 [recorder]
 # Start recording when `serve` starts (false: start it later through the API).

@@ -13,6 +13,7 @@ the test needs to assert on.
     estate.py terminate INSTANCE     terminate an instance
     estate.py delete-sg SG           delete a security group
     estate.py bulk SGS INSTANCES     many SGs and instances (benchmark)
+    estate.py buckets N              N buckets with versioning, tags and a policy (benchmark)
     estate.py auth-setup             an admin and a reader (EC2 and S3 only) with access
                                      keys, in 6 requests: for moto started with
                                      INITIAL_NO_AUTH_ACTION_COUNT=6, which then checks IAM
@@ -138,6 +139,16 @@ def auth_setup():
     return out
 
 
+def buckets(n):
+    s3 = client("s3")
+    for i in range(n):
+        b = f"bench-bucket-{i:05d}"
+        s3.create_bucket(Bucket=b)
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "n", "Value": str(i)}]})
+    return {"buckets": n}
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else "help"
     if cmd == "setup":
@@ -164,6 +175,8 @@ def main(argv):
         out = {"ok": True}
     elif cmd == "auth-setup":
         out = auth_setup()
+    elif cmd == "buckets":
+        out = buckets(int(argv[2]))
     elif cmd == "bulk":
         out = bulk(int(argv[2]), int(argv[3]))
     else:

@@ -102,7 +102,7 @@ impl Default for RateLimits {
         Self {
             ec2: 10.0,
             iam: 5.0,
-            s3: 50.0,
+            s3: 100.0,
         }
     }
 }
