@@ -152,6 +152,26 @@ fn issue_3_serve_records_moto_refresh_and_unreachable_endpoint() {
     let text = serde_json::to_string(&h).unwrap();
     assert!(text.contains("Configuration.IpPermissions"), "{text}");
 
+    // A group created since the last poll: refreshed by its full key, it is discovered.
+    let created = estate(&m, &["create-sg", "late-sg", e["vpc"].as_str().unwrap()]);
+    let late = created["group"].as_str().unwrap();
+    let full = format!("123456789012/us-east-1/AWS::EC2::SecurityGroup/{late}");
+    let out = run(&good, &["refresh", &full]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h = json_lines(&run(&good, &["history", &full, "--json"]));
+    assert_eq!(h.len(), 1, "{h:?}");
+    // By TYPE/ID alone an unknown resource is refused with what to give instead.
+    let out = run(
+        &good,
+        &["refresh", "AWS::EC2::SecurityGroup/sg-00000000000000000"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ACCOUNT/REGION/TYPE/ID"));
+
     // Restart with EC2 unreachable: EC2 scopes show the error, nothing is deleted, the
     // other services still record.
     let _ = server.0.kill();

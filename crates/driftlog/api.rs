@@ -428,7 +428,23 @@ pub async fn execute(
             })));
         }
         Request::Refresh { resource } => {
-            let key = resolve(log, &resource)?;
+            // A full ACCOUNT/REGION/TYPE/ID may name a resource not recorded yet (created
+            // since the last poll): it is described and, if it exists, discovered.
+            let key =
+                match resolve(log, &resource) {
+                    Ok(k) => k,
+                    Err(e) => match ResourceKey::parse_user(&resource)? {
+                        driftlog_model::ResourceRef {
+                            account: Some(account),
+                            region: Some(region),
+                            resource_type,
+                            resource_id,
+                        } => ResourceKey::new(account, region, resource_type, resource_id),
+                        _ => return Err(e.context(
+                            "to refresh a resource not recorded yet, give ACCOUNT/REGION/TYPE/ID",
+                        )),
+                    },
+                };
             let rec = b
                 .recorder
                 .as_ref()

@@ -12,6 +12,7 @@ the test needs to assert on.
     estate.py put-bucket-policy B    put a bucket policy
     estate.py terminate INSTANCE     terminate an instance
     estate.py delete-sg SG           delete a security group
+    estate.py create-sg NAME VPC     create a security group
     estate.py bulk SGS INSTANCES     many SGs and instances (benchmark)
     estate.py buckets N              N buckets with versioning, tags and a policy (benchmark)
     estate.py auth-setup             an admin and a reader (EC2 and S3 only) with access
@@ -170,6 +171,9 @@ def main(argv):
     elif cmd == "terminate":
         client("ec2").terminate_instances(InstanceIds=[argv[2]])
         out = {"ok": True}
+    elif cmd == "create-sg":
+        g = client("ec2").create_security_group(GroupName=argv[2], Description="created later", VpcId=argv[3])
+        out = {"group": g["GroupId"]}
     elif cmd == "delete-sg":
         client("ec2").delete_security_group(GroupId=argv[2])
         out = {"ok": True}
