@@ -43,8 +43,9 @@ pub fn supported_types() -> Vec<&'static str> {
     t
 }
 
-/// Every IAM action and other API call the source makes: the read-only policy README
-/// gives, kept here so that it cannot drift from the code (a test checks both).
+/// Every IAM action the source needs: the read-only policy README gives, kept here so that
+/// it cannot drift from the code (a test checks both). `sts:AssumeRole` only matters with
+/// `assume_roles`; `sts:GetCallerIdentity` needs no permission.
 pub const REQUIRED_ACTIONS: &[&str] = &[
     "ec2:DescribeInstances",
     "ec2:DescribeInternetGateways",
@@ -71,6 +72,7 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "s3:GetEncryptionConfiguration",
     "s3:GetLifecycleConfiguration",
     "s3:ListAllMyBuckets",
+    "sts:AssumeRole",
 ];
 
 /// Clients of one account in one region, with their gates.
@@ -170,7 +172,18 @@ impl AwsSource {
                     call: "sts:GetCallerIdentity",
                     error: error::from_sdk("sts:GetCallerIdentity", &e),
                 })?;
-            let account = me.account().unwrap_or_default().to_string();
+            let account = me
+                .account()
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| AwsError::Startup {
+                    call: "sts:GetCallerIdentity",
+                    error: PollError::Source {
+                        code: "MissingAccount".into(),
+                        message: "the answer named no account; set account_id in [source.aws]"
+                            .into(),
+                    },
+                })?
+                .to_string();
             plans.push((account, base.clone()));
         }
         for role in &settings.assume_roles {
@@ -295,7 +308,31 @@ impl AwsSource {
         ])
     }
 
+    /// [`Self::list_scope`], refusing resources without an id: a key `""` would merge
+    /// different resources, and a listing missing one is not complete.
     async fn listing(
+        &self,
+        scope: &Scope,
+        ids: Option<&[String]>,
+        max_age: Duration,
+    ) -> shape::Listing {
+        let mut l = self.list_scope(scope, ids, max_age).await;
+        let before = l.resources.len();
+        l.resources.retain(|r| !r.key.resource_id.is_empty());
+        if l.resources.len() != before {
+            l.fail(PollError::Source {
+                code: "MissingResourceId".into(),
+                message: format!(
+                    "{}: {} resource(s) came without an id and were not recorded",
+                    scope.resource_type,
+                    before - l.resources.len()
+                ),
+            });
+        }
+        l
+    }
+
+    async fn list_scope(
         &self,
         scope: &Scope,
         ids: Option<&[String]>,

@@ -82,9 +82,12 @@ async fn list_buckets(c: &RegionClients) -> Result<(Vec<Bucket>, Option<Owner>),
     let mut token: Option<String> = None;
     loop {
         c.s3_gate.pass().await;
+        // MaxBuckets makes S3 paginate and name each bucket's region (no GetBucketLocation).
+        let sent = token.take();
         let page =
             c.s3.list_buckets()
-                .set_continuation_token(token.take())
+                .max_buckets(1000)
+                .set_continuation_token(sent.clone())
                 .send()
                 .await
                 .map_err(|e| from_sdk("s3:ListBuckets", &e))?;
@@ -93,6 +96,9 @@ async fn list_buckets(c: &RegionClients) -> Result<(Vec<Bucket>, Option<Owner>),
             owner = page.owner().cloned();
         }
         match page.continuation_token() {
+            Some(t) if sent.as_deref() == Some(t) => {
+                return Err(crate::shape::repeated_token("s3:ListBuckets"))
+            }
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
             _ => break,
         }

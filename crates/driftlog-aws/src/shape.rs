@@ -111,18 +111,67 @@ pub(crate) fn observe(
     Observed::new(ResourceKey::new(account, region, resource_type, id), doc)
 }
 
+/// The token a page of a listing gives for the next page.
+pub(crate) trait PageToken {
+    fn page_token(&self) -> Option<&str>;
+}
+
+macro_rules! page_token {
+    ($($t:ty => $m:ident),* $(,)?) => {
+        $(impl PageToken for $t {
+            fn page_token(&self) -> Option<&str> {
+                self.$m()
+            }
+        })*
+    };
+}
+
+page_token!(
+    aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput => next_token,
+    aws_sdk_ec2::operation::describe_network_acls::DescribeNetworkAclsOutput => next_token,
+    aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput => next_token,
+    aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput => next_token,
+    aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput => next_token,
+    aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput => next_token,
+    aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput => next_token,
+    aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput => next_token,
+    aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput => next_token,
+    aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput => marker,
+    aws_sdk_iam::operation::list_policies::ListPoliciesOutput => marker,
+);
+
+/// The error of a listing whose service handed out the same page token twice: the SDK's
+/// paginator then stops as if the listing had ended, so it is caught here, or a truncated
+/// listing would pass for a complete one (and its missing resources for deletions).
+pub(crate) fn repeated_token(call: &str) -> PollError {
+    PollError::Source {
+        code: "RepeatedPageToken".into(),
+        message: format!(
+            "{call}: the service returned the same page token twice; the listing is incomplete"
+        ),
+    }
+}
+
 /// Runs a paginated call page by page, each request through the gate; the body gets each
-/// page; an error stops the loop and is returned (with the pages read so far kept).
+/// page; an error (or a repeated page token) stops the loop and is returned, with the pages
+/// read so far kept.
 macro_rules! for_each_page {
     ($gate:expr, $call:expr, $request:expr, |$page:ident| $body:block) => {{
         let mut stream = $request.into_paginator().send();
         let mut error = None;
+        let mut last_token: Option<String> = None;
         loop {
             $gate.admit().await;
             match stream.next().await {
                 None => break,
                 Some(Ok($page)) => {
                     $gate.count();
+                    let token = $crate::shape::PageToken::page_token(&$page).map(str::to_string);
+                    if token.is_some() && token == last_token {
+                        error = Some($crate::shape::repeated_token($call));
+                        break;
+                    }
+                    last_token = token;
                     $body
                 }
                 Some(Err(e)) => {

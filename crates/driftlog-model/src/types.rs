@@ -147,7 +147,9 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
     TypeSpec {
         resource_type: "AWS::S3::Bucket",
         set_paths: &[],
-        volatile_paths: &[],
+        // ListBuckets' creation date moves when some bucket settings change (S3 documents
+        // it): a new value alone is not a configuration change.
+        volatile_paths: &["configuration.creationDate", "resourceCreationTime"],
         global: false,
     },
 ];
