@@ -15,7 +15,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub(crate) const ROLE: &str = "AWS::IAM::Role";
 pub(crate) const USER: &str = "AWS::IAM::User";
@@ -35,31 +35,29 @@ pub(crate) struct Details {
     policies: Vec<(String, String, ManagedPolicyDetail)>,
 }
 
-/// The last listing of one account. Every poll and describe asks for a listing no older
-/// than itself (`max_age` zero), since a listing that predates a poll could undo a change
-/// recorded in between; the lock still keeps an account's IAM listings one at a time, so
-/// the four IAM scopes never hammer IAM in parallel.
+/// The last listing of one account, shared between IAM polls that overlap: a caller reuses
+/// a listing only if its fetch *started after the caller asked* (so it is no older than the
+/// poll, and cannot undo a change recorded before the poll began). Callers queue on the
+/// lock, so an account's IAM listings run one at a time, and the polls that waited during
+/// one fetch share the next.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     last: tokio::sync::Mutex<Option<(Instant, Arc<Details>)>>,
 }
 
 impl Shared {
-    /// A listing at most `max_age` old, fetched now if there is none. Concurrent callers
-    /// wait for one fetch instead of each making their own.
-    pub(crate) async fn get(
-        &self,
-        c: &AccountClients,
-        max_age: Duration,
-    ) -> Result<Arc<Details>, PollError> {
+    /// A listing whose fetch started no earlier than this call.
+    pub(crate) async fn get(&self, c: &AccountClients) -> Result<Arc<Details>, PollError> {
+        let asked = Instant::now();
         let mut last = self.last.lock().await;
-        if let Some((at, d)) = last.as_ref() {
-            if at.elapsed() <= max_age {
+        if let Some((started, d)) = last.as_ref() {
+            if *started >= asked {
                 return Ok(d.clone());
             }
         }
+        let started = Instant::now();
         let d = Arc::new(fetch(c).await?);
-        *last = Some((Instant::now(), d.clone()));
+        *last = Some((started, d.clone()));
         Ok(d)
     }
 }

@@ -310,13 +310,8 @@ impl AwsSource {
 
     /// [`Self::list_scope`], refusing resources without an id: a key `""` would merge
     /// different resources, and a listing missing one is not complete.
-    async fn listing(
-        &self,
-        scope: &Scope,
-        ids: Option<&[String]>,
-        max_age: Duration,
-    ) -> shape::Listing {
-        let mut l = self.list_scope(scope, ids, max_age).await;
+    async fn listing(&self, scope: &Scope, ids: Option<&[String]>) -> shape::Listing {
+        let mut l = self.list_scope(scope, ids).await;
         let before = l.resources.len();
         l.resources.retain(|r| !r.key.resource_id.is_empty());
         if l.resources.len() != before {
@@ -332,18 +327,13 @@ impl AwsSource {
         l
     }
 
-    async fn list_scope(
-        &self,
-        scope: &Scope,
-        ids: Option<&[String]>,
-        max_age: Duration,
-    ) -> shape::Listing {
+    async fn list_scope(&self, scope: &Scope, ids: Option<&[String]>) -> shape::Listing {
         let Some(acct) = self.accounts.get(&scope.account) else {
             return failed(format!("account {} is not configured", scope.account));
         };
         let t = scope.resource_type.as_str();
         if iam::TYPES.contains(&t) {
-            return match acct.iam_shared.get(acct, max_age).await {
+            return match acct.iam_shared.get(acct).await {
                 Ok(d) => iam::shape(acct, &d, t, ids),
                 Err(e) => {
                     let mut l = shape::Listing::default();
@@ -434,7 +424,7 @@ impl Source for AwsSource {
 
     fn poll<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, PollOutcome> {
         Box::pin(async move {
-            let listing = self.listing(scope, None, Duration::ZERO).await;
+            let listing = self.listing(scope, None).await;
             match listing.error {
                 None => {
                     let (snap, rejected) = CompleteSnapshot::new(scope.clone(), listing.resources);
@@ -469,7 +459,7 @@ impl Source for AwsSource {
             let mut out = PartialSnapshot::default();
             let mut first_error = None;
             for (scope, ids) in groups {
-                let l = self.listing(&scope, Some(&ids), Duration::ZERO).await;
+                let l = self.listing(&scope, Some(&ids)).await;
                 out.resources.extend(l.resources);
                 if let Some(e) = l.error {
                     tracing::warn!(scope = ?scope, error = %e, "describe failed");

@@ -440,6 +440,36 @@ async fn records_an_estate_and_its_changes() {
         2,
         "two requests of <= 200 ids"
     );
+
+    // IAM polls that overlap share listings fetched after they asked: one poll alone costs
+    // one listing; four at once cost two (the first, and one the other three waited for).
+    let iam_scope = |t: &str| driftlog_model::Scope::new(ACCOUNT, "global", t);
+    let before = source.api_calls()["iam"];
+    assert!(matches!(
+        source.poll(&iam_scope("AWS::IAM::Role")).await,
+        driftlog_poll::PollOutcome::Complete(_)
+    ));
+    let one = source.api_calls()["iam"] - before;
+    let before = source.api_calls()["iam"];
+    let scopes = [
+        iam_scope("AWS::IAM::Role"),
+        iam_scope("AWS::IAM::User"),
+        iam_scope("AWS::IAM::Group"),
+        iam_scope("AWS::IAM::Policy"),
+    ];
+    let (a, b, c, d) = tokio::join!(
+        source.poll(&scopes[0]),
+        source.poll(&scopes[1]),
+        source.poll(&scopes[2]),
+        source.poll(&scopes[3]),
+    );
+    for o in [a, b, c, d] {
+        assert!(
+            matches!(o, driftlog_poll::PollOutcome::Complete(_)),
+            "{o:?}"
+        );
+    }
+    assert_eq!(source.api_calls()["iam"] - before, 2 * one);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -717,6 +747,25 @@ fn walk(reference: &Value, ours: &Value, path: &str, missing: &mut Vec<String>) 
         (Value::Array(r), Value::Array(o)) => {
             if let (Some(r0), Some(o0)) = (r.first(), o.first()) {
                 walk(r0, o0, &format!("{path}.0"), missing);
+            }
+        }
+        // Both set: the JSON types must agree (a number string stays a string, a state a
+        // plain string, a flag a boolean).
+        (r, o) if !r.is_null() && !o.is_null() => {
+            let kind = |v: &Value| match v {
+                Value::Bool(_) => "boolean",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+                Value::Null => "null",
+            };
+            if kind(r) != kind(o) {
+                missing.push(format!(
+                    "{path}: {} in the reference, {} in ours",
+                    kind(r),
+                    kind(o)
+                ));
             }
         }
         _ => {}
