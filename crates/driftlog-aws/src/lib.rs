@@ -134,6 +134,11 @@ impl AwsSource {
         if let Some(p) = &settings.profile {
             loader = loader.profile_name(p);
         }
+        // Regions named in the settings: no need to look for one (which may ask the
+        // instance metadata service and wait for its timeout off EC2).
+        if let Some(r) = settings.regions.first().filter(|r| *r != "all") {
+            loader = loader.region(Region::new(r.clone()));
+        }
         let base = loader.load().await;
         let home_region = match (base.region(), settings.regions.first()) {
             (Some(r), _) => r.to_string(),
