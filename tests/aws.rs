@@ -264,6 +264,51 @@ fn issue_3_access_denied_on_iam_is_that_scopes_status_only() {
     assert_eq!(h.len(), 1, "EC2 records while IAM is denied");
 }
 
+/// No config file: `--source aws --region ... --endpoint-url ...`, or the SDK's own
+/// AWS_ENDPOINT_URL in the environment (S3 then path-style too).
+#[test]
+fn issue_3_serve_from_flags_or_the_sdk_environment() {
+    let Some(m) = moto() else { return };
+    estate(&m, &["setup"]);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, flags, env) in [
+        ("flags", vec!["--endpoint-url", m.url.as_str()], None),
+        ("env", vec![], Some(m.url.as_str())),
+    ] {
+        let data = dir.path().join(name);
+        // A config naming only the data dir, so `status` finds the same store.
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&cfg, format!("data_dir = {data:?}\n")).unwrap();
+        let t0 = now_ms();
+        let mut cmd = driftlog(&cfg);
+        cmd.args([
+            "serve",
+            "--quiet",
+            "--source",
+            "aws",
+            "--region",
+            "us-east-1",
+        ])
+        .args(&flags)
+        .arg("--config")
+        .arg(&cfg)
+        .stderr(Stdio::null());
+        if let Some(url) = env {
+            cmd.env("AWS_ENDPOINT_URL", url);
+        }
+        let _server = KillOnDrop(cmd.spawn().unwrap());
+        let status = wait_polled(&cfg, t0);
+        for sc in status["scopes"].as_array().unwrap() {
+            assert!(sc["lastErrorCode"].is_null(), "{name}: {sc}");
+        }
+        let b = json_lines(&run(
+            &cfg,
+            &["history", "AWS::S3::Bucket/example-logs", "--json"],
+        ));
+        assert_eq!(b.len(), 1, "{name}: the bucket is recorded");
+    }
+}
+
 #[test]
 fn issue_3_bad_aws_settings_are_refused_with_the_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -66,6 +66,19 @@ enum Cmd {
         /// Simulated estate tick, e.g. 5s (overrides source.sim.tick_interval).
         #[arg(long, value_parser = config::parse_duration)]
         tick: Option<std::time::Duration>,
+        /// Where resources come from: `sim` or `aws` (overrides source.kind).
+        #[arg(long, value_parser = ["sim", "aws"])]
+        source: Option<String>,
+        /// AWS region to record, repeatable, or `all` (overrides source.aws.regions).
+        #[arg(long = "region")]
+        regions: Vec<String>,
+        /// AWS named profile (overrides source.aws.profile).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Endpoint URL for every AWS service, e.g. moto or LocalStack (overrides
+        /// source.aws.endpoints.all).
+        #[arg(long)]
+        endpoint_url: Option<String>,
         /// No progress lines.
         #[arg(long, short)]
         quiet: bool,
@@ -246,9 +259,29 @@ async fn run(cli: Cli) -> Result<()> {
             seed,
             interval,
             tick,
+            source,
+            regions,
+            profile,
+            endpoint_url,
             quiet,
         } => {
             let mut cfg = cfg;
+            if let Some(s) = source {
+                cfg.source.kind = if s == "aws" {
+                    config::SourceKind::Aws
+                } else {
+                    config::SourceKind::Sim
+                };
+            }
+            if !regions.is_empty() {
+                cfg.source.aws.regions = regions;
+            }
+            if let Some(p) = profile {
+                cfg.source.aws.profile = p;
+            }
+            if let Some(u) = endpoint_url {
+                cfg.source.aws.endpoints.all = u;
+            }
             if let Some(r) = resources {
                 cfg.source.sim.resources = r;
             }

@@ -404,8 +404,15 @@ fn iam_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_iam::Client {
 fn s3_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(conf);
     if let Some(url) = s.endpoints.for_service(Service::S3) {
-        // Private and emulated endpoints rarely resolve bucket subdomains.
-        b = b.endpoint_url(url).force_path_style(true);
+        b = b.endpoint_url(url);
+    }
+    // Private and emulated endpoints (set here, or by AWS_ENDPOINT_URL[_S3] in the
+    // environment) rarely resolve bucket subdomains.
+    if s.endpoints.for_service(Service::S3).is_some()
+        || conf.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+    {
+        b = b.force_path_style(true);
     }
     aws_sdk_s3::Client::from_conf(b.build())
 }
