@@ -649,6 +649,9 @@ async fn items_carry_every_key_of_the_reference_shapes() {
     r.poll().await;
     let fixtures = support::repo().join("crates/driftlog-sim/tests/fixtures/ci-shapes");
     let region = "us-east-1";
+    // The ENI of an instance, so that its attachment is compared too.
+    let inst = r.doc(&key(region, "AWS::EC2::Instance", s(&e["instances"][0])));
+    let attached_eni = rel_ids(&inst, "Contains NetworkInterface").remove(0);
     let ours = [
         (
             "AWS_EC2_SecurityGroup",
@@ -669,7 +672,7 @@ async fn items_carry_every_key_of_the_reference_shapes() {
         ),
         (
             "AWS_EC2_NetworkInterface",
-            key(region, "AWS::EC2::NetworkInterface", s(&e["eni"])),
+            key(region, "AWS::EC2::NetworkInterface", &attached_eni),
         ),
         (
             "AWS_EC2_RouteTable",
