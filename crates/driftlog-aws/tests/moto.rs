@@ -265,6 +265,12 @@ async fn records_an_estate_and_its_changes() {
     let bucket = r.doc(&key(region, "AWS::S3::Bucket", "example-app-data"));
     assert_eq!(bucket["ARN"], "arn:aws:s3:::example-app-data");
     assert_eq!(bucket["availabilityZone"], "Regional");
+    // The creation date is volatile (S3 moves it) but still part of every item.
+    assert!(bucket["resourceCreationTime"].is_string(), "{bucket}");
+    assert_eq!(
+        bucket["resourceCreationTime"],
+        bucket["configuration"]["creationDate"]
+    );
     let sup = &bucket["supplementaryConfiguration"];
     assert!(
         sup["AccessControlList"].is_string(),
