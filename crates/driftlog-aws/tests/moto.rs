@@ -352,6 +352,20 @@ async fn records_an_estate_and_its_changes() {
     assert_eq!(items[0].key.resource_id, web);
     assert_eq!(items[0].status, Status::Ok);
     let changed = items[0].changed_properties().expect("diff");
+    // As AWS Config shows it: the port-22 permission UPDATEd, previous and updated values.
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let (path, change) = changed.iter().next().expect("one change");
+    assert!(path.starts_with("Configuration.IpPermissions."), "{path}");
+    assert_eq!(change["changeType"], "UPDATE");
+    assert_eq!(change["previousValue"]["fromPort"], 22);
+    assert_eq!(
+        change["previousValue"]["ipRanges"],
+        serde_json::json!(["198.51.100.0/24"])
+    );
+    assert_eq!(
+        change["updatedValue"]["ipRanges"],
+        serde_json::json!(["0.0.0.0/0", "198.51.100.0/24"])
+    );
     assert!(
         changed
             .keys()
