@@ -1,0 +1,45 @@
+//! AWS Config's delivery formats, byte for byte where AWS defines them
+//! (`../shared/spec/aws-config-compat.md` §4): the S3 object keys of configuration history
+//! files, snapshots, oversized change notifications and the writability probe; the gzip
+//! JSON file bodies; and the config-stream messages (ConfigurationItemChangeNotification,
+//! its oversized form, history and snapshot delivery events) with their SNS subjects.
+//!
+//! Pure functions over [`ConfigurationItem`]s: the delivery channel and the sinks that
+//! move these bytes (object_store, SNS, webhooks, NATS) build on them.
+
+mod keys;
+mod messages;
+
+pub use keys::{
+    day_path, history_key, oversized_key, snapshot_key, stamp, writability_check_key, KeyParts,
+};
+pub use messages::{
+    change_notification, change_subject, gzip, history_delivery_completed, history_file,
+    oversized_notification, snapshot_delivery_completed, snapshot_delivery_failed,
+    snapshot_delivery_started, snapshot_file, SNS_MAX_MESSAGE_BYTES,
+};
+
+use thiserror::Error;
+
+/// Why a message or file could not be built.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A stored item is not valid JSON (names the resource).
+    #[error("item {resource} (seq {seq}): {source}")]
+    Item {
+        /// The resource key.
+        resource: String,
+        /// Its log sequence.
+        seq: u64,
+        /// What was wrong.
+        source: driftlog_model::Error,
+    },
+    /// Compression failed (out of memory, in practice).
+    #[error("gzip: {0}")]
+    Gzip(#[from] std::io::Error),
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub use driftlog_model::ConfigurationItem;

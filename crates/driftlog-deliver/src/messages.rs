@@ -1,0 +1,318 @@
+//! Config-stream messages and delivered file bodies (spec §4.1, §4.2, §4.3).
+
+use crate::{ConfigurationItem, Error, Result};
+use driftlog_model::time::iso_ms;
+use driftlog_model::Status;
+use serde_json::{json, Map, Value};
+use std::io::Write;
+
+/// SNS refuses messages above 256 KB: a change message larger than this is delivered as an
+/// `OversizedConfigurationItemChangeNotification` pointing at an S3 object instead.
+pub const SNS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+fn item_error(ci: &ConfigurationItem, source: driftlog_model::Error) -> Error {
+    Error::Item {
+        resource: ci.key.to_string(),
+        seq: ci.seq,
+        source,
+    }
+}
+
+fn common(
+    mut body: Map<String, Value>,
+    message_type: &str,
+    record_version: &str,
+    now_ms: i64,
+) -> Value {
+    body.insert("notificationCreationTime".into(), json!(iso_ms(now_ms)));
+    body.insert("messageType".into(), json!(message_type));
+    body.insert("recordVersion".into(), json!(record_version));
+    Value::Object(body)
+}
+
+/// `ConfigurationItemChangeNotification`: the item in notification naming with its
+/// `configurationItemDiff` (`{}` and `CREATE` for a discovery).
+///
+/// # Errors
+/// [`Error::Item`] when the stored item is not JSON.
+pub fn change_notification(ci: &ConfigurationItem, now_ms: i64) -> Result<Value> {
+    let mut body = Map::new();
+    body.insert(
+        "configurationItemDiff".into(),
+        ci.diff_json().map_err(|e| item_error(ci, e))?,
+    );
+    body.insert(
+        "configurationItem".into(),
+        ci.to_notification_json().map_err(|e| item_error(ci, e))?,
+    );
+    Ok(common(
+        body,
+        "ConfigurationItemChangeNotification",
+        "1.3",
+        now_ms,
+    ))
+}
+
+/// The SNS subject of a change: `[AWS Config:<region>] <type> <id> Created|Updated|Deleted
+/// in Account <acct>`, cut to SNS's 100 characters.
+pub fn change_subject(ci: &ConfigurationItem) -> String {
+    let verb = match ci.status {
+        Status::ResourceDiscovered => "Created",
+        Status::ResourceDeleted | Status::ResourceDeletedNotRecorded => "Deleted",
+        _ => "Updated",
+    };
+    let s = format!(
+        "[AWS Config:{}] {} {} {verb} in Account {}",
+        ci.key.region, ci.key.resource_type, ci.key.resource_id, ci.key.account
+    );
+    s.chars().take(100).collect()
+}
+
+/// `OversizedConfigurationItemChangeNotification` (the full message went to
+/// `Ok(("bucket", "key"))`) or `OversizedConfigurationItemChangeDeliveryFailed`
+/// (`Err((code, message))`): the item's scalar fields and the S3 delivery summary.
+///
+/// # Errors
+/// [`Error::Item`] when the stored item is not JSON.
+pub fn oversized_notification(
+    ci: &ConfigurationItem,
+    s3: std::result::Result<(&str, &str), (&str, &str)>,
+    now_ms: i64,
+) -> Result<Value> {
+    let full = ci.to_notification_json().map_err(|e| item_error(ci, e))?;
+    let mut summary = Map::new();
+    summary.insert("changeType".into(), json!(ci.change_type()));
+    if let Value::Object(m) = full {
+        for (k, v) in m {
+            let dropped = matches!(
+                k.as_str(),
+                "configuration"
+                    | "supplementaryConfiguration"
+                    | "relationships"
+                    | "tags"
+                    | "relatedEvents"
+            );
+            if !dropped {
+                summary.insert(k, v);
+            }
+        }
+    }
+    let (message_type, delivery) = match s3 {
+        Ok((bucket, key)) => (
+            "OversizedConfigurationItemChangeNotification",
+            json!({"s3BucketLocation": format!("{bucket}/{key}"), "errorCode": null, "errorMessage": null}),
+        ),
+        Err((code, message)) => (
+            "OversizedConfigurationItemChangeDeliveryFailed",
+            json!({"s3BucketLocation": null, "errorCode": code, "errorMessage": message}),
+        ),
+    };
+    let mut body = Map::new();
+    body.insert("configurationItemSummary".into(), Value::Object(summary));
+    body.insert("s3DeliverySummary".into(), delivery);
+    Ok(common(body, message_type, "1.0", now_ms))
+}
+
+/// `ConfigurationHistoryDeliveryCompleted`.
+pub fn history_delivery_completed(bucket: &str, key: &str, now_ms: i64) -> Value {
+    let mut body = Map::new();
+    body.insert("s3ObjectKey".into(), json!(key));
+    body.insert("s3Bucket".into(), json!(bucket));
+    common(body, "ConfigurationHistoryDeliveryCompleted", "1.1", now_ms)
+}
+
+/// `ConfigurationSnapshotDeliveryStarted`.
+pub fn snapshot_delivery_started(snapshot_id: &str, now_ms: i64) -> Value {
+    let mut body = Map::new();
+    body.insert("configSnapshotId".into(), json!(snapshot_id));
+    common(body, "ConfigurationSnapshotDeliveryStarted", "1.1", now_ms)
+}
+
+/// `ConfigurationSnapshotDeliveryCompleted`.
+pub fn snapshot_delivery_completed(
+    snapshot_id: &str,
+    bucket: &str,
+    key: &str,
+    now_ms: i64,
+) -> Value {
+    let mut body = Map::new();
+    body.insert("configSnapshotId".into(), json!(snapshot_id));
+    body.insert("s3ObjectKey".into(), json!(key));
+    body.insert("s3Bucket".into(), json!(bucket));
+    common(
+        body,
+        "ConfigurationSnapshotDeliveryCompleted",
+        "1.1",
+        now_ms,
+    )
+}
+
+/// `ConfigurationSnapshotDeliveryFailed` (AWS does not document its failure fields; these
+/// follow the oversized-failure message: `s3Bucket`, `errorCode`, `errorMessage`).
+pub fn snapshot_delivery_failed(
+    snapshot_id: &str,
+    bucket: &str,
+    error_code: &str,
+    error_message: &str,
+    now_ms: i64,
+) -> Value {
+    let mut body = Map::new();
+    body.insert("configSnapshotId".into(), json!(snapshot_id));
+    body.insert("s3Bucket".into(), json!(bucket));
+    body.insert("errorCode".into(), json!(error_code));
+    body.insert("errorMessage".into(), json!(error_message));
+    common(body, "ConfigurationSnapshotDeliveryFailed", "1.1", now_ms)
+}
+
+fn file(snapshot_id: Option<&str>, items: &[ConfigurationItem]) -> Result<Vec<u8>> {
+    let mut list = Vec::with_capacity(items.len());
+    for ci in items {
+        list.push(ci.to_notification_json().map_err(|e| item_error(ci, e))?);
+    }
+    let mut body = Map::new();
+    body.insert("fileVersion".into(), json!("1.0"));
+    if let Some(id) = snapshot_id {
+        body.insert("configSnapshotId".into(), json!(id));
+    }
+    body.insert("configurationItems".into(), Value::Array(list));
+    Ok(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
+}
+
+/// A configuration history file's JSON: `{"fileVersion":"1.0","configurationItems":[...]}`,
+/// items in notification naming, in log order.
+///
+/// # Errors
+/// [`Error::Item`] when a stored item is not JSON.
+pub fn history_file(items: &[ConfigurationItem]) -> Result<Vec<u8>> {
+    file(None, items)
+}
+
+/// A configuration snapshot's JSON, with its `configSnapshotId`.
+///
+/// # Errors
+/// [`Error::Item`] when a stored item is not JSON.
+pub fn snapshot_file(snapshot_id: &str, items: &[ConfigurationItem]) -> Result<Vec<u8>> {
+    file(Some(snapshot_id), items)
+}
+
+/// Gzips a file body, as every delivered object is.
+///
+/// # Errors
+/// [`Error::Gzip`] when the encoder fails.
+pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes)?;
+    Ok(enc.finish()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes_of::item;
+
+    mod bytes_of {
+        use driftlog_model::{ConfigurationItem, Document, Observed, ResourceKey, Status};
+        use serde_json::json;
+
+        pub(super) fn item(status: Status, version: u64) -> ConfigurationItem {
+            let key = ResourceKey::new(
+                "111122223333",
+                "eu-west-1",
+                "AWS::EC2::SecurityGroup",
+                "sg-1",
+            );
+            let doc = Document {
+                arn: Some("arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1".into()),
+                resource_name: Some("web".into()),
+                availability_zone: Some("Not Applicable".into()),
+                configuration: json!({"groupId": "sg-1", "ipPermissions": []}),
+                ..Document::default()
+            };
+            let o = Observed::new(key.clone(), &doc);
+            ConfigurationItem {
+                seq: 7,
+                version,
+                key,
+                status,
+                capture_time_ms: 1_714_557_600_123,
+                doc: o.doc,
+                volatile: o.volatile,
+                diff: bytes::Bytes::from_static(b"[]"),
+            }
+        }
+    }
+
+    #[test]
+    fn change_notification_has_aws_fields() {
+        let ci = item(Status::ResourceDiscovered, 1);
+        let m = change_notification(&ci, 1_714_557_601_456).expect("message");
+        assert_eq!(m["messageType"], "ConfigurationItemChangeNotification");
+        assert_eq!(m["recordVersion"], "1.3");
+        assert_eq!(m["notificationCreationTime"], "2024-05-01T10:00:01.456Z");
+        assert_eq!(m["configurationItemDiff"]["changeType"], "CREATE");
+        assert_eq!(m["configurationItemDiff"]["changedProperties"], json!({}));
+        assert_eq!(
+            m["configurationItem"]["configurationStateId"],
+            1_714_557_600_123_i64
+        );
+        assert_eq!(
+            m["configurationItem"]["ARN"],
+            "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1"
+        );
+        assert_eq!(
+            change_subject(&ci),
+            "[AWS Config:eu-west-1] AWS::EC2::SecurityGroup sg-1 Created in Account 111122223333"
+        );
+        assert!(change_subject(&item(Status::ResourceDeleted, 2)).contains(" Deleted "));
+    }
+
+    #[test]
+    fn oversized_keeps_scalars_only() {
+        let ci = item(Status::Ok, 2);
+        let m = oversized_notification(&ci, Ok(("b", "k")), 0).expect("message");
+        assert_eq!(
+            m["messageType"],
+            "OversizedConfigurationItemChangeNotification"
+        );
+        assert_eq!(m["recordVersion"], "1.0");
+        let s = &m["configurationItemSummary"];
+        assert_eq!(s["changeType"], "UPDATE");
+        assert_eq!(s["resourceId"], "sg-1");
+        assert!(s.get("configuration").is_none() && s.get("tags").is_none());
+        assert_eq!(m["s3DeliverySummary"]["s3BucketLocation"], "b/k");
+        let f = oversized_notification(&ci, Err(("NoSuchBucket", "gone")), 0).expect("message");
+        assert_eq!(
+            f["messageType"],
+            "OversizedConfigurationItemChangeDeliveryFailed"
+        );
+        assert_eq!(f["s3DeliverySummary"]["s3BucketLocation"], Value::Null);
+        assert_eq!(f["s3DeliverySummary"]["errorCode"], "NoSuchBucket");
+    }
+
+    #[test]
+    fn files_parse_back_after_gzip() {
+        let items = vec![item(Status::ResourceDiscovered, 1), item(Status::Ok, 2)];
+        let gz = gzip(&snapshot_file("3f1c", &items).expect("file")).expect("gzip");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text)
+            .expect("gunzip");
+        let v: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["fileVersion"], "1.0");
+        assert_eq!(v["configSnapshotId"], "3f1c");
+        assert_eq!(v["configurationItems"].as_array().map(Vec::len), Some(2));
+        let h: Value = serde_json::from_slice(&history_file(&items).expect("file")).expect("json");
+        assert!(h.get("configSnapshotId").is_none());
+        let e = history_delivery_completed("bucket", "key", 0);
+        assert_eq!(e["messageType"], "ConfigurationHistoryDeliveryCompleted");
+        assert_eq!(e["recordVersion"], "1.1");
+        assert_eq!(snapshot_delivery_started("id", 0)["configSnapshotId"], "id");
+        assert_eq!(
+            snapshot_delivery_completed("id", "b", "k", 0)["s3ObjectKey"],
+            "k"
+        );
+        assert_eq!(
+            snapshot_delivery_failed("id", "b", "AccessDenied", "no", 0)["errorCode"],
+            "AccessDenied"
+        );
+    }
+}
