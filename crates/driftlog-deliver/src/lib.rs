@@ -7,9 +7,11 @@
 //! Pure functions over [`ConfigurationItem`]s: the delivery channel and the sinks that
 //! move these bytes (object_store, SNS, webhooks, NATS) build on them.
 
+mod history;
 mod keys;
 mod messages;
 
+pub use history::{period_of, plan_history, HistoryFile, HISTORY_PERIOD_MS};
 pub use keys::{
     day_path, history_key, oversized_key, snapshot_key, stamp, writability_check_key, KeyParts,
 };
