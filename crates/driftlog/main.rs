@@ -50,6 +50,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the recorder (default source: the simulated estate) and the query socket.
+    ///
+    /// Examples: `driftlog serve` (a simulated estate), `driftlog serve --source aws
+    /// --region eu-west-1 --profile audit` (a real AWS account, read-only; see README
+    /// "Record your AWS account" for the IAM policy), `driftlog serve --source aws --region
+    /// us-east-1 --endpoint-url http://127.0.0.1:5000` (moto or LocalStack).
     Serve {
         /// Simulated estate size (overrides source.sim.resources).
         #[arg(long)]
