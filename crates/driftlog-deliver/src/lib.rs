@@ -10,6 +10,9 @@
 mod history;
 mod keys;
 mod messages;
+mod signature;
+
+pub use signature::{sign, verify, SignatureError, SIGNATURE_HEADER};
 
 pub use history::{period_of, plan_history, HistoryFile, HISTORY_PERIOD_MS};
 pub use keys::{
