@@ -10,7 +10,10 @@
 mod history;
 mod keys;
 mod messages;
+mod routing;
 mod signature;
+
+pub use routing::{message_id, nats_subject, NATS_MSG_ID_HEADER, SEQ_HEADER};
 
 pub use signature::{sign, verify, SignatureError, SIGNATURE_HEADER};
 
