@@ -10,20 +10,16 @@
 #[path = "support/moto.rs"]
 mod support;
 
+#[path = "support/cli.rs"]
+mod cli_support;
+
+use cli_support::{json_lines, KillOnDrop};
+use driftlog_model::time::now_ms;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::{estate, estate_as, free_port, moto, moto_with_env, CREDENTIALS};
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn driftlog(cfg: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_driftlog"));
@@ -55,25 +51,6 @@ fn run(cfg: &Path, args: &[&str]) -> Output {
         .arg(cfg)
         .output()
         .unwrap()
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// Waits until every scope has been polled (successfully or not) since `since_ms`; the

@@ -473,7 +473,11 @@ async fn issue_2_scheduler_runs_scopes_and_stops() {
     run.await.unwrap().unwrap();
 }
 
+#[path = "support/cli.rs"]
+mod cli_support;
+
 mod cli {
+    use super::cli_support::{json_lines, KillOnDrop};
     use std::process::Command;
 
     fn driftlog() -> Command {
@@ -514,28 +518,6 @@ mod cli {
             "{err}"
         );
         assert!(!dir.path().join("d").exists(), "nothing started");
-    }
-
-    /// A child that cannot outlive a failing test.
-    struct KillOnDrop(std::process::Child);
-
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
     }
 
     /// `serve` in the background, the query commands against it over the socket, then

@@ -464,59 +464,42 @@ async fn run_aws(a: BenchArgs, settings: driftlog_aws::AwsSettings) -> Result<()
     ));
     let log = Arc::new(Log::open(dir.join("store"), LogOptions::default())?);
     let rec = Recorder::new(log.clone(), source.clone(), RecorderConfig::default());
-    let total = |m: &std::collections::BTreeMap<&'static str, u64>| m.values().sum::<u64>();
     let mut rows = Vec::new();
-    let mut measure = |name: &'static str,
-                       secs: f64,
-                       written: u64,
-                       calls: std::collections::BTreeMap<&'static str, u64>| {
-        let by: Vec<String> = calls
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| format!("{k} {n}"))
+    // Poll 0 discovers the estate; the others find it unchanged (or changed by whoever
+    // changes the account meanwhile).
+    let steady = a.polls.max(1);
+    for i in 0..=steady {
+        let name = if i == 0 {
+            say("discovery: first full poll");
+            "discovery (full poll)"
+        } else {
+            say(&format!("steady full poll {i}/{steady}"));
+            "steady full poll"
+        };
+        let before = source.api_calls();
+        let t = Instant::now();
+        let r = rec.poll_all_once().await?;
+        let secs = t.elapsed().as_secs_f64();
+        let calls: Vec<(&str, u64)> = source
+            .api_calls()
+            .into_iter()
+            .map(|(k, n)| (k, n - before.get(k).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
             .collect();
+        let by: Vec<String> = calls.iter().map(|(k, n)| format!("{k} {n}")).collect();
         rows.push(Row {
             name,
             value: format!(
-                "{secs:.2} s, {} API calls ({}), {written} CIs, {:.0} CIs/s",
-                total(&calls),
+                "{secs:.2} s, {} API calls ({}), {} CIs, {:.0} CIs/s",
+                calls.iter().map(|(_, n)| n).sum::<u64>(),
                 by.join(", "),
-                written as f64 / secs.max(1e-9)
+                r.written(),
+                r.written() as f64 / secs.max(1e-9)
             ),
             target: "",
         });
-    };
-    let diff = |a: &std::collections::BTreeMap<&'static str, u64>,
-                b: &std::collections::BTreeMap<&'static str, u64>| {
-        b.iter()
-            .map(|(k, v)| (*k, v - a.get(k).copied().unwrap_or(0)))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    say("discovery: first full poll");
-    let c0 = source.api_calls();
-    let t = Instant::now();
-    let r = rec.poll_all_once().await?;
-    let c1 = source.api_calls();
-    measure(
-        "discovery (full poll)",
-        t.elapsed().as_secs_f64(),
-        r.written(),
-        diff(&c0, &c1),
-    );
-    let live = log.state().live_count();
-    for i in 0..a.polls.max(1) {
-        say(&format!("steady full poll {}/{}", i + 1, a.polls.max(1)));
-        let c0 = source.api_calls();
-        let t = Instant::now();
-        let r = rec.poll_all_once().await?;
-        let c1 = source.api_calls();
-        measure(
-            "steady full poll",
-            t.elapsed().as_secs_f64(),
-            r.written(),
-            diff(&c0, &c1),
-        );
     }
+    let live = log.state().live_count();
     println!(
         "driftlog bench --aws: {} resources in {} scopes of {} account(s)",
         live,

@@ -2,7 +2,7 @@
 //! Describe output with camelCase keys, tags as `[{key, value}]`, enums as strings, times
 //! in ISO 8601 with milliseconds, and AWS Config's relationship names.
 
-use crate::shape::{dedup, for_each_page, iso, observe, partition, rel, tag_pairs, Listing};
+use crate::shape::{dedup, for_each_page, iso, partition, rel, tag_pairs, Listing};
 use crate::RegionClients;
 use aws_sdk_ec2::types::{Filter, GroupIdentifier, Tag};
 use driftlog_model::{Document, Relationship};
@@ -234,20 +234,15 @@ async fn security_groups(c: &RegionClients, ids: Option<&[String]>) -> Listing {
                 arn: Some(arn(c, "security-group", id)),
                 resource_name: g.group_name().map(str::to_string),
                 availability_zone: Some("Not Applicable".into()),
-                resource_creation_time: None,
                 tags: tag_map,
                 relationships: rels,
                 configuration,
-                supplementary_configuration: Map::new(),
+                ..Document::default()
             };
-            out.resources
-                .push(observe(&c.account, &c.region, SECURITY_GROUP, id, &doc));
+            out.add(&c.account, &c.region, SECURITY_GROUP, id, &doc);
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }
 
 async fn network_acls(c: &RegionClients, ids: Option<&[String]>) -> Listing {
@@ -308,22 +303,16 @@ async fn network_acls(c: &RegionClients, ids: Option<&[String]>) -> Listing {
             }
             let doc = Document {
                 arn: Some(arn(c, "network-acl", id)),
-                resource_name: None,
                 availability_zone: Some("Multiple Availability Zones".into()),
-                resource_creation_time: None,
                 tags: tag_map,
                 relationships: dedup(rels),
                 configuration,
-                supplementary_configuration: Map::new(),
+                ..Document::default()
             };
-            out.resources
-                .push(observe(&c.account, &c.region, NETWORK_ACL, id, &doc));
+            out.add(&c.account, &c.region, NETWORK_ACL, id, &doc);
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }
 
 async fn vpcs(c: &RegionClients, ids: Option<&[String]>) -> Listing {
@@ -375,22 +364,16 @@ async fn vpcs(c: &RegionClients, ids: Option<&[String]>) -> Listing {
             });
             let doc = Document {
                 arn: Some(arn(c, "vpc", id)),
-                resource_name: None,
                 availability_zone: Some("Multiple Availability Zones".into()),
-                resource_creation_time: None,
                 tags: tag_map,
                 relationships: Vec::new(),
                 configuration,
-                supplementary_configuration: Map::new(),
+                ..Document::default()
             };
-            out.resources
-                .push(observe(&c.account, &c.region, VPC, id, &doc));
+            out.add(&c.account, &c.region, VPC, id, &doc);
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }
 
 async fn subnets(c: &RegionClients, ids: Option<&[String]>) -> Listing {
@@ -450,22 +433,16 @@ async fn subnets(c: &RegionClients, ids: Option<&[String]>) -> Listing {
             }
             let doc = Document {
                 arn: Some(arn(c, "subnet", id)),
-                resource_name: None,
                 availability_zone: n.availability_zone().map(str::to_string),
-                resource_creation_time: None,
                 tags: tag_map,
                 relationships: rels,
                 configuration,
-                supplementary_configuration: Map::new(),
+                ..Document::default()
             };
-            out.resources
-                .push(observe(&c.account, &c.region, SUBNET, id, &doc));
+            out.add(&c.account, &c.region, SUBNET, id, &doc);
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }
 
 async fn instances(c: &RegionClients, ids: Option<&[String]>) -> Listing {
@@ -484,15 +461,11 @@ async fn instances(c: &RegionClients, ids: Option<&[String]>) -> Listing {
                     continue;
                 }
                 let (id, doc) = instance_doc(c, i);
-                out.resources
-                    .push(observe(&c.account, &c.region, INSTANCE, &id, &doc));
+                out.add(&c.account, &c.region, INSTANCE, &id, &doc);
             }
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }
 
 fn instance_doc(c: &RegionClients, i: &aws_sdk_ec2::types::Instance) -> (String, Document) {
@@ -681,7 +654,6 @@ fn instance_doc(c: &RegionClients, i: &aws_sdk_ec2::types::Instance) -> (String,
     }
     let doc = Document {
         arn: Some(arn(c, "instance", &id)),
-        resource_name: None,
         availability_zone: i
             .placement()
             .and_then(|p| p.availability_zone())
@@ -690,7 +662,7 @@ fn instance_doc(c: &RegionClients, i: &aws_sdk_ec2::types::Instance) -> (String,
         tags: tag_map,
         relationships: dedup(rels),
         configuration,
-        supplementary_configuration: Map::new(),
+        ..Document::default()
     };
     (id, doc)
 }
@@ -778,22 +750,16 @@ async fn network_interfaces(c: &RegionClients, ids: Option<&[String]>) -> Listin
             }
             let doc = Document {
                 arn: Some(arn(c, "network-interface", id)),
-                resource_name: None,
                 availability_zone: n.availability_zone().map(str::to_string),
-                resource_creation_time: None,
                 tags: tag_map,
                 relationships: dedup(rels),
                 configuration,
-                supplementary_configuration: Map::new(),
+                ..Document::default()
             };
-            out.resources
-                .push(observe(&c.account, &c.region, NETWORK_INTERFACE, id, &doc));
+            out.add(&c.account, &c.region, NETWORK_INTERFACE, id, &doc);
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }
 
 async fn route_tables(c: &RegionClients, ids: Option<&[String]>) -> Listing {
@@ -864,22 +830,16 @@ async fn route_tables(c: &RegionClients, ids: Option<&[String]>) -> Listing {
             }
             let doc = Document {
                 arn: Some(arn(c, "route-table", id)),
-                resource_name: None,
                 availability_zone: Some("Not Applicable".into()),
-                resource_creation_time: None,
                 tags: tag_map,
                 relationships: dedup(rels),
                 configuration,
-                supplementary_configuration: Map::new(),
+                ..Document::default()
             };
-            out.resources
-                .push(observe(&c.account, &c.region, ROUTE_TABLE, id, &doc));
+            out.add(&c.account, &c.region, ROUTE_TABLE, id, &doc);
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }
 
 async fn internet_gateways(c: &RegionClients, ids: Option<&[String]>) -> Listing {
@@ -907,22 +867,16 @@ async fn internet_gateways(c: &RegionClients, ids: Option<&[String]>) -> Listing
                 .collect();
             let doc = Document {
                 arn: Some(arn(c, "internet-gateway", id)),
-                resource_name: None,
                 availability_zone: Some("Multiple Availability Zones".into()),
-                resource_creation_time: None,
                 tags: tag_map,
                 relationships: dedup(rels),
                 configuration,
-                supplementary_configuration: Map::new(),
+                ..Document::default()
             };
-            out.resources
-                .push(observe(&c.account, &c.region, INTERNET_GATEWAY, id, &doc));
+            out.add(&c.account, &c.region, INTERNET_GATEWAY, id, &doc);
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }
 
 async fn volumes(c: &RegionClients, ids: Option<&[String]>) -> Listing {
@@ -969,20 +923,15 @@ async fn volumes(c: &RegionClients, ids: Option<&[String]>) -> Listing {
                 .collect();
             let doc = Document {
                 arn: Some(arn(c, "volume", id)),
-                resource_name: None,
                 availability_zone: v.availability_zone().map(str::to_string),
                 resource_creation_time: v.create_time().map(crate::shape::iso_str),
                 tags: tag_map,
                 relationships: dedup(rels),
                 configuration,
-                supplementary_configuration: Map::new(),
+                ..Document::default()
             };
-            out.resources
-                .push(observe(&c.account, &c.region, VOLUME, id, &doc));
+            out.add(&c.account, &c.region, VOLUME, id, &doc);
         }
     });
-    if let Some(e) = err {
-        out.fail(e);
-    }
-    out
+    out.ended_by(err)
 }

@@ -3,7 +3,7 @@
 //! `policyVersionList`, ...), so that the four IAM types cost a handful of requests per
 //! account rather than several per principal.
 
-use crate::shape::{dedup, iso, iso_str, observe, rel_named, tag_pairs, Listing};
+use crate::shape::{dedup, iso, iso_str, rel_named, tag_pairs, Listing};
 use crate::AccountClients;
 use aws_sdk_iam::types::{
     AttachedPermissionsBoundary, AttachedPolicy, EntityType, GroupDetail, ManagedPolicyDetail,
@@ -12,7 +12,7 @@ use aws_sdk_iam::types::{
 use driftlog_model::{Document, Relationship};
 use driftlog_poll::PollError;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -145,10 +145,7 @@ pub(crate) fn shape(
     let wanted = |id: &str| ids.is_none_or(|ids| ids.iter().any(|x| x == id));
     let index = Index::new(d);
     let mut out = Listing::default();
-    let mut push = |id: &str, doc: Document| {
-        out.resources
-            .push(observe(&c.account, "global", resource_type, id, &doc));
-    };
+    let mut push = |id: &str, doc: Document| out.add(&c.account, "global", resource_type, id, &doc);
     match resource_type {
         ROLE => {
             for r in d
@@ -367,7 +364,7 @@ fn role(r: &RoleDetail, ix: &Index<'_>) -> Document {
         tags: tag_map,
         relationships: dedup(ix.policy_edges(r.attached_managed_policies())),
         configuration,
-        supplementary_configuration: Map::new(),
+        ..Document::default()
     }
 }
 
@@ -399,7 +396,7 @@ fn user(u: &UserDetail, ix: &Index<'_>) -> Document {
         tags: tag_map,
         relationships: dedup(rels),
         configuration,
-        supplementary_configuration: Map::new(),
+        ..Document::default()
     }
 }
 
@@ -428,7 +425,7 @@ fn group(g: &GroupDetail, ix: &Index<'_>) -> Document {
         tags: Default::default(),
         relationships: dedup(rels),
         configuration,
-        supplementary_configuration: Map::new(),
+        ..Document::default()
     }
 }
 
@@ -471,7 +468,7 @@ fn policy(id: &str, name: &str, p: &ManagedPolicyDetail, ix: &Index<'_>) -> Docu
         tags: Default::default(),
         relationships: dedup(rels),
         configuration,
-        supplementary_configuration: Map::new(),
+        ..Document::default()
     }
 }
 

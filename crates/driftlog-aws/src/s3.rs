@@ -19,6 +19,27 @@ pub(crate) type RegionCache =
 /// AWS Config's type name.
 pub(crate) const BUCKET: &str = "AWS::S3::Bucket";
 
+/// One S3 read through the gate; any error is the listing's error.
+macro_rules! required {
+    ($gate:expr, $call:literal, $req:expr) => {{
+        $gate.pass().await;
+        $req.send().await.map_err(|e| from_sdk($call, &e))
+    }};
+}
+
+/// One S3 read whose "not configured" answers (error codes `$absent`) are values, not
+/// failures: `Ok(None)`.
+macro_rules! optional {
+    ($gate:expr, $call:literal, $req:expr, $($absent:literal),+) => {{
+        $gate.pass().await;
+        match $req.send().await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if matches!(code_of(&e).as_deref(), $(Some($absent))|+) => Ok(None),
+            Err(e) => Err(from_sdk($call, &e)),
+        }
+    }};
+}
+
 /// Lists the buckets whose region is `c.region`; `ids` narrows it to some bucket names.
 pub(crate) async fn list(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let mut out = Listing::default();
@@ -123,13 +144,12 @@ async fn bucket_region(c: &RegionClients, b: &Bucket) -> Result<String, PollErro
     {
         return Ok(r.clone());
     }
-    c.s3_gate.pass().await;
-    let loc =
+    let loc = required!(
+        c.s3_gate,
+        "s3:GetBucketLocation",
         c.s3.get_bucket_location()
             .bucket(b.name().unwrap_or_default())
-            .send()
-            .await
-            .map_err(|e| from_sdk("s3:GetBucketLocation", &e))?;
+    )?;
     let region = match loc.location_constraint().map(|l| l.as_str()) {
         None | Some("") => "us-east-1".to_string(),
         Some("EU") => "eu-west-1".to_string(),
@@ -142,18 +162,8 @@ async fn bucket_region(c: &RegionClients, b: &Bucket) -> Result<String, PollErro
     Ok(region)
 }
 
-/// S3 answers "not configured" with an error code; those are values, not failures.
-macro_rules! optional {
-    ($gate:expr, $call:literal, $req:expr, $($absent:literal),+) => {{
-        $gate.pass().await;
-        match $req.send().await {
-            Ok(o) => Ok(Some(o)),
-            Err(e) if matches!(code_of(&e).as_deref(), $(Some($absent))|+) => Ok(None),
-            Err(e) => Err(from_sdk($call, &e)),
-        }
-    }};
-}
-
+/// Reads one bucket's configuration and sub-configurations; any failure leaves the bucket
+/// out of the listing (which is then partial).
 async fn bucket(
     c: &RegionClients,
     b: &Bucket,
@@ -163,13 +173,7 @@ async fn bucket(
     let gate = &c.s3_gate;
     let mut sup = Map::new();
 
-    c.s3_gate.pass().await;
-    let acl =
-        c.s3.get_bucket_acl()
-            .bucket(name)
-            .send()
-            .await
-            .map_err(|e| from_sdk("s3:GetBucketAcl", &e))?;
+    let acl = required!(gate, "s3:GetBucketAcl", c.s3.get_bucket_acl().bucket(name))?;
     sup.insert(
         "AccessControlList".into(),
         Value::String(acl_text(acl.owner().or(owner), acl.grants())),
@@ -261,13 +265,11 @@ async fn bucket(
         }),
     );
 
-    c.s3_gate.pass().await;
-    let log =
-        c.s3.get_bucket_logging()
-            .bucket(name)
-            .send()
-            .await
-            .map_err(|e| from_sdk("s3:GetBucketLogging", &e))?;
+    let log = required!(
+        gate,
+        "s3:GetBucketLogging",
+        c.s3.get_bucket_logging().bucket(name)
+    )?;
     let le = log.logging_enabled();
     sup.insert(
         "BucketLoggingConfiguration".into(),

@@ -119,15 +119,3 @@ pub enum Service {
     /// AWS STS.
     Sts,
 }
-
-impl Service {
-    /// Lower-case name, as in `driftlog status` and the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Ec2 => "ec2",
-            Service::Iam => "iam",
-            Service::S3 => "s3",
-            Service::Sts => "sts",
-        }
-    }
-}

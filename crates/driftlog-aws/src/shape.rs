@@ -23,6 +23,27 @@ impl Listing {
             self.error = Some(e);
         }
     }
+
+    /// The listing, ended by `error` if the paging loop stopped on one.
+    pub(crate) fn ended_by(mut self, error: Option<PollError>) -> Self {
+        if let Some(e) = error {
+            self.fail(e);
+        }
+        self
+    }
+
+    /// Canonicalizes and keeps one shaped resource.
+    pub(crate) fn add(
+        &mut self,
+        account: &str,
+        region: &str,
+        resource_type: &str,
+        id: &str,
+        doc: &Document,
+    ) {
+        self.resources
+            .push(observe(account, region, resource_type, id, doc));
+    }
 }
 
 /// AWS Config's time format: ISO 8601 in UTC with milliseconds.

@@ -23,6 +23,16 @@ fn credentials() {
     std::env::remove_var("AWS_PROFILE");
 }
 
+/// The test estate built through boto3, and a source connected to it.
+async fn set_up(m: &support::Moto) -> (Value, Arc<AwsSource>) {
+    credentials();
+    let e = estate(m, &["setup"]);
+    let source = AwsSource::connect(&settings(&m.url))
+        .await
+        .expect("connect");
+    (e, Arc::new(source))
+}
+
 fn settings(url: &str) -> AwsSettings {
     AwsSettings {
         regions: vec!["us-east-1".into()],
@@ -104,13 +114,7 @@ fn rel_ids(doc: &Value, name: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_an_estate_and_its_changes() {
     let Some(m) = moto() else { return };
-    credentials();
-    let e = estate(&m, &["setup"]);
-    let source = Arc::new(
-        AwsSource::connect(&settings(&m.url))
-            .await
-            .expect("connect"),
-    );
+    let (e, source) = set_up(&m).await;
     assert_eq!(source.accounts(), vec![ACCOUNT.to_string()]);
     assert_eq!(
         source.scopes().len(),
@@ -495,13 +499,7 @@ async fn records_an_estate_and_its_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_service_deletes_nothing_and_shows_its_error() {
     let Some(m) = moto() else { return };
-    credentials();
-    let e = estate(&m, &["setup"]);
-    let good = Arc::new(
-        AwsSource::connect(&settings(&m.url))
-            .await
-            .expect("connect"),
-    );
+    let (e, good) = set_up(&m).await;
     let r = rig(good).await;
     let discovered = r.poll().await.len();
     assert!(discovered > 20, "{discovered}");
@@ -658,13 +656,7 @@ async fn records_a_second_account_through_assume_role() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_carry_every_key_of_the_reference_shapes() {
     let Some(m) = moto() else { return };
-    credentials();
-    let e = estate(&m, &["setup"]);
-    let source = Arc::new(
-        AwsSource::connect(&settings(&m.url))
-            .await
-            .expect("connect"),
-    );
+    let (e, source) = set_up(&m).await;
     let r = rig(source).await;
     r.poll().await;
     let fixtures = support::repo().join("crates/driftlog-sim/tests/fixtures/ci-shapes");
