@@ -17,14 +17,14 @@ pub use routing::{message_id, nats_subject, NATS_MSG_ID_HEADER, SEQ_HEADER};
 
 pub use signature::{sign, verify, SignatureError, SIGNATURE_HEADER};
 
-pub use history::{period_of, plan_history, HistoryFile, HISTORY_PERIOD_MS};
+pub use history::{period_of, FileWriter, HistoryBatcher, HistoryFile, HISTORY_PERIOD_MS};
 pub use keys::{
     day_path, history_key, oversized_key, snapshot_key, stamp, writability_check_key, KeyParts,
 };
 pub use messages::{
-    change_notification, change_subject, gzip, history_delivery_completed, history_file,
-    oversized_notification, snapshot_delivery_completed, snapshot_delivery_failed,
-    snapshot_delivery_started, snapshot_file, SNS_MAX_MESSAGE_BYTES,
+    change_notification, change_subject, gzip, history_delivery_completed, oversized_notification,
+    snapshot_delivery_completed, snapshot_delivery_failed, snapshot_delivery_started,
+    SNS_MAX_MESSAGE_BYTES,
 };
 
 use thiserror::Error;

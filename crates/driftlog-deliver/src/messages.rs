@@ -1,4 +1,4 @@
-//! Config-stream messages and delivered file bodies (spec §4.1, §4.2, §4.3).
+//! Config-stream messages (spec §4.1, §4.2) and the gzip of delivered objects (§4.3).
 
 use crate::{ConfigurationItem, Error, Result};
 use driftlog_model::time::iso_ms;
@@ -10,7 +10,7 @@ use std::io::Write;
 /// `OversizedConfigurationItemChangeNotification` pointing at an S3 object instead.
 pub const SNS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
-fn item_error(ci: &ConfigurationItem, source: driftlog_model::Error) -> Error {
+pub(crate) fn item_error(ci: &ConfigurationItem, source: driftlog_model::Error) -> Error {
     Error::Item {
         resource: ci.key.to_string(),
         seq: ci.seq,
@@ -164,37 +164,6 @@ pub fn snapshot_delivery_failed(
     common(body, "ConfigurationSnapshotDeliveryFailed", "1.1", now_ms)
 }
 
-fn file(snapshot_id: Option<&str>, items: &[ConfigurationItem]) -> Result<Vec<u8>> {
-    let mut list = Vec::with_capacity(items.len());
-    for ci in items {
-        list.push(ci.to_notification_json().map_err(|e| item_error(ci, e))?);
-    }
-    let mut body = Map::new();
-    body.insert("fileVersion".into(), json!("1.0"));
-    if let Some(id) = snapshot_id {
-        body.insert("configSnapshotId".into(), json!(id));
-    }
-    body.insert("configurationItems".into(), Value::Array(list));
-    Ok(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
-}
-
-/// A configuration history file's JSON: `{"fileVersion":"1.0","configurationItems":[...]}`,
-/// items in notification naming, in log order.
-///
-/// # Errors
-/// [`Error::Item`] when a stored item is not JSON.
-pub fn history_file(items: &[ConfigurationItem]) -> Result<Vec<u8>> {
-    file(None, items)
-}
-
-/// A configuration snapshot's JSON, with its `configSnapshotId`.
-///
-/// # Errors
-/// [`Error::Item`] when a stored item is not JSON.
-pub fn snapshot_file(snapshot_id: &str, items: &[ConfigurationItem]) -> Result<Vec<u8>> {
-    file(Some(snapshot_id), items)
-}
-
 /// Gzips a file body, as every delivered object is.
 ///
 /// # Errors
@@ -290,18 +259,12 @@ mod tests {
     }
 
     #[test]
-    fn files_parse_back_after_gzip() {
-        let items = vec![item(Status::ResourceDiscovered, 1), item(Status::Ok, 2)];
-        let gz = gzip(&snapshot_file("3f1c", &items).expect("file")).expect("gzip");
+    fn gzip_round_trips_and_delivery_events_have_their_fields() {
+        let gz = gzip(b"{\"a\":1}").expect("gzip");
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text)
             .expect("gunzip");
-        let v: Value = serde_json::from_str(&text).expect("json");
-        assert_eq!(v["fileVersion"], "1.0");
-        assert_eq!(v["configSnapshotId"], "3f1c");
-        assert_eq!(v["configurationItems"].as_array().map(Vec::len), Some(2));
-        let h: Value = serde_json::from_slice(&history_file(&items).expect("file")).expect("json");
-        assert!(h.get("configSnapshotId").is_none());
+        assert_eq!(text, "{\"a\":1}");
         let e = history_delivery_completed("bucket", "key", 0);
         assert_eq!(e["messageType"], "ConfigurationHistoryDeliveryCompleted");
         assert_eq!(e["recordVersion"], "1.1");
