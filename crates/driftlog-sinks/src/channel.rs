@@ -1,0 +1,686 @@
+//! AWS Config's delivery channel: configuration history files per delivery period,
+//! configuration snapshots on demand and periodically, and the delivery events on the
+//! channel's SNS topic.
+
+use crate::store::{error_code, DeliveryStore, StoreLocation};
+use crate::{status, AwsAccess, Error, Result, SnsTransport};
+use driftlog_deliver::{
+    history_delivery_completed, period_of, snapshot_delivery_completed, snapshot_delivery_failed,
+    snapshot_delivery_started, snapshot_key, writability_check_key, FileWriter, HistoryBatcher,
+    HistoryFile, KeyParts,
+};
+use driftlog_log::Log;
+use driftlog_model::time::now_ms;
+use driftlog_model::{Filter, Seq};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// `configSnapshotDeliveryProperties.deliveryFrequency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotFrequency {
+    /// `One_Hour`.
+    OneHour,
+    /// `Three_Hours`.
+    ThreeHours,
+    /// `Six_Hours`.
+    SixHours,
+    /// `Twelve_Hours`.
+    TwelveHours,
+    /// `TwentyFour_Hours`, AWS's default.
+    TwentyFourHours,
+}
+
+impl SnapshotFrequency {
+    const ALL: [(SnapshotFrequency, &'static str, u64); 5] = [
+        (Self::OneHour, "One_Hour", 1),
+        (Self::ThreeHours, "Three_Hours", 3),
+        (Self::SixHours, "Six_Hours", 6),
+        (Self::TwelveHours, "Twelve_Hours", 12),
+        (Self::TwentyFourHours, "TwentyFour_Hours", 24),
+    ];
+
+    /// AWS's spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map_or("TwentyFour_Hours", |(_, s, _)| s)
+    }
+
+    /// Parses AWS's spelling.
+    ///
+    /// # Errors
+    /// Any other text, with the valid values.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, s, _)| *s == text)
+            .map(|(f, _, _)| *f)
+            .ok_or_else(|| {
+                format!(
+                    "{text:?} is not a delivery frequency: use One_Hour, Three_Hours, Six_Hours, Twelve_Hours or TwentyFour_Hours"
+                )
+            })
+    }
+
+    /// The interval.
+    pub fn every(self) -> Duration {
+        let h = Self::ALL
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map_or(24, |(_, _, h)| *h);
+        Duration::from_secs(h * 3600)
+    }
+}
+
+/// The delivery channel's settings (`PutDeliveryChannel`, or `[delivery]` in the config).
+#[derive(Debug, Clone)]
+pub struct ChannelSettings {
+    /// Channel name (`default`).
+    pub name: String,
+    /// Bucket or directory.
+    pub location: StoreLocation,
+    /// `s3KeyPrefix`.
+    pub prefix: Option<String>,
+    /// `s3KmsKeyArn`: objects written with SSE-KMS under this key.
+    pub kms_key_arn: Option<String>,
+    /// `snsTopicARN`: delivery events (and, through its sink, the config stream).
+    pub sns_topic_arn: Option<String>,
+    /// Periodic snapshots; `None` = on demand only.
+    pub snapshot_frequency: Option<SnapshotFrequency>,
+    /// Length of a history delivery period (AWS: 6 hours).
+    pub history_period: Duration,
+    /// Items per history file before it is split (`_1`, `_2`, …).
+    pub max_items_per_file: usize,
+    /// Credentials, region, endpoint, role.
+    pub access: AwsAccess,
+}
+
+/// One delivery kind's status, in AWS Config's `ConfigExportDeliveryInfo` /
+/// `ConfigStreamDeliveryInfo` terms (epoch ms; the API layer formats them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryInfo {
+    /// `Success`, `Failure` or `Not_Applicable`.
+    pub last_status: String,
+    /// AWS error code of the last failure.
+    pub last_error_code: Option<String>,
+    /// Its message.
+    pub last_error_message: Option<String>,
+    /// Last attempt.
+    pub last_attempt_time: Option<i64>,
+    /// Last success.
+    pub last_successful_time: Option<i64>,
+    /// When the next periodic delivery is due.
+    pub next_delivery_time: Option<i64>,
+    /// When `last_status` last changed (the stream's `lastStatusChangeTime`).
+    pub last_status_change_time: Option<i64>,
+}
+
+impl Default for DeliveryInfo {
+    fn default() -> Self {
+        Self {
+            last_status: status::NOT_APPLICABLE.into(),
+            last_error_code: None,
+            last_error_message: None,
+            last_attempt_time: None,
+            last_successful_time: None,
+            next_delivery_time: None,
+            last_status_change_time: None,
+        }
+    }
+}
+
+impl DeliveryInfo {
+    fn attempt(&mut self, at: i64) {
+        self.last_attempt_time = Some(at);
+    }
+
+    fn outcome(&mut self, at: i64, err: Option<(String, String)>) {
+        let new = if err.is_some() {
+            status::FAILURE
+        } else {
+            status::SUCCESS
+        };
+        if self.last_status != new {
+            self.last_status = new.into();
+            self.last_status_change_time = Some(at);
+        }
+        match err {
+            Some((code, msg)) => {
+                self.last_error_code = Some(code);
+                self.last_error_message = Some(msg);
+            }
+            None => {
+                self.last_successful_time = Some(at);
+                self.last_error_code = None;
+                self.last_error_message = None;
+            }
+        }
+    }
+}
+
+/// `DescribeDeliveryChannelStatus` of the channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryStatus {
+    /// Channel name.
+    pub name: String,
+    /// History files.
+    pub config_history_delivery_info: DeliveryInfo,
+    /// Snapshots.
+    pub config_snapshot_delivery_info: DeliveryInfo,
+    /// The SNS topic (delivery events).
+    pub config_stream_delivery_info: DeliveryInfo,
+    /// Last log sequence delivered in history files.
+    pub history_through_seq: Seq,
+}
+
+/// What one snapshot delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotReport {
+    /// `configSnapshotId`.
+    pub config_snapshot_id: String,
+    /// Bucket (or directory).
+    pub s3_bucket: String,
+    /// One object per account and region, with its item count.
+    pub files: Vec<(String, u64)>,
+    /// Items in all files.
+    pub items: u64,
+    /// The instant the snapshot shows, epoch ms.
+    pub at_ms: i64,
+}
+
+/// A history delivery in progress, stored before its first object is written, so a crash
+/// is followed by the same delivery (same range, same keys, same bytes), never a gap or a
+/// second copy.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct HistoryRun {
+    after: Seq,
+    through: Seq,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+const STATUS_KEY: &str = "delivery_status";
+const HISTORY_DONE_KEY: &str = "delivery_history_through";
+const HISTORY_RUN_KEY: &str = "delivery_history_run";
+const SNAPSHOT_LAST_KEY: &str = "delivery_snapshot_last_ms";
+
+/// The delivery channel of a running recorder.
+pub struct DeliveryChannel {
+    log: Arc<Log>,
+    settings: ChannelSettings,
+    store: Arc<DeliveryStore>,
+    topic: Option<SnsTransport>,
+    status: Mutex<DeliveryStatus>,
+    history_lock: tokio::sync::Mutex<()>,
+}
+
+impl DeliveryChannel {
+    /// Opens the store and the topic client (nothing is contacted yet).
+    ///
+    /// # Errors
+    /// [`Error::Settings`] for a bad directory, bucket, topic or credentials.
+    pub async fn open(log: Arc<Log>, settings: ChannelSettings) -> Result<Arc<Self>> {
+        if settings.history_period < Duration::from_secs(1) {
+            return Err(Error::Settings(
+                "delivery.history_period must be at least 1s (AWS: 6h)".into(),
+            ));
+        }
+        let store = Arc::new(
+            DeliveryStore::open(
+                settings.location.clone(),
+                settings.prefix.clone(),
+                settings.kms_key_arn.clone(),
+                &settings.access,
+            )
+            .await?,
+        );
+        let topic = match &settings.sns_topic_arn {
+            Some(arn) => Some(
+                SnsTransport::new(arn, &settings.access)
+                    .await
+                    .map_err(Error::Settings)?,
+            ),
+            None => None,
+        };
+        let mut status: DeliveryStatus = log
+            .get_kv(STATUS_KEY)?
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default();
+        status.name.clone_from(&settings.name);
+        Ok(Arc::new(Self {
+            log,
+            settings,
+            store,
+            topic,
+            status: Mutex::new(status),
+            history_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The store (shared with the sinks for oversized changes).
+    pub fn store(&self) -> &Arc<DeliveryStore> {
+        &self.store
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &ChannelSettings {
+        &self.settings
+    }
+
+    /// The current status.
+    pub fn status(&self) -> DeliveryStatus {
+        let mut s = self.status.lock().map(|s| s.clone()).unwrap_or_default();
+        s.history_through_seq = self.history_through();
+        s
+    }
+
+    /// The status the last server stored (for `driftlog sinks` without a server).
+    pub fn stored_status(log: &Log) -> Option<DeliveryStatus> {
+        let mut s: DeliveryStatus = serde_json::from_slice(&log.get_kv(STATUS_KEY).ok()??).ok()?;
+        s.history_through_seq = read_seq(log, HISTORY_DONE_KEY);
+        Some(s)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut DeliveryStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+            if let Ok(v) = serde_json::to_vec(&*s) {
+                let _ = self.log.put_kv(STATUS_KEY, &v);
+            }
+        }
+    }
+
+    fn history_through(&self) -> Seq {
+        read_seq(&self.log, HISTORY_DONE_KEY)
+    }
+
+    /// Writes the zero-byte `ConfigWritabilityCheckFile` for every recorded account, as AWS
+    /// Config does when a channel is put: a bucket that cannot be written is found now.
+    ///
+    /// # Errors
+    /// [`Error::Store`] with the store's reason.
+    pub async fn check_writable(&self) -> Result<()> {
+        let mut accounts: Vec<String> =
+            self.log.state().keys().map(|k| k.account.clone()).collect();
+        accounts.sort();
+        accounts.dedup();
+        for a in accounts {
+            self.store
+                .put(&writability_check_key(self.store.prefix(), &a), Vec::new())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a delivery event on the channel's topic, a few attempts; a failure is
+    /// recorded in the stream status (the files it announces are delivered either way).
+    async fn notify(&self, subject: &str, body: &serde_json::Value) {
+        let Some(topic) = &self.topic else {
+            return;
+        };
+        let body = body.to_string();
+        let mut last = None;
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            }
+            self.update(|s| s.config_stream_delivery_info.attempt(now_ms()));
+            match topic.publish(subject, &body).await {
+                Ok(()) => {
+                    self.update(|s| s.config_stream_delivery_info.outcome(now_ms(), None));
+                    return;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = last {
+            tracing::warn!(error = %e, subject, "Delivery event not published.");
+            self.update(|s| {
+                s.config_stream_delivery_info
+                    .outcome(now_ms(), Some((e.code.clone(), e.message.clone())))
+            });
+        }
+    }
+
+    /// Delivers the history of every delivery period that has ended (a `grace` after its
+    /// end, so polls finishing at the boundary are in): one file per account, region and
+    /// type that changed, then `ConfigurationHistoryDeliveryCompleted` per file. Redoes an
+    /// interrupted delivery first. Returns the keys written.
+    ///
+    /// # Errors
+    /// The store failed; what was delivered stays delivered and the rest is retried.
+    pub async fn deliver_history_due(&self, now: i64) -> Result<Vec<String>> {
+        let _one = self.history_lock.lock().await;
+        let period = i64::try_from(self.settings.history_period.as_millis()).unwrap_or(i64::MAX);
+        let grace = (period / 4).min(60_000);
+        let mut keys = Vec::new();
+        let result = async {
+            if let Some(run) = self.pending_run() {
+                keys.extend(self.run_history(run).await?);
+            }
+            loop {
+                let after = self
+                    .history_through()
+                    .max(self.log.oldest().saturating_sub(1));
+                if after >= self.log.watermark() {
+                    break;
+                }
+                let first = {
+                    let log = self.log.clone();
+                    tokio::task::spawn_blocking(move || log.get(after + 1))
+                        .await
+                        .map_err(|e| Error::Settings(format!("history reader: {e}")))??
+                };
+                let Some(first) = first else { break };
+                let (start_ms, end_ms) = period_of(first.capture_time_ms, period);
+                if now < end_ms.saturating_add(grace) {
+                    break;
+                }
+                let through = self.log.seq_at_time(end_ms - 1)?.max(after + 1);
+                let run = HistoryRun {
+                    after,
+                    through,
+                    start_ms,
+                    end_ms,
+                };
+                self.log.put_kv(
+                    HISTORY_RUN_KEY,
+                    &serde_json::to_vec(&run).unwrap_or_default(),
+                )?;
+                self.log.flush()?;
+                keys.extend(self.run_history(run).await?);
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        let at = now_ms();
+        let next = {
+            let (_, end) = period_of(at, period);
+            end + grace
+        };
+        self.update(|s| {
+            let h = &mut s.config_history_delivery_info;
+            h.next_delivery_time = Some(next);
+            match &result {
+                Ok(()) if !keys.is_empty() => {
+                    h.attempt(at);
+                    h.outcome(at, None);
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    h.attempt(at);
+                    h.outcome(at, Some((error_code(e), e.to_string())));
+                }
+            }
+        });
+        result.map(|()| keys)
+    }
+
+    fn pending_run(&self) -> Option<HistoryRun> {
+        serde_json::from_slice(&self.log.get_kv(HISTORY_RUN_KEY).ok()??).ok()
+    }
+
+    async fn run_history(&self, run: HistoryRun) -> Result<Vec<String>> {
+        let mut batcher =
+            HistoryBatcher::new(run.start_ms, run.end_ms, self.settings.max_items_per_file);
+        let mut files: Vec<HistoryFile> = Vec::new();
+        let mut keys = Vec::new();
+        let mut after = run.after;
+        while after < run.through {
+            let log = self.log.clone();
+            let (items, last) = tokio::task::spawn_blocking(move || {
+                log.read_range(after, 1024, &Filter::default())
+            })
+            .await
+            .map_err(|e| Error::Settings(format!("history reader: {e}")))??;
+            if last == after {
+                break;
+            }
+            for ci in items.iter().filter(|c| c.seq <= run.through) {
+                files.extend(batcher.push(ci)?);
+            }
+            for f in files.drain(..) {
+                keys.push(self.put_history(f).await?);
+            }
+            after = last;
+        }
+        for f in batcher.finish()? {
+            keys.push(self.put_history(f).await?);
+        }
+        self.log
+            .put_kv(HISTORY_DONE_KEY, &run.through.to_be_bytes())?;
+        self.log.put_kv(HISTORY_RUN_KEY, b"null")?;
+        self.log.flush()?;
+        Ok(keys)
+    }
+
+    async fn put_history(&self, f: HistoryFile) -> Result<String> {
+        let key = f.key(self.store.prefix());
+        let (account, region) = (f.account.clone(), f.region.clone());
+        self.store.put(&key, f.body).await?;
+        self.notify(
+            &format!(
+                "[AWS Config:{region}] Configuration History Delivery Completed for Account {account}"
+            ),
+            &history_delivery_completed(&self.store.bucket(), &key, now_ms()),
+        )
+        .await;
+        Ok(key)
+    }
+
+    /// Delivers a configuration snapshot of the inventory as it is now: one object per
+    /// account and region, all under one `configSnapshotId` (`id`, or a new one), with
+    /// `ConfigurationSnapshotDeliveryStarted` and `…Completed` (or `…Failed`) on the topic.
+    ///
+    /// # Errors
+    /// The log could not be read or the store refused; the failure is also in the status
+    /// and on the topic.
+    pub async fn deliver_snapshot(&self, id: Option<String>) -> Result<SnapshotReport> {
+        let id = id.unwrap_or_else(new_snapshot_id);
+        let at = now_ms();
+        self.update(|s| s.config_snapshot_delivery_info.attempt(at));
+        let result = self.snapshot(&id, at).await;
+        let done = now_ms();
+        if let Err(e) = &result {
+            self.notify(
+                "[AWS Config] Configuration Snapshot Delivery Failed",
+                &snapshot_delivery_failed(
+                    &id,
+                    &self.store.bucket(),
+                    &error_code(e),
+                    &e.to_string(),
+                    done,
+                ),
+            )
+            .await;
+        }
+        let next = self
+            .settings
+            .snapshot_frequency
+            .map(|f| done + i64::try_from(f.every().as_millis()).unwrap_or(i64::MAX));
+        self.update(|s| {
+            let i = &mut s.config_snapshot_delivery_info;
+            i.outcome(
+                done,
+                result
+                    .as_ref()
+                    .err()
+                    .map(|e| (error_code(e), e.to_string())),
+            );
+            i.next_delivery_time = next;
+        });
+        result
+    }
+
+    async fn snapshot(&self, id: &str, at: i64) -> Result<SnapshotReport> {
+        let log = self.log.clone();
+        let id_owned = id.to_string();
+        let files = tokio::task::spawn_blocking(move || {
+            let mut files: BTreeMap<(String, String), FileWriter> = BTreeMap::new();
+            let mut bad = None;
+            // The item as of `at` of every resource that existed then, one file per
+            // account and region (the scope of one AWS Config recorder).
+            log.inventory_at(at, &Filter::default(), |ci| {
+                let w = files
+                    .entry((ci.key.account.clone(), ci.key.region.clone()))
+                    .or_insert_with(|| FileWriter::new(Some(&id_owned)));
+                match w.push(&ci) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        bad = Some(e);
+                        false
+                    }
+                }
+            })?;
+            if let Some(e) = bad {
+                return Err(Error::Format(e));
+            }
+            let mut out = Vec::with_capacity(files.len());
+            for ((account, region), w) in files {
+                let n = w.len() as u64;
+                let (body, _, _) = w.finish()?;
+                out.push((account, region, n, body));
+            }
+            Ok::<_, Error>(out)
+        })
+        .await
+        .map_err(|e| Error::Settings(format!("snapshot reader: {e}")))??;
+        for (account, region, _, _) in &files {
+            self.notify(
+                &format!(
+                    "[AWS Config:{region}] Configuration Snapshot Delivery Started for Account {account}"
+                ),
+                &snapshot_delivery_started(id, now_ms()),
+            )
+            .await;
+        }
+        let mut report = SnapshotReport {
+            config_snapshot_id: id.to_string(),
+            s3_bucket: self.store.bucket(),
+            files: Vec::with_capacity(files.len()),
+            items: 0,
+            at_ms: at,
+        };
+        for (account, region, n, body) in files {
+            let key = snapshot_key(
+                &KeyParts {
+                    prefix: self.store.prefix(),
+                    account: &account,
+                    region: &region,
+                },
+                at,
+                id,
+            );
+            self.store.put(&key, body).await?;
+            self.notify(
+                &format!(
+                    "[AWS Config:{region}] Configuration Snapshot Delivery Completed for Account {account}"
+                ),
+                &snapshot_delivery_completed(id, &self.store.bucket(), &key, now_ms()),
+            )
+            .await;
+            report.files.push((key, n));
+            report.items += n;
+        }
+        Ok(report)
+    }
+
+    /// Runs the periodic deliveries until `shutdown`: history when a period has ended,
+    /// snapshots at the configured frequency (the first one a full interval after the
+    /// channel was first started, as AWS does). Failures are retried at the next wake-up
+    /// (at most a minute later) and shown in the status.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        if let Err(e) = self.check_writable().await {
+            tracing::warn!(error = %e, "Delivery bucket is not writable; deliveries will be retried.");
+            let at = now_ms();
+            self.update(|s| {
+                s.config_history_delivery_info
+                    .outcome(at, Some((error_code(&e), e.to_string())));
+            });
+        }
+        let period = i64::try_from(self.settings.history_period.as_millis()).unwrap_or(i64::MAX);
+        let grace = (period / 4).min(60_000);
+        let every = self
+            .settings
+            .snapshot_frequency
+            .map(|f| i64::try_from(f.every().as_millis()).unwrap_or(i64::MAX));
+        if every.is_some() && self.log.get_kv(SNAPSHOT_LAST_KEY).ok().flatten().is_none() {
+            let _ = self.log.put_kv(SNAPSHOT_LAST_KEY, &now_ms().to_be_bytes());
+        }
+        loop {
+            let now = now_ms();
+            let history_due = {
+                let (_, end) = period_of(now, period);
+                end + grace
+            };
+            let snapshot_due =
+                every.map(|e| read_i64(&self.log, SNAPSHOT_LAST_KEY).saturating_add(e));
+            let next = snapshot_due.map_or(history_due, |s| s.min(history_due));
+            self.update(|s| {
+                s.config_history_delivery_info.next_delivery_time = Some(history_due);
+                s.config_snapshot_delivery_info.next_delivery_time = snapshot_due;
+            });
+            if let Err(e) = self.deliver_history_due(now).await {
+                tracing::warn!(error = %e, "History delivery failed; retrying.");
+            }
+            if snapshot_due.is_some_and(|d| d <= now) {
+                match self.deliver_snapshot(None).await {
+                    Ok(r) => {
+                        let _ = self.log.put_kv(SNAPSHOT_LAST_KEY, &r.at_ms.to_be_bytes());
+                    }
+                    Err(e) => tracing::warn!(error = %e, "Snapshot delivery failed; retrying."),
+                }
+                continue;
+            }
+            let wait = u64::try_from(next.saturating_sub(now_ms()))
+                .unwrap_or(0)
+                .clamp(50, 60_000);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
+}
+
+fn read_i64(log: &Log, key: &str) -> i64 {
+    log.get_kv(key)
+        .ok()
+        .flatten()
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or(0, i64::from_be_bytes)
+}
+
+fn read_seq(log: &Log, key: &str) -> Seq {
+    log.get_kv(key)
+        .ok()
+        .flatten()
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// A random version-4 UUID, the form of AWS's `configSnapshotId`.
+pub fn new_snapshot_id() -> String {
+    let mut b = fastrand::u128(..).to_be_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

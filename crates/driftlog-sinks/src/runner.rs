@@ -1,0 +1,375 @@
+//! The loop behind every sink: read the log from the sink's durable cursor, turn items into
+//! AWS Config messages, send, and move the cursor only after the destination acknowledged.
+
+use crate::store::{error_code, DeliveryStore};
+use crate::{Message, SendError, Transport};
+use driftlog_deliver::{
+    change_notification, change_subject, gzip, oversized_key, oversized_notification, KeyParts,
+    SNS_MAX_MESSAGE_BYTES,
+};
+use driftlog_log::Log;
+use driftlog_model::time::now_ms;
+use driftlog_model::{ConfigurationItem, Filter, Seq};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Where a sink seen for the first time starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkStart {
+    /// Changes committed from now on.
+    Now,
+    /// Everything the log holds.
+    Beginning,
+}
+
+/// One sink's settings.
+#[derive(Debug, Clone)]
+pub struct SinkSpec {
+    /// Name; its cursor is `sink/<name>` in the store.
+    pub name: String,
+    /// Which items it carries.
+    pub filter: Filter,
+    /// Start of a new sink.
+    pub start: SinkStart,
+    /// Items read (and at most messages sent) per round; bounds memory per sink.
+    pub batch: usize,
+    /// First retry delay after a failure, doubled per failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl SinkSpec {
+    /// A sink with the defaults: from now on, 100 per batch, retries from 1 s up to 60 s.
+    pub fn new(name: impl Into<String>, filter: Filter) -> Self {
+        Self {
+            name: name.into(),
+            filter,
+            start: SinkStart::Now,
+            batch: 100,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+
+    /// The durable cursor's name.
+    pub fn cursor_name(&self) -> String {
+        cursor_name(&self.name)
+    }
+}
+
+/// The durable cursor name of the sink `name`.
+pub fn cursor_name(name: &str) -> String {
+    format!("sink/{name}")
+}
+
+/// What `driftlog sinks` shows of one sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkStatus {
+    /// Sink name.
+    pub name: String,
+    /// `sns`, `webhook`, `nats`.
+    pub kind: String,
+    /// Topic, URL or server and stream.
+    pub target: String,
+    /// Last log sequence handled (delivered or filtered out).
+    pub cursor: Seq,
+    /// Messages delivered since the process started.
+    pub delivered: u64,
+    /// Failed attempts since the process started.
+    pub failures: u64,
+    /// `idle`, `delivering`, `retrying`, `stopped`.
+    pub state: String,
+    /// Last attempt, epoch ms.
+    pub last_attempt_ms: Option<i64>,
+    /// Last acknowledged delivery, epoch ms.
+    pub last_success_ms: Option<i64>,
+    /// Last error (`code: message`), kept until a delivery succeeds.
+    pub last_error: Option<String>,
+}
+
+/// The status of every sink of this process, also kept in the store so that `driftlog
+/// sinks` answers when no server runs.
+#[derive(Clone, Default)]
+pub struct SinkBoard {
+    inner: Arc<Mutex<BTreeMap<String, SinkStatus>>>,
+}
+
+const BOARD_KEY: &str = "sink_status";
+
+impl SinkBoard {
+    /// Every sink's status, by name.
+    pub fn snapshot(&self) -> Vec<SinkStatus> {
+        self.inner
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The statuses the last server stored, cursors read fresh from the store.
+    pub fn stored(log: &Log) -> Vec<SinkStatus> {
+        let mut list: Vec<SinkStatus> = log
+            .get_kv(BOARD_KEY)
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default();
+        for s in &mut list {
+            if let Ok(Some(c)) = log.cursor(&cursor_name(&s.name)) {
+                s.cursor = c;
+            }
+            if s.state != "stopped" {
+                s.state = "stopped".into();
+            }
+        }
+        list
+    }
+
+    fn update(&self, log: &Log, name: &str, f: impl FnOnce(&mut SinkStatus)) {
+        let Ok(mut m) = self.inner.lock() else {
+            return;
+        };
+        let s = m.entry(name.to_string()).or_default();
+        s.name = name.to_string();
+        f(s);
+        let list: Vec<&SinkStatus> = m.values().collect();
+        if let Ok(v) = serde_json::to_vec(&list) {
+            // Not flushed here: the cursor (flushed) is the truth, this is for display.
+            let _ = log.put_kv(BOARD_KEY, &v);
+        }
+    }
+}
+
+/// Turns items into config-stream messages. A message above SNS's 256 KB limit is written
+/// to the delivery channel's bucket and replaced by an
+/// `OversizedConfigurationItemChangeNotification` pointing at it (the delivery-failed form
+/// when that write fails). An item whose stored form cannot be rendered is reported and
+/// skipped, never retried forever.
+pub async fn messages(
+    items: &[ConfigurationItem],
+    oversize: Option<&DeliveryStore>,
+) -> (Vec<Message>, Vec<String>) {
+    let mut out = Vec::with_capacity(items.len());
+    let mut problems = Vec::new();
+    for ci in items {
+        let now = now_ms();
+        let body = match change_notification(ci, now) {
+            Ok(v) => v.to_string(),
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        let (message_type, body) = if body.len() <= SNS_MAX_MESSAGE_BYTES {
+            ("ConfigurationItemChangeNotification", body)
+        } else {
+            let delivered = match oversize {
+                Some(store) => {
+                    let key = oversized_key(
+                        &KeyParts {
+                            prefix: store.prefix(),
+                            account: &ci.key.account,
+                            region: &ci.key.region,
+                        },
+                        &ci.key.resource_type,
+                        &ci.key.resource_id,
+                        ci.capture_time_ms,
+                        ci.state_id(),
+                    );
+                    match gzip(body.as_bytes()) {
+                        Ok(gz) => match store.put(&key, gz).await {
+                            Ok(()) => Ok((store.bucket(), key)),
+                            Err(e) => Err((error_code(&e), e.to_string())),
+                        },
+                        Err(e) => Err(("InternalError".to_string(), e.to_string())),
+                    }
+                }
+                None => Err((
+                    "NoSuchBucket".to_string(),
+                    "no delivery channel bucket to hold an oversized change".to_string(),
+                )),
+            };
+            let v = match &delivered {
+                Ok((bucket, key)) => oversized_notification(ci, Ok((bucket, key)), now),
+                Err((code, msg)) => oversized_notification(ci, Err((code, msg)), now),
+            };
+            match v {
+                Ok(v) => (
+                    if delivered.is_ok() {
+                        "OversizedConfigurationItemChangeNotification"
+                    } else {
+                        "OversizedConfigurationItemChangeDeliveryFailed"
+                    },
+                    v.to_string(),
+                ),
+                Err(e) => {
+                    problems.push(e.to_string());
+                    continue;
+                }
+            }
+        };
+        out.push(Message {
+            seq: ci.seq,
+            key: ci.key.clone(),
+            message_type,
+            subject: change_subject(ci),
+            body,
+        });
+    }
+    (out, problems)
+}
+
+/// Runs one sink until `shutdown` turns true: at-least-once, in log order, its cursor
+/// durable after every acknowledged batch. A destination that is down is retried with
+/// exponential backoff (its cursor waits, nothing else does); memory stays one batch.
+/// A cursor older than the log (retention dropped what it had not delivered) stops the
+/// sink with an error rather than skip items silently.
+pub async fn run_sink<T: Transport>(
+    log: Arc<Log>,
+    spec: SinkSpec,
+    transport: T,
+    oversize: Option<Arc<DeliveryStore>>,
+    board: SinkBoard,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = spec.name.clone();
+    let cname = spec.cursor_name();
+    let set = |f: &dyn Fn(&mut SinkStatus)| board.update(&log, &name, |s| f(s));
+    let mut cursor = match log.cursor(&cname) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            let c = match spec.start {
+                SinkStart::Now => log.watermark(),
+                SinkStart::Beginning => log.oldest().saturating_sub(1),
+            };
+            if let Err(e) = log.set_cursor(&cname, c) {
+                set(&|s| s.last_error = Some(format!("Storage: {e}")));
+                return;
+            }
+            c
+        }
+        Err(e) => {
+            set(&|s| s.last_error = Some(format!("Storage: {e}")));
+            return;
+        }
+    };
+    let (kind, target) = (transport.kind().to_string(), transport.target());
+    set(&|s| {
+        s.kind = kind.clone();
+        s.target = target.clone();
+        s.cursor = cursor;
+        s.state = "idle".into();
+    });
+    let mut wake = log.subscribe_watermark();
+    let batch = spec.batch.max(1);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let read = {
+            let log = log.clone();
+            let filter = spec.filter.clone();
+            tokio::task::spawn_blocking(move || log.read_range(cursor, batch, &filter)).await
+        };
+        let (items, last) = match read {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                let msg = format!(
+                    "{e}; deliver a snapshot (`driftlog deliver snapshot`) and remove the sink's cursor to start it again"
+                );
+                set(&|s| {
+                    s.state = "stopped".into();
+                    s.last_error = Some(msg.clone());
+                });
+                tracing::error!(sink = %name, error = %msg, "Sink stopped.");
+                break;
+            }
+            Err(_) => break,
+        };
+        if items.is_empty() {
+            if last > cursor {
+                // Only filtered-out items: move past them.
+                cursor = last;
+                if log.set_cursor(&cname, cursor).is_err() {
+                    continue;
+                }
+                set(&|s| s.cursor = cursor);
+                continue;
+            }
+            set(&|s| s.state = "idle".into());
+            tokio::select! {
+                r = wake.changed() => { if r.is_err() { break } }
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let (msgs, problems) = messages(&items, oversize.as_deref()).await;
+        for p in &problems {
+            tracing::error!(sink = %name, problem = %p, "Item skipped: it cannot be rendered.");
+        }
+        let mut pending: &[Message] = &msgs;
+        let mut delay = spec.backoff_base;
+        while !pending.is_empty() {
+            set(&|s| {
+                s.state = "delivering".into();
+                s.last_attempt_ms = Some(now_ms());
+            });
+            match transport.send(pending).await {
+                Ok(()) => {
+                    let n = pending.len() as u64;
+                    set(&|s| {
+                        s.delivered += n;
+                        s.last_success_ms = Some(now_ms());
+                        s.last_error = None;
+                    });
+                    pending = &[];
+                }
+                Err(SendError {
+                    delivered,
+                    code,
+                    message,
+                }) => {
+                    let delivered = delivered.min(pending.len());
+                    if delivered > 0 {
+                        let acked = pending[delivered - 1].seq;
+                        if log.set_cursor(&cname, acked).is_ok() {
+                            cursor = acked;
+                        }
+                        pending = &pending[delivered..];
+                    }
+                    let err = format!("{code}: {message}");
+                    tracing::warn!(sink = %name, error = %err, retry_in = ?delay, "Sink delivery failed; retrying.");
+                    set(&|s| {
+                        s.state = "retrying".into();
+                        s.failures += 1;
+                        s.delivered += delivered as u64;
+                        s.cursor = cursor;
+                        s.last_error = Some(err.clone());
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(jittered(delay)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    delay = (delay * 2).min(spec.backoff_max);
+                }
+            }
+        }
+        cursor = last;
+        if let Err(e) = log.set_cursor(&cname, cursor) {
+            set(&|s| s.last_error = Some(format!("Storage: {e}")));
+        }
+        set(&|s| s.cursor = cursor);
+    }
+}
+
+/// ±20%, so many sinks failing at once do not retry in lockstep.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(0.8 + 0.4 * fastrand::f64())
+}
