@@ -206,6 +206,16 @@ struct HistoryRun {
     end_ms: i64,
 }
 
+/// How far history has been delivered: the last sequence in a file and the end of the last
+/// window. A later window never starts before that end, so no key is ever written twice
+/// with different contents (an item committed after its period was delivered goes into
+/// the next window's files).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct HistoryDone {
+    through: Seq,
+    end_ms: i64,
+}
+
 const STATUS_KEY: &str = "delivery_status";
 const HISTORY_DONE_KEY: &str = "delivery_history_through";
 const HISTORY_RUN_KEY: &str = "delivery_history_run";
@@ -284,7 +294,7 @@ impl DeliveryChannel {
     /// The status the last server stored (for `driftlog sinks` without a server).
     pub fn stored_status(log: &Log) -> Option<DeliveryStatus> {
         let mut s: DeliveryStatus = serde_json::from_slice(&log.get_kv(STATUS_KEY).ok()??).ok()?;
-        s.history_through_seq = read_seq(log, HISTORY_DONE_KEY);
+        s.history_through_seq = history_done(log).through;
         Some(s)
     }
 
@@ -298,7 +308,7 @@ impl DeliveryChannel {
     }
 
     fn history_through(&self) -> Seq {
-        read_seq(&self.log, HISTORY_DONE_KEY)
+        history_done(&self.log).through
     }
 
     /// Writes the zero-byte `ConfigWritabilityCheckFile` for every recorded account, as AWS
@@ -366,9 +376,8 @@ impl DeliveryChannel {
                 keys.extend(self.run_history(run).await?);
             }
             loop {
-                let after = self
-                    .history_through()
-                    .max(self.log.oldest().saturating_sub(1));
+                let done = history_done(&self.log);
+                let after = done.through.max(self.log.oldest().saturating_sub(1));
                 if after >= self.log.watermark() {
                     break;
                 }
@@ -379,7 +388,11 @@ impl DeliveryChannel {
                         .map_err(|e| Error::Settings(format!("history reader: {e}")))??
                 };
                 let Some(first) = first else { break };
-                let (start_ms, end_ms) = period_of(first.capture_time_ms, period);
+                let (mut start_ms, mut end_ms) = period_of(first.capture_time_ms, period);
+                if start_ms < done.end_ms {
+                    start_ms = done.end_ms;
+                    end_ms = period_of(done.end_ms, period).1;
+                }
                 if now < end_ms.saturating_add(grace) {
                     break;
                 }
@@ -454,8 +467,14 @@ impl DeliveryChannel {
         for f in batcher.finish()? {
             keys.push(self.put_history(f).await?);
         }
-        self.log
-            .put_kv(HISTORY_DONE_KEY, &run.through.to_be_bytes())?;
+        let done = HistoryDone {
+            through: run.through,
+            end_ms: run.end_ms,
+        };
+        self.log.put_kv(
+            HISTORY_DONE_KEY,
+            &serde_json::to_vec(&done).unwrap_or_default(),
+        )?;
         self.log.put_kv(HISTORY_RUN_KEY, b"null")?;
         self.log.flush()?;
         Ok(keys)
@@ -661,12 +680,12 @@ fn read_i64(log: &Log, key: &str) -> i64 {
         .map_or(0, i64::from_be_bytes)
 }
 
-fn read_seq(log: &Log, key: &str) -> Seq {
-    log.get_kv(key)
+fn history_done(log: &Log) -> HistoryDone {
+    log.get_kv(HISTORY_DONE_KEY)
         .ok()
         .flatten()
-        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-        .map_or(0, u64::from_be_bytes)
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .unwrap_or_default()
 }
 
 /// A random version-4 UUID, the form of AWS's `configSnapshotId`.

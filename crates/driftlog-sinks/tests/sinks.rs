@@ -1,0 +1,484 @@
+//! The delivery channel on a local directory, and the webhook and NATS JetStream sinks
+//! against real receivers on loopback (an HTTP server in the test, Debian's nats-server),
+//! fed by the real recorder over the simulated estate; each receiver is taken down while
+//! changes keep coming and must get every message, in order, after it comes back.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use driftlog_log::{Log, LogOptions};
+use driftlog_model::time::now_ms;
+use driftlog_model::{ConfigurationItem, Filter, TypePattern};
+use driftlog_poll::{SimSource, Source};
+use driftlog_recorder::{Recorder, RecorderConfig};
+use driftlog_sim::{Estate, SimConfig};
+use driftlog_sinks::{
+    run_sink, AwsAccess, ChannelSettings, DeliveryChannel, NatsTransport, SinkBoard, SinkSpec,
+    SinkStart, StoreLocation, WebhookTransport,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_stream::StreamExt;
+
+#[path = "../../../tests/support/nats.rs"]
+mod nats_support;
+
+const SG: &str = "AWS::EC2::SecurityGroup";
+
+struct World {
+    _dir: tempfile::TempDir,
+    sim: SimSource,
+    log: Arc<Log>,
+    rec: Arc<Recorder>,
+}
+
+fn world(resources: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::open(dir.path().join("store"), LogOptions::default()).unwrap());
+    let sim = SimSource::from_estate(Estate::new(SimConfig {
+        resources,
+        churn: 0.05,
+        ..SimConfig::default()
+    }));
+    let source: Arc<dyn Source> = Arc::new(sim.clone());
+    let rec = Recorder::new(log.clone(), source, RecorderConfig::default());
+    World {
+        _dir: dir,
+        sim,
+        log,
+        rec,
+    }
+}
+
+impl World {
+    /// `n` ticks of the estate, each followed by a poll of every scope.
+    async fn churn(&self, n: usize) {
+        for _ in 0..n {
+            self.sim.estate().tick();
+            self.rec.poll_all_once().await.unwrap();
+        }
+    }
+
+    fn items(&self, filter: &Filter) -> Vec<ConfigurationItem> {
+        self.log.read_range(0, usize::MAX, filter).unwrap().0
+    }
+}
+
+/// What identifies one CI in AWS Config's notification form.
+fn ci_id(v: &Value) -> String {
+    format!(
+        "{}/{}/{}/{}@{}",
+        v["awsAccountId"].as_str().unwrap(),
+        v["awsRegion"].as_str().unwrap(),
+        v["resourceType"].as_str().unwrap(),
+        v["resourceId"].as_str().unwrap(),
+        v["configurationStateId"]
+    )
+}
+
+fn log_ids(items: &[ConfigurationItem]) -> Vec<String> {
+    items
+        .iter()
+        .map(|c| ci_id(&c.to_notification_json().unwrap()))
+        .collect()
+}
+
+fn gunzip(path: &std::path::Path) -> Value {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    serde_json::from_str(&s).unwrap()
+}
+
+fn local_settings(dir: &std::path::Path) -> ChannelSettings {
+    ChannelSettings {
+        name: "default".into(),
+        location: StoreLocation::Local(dir.to_path_buf()),
+        prefix: Some("audit".into()),
+        kms_key_arn: None,
+        sns_topic_arn: None,
+        snapshot_frequency: None,
+        history_period: Duration::from_secs(1),
+        max_items_per_file: 40,
+        access: AwsAccess::default(),
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_files_hold_every_item_once_and_snapshots_the_inventory() {
+    let w = world(300);
+    w.rec.poll_all_once().await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ch = DeliveryChannel::open(w.log.clone(), local_settings(out.path()))
+        .await
+        .unwrap();
+    ch.check_writable().await.unwrap();
+    assert!(
+        out.path()
+            .join("audit/AWSLogs/000000000001/Config/ConfigWritabilityCheckFile")
+            .exists()
+            || files_under(out.path())
+                .iter()
+                .any(|p| p.ends_with("Config/ConfigWritabilityCheckFile"))
+    );
+
+    // Nothing before the period is over (1 s periods, a quarter of it as grace).
+    assert!(ch.deliver_history_due(now_ms()).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let first = ch.deliver_history_due(now_ms()).await.unwrap();
+    assert!(!first.is_empty());
+    // Delivered periods are not delivered again.
+    assert!(ch.deliver_history_due(now_ms()).await.unwrap().is_empty());
+    w.churn(3).await;
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let second = ch.deliver_history_due(now_ms()).await.unwrap();
+    assert!(!second.is_empty());
+    assert!(first.iter().all(|k| !second.contains(k)), "no key twice");
+
+    // Every item of the log in exactly one file, files by account, region and type, split
+    // at 40 items; keys as AWS Config writes them.
+    let mut from_files = Vec::new();
+    for key in first.iter().chain(&second) {
+        assert!(key.starts_with("audit/AWSLogs/"), "{key}");
+        let name = key.rsplit('/').next().unwrap();
+        let parts: Vec<&str> = key.split('/').collect();
+        let (account, region) = (parts[2], parts[4]);
+        assert_eq!(parts[3], "Config");
+        assert_eq!(parts[8], "ConfigHistory");
+        assert!(name.starts_with(&format!("{account}_Config_{region}_ConfigHistory_")));
+        assert!(name.ends_with(".json.gz"));
+        let v = gunzip(&out.path().join(key));
+        assert_eq!(v["fileVersion"], "1.0");
+        let items = v["configurationItems"].as_array().unwrap();
+        assert!(!items.is_empty() && items.len() <= 40);
+        for ci in items {
+            assert_eq!(ci["awsAccountId"], account);
+            assert_eq!(ci["awsRegion"], region);
+            assert!(name.contains(&format!(
+                "_ConfigHistory_{}_",
+                ci["resourceType"].as_str().unwrap()
+            )));
+            from_files.push(ci_id(ci));
+        }
+    }
+    let mut expected = log_ids(&w.items(&Filter::default()));
+    let n = from_files.len();
+    from_files.sort();
+    from_files.dedup();
+    assert_eq!(from_files.len(), n, "an item in two files");
+    expected.sort();
+    assert_eq!(from_files, expected, "history files = the log");
+    let st = ch.status();
+    assert_eq!(st.config_history_delivery_info.last_status, "Success");
+    assert_eq!(st.history_through_seq, w.log.watermark());
+
+    // A snapshot: one file per account and region, the live inventory, its id inside.
+    let report = ch
+        .deliver_snapshot(Some("11111111-2222-4333-8444-555555555555".into()))
+        .await
+        .unwrap();
+    assert_eq!(report.items as usize, w.log.state().live_count());
+    let mut n = 0;
+    for (key, count) in &report.files {
+        assert!(key.contains("/ConfigSnapshot/"), "{key}");
+        assert!(key.ends_with("_11111111-2222-4333-8444-555555555555.json.gz"));
+        let v = gunzip(&out.path().join(key));
+        assert_eq!(
+            v["configSnapshotId"],
+            "11111111-2222-4333-8444-555555555555"
+        );
+        let items = v["configurationItems"].as_array().unwrap();
+        assert_eq!(items.len() as u64, *count);
+        assert!(items
+            .iter()
+            .all(|c| c["configurationItemStatus"] != "ResourceDeleted"));
+        n += items.len();
+    }
+    assert_eq!(n, w.log.state().live_count());
+    assert_eq!(
+        ch.status().config_snapshot_delivery_info.last_status,
+        "Success"
+    );
+}
+
+/// Drops repeats of an at-least-once delivery: the sequence numbers kept, in arrival order.
+fn dedup(seqs: &[u64]) -> Vec<u64> {
+    let mut last = 0;
+    let mut out = Vec::new();
+    for &s in seqs {
+        if s > last {
+            out.push(s);
+            last = s;
+        }
+    }
+    out
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Default)]
+struct Receiver {
+    seqs: Mutex<Vec<u64>>,
+    bodies: Mutex<Vec<Value>>,
+    bad_signatures: AtomicUsize,
+    refused: AtomicUsize,
+    failing: AtomicBool,
+}
+
+const SECRET: &[u8] = b"whsec-test";
+
+async fn receive(
+    axum::extract::State(r): axum::extract::State<Arc<Receiver>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let sig = headers
+        .get(driftlog_deliver::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if driftlog_deliver::verify(SECRET, sig, &body, chrono::Utc::now().timestamp(), 300).is_err() {
+        r.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return axum::http::StatusCode::UNAUTHORIZED;
+    }
+    if r.failing.load(Ordering::SeqCst) {
+        r.refused.fetch_add(1, Ordering::SeqCst);
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let seq: u64 = headers
+        .get(driftlog_deliver::SEQ_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    r.seqs.lock().unwrap().push(seq);
+    r.bodies
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap());
+    axum::http::StatusCode::OK
+}
+
+fn fast_spec(name: &str, filter: Filter) -> SinkSpec {
+    SinkSpec {
+        start: SinkStart::Beginning,
+        backoff_base: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+        ..SinkSpec::new(name, filter)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_gets_signed_messages_in_order_through_an_outage() {
+    let w = world(200);
+    let r = Arc::new(Receiver::default());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let board = SinkBoard::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let hook = WebhookTransport::new(&url, Some(SECRET.to_vec()), Duration::from_secs(5)).unwrap();
+    let task = tokio::spawn(run_sink(
+        w.log.clone(),
+        fast_spec("hook", Filter::default()),
+        hook,
+        None,
+        board.clone(),
+        stop_rx,
+    ));
+    w.rec.poll_all_once().await.unwrap();
+    let discovered = w.log.watermark();
+    wait_for("discovery delivered", Duration::from_secs(60), || {
+        r.seqs.lock().unwrap().last() == Some(&discovered)
+    })
+    .await;
+
+    // The receiver fails while changes keep coming: the sink retries, nothing is lost.
+    r.failing.store(true, Ordering::SeqCst);
+    w.churn(3).await;
+    wait_for("a refused delivery", Duration::from_secs(10), || {
+        r.refused.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    let st = board.snapshot();
+    assert_eq!(st[0].state, "retrying", "{st:?}");
+    assert!(
+        st[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("HTTP 500"),
+        "{st:?}"
+    );
+    assert!(st[0].cursor <= discovered);
+    r.failing.store(false, Ordering::SeqCst);
+    w.churn(2).await;
+    let end = w.log.watermark();
+    assert!(end > discovered);
+    wait_for("everything delivered", Duration::from_secs(60), || {
+        r.seqs.lock().unwrap().last() == Some(&end)
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    task.await.unwrap();
+
+    let expected: Vec<u64> = w.items(&Filter::default()).iter().map(|c| c.seq).collect();
+    assert_eq!(
+        dedup(&r.seqs.lock().unwrap()),
+        expected,
+        "every sequence, in order"
+    );
+    assert_eq!(r.bad_signatures.load(Ordering::SeqCst), 0);
+    assert_eq!(board.snapshot()[0].cursor, end);
+    assert_eq!(w.log.cursor("sink/hook").unwrap(), Some(end));
+    // AWS Config's change message, about the item its sequence names.
+    let bodies = r.bodies.lock().unwrap();
+    let b = bodies.last().unwrap();
+    assert_eq!(b["messageType"], "ConfigurationItemChangeNotification");
+    assert_eq!(b["recordVersion"], "1.3");
+    let last = w.log.get(end).unwrap().unwrap();
+    assert_eq!(
+        b["configurationItem"]["resourceId"],
+        last.key.resource_id.as_str()
+    );
+    assert!(b["configurationItemDiff"]["changeType"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_consumer_filtered_on_security_groups_gets_exactly_them_through_a_server_crash() {
+    let store = tempfile::tempdir().unwrap();
+    let Some(mut server) = nats_support::nats(store.path()) else {
+        return;
+    };
+    let w = world(300);
+    let board = SinkBoard::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let transport = NatsTransport::new(&server.url, "DRIFTLOG", Duration::from_secs(2)).unwrap();
+    let task = tokio::spawn(run_sink(
+        w.log.clone(),
+        fast_spec("js", Filter::default()),
+        transport,
+        None,
+        board.clone(),
+        stop_rx,
+    ));
+    let cursor = |w: &World| w.log.cursor("sink/js").unwrap().unwrap_or(0);
+    w.rec.poll_all_once().await.unwrap();
+    let discovered = w.log.watermark();
+    wait_for("discovery published", Duration::from_secs(60), || {
+        cursor(&w) == discovered
+    })
+    .await;
+
+    // The server dies (SIGKILL) while changes keep coming, then comes back.
+    server.kill();
+    w.churn(3).await;
+    wait_for("the outage noticed", Duration::from_secs(20), || {
+        board.snapshot()[0].last_error.is_some()
+    })
+    .await;
+    assert!(
+        cursor(&w) < w.log.watermark(),
+        "nothing acknowledged while down"
+    );
+    server.restart();
+    w.churn(2).await;
+    let end = w.log.watermark();
+    wait_for("everything published", Duration::from_secs(90), || {
+        cursor(&w) == end
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    task.await.unwrap();
+
+    // A consumer filtered on the server by subject (one filter_subject: nats-server 2.9).
+    let client = async_nats::connect(server.url.as_str()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("DRIFTLOG").await.unwrap();
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("sg".into()),
+            filter_subject: format!("driftlog.ci.*.*.{SG}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut seqs = Vec::new();
+    loop {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(500)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .unwrap();
+        let before = seqs.len();
+        while let Some(m) = batch.next().await {
+            let m = m.unwrap();
+            let v: Value = serde_json::from_slice(&m.payload).unwrap();
+            assert_eq!(v["configurationItem"]["resourceType"], SG);
+            seqs.push(
+                m.headers
+                    .as_ref()
+                    .and_then(|h| h.get(driftlog_deliver::SEQ_HEADER))
+                    .unwrap()
+                    .as_str()
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+            m.ack().await.unwrap();
+        }
+        if seqs.len() == before {
+            break;
+        }
+    }
+    let sg_filter = Filter {
+        types: vec![TypePattern::parse(SG).unwrap()],
+        ..Filter::default()
+    };
+    let expected: Vec<u64> = w.items(&sg_filter).iter().map(|c| c.seq).collect();
+    assert!(expected.len() > 10);
+    assert_eq!(
+        dedup(&seqs),
+        expected,
+        "exactly the security-group changes, in order"
+    );
+    let unique: BTreeSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        seqs.len(),
+        "JetStream de-duplicated republished messages"
+    );
+}

@@ -1,0 +1,94 @@
+//! nats-server with JetStream on loopback for the sink tests, included with `#[path]`.
+//! The server is Debian's `nats-server` package, which `scripts/test.sh` installs; with
+//! `CI=true` a missing server is a failure, never a skip.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The server binary: on PATH, or where Debian puts it.
+pub fn nats_server_bin() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("nats-server"))
+            .find(|p| p.exists())
+    });
+    on_path.or_else(|| {
+        let p = PathBuf::from("/usr/sbin/nats-server");
+        p.exists().then_some(p)
+    })
+}
+
+/// A running nats-server, killed (SIGKILL) on drop.
+pub struct Nats {
+    child: Option<Child>,
+    /// `nats://127.0.0.1:<port>`.
+    pub url: String,
+    port: u16,
+    store: PathBuf,
+}
+
+impl Nats {
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and store directory (JetStream data survives).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Some(spawn(self.port, &self.store));
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(port: u16, store: &Path) -> Child {
+    let bin = nats_server_bin().expect("nats-server");
+    let child = Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Starts nats-server with JetStream storing under `store`; `None` (loudly) only when it
+/// is not installed and not in CI.
+pub fn nats(store: &Path) -> Option<Nats> {
+    if nats_server_bin().is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "nats-server not found: run ./scripts/test.sh, which installs Debian's nats-server"
+            );
+        }
+        eprintln!("SKIPPED: nats-server not installed; ./scripts/test.sh installs it");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    Some(Nats {
+        child: Some(spawn(port, store)),
+        url: format!("nats://127.0.0.1:{port}"),
+        port,
+        store: store.to_path_buf(),
+    })
+}
