@@ -3,6 +3,7 @@
 #   * Rust toolchain (cargo) and a C compiler: checked, with what to install.
 #   * Python 3 virtualenv in .venv (or $DRIFTLOG_VENV) with moto[server], boto3 and the aws
 #     CLI from PyPI: created or completed here; Debian's python3-venv installed if missing.
+#   * nats-server (Debian package; 2.9 on bookworm) for the NATS JetStream sink tests.
 # With CI=true a component that cannot be installed fails the run; tests never skip silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,11 @@ then
 fi
 [ -x "$VENV/bin/moto_server" ] || die "moto_server missing from $VENV after install"
 [ -x "$VENV/bin/aws" ] || die "the aws CLI is missing from $VENV after install"
+
+# NATS JetStream, the server the NATS sink is tested against (Debian puts it in /usr/sbin).
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  apt_install nats-server || die "nats-server not found; install it (apt-get install nats-server, or a release from nats.io on PATH)"
+fi
 
 # Tests spawn the driftlog binary, moto_server and the crash-test child.
 cargo test --workspace --no-fail-fast "$@"

@@ -61,6 +61,14 @@ pub fn moto_with_env(env: &[(&str, &str)]) -> Option<Moto> {
         return None;
     };
     let port = free_port();
+    let child = spawn_moto(&server, port, env);
+    Some(Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+fn spawn_moto(server: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Child {
     let child = Command::new(server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .envs(env.iter().copied())
@@ -76,10 +84,27 @@ pub fn moto_with_env(env: &[(&str, &str)]) -> Option<Moto> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Some(Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
+    child
+}
+
+impl Moto {
+    /// Kills the server (SIGKILL): every request fails until [`Moto::restart`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a fresh server on the same port (moto keeps no state across restarts).
+    pub fn restart(&mut self) {
+        self.kill();
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in url");
+        self.child = spawn_moto(&venv_bin("moto_server").expect("moto_server"), port, &[]);
+    }
 }
 
 /// A loopback port nobody listens on (bound, then released).
@@ -104,10 +129,19 @@ pub fn estate(m: &Moto, args: &[&str]) -> Value {
 }
 
 /// [`estate`] with the given access key and secret.
-pub fn estate_as(m: &Moto, (key, secret): (&str, &str), args: &[&str]) -> Value {
+pub fn estate_as(m: &Moto, creds: (&str, &str), args: &[&str]) -> Value {
+    script(m, "estate.py", creds, args)
+}
+
+/// Runs tests/aws/delivery.py (buckets, topics, queues: the receiving side of delivery).
+pub fn delivery(m: &Moto, args: &[&str]) -> Value {
+    script(m, "delivery.py", ("testing", "testing"), args)
+}
+
+fn script(m: &Moto, name: &str, (key, secret): (&str, &str), args: &[&str]) -> Value {
     let python = venv_bin("python").expect("venv python");
     let out = Command::new(python)
-        .arg(repo().join("tests/aws/estate.py"))
+        .arg(repo().join("tests/aws").join(name))
         .args(args)
         .envs(CREDENTIALS.iter().copied())
         .env("AWS_ACCESS_KEY_ID", key)
@@ -115,11 +149,11 @@ pub fn estate_as(m: &Moto, (key, secret): (&str, &str), args: &[&str]) -> Value 
         .env("AWS_ENDPOINT_URL", &m.url)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .output()
-        .expect("run estate.py");
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
     assert!(
         out.status.success(),
-        "estate.py {args:?}: {}",
+        "{name} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("estate.py prints JSON")
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name} prints JSON: {e}"))
 }

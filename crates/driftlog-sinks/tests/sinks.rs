@@ -8,12 +8,8 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use driftlog_log::{Log, LogOptions};
 use driftlog_model::time::now_ms;
-use driftlog_model::{ConfigurationItem, Filter, TypePattern};
-use driftlog_poll::{SimSource, Source};
-use driftlog_recorder::{Recorder, RecorderConfig};
-use driftlog_sim::{Estate, SimConfig};
+use driftlog_model::{Filter, TypePattern};
 use driftlog_sinks::{
     run_sink, AwsAccess, ChannelSettings, DeliveryChannel, NatsTransport, SinkBoard, SinkSpec,
     SinkStart, StoreLocation, WebhookTransport,
@@ -23,71 +19,16 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_stream::StreamExt;
+
+mod common;
+use common::{ci_id, dedup, log_ids, wait_for, world, World};
 
 #[path = "../../../tests/support/nats.rs"]
 mod nats_support;
 
 const SG: &str = "AWS::EC2::SecurityGroup";
-
-struct World {
-    _dir: tempfile::TempDir,
-    sim: SimSource,
-    log: Arc<Log>,
-    rec: Arc<Recorder>,
-}
-
-fn world(resources: usize) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(Log::open(dir.path().join("store"), LogOptions::default()).unwrap());
-    let sim = SimSource::from_estate(Estate::new(SimConfig {
-        resources,
-        churn: 0.05,
-        ..SimConfig::default()
-    }));
-    let source: Arc<dyn Source> = Arc::new(sim.clone());
-    let rec = Recorder::new(log.clone(), source, RecorderConfig::default());
-    World {
-        _dir: dir,
-        sim,
-        log,
-        rec,
-    }
-}
-
-impl World {
-    /// `n` ticks of the estate, each followed by a poll of every scope.
-    async fn churn(&self, n: usize) {
-        for _ in 0..n {
-            self.sim.estate().tick();
-            self.rec.poll_all_once().await.unwrap();
-        }
-    }
-
-    fn items(&self, filter: &Filter) -> Vec<ConfigurationItem> {
-        self.log.read_range(0, usize::MAX, filter).unwrap().0
-    }
-}
-
-/// What identifies one CI in AWS Config's notification form.
-fn ci_id(v: &Value) -> String {
-    format!(
-        "{}/{}/{}/{}@{}",
-        v["awsAccountId"].as_str().unwrap(),
-        v["awsRegion"].as_str().unwrap(),
-        v["resourceType"].as_str().unwrap(),
-        v["resourceId"].as_str().unwrap(),
-        v["configurationStateId"]
-    )
-}
-
-fn log_ids(items: &[ConfigurationItem]) -> Vec<String> {
-    items
-        .iter()
-        .map(|c| ci_id(&c.to_notification_json().unwrap()))
-        .collect()
-}
 
 fn gunzip(path: &std::path::Path) -> Value {
     let mut s = String::new();
@@ -223,27 +164,6 @@ async fn history_files_hold_every_item_once_and_snapshots_the_inventory() {
         ch.status().config_snapshot_delivery_info.last_status,
         "Success"
     );
-}
-
-/// Drops repeats of an at-least-once delivery: the sequence numbers kept, in arrival order.
-fn dedup(seqs: &[u64]) -> Vec<u64> {
-    let mut last = 0;
-    let mut out = Vec::new();
-    for &s in seqs {
-        if s > last {
-            out.push(s);
-            last = s;
-        }
-    }
-    out
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[derive(Default)]
