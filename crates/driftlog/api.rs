@@ -142,6 +142,10 @@ pub enum Request {
         /// Resource.
         resource: String,
     },
+    /// Status of the sinks and the delivery channel.
+    Sinks,
+    /// Deliver a configuration snapshot now.
+    DeliverSnapshot,
     /// Start or stop scheduled recording (StartConfigurationRecorder / Stop...).
     SetRecording {
         /// On or off.
@@ -155,6 +159,8 @@ pub struct Backend {
     pub log: Arc<Log>,
     /// The running recorder, if any.
     pub recorder: Option<Arc<Recorder>>,
+    /// The delivery channel and sinks (running in `serve`; the channel alone offline).
+    pub delivery: Option<Arc<crate::delivery::Delivery>>,
 }
 
 /// One answer of a query: a JSON value, or an item already written as its NDJSON line.
@@ -467,6 +473,54 @@ pub async fn execute(
                 rec.stop();
             }
             out(Answer::Value(json!({"recording": rec.is_recording()})));
+        }
+        Request::Sinks => {
+            let now = now_ms();
+            let (sinks, channel) = match &b.delivery {
+                Some(d) if b.recorder.is_some() => {
+                    (d.board.snapshot(), d.channel.as_ref().map(|c| c.status()))
+                }
+                _ => (
+                    driftlog_sinks::SinkBoard::stored(log),
+                    driftlog_sinks::DeliveryChannel::stored_status(log),
+                ),
+            };
+            let w = log.watermark();
+            let mut list = Vec::new();
+            for s in sinks {
+                // How far behind: log positions, and the age of the oldest undelivered item.
+                let behind = w.saturating_sub(s.cursor);
+                let age = if behind > 0 {
+                    log.get(s.cursor + 1)?.map(|c| now - c.capture_time_ms)
+                } else {
+                    None
+                };
+                let mut v = serde_json::to_value(&s)?;
+                v["lag"] = json!(behind);
+                v["lagMs"] = json!(age);
+                list.push(v);
+            }
+            out(Answer::Value(json!({
+                "running": b.recorder.is_some(),
+                "watermark": w,
+                "sinks": list,
+                "deliveryChannel": channel,
+            })));
+        }
+        Request::DeliverSnapshot => {
+            let ch = b
+                .delivery
+                .as_ref()
+                .and_then(|d| d.channel.clone())
+                .context("no delivery channel: set [delivery] enabled = true in the config")?;
+            let r = ch.deliver_snapshot(None).await?;
+            out(Answer::Value(json!({
+                "configSnapshotId": r.config_snapshot_id,
+                "s3Bucket": r.s3_bucket,
+                "items": r.items,
+                "at": iso_ms(r.at_ms),
+                "files": r.files.iter().map(|(k, n)| json!({"s3ObjectKey": k, "items": n})).collect::<Vec<_>>(),
+            })));
         }
         Request::Tail { .. } => bail!("tail is streamed by the caller"),
     }

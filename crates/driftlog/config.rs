@@ -97,6 +97,62 @@ include_global = true
 [store]
 # sled page cache, MiB. Bounds memory; larger speeds up history reads of cold resources.
 cache_mb = 64
+
+[delivery]
+# AWS Config's delivery channel: configuration history files (one per resource type per
+# period) and configuration snapshots, gzip JSON under AWS Config's object keys.
+enabled = true
+# S3 bucket (AWS, or any S3-compatible server via endpoint_url); "" = files in local_dir.
+s3_bucket = ""
+# Directory used when s3_bucket is ""; "" = <data_dir>/delivery.
+local_dir = ""
+# Key prefix (AWS Config's s3KeyPrefix), e.g. "org/config".
+s3_key_prefix = ""
+# KMS key for SSE-KMS on every object (s3KmsKeyArn); "" = the bucket's default encryption.
+s3_kms_key_arn = ""
+# SNS topic (snsTopicARN): every configuration change and the delivery events, as AWS
+# Config's config stream. "" = none.
+sns_topic_arn = ""
+# Periodic snapshots: One_Hour, Three_Hours, Six_Hours, Twelve_Hours, TwentyFour_Hours or
+# "off" (on demand only: `driftlog deliver snapshot`).
+snapshot_frequency = "TwentyFour_Hours"
+# Length of a history delivery period (AWS Config: 6h).
+history_period = "6h"
+# Items per history file before it is split (_1, _2, ...).
+max_items_per_file = 10000
+# Credentials for S3 and SNS: "" = the standard chain (as [source.aws]).
+profile = ""
+# Region of the bucket; "" = the chain's region, else us-east-1. Topics use their ARN's.
+region = ""
+# S3/SNS/STS endpoint for MinIO, moto or LocalStack; "" = AWS's own.
+endpoint_url = ""
+# Role assumed for delivery (the recorder's roleARN); "" = the credentials themselves.
+role_arn = ""
+
+# Sinks: the config stream (ConfigurationItemChangeNotification per change), each with its
+# own filter and a durable cursor in the store; at least once, in order, every message
+# numbered (X-Driftlog-Seq). None by default; repeat the table for each, e.g.
+#
+# [[sinks]]
+# name = "security"                 # letters, digits, - and _; the cursor's name
+# kind = "webhook"                  # webhook | sns | nats
+# url = "https://hooks.example.com/driftlog"
+# secret_env = "DRIFTLOG_WEBHOOK_SECRET"   # HMAC-SHA256 key, from this variable
+# types = ["AWS::EC2::SecurityGroup", "AWS::EC2::NetworkAcl", "AWS::IAM::*"]
+#
+# [[sinks]]
+# name = "stream"
+# kind = "sns"
+# topic_arn = "arn:aws:sns:eu-west-1:111122223333:config-stream"
+#
+# [[sinks]]
+# name = "bus"
+# kind = "nats"
+# url = "nats://127.0.0.1:4222"     # subjects driftlog.ci.<account>.<region>.<type>
+# stream = "DRIFTLOG"
+#
+# Every sink also takes: accounts = [], regions = [], statuses = [] (filters, as `tail`),
+# start = "now" | "beginning" (where a new sink starts), batch = 100, timeout = "30s".
 "#;
 
 /// The whole configuration, after defaults.
@@ -113,6 +169,10 @@ pub struct Config {
     pub recording_group: GroupSection,
     /// Store tunables.
     pub store: StoreSection,
+    /// The delivery channel.
+    pub delivery: DeliverySection,
+    /// Config-stream sinks.
+    pub sinks: Vec<SinkSection>,
 }
 
 impl Default for Config {
@@ -124,7 +184,234 @@ impl Default for Config {
             recorder: RecorderSection::default(),
             recording_group: GroupSection::default(),
             store: StoreSection::default(),
+            delivery: DeliverySection::default(),
+            sinks: Vec::new(),
         }
+    }
+}
+
+/// `[delivery]`: AWS Config's delivery channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySection {
+    /// Deliver at all.
+    pub enabled: bool,
+    /// Bucket, "" = local.
+    pub s3_bucket: String,
+    /// Local directory, "" = <data_dir>/delivery.
+    pub local_dir: String,
+    /// Key prefix.
+    pub s3_key_prefix: String,
+    /// SSE-KMS key.
+    pub s3_kms_key_arn: String,
+    /// Topic of the config stream.
+    pub sns_topic_arn: String,
+    /// Snapshot frequency or "off".
+    pub snapshot_frequency: String,
+    /// History period.
+    #[serde(deserialize_with = "duration")]
+    pub history_period: Duration,
+    /// Items per history file.
+    pub max_items_per_file: usize,
+    /// Named profile.
+    pub profile: String,
+    /// Bucket region.
+    pub region: String,
+    /// Endpoint override.
+    pub endpoint_url: String,
+    /// Role to assume.
+    pub role_arn: String,
+}
+
+impl Default for DeliverySection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            s3_bucket: String::new(),
+            local_dir: String::new(),
+            s3_key_prefix: String::new(),
+            s3_kms_key_arn: String::new(),
+            sns_topic_arn: String::new(),
+            snapshot_frequency: "TwentyFour_Hours".into(),
+            history_period: Duration::from_secs(6 * 3600),
+            max_items_per_file: 10_000,
+            profile: String::new(),
+            region: String::new(),
+            endpoint_url: String::new(),
+            role_arn: String::new(),
+        }
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.trim().is_empty()).then(|| s.trim().to_string())
+}
+
+impl DeliverySection {
+    /// Credentials and endpoint of delivery (also used by SNS sinks).
+    pub fn access(&self) -> driftlog_sinks::AwsAccess {
+        driftlog_sinks::AwsAccess {
+            profile: opt(&self.profile),
+            region: opt(&self.region),
+            endpoint_url: opt(&self.endpoint_url),
+            role_arn: opt(&self.role_arn),
+        }
+    }
+
+    /// The channel's settings, with `data_dir` for the default directory.
+    pub fn channel(&self, data_dir: &Path) -> driftlog_sinks::ChannelSettings {
+        driftlog_sinks::ChannelSettings {
+            name: "default".into(),
+            location: match opt(&self.s3_bucket) {
+                Some(bucket) => driftlog_sinks::StoreLocation::S3 { bucket },
+                None => driftlog_sinks::StoreLocation::Local(
+                    opt(&self.local_dir).map_or_else(|| data_dir.join("delivery"), PathBuf::from),
+                ),
+            },
+            prefix: opt(&self.s3_key_prefix),
+            kms_key_arn: opt(&self.s3_kms_key_arn),
+            sns_topic_arn: opt(&self.sns_topic_arn),
+            snapshot_frequency: driftlog_sinks::SnapshotFrequency::parse(&self.snapshot_frequency)
+                .ok(),
+            history_period: self.history_period,
+            max_items_per_file: self.max_items_per_file,
+            access: self.access(),
+        }
+    }
+}
+
+/// The kinds of sink.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// HTTP POST, HMAC-signed.
+    Webhook,
+    /// An SNS topic.
+    Sns,
+    /// NATS JetStream.
+    Nats,
+}
+
+/// One `[[sinks]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSection {
+    /// Name (the cursor's).
+    pub name: String,
+    /// Kind.
+    pub kind: SinkKind,
+    /// Webhook URL or NATS server URL.
+    #[serde(default)]
+    pub url: String,
+    /// Variable holding the webhook's HMAC key.
+    #[serde(default)]
+    pub secret_env: String,
+    /// SNS topic.
+    #[serde(default)]
+    pub topic_arn: String,
+    /// JetStream stream.
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Type globs.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Accounts.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Regions.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Statuses.
+    #[serde(default)]
+    pub statuses: Vec<String>,
+    /// `now` or `beginning`.
+    #[serde(default = "default_start")]
+    pub start: String,
+    /// Items per round.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Timeout per request.
+    #[serde(default = "default_sink_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_stream() -> String {
+    "DRIFTLOG".into()
+}
+fn default_start() -> String {
+    "now".into()
+}
+fn default_batch() -> usize {
+    100
+}
+fn default_sink_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl SinkSection {
+    /// The filter, as `tail`'s.
+    ///
+    /// # Errors
+    /// A bad type pattern or status, named.
+    pub fn filter(&self) -> Result<driftlog_model::Filter> {
+        crate::api::FilterSpec {
+            types: self.types.clone(),
+            accounts: self.accounts.clone(),
+            regions: self.regions.clone(),
+            statuses: self.statuses.clone(),
+            ids: Vec::new(),
+        }
+        .to_filter()
+    }
+
+    fn check(&self) -> Result<()> {
+        let n = &self.name;
+        let at = format!("sinks {n:?}");
+        if n.is_empty()
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!("sinks: name {n:?} rejected: use letters, digits, '-' and '_'");
+        }
+        match self.kind {
+            SinkKind::Webhook => {
+                if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+                    bail!(
+                        "{at}: url = {:?} rejected: a webhook needs an http:// or https:// URL",
+                        self.url
+                    );
+                }
+            }
+            SinkKind::Nats => {
+                if !self.url.starts_with("nats://") && !self.url.starts_with("tls://") {
+                    bail!(
+                        "{at}: url = {:?} rejected: a NATS sink needs a nats://host:4222 URL",
+                        self.url
+                    );
+                }
+            }
+            SinkKind::Sns => {
+                if !(self.topic_arn.starts_with("arn:") && self.topic_arn.contains(":sns:")) {
+                    bail!("{at}: topic_arn = {:?} rejected: use arn:aws:sns:<region>:<account>:<topic>", self.topic_arn);
+                }
+            }
+        }
+        if self.start != "now" && self.start != "beginning" {
+            bail!(
+                "{at}: start = {:?} rejected: use \"now\" or \"beginning\"",
+                self.start
+            );
+        }
+        if self.batch == 0 || self.batch > 10_000 {
+            bail!("{at}: batch = {} rejected: use 1 .. 10000", self.batch);
+        }
+        if self.timeout.is_zero() {
+            bail!("{at}: timeout must be greater than 0");
+        }
+        self.filter()
+            .with_context(|| format!("{at}: filter rejected"))?;
+        Ok(())
     }
 }
 
@@ -418,6 +705,9 @@ impl Default for StoreSection {
     }
 }
 
+/// The sink that carries the config stream to `delivery.sns_topic_arn`.
+pub const CONFIG_STREAM_SINK: &str = "config-stream";
+
 /// Parses `90s`, `5m`, `2h`, `1d`, `250ms`.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let t = text.trim();
@@ -548,6 +838,35 @@ impl Config {
                 self.store.cache_mb
             );
         }
+        let d = &self.delivery;
+        if d.snapshot_frequency != "off" {
+            driftlog_sinks::SnapshotFrequency::parse(&d.snapshot_frequency)
+                .map_err(|e| anyhow::anyhow!("delivery.snapshot_frequency: {e}, or \"off\""))?;
+        }
+        if d.history_period < Duration::from_secs(1) {
+            bail!("delivery.history_period must be at least 1s (AWS Config: 6h)");
+        }
+        if d.max_items_per_file == 0 {
+            bail!("delivery.max_items_per_file must be at least 1");
+        }
+        let e = d.endpoint_url.trim();
+        if !(e.is_empty() || e.starts_with("http://") || e.starts_with("https://")) {
+            bail!("delivery.endpoint_url = {e:?} rejected: an endpoint is a URL, e.g. \"http://127.0.0.1:5000\"");
+        }
+        let t = d.sns_topic_arn.trim();
+        if !(t.is_empty() || (t.starts_with("arn:") && t.contains(":sns:"))) {
+            bail!("delivery.sns_topic_arn = {t:?} rejected: use arn:aws:sns:<region>:<account>:<topic>");
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.sinks {
+            s.check()?;
+            if !names.insert(s.name.as_str()) || s.name == CONFIG_STREAM_SINK {
+                bail!(
+                    "sinks: name {:?} used twice (or reserved for delivery.sns_topic_arn)",
+                    s.name
+                );
+            }
+        }
         for (k, list) in [
             ("recording_group.include", &self.recording_group.include),
             ("recording_group.exclude", &self.recording_group.exclude),
@@ -606,6 +925,22 @@ mod tests {
         assert!(msg.contains("line 2") && msg.contains("unit"), "{msg}");
         let e = Config::parse("[source.sim]\nchurn = 7.0\n").unwrap_err();
         assert!(format!("{e:#}").contains("churn"));
+    }
+
+    #[test]
+    fn sinks_are_checked_with_their_name() {
+        let ok = "[[sinks]]\nname = \"sec\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/h\"\ntypes = [\"AWS::EC2::*\"]\n";
+        let c = Config::parse(ok).unwrap();
+        assert_eq!(c.sinks.len(), 1);
+        assert_eq!(c.sinks[0].stream, "DRIFTLOG");
+        let e = Config::parse(&ok.replace("webhook", "smtp")).unwrap_err();
+        assert!(format!("{e:#}").contains("line 3"), "{e:#}");
+        let e = Config::parse(&ok.replace("http://127.0.0.1:9/h", "ftp://x")).unwrap_err();
+        assert!(format!("{e:#}").contains("sinks \"sec\": url"), "{e:#}");
+        let e = Config::parse(&format!("{ok}{ok}")).unwrap_err();
+        assert!(format!("{e:#}").contains("used twice"), "{e:#}");
+        let e = Config::parse("[delivery]\nsnapshot_frequency = \"Daily\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("TwentyFour_Hours"), "{e:#}");
     }
 
     #[test]

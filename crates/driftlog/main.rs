@@ -8,6 +8,7 @@ mod api;
 mod bench;
 mod client;
 mod config;
+mod delivery;
 mod render;
 mod server;
 
@@ -189,10 +190,31 @@ enum Cmd {
     Start,
     /// Stop scheduled recording in the running `serve`; recorded history stays readable.
     Stop,
+    /// Delivery channel and sinks: where each sink is (cursor, lag, last error) and the
+    /// status of history and snapshot delivery.
+    ///
+    /// Sinks and the channel are set in the config file (`[delivery]`, `[[sinks]]`; see
+    /// `driftlog config`).
+    Sinks {
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver through the delivery channel now.
+    #[command(subcommand)]
+    Deliver(DeliverCmd),
     /// Measure the hot paths on a simulated estate and print a table.
     Bench(bench::BenchArgs),
     /// Print the configuration file with every option and its default.
     Config,
+}
+
+#[derive(Subcommand)]
+enum DeliverCmd {
+    /// A configuration snapshot of the inventory as it is now: one gzip JSON object per
+    /// account and region under AWS Config's ConfigSnapshot keys, in the channel's bucket
+    /// (or local directory), announced on its SNS topic. Prints the configSnapshotId.
+    Snapshot,
 }
 
 fn time_arg(t: &Option<String>) -> Result<Option<i64>> {
@@ -385,6 +407,8 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Refresh { resource } => (Request::Refresh { resource }, render::Mode::Raw),
         Cmd::Start => (Request::SetRecording { on: true }, render::Mode::Raw),
         Cmd::Stop => (Request::SetRecording { on: false }, render::Mode::Raw),
+        Cmd::Sinks { json } => (Request::Sinks, render::Mode::Sinks { json }),
+        Cmd::Deliver(DeliverCmd::Snapshot) => (Request::DeliverSnapshot, render::Mode::Raw),
     };
     let sock = server::socket_path(&cfg.data_dir);
     let mut printer = render::Printer::new(mode);
@@ -401,9 +425,18 @@ async fn run(cli: Cli) -> Result<()> {
         cfg.data_dir.display()
     );
     let log = server::open_log(&cfg)?;
+    // Offline, only a snapshot needs the channel (the store is ours while we hold it).
+    let delivery = match req {
+        Request::DeliverSnapshot => Some(std::sync::Arc::new(delivery::Delivery {
+            channel: delivery::open_channel(&cfg, &log).await?,
+            board: Default::default(),
+        })),
+        _ => None,
+    };
     let backend = Backend {
         log,
         recorder: None,
+        delivery,
     };
     if let Request::Tail {
         filter,

@@ -32,6 +32,11 @@ pub enum Mode {
     },
     /// As received.
     Raw,
+    /// `sinks`: a table or JSON.
+    Sinks {
+        /// JSON instead of a table.
+        json: bool,
+    },
 }
 
 /// Prints answers to stdout, line-buffered so `tail` shows items as they come.
@@ -135,7 +140,10 @@ impl Printer {
                 )?
             }
             Mode::Show => writeln!(o, "{}", serde_json::to_string_pretty(v)?)?,
-            Mode::Counts { json: true } | Mode::Status { json: true } => writeln!(o, "{v}")?,
+            Mode::Counts { json: true }
+            | Mode::Status { json: true }
+            | Mode::Sinks { json: true } => writeln!(o, "{v}")?,
+            Mode::Sinks { json: false } => sinks_table(&mut o, v)?,
             Mode::Counts { json: false } => {
                 writeln!(o, "Inventory at {}: {} resources", s(v, "at"), v["total"])?;
                 if let Some(m) = v["counts"].as_object() {
@@ -223,4 +231,84 @@ impl Printer {
         }
         Ok(())
     }
+}
+
+fn sinks_table(o: &mut impl Write, v: &Value) -> std::io::Result<()> {
+    let t = |x: &Value| {
+        x.as_i64()
+            .map(driftlog_model::time::iso_ms)
+            .unwrap_or_else(|| "-".into())
+    };
+    let text = |x: &Value| x.as_str().unwrap_or("-").to_string();
+    writeln!(
+        o,
+        "server: {}  log head: {}",
+        if v["running"].as_bool() == Some(true) {
+            "running"
+        } else {
+            "not running (last known state)"
+        },
+        v["watermark"]
+    )?;
+    let sinks = v["sinks"].as_array().cloned().unwrap_or_default();
+    if sinks.is_empty() {
+        writeln!(
+            o,
+            "no sinks: add [[sinks]] to the config file (see `driftlog config`)"
+        )?;
+    } else {
+        writeln!(
+            o,
+            "{:<16} {:<8} {:<10} {:>9} {:>8} {:>9} {:<24} {:<40} ERROR",
+            "SINK", "KIND", "STATE", "CURSOR", "LAG", "DELIVERED", "LAST SUCCESS", "TARGET"
+        )?;
+        for s in &sinks {
+            writeln!(
+                o,
+                "{:<16} {:<8} {:<10} {:>9} {:>8} {:>9} {:<24} {:<40} {}",
+                text(&s["name"]),
+                text(&s["kind"]),
+                text(&s["state"]),
+                s["cursor"].to_string(),
+                s["lag"].to_string(),
+                s["delivered"].to_string(),
+                t(&s["lastSuccessMs"]),
+                text(&s["target"]),
+                text(&s["lastError"])
+            )?;
+        }
+    }
+    let ch = &v["deliveryChannel"];
+    if ch.is_null() {
+        return writeln!(
+            o,
+            "delivery channel: none yet (delivery.enabled, or no server has run)"
+        );
+    }
+    writeln!(
+        o,
+        "delivery channel {:?}: history delivered through seq {}",
+        text(&ch["name"]),
+        ch["historyThroughSeq"]
+    )?;
+    for (label, k) in [
+        ("history", "configHistoryDeliveryInfo"),
+        ("snapshot", "configSnapshotDeliveryInfo"),
+        ("stream", "configStreamDeliveryInfo"),
+    ] {
+        let i = &ch[k];
+        let err = match (i["lastErrorCode"].as_str(), i["lastErrorMessage"].as_str()) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            _ => "-".into(),
+        };
+        writeln!(
+            o,
+            "  {label:<9} {:<15} last attempt {:<24} last success {:<24} next {:<24} {err}",
+            text(&i["lastStatus"]),
+            t(&i["lastAttemptTime"]),
+            t(&i["lastSuccessfulTime"]),
+            t(&i["nextDeliveryTime"]),
+        )?;
+    }
+    Ok(())
 }

@@ -144,6 +144,29 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    let (delivery, delivery_tasks) = crate::delivery::start(&cfg, &log, &stop_rx).await?;
+    if let Some(ch) = &delivery.channel {
+        let s = ch.settings();
+        eprintln!(
+            "driftlog: delivering history every {:?} and snapshots {} to {}{}{}; `driftlog sinks` shows delivery",
+            s.history_period,
+            s.snapshot_frequency.map_or("on demand".to_string(), |f| format!("every {}", f.as_str())),
+            ch.store().bucket(),
+            s.prefix.as_deref().map(|p| format!("/{p}")).unwrap_or_default(),
+            s.sns_topic_arn.as_deref().map(|t| format!(", config stream to {t}")).unwrap_or_default(),
+        );
+    }
+    if !cfg.sinks.is_empty() {
+        eprintln!(
+            "driftlog: {} sink(s): {}",
+            cfg.sinks.len(),
+            cfg.sinks
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     // The simulated estate changes on its own clock.
     let ticker = sim_clock.map(|(sim, every, ticks_done)| {
         let stop = wait_stop(stop_rx.clone());
@@ -209,6 +232,7 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
     let backend = Arc::new(Backend {
         log: log.clone(),
         recorder: Some(recorder.clone()),
+        delivery: Some(delivery),
     });
     let accept = {
         let stop = wait_stop(stop_rx.clone());
@@ -247,6 +271,9 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
     }
     let _ = progress.await;
     let _ = accept.await;
+    for t in delivery_tasks {
+        let _ = t.await;
+    }
     log.flush()?;
     let _ = std::fs::remove_file(&sock);
     let _ = std::io::stderr().flush();
