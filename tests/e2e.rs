@@ -490,7 +490,7 @@ mod cli {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success());
         for cmd in [
-            "serve", "tail", "history", "show", "at", "diff", "status", "bench",
+            "serve", "tail", "history", "show", "at", "diff", "status", "bench", "sinks", "deliver",
         ] {
             assert!(text.contains(cmd), "--help lists {cmd}");
         }
