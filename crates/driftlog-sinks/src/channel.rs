@@ -703,3 +703,101 @@ pub fn new_snapshot_id() -> String {
         &h[20..32]
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+    use driftlog_log::LogOptions;
+    use driftlog_poll::{SimSource, Source};
+    use driftlog_recorder::{Recorder, RecorderConfig};
+    use driftlog_sim::{Estate, SimConfig};
+
+    #[test]
+    fn snapshot_ids_are_uuid_v4() {
+        let id = new_snapshot_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(id, new_snapshot_id());
+        assert_eq!(
+            SnapshotFrequency::parse("Six_Hours").unwrap().every(),
+            Duration::from_secs(6 * 3600)
+        );
+        assert!(SnapshotFrequency::parse("Daily")
+            .unwrap_err()
+            .contains("TwentyFour_Hours"));
+    }
+
+    /// A crash after a window was stored but before it was marked done: the restart
+    /// delivers exactly that window again — the same keys, the same bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_history_window_is_redone_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(Log::open(dir.path().join("store"), LogOptions::default()).unwrap());
+        let sim = SimSource::from_estate(Estate::new(SimConfig {
+            resources: 200,
+            ..SimConfig::default()
+        }));
+        let source: Arc<dyn Source> = Arc::new(sim);
+        Recorder::new(log.clone(), source, RecorderConfig::default())
+            .poll_all_once()
+            .await
+            .unwrap();
+        let out = dir.path().join("out");
+        let ch = DeliveryChannel::open(
+            log.clone(),
+            ChannelSettings {
+                name: "default".into(),
+                location: StoreLocation::Local(out.clone()),
+                prefix: None,
+                kms_key_arn: None,
+                sns_topic_arn: None,
+                snapshot_frequency: None,
+                history_period: Duration::from_secs(1),
+                max_items_per_file: 30,
+                access: AwsAccess::default(),
+            },
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(1400)).await;
+        let all = ch.deliver_history_due(now_ms()).await.unwrap();
+        let done = history_done(&log);
+        assert_eq!(done.through, log.watermark());
+        // The last window (discovery may have spanned more than one 1 s period).
+        let start = done.end_ms - 1000;
+        let tag = format!(
+            "_{}_{}_",
+            driftlog_deliver::stamp(start),
+            driftlog_deliver::stamp(done.end_ms)
+        );
+        let keys: Vec<String> = all.into_iter().filter(|k| k.contains(&tag)).collect();
+        assert!(!keys.is_empty());
+        let bytes: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| std::fs::read(out.join(k)).unwrap())
+            .collect();
+
+        // The crash: the window stored, nothing marked done, an object torn.
+        let run = HistoryRun {
+            after: log.seq_at_time(start - 1).unwrap(),
+            through: done.through,
+            start_ms: start,
+            end_ms: done.end_ms,
+        };
+        log.put_kv(HISTORY_RUN_KEY, &serde_json::to_vec(&run).unwrap())
+            .unwrap();
+        log.put_kv(HISTORY_DONE_KEY, b"null").unwrap();
+        std::fs::write(out.join(&keys[0]), b"torn").unwrap();
+
+        let redone = ch.deliver_history_due(now_ms()).await.unwrap();
+        assert_eq!(redone, keys);
+        for (k, b) in keys.iter().zip(&bytes) {
+            assert_eq!(&std::fs::read(out.join(k)).unwrap(), b, "{k}");
+        }
+        assert_eq!(history_done(&log).through, done.through);
+        assert!(ch.deliver_history_due(now_ms()).await.unwrap().is_empty());
+    }
+}

@@ -402,3 +402,72 @@ async fn nats_consumer_filtered_on_security_groups_gets_exactly_them_through_a_s
         "JetStream de-duplicated republished messages"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_above_256_kb_goes_to_the_bucket_and_the_sink_gets_the_pointer() {
+    let w = world(100);
+    w.rec.poll_all_once().await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ch = DeliveryChannel::open(w.log.clone(), local_settings(out.path()))
+        .await
+        .unwrap();
+    let r = Arc::new(Receiver::default());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run_sink(
+        w.log.clone(),
+        SinkSpec::new("big", Filter::default()),
+        WebhookTransport::new(&url, Some(SECRET.to_vec()), Duration::from_secs(5)).unwrap(),
+        Some(ch.store().clone()),
+        SinkBoard::default(),
+        stop_rx,
+    ));
+    // A security group whose description grew to 300 KB.
+    let sg = w.sim.estate().keys_of_type(SG).into_iter().next().unwrap();
+    w.sim.estate().edit(&sg, |doc| {
+        doc["configuration"]["description"] = Value::String("x".repeat(300 * 1024));
+    });
+    w.rec.poll_once(&sg.scope()).await.unwrap();
+    let seq = w.log.watermark();
+    wait_for("the oversized notice", Duration::from_secs(30), || {
+        r.seqs.lock().unwrap().contains(&seq)
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    task.await.unwrap();
+    let bodies = r.bodies.lock().unwrap();
+    let b = bodies.last().unwrap();
+    assert_eq!(
+        b["messageType"],
+        "OversizedConfigurationItemChangeNotification"
+    );
+    assert_eq!(b["recordVersion"], "1.0");
+    assert!(b["configurationItemSummary"].get("configuration").is_none());
+    assert_eq!(
+        b["configurationItemSummary"]["resourceId"],
+        sg.resource_id.as_str()
+    );
+    assert_eq!(b["configurationItemSummary"]["changeType"], "UPDATE");
+    let location = b["s3DeliverySummary"]["s3BucketLocation"].as_str().unwrap();
+    let key = location
+        .strip_prefix(&format!("{}/", out.path().display()))
+        .unwrap();
+    assert!(
+        key.contains("/OversizedChangeNotification/AWS::EC2::SecurityGroup/"),
+        "{key}"
+    );
+    let full = gunzip(&out.path().join(key));
+    assert_eq!(full["messageType"], "ConfigurationItemChangeNotification");
+    assert_eq!(
+        full["configurationItem"]["configuration"]["description"]
+            .as_str()
+            .unwrap()
+            .len(),
+        300 * 1024
+    );
+}

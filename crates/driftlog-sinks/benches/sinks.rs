@@ -6,7 +6,7 @@
 //! down, about 10 minutes of changes at the default 60 s interval, then the time to drain
 //! them), and the live rate and commit→receipt lag p50/p99 over 10 more polls.
 //!
-//! Run: `cargo bench --bench sinks` (release build; prints a table).
+//! Run: `cargo bench -p driftlog-sinks --bench sinks` (release build; prints a table).
 
 #![allow(
     clippy::unwrap_used,
@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[path = "../tests/support/nats.rs"]
+#[path = "../../../tests/support/nats.rs"]
 mod nats_support;
 
 /// Receipt instants by sequence, shared by the receivers.
@@ -183,8 +183,8 @@ fn main() {
             .route("/hook", axum::routing::post(hook))
             .with_state(receipts.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let hook = WebhookTransport::new(&url, Some(b"secret".to_vec()), Duration::from_secs(10))
-            .unwrap();
+        let hook =
+            WebhookTransport::new(&url, Some(b"secret".to_vec()), Duration::from_secs(10)).unwrap();
         let r = receipts.clone();
         measure(&w, "webhook", hook, move || {
             r.lock().unwrap().iter().map(|(s, t)| (*s, *t)).collect()
@@ -213,8 +213,8 @@ fn main() {
                         }
                     }
                 });
-                let t = NatsTransport::new(&server.url, "DRIFTLOG", Duration::from_secs(10))
-                    .unwrap();
+                let t =
+                    NatsTransport::new(&server.url, "DRIFTLOG", Duration::from_secs(10)).unwrap();
                 measure(&w, "nats", t, move || {
                     got.lock().unwrap().iter().map(|(s, t)| (*s, *t)).collect()
                 })
