@@ -11,6 +11,7 @@ environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...). Every command prints one
                                               [{topicArn, subject, seq, message}], message parsed
     delivery.py keys BUCKET [PREFIX]          the object keys
     delivery.py get BUCKET KEY                the object, gunzipped and parsed
+    delivery.py head BUCKET KEY               its server-side encryption: {sse, kmsKeyId}
 """
 import gzip
 import json
@@ -80,6 +81,9 @@ def main(argv):
     elif cmd == "get":
         body = client("s3").get_object(Bucket=argv[2], Key=argv[3])["Body"].read()
         out = json.loads(gzip.decompress(body)) if body else None
+    elif cmd == "head":
+        h = client("s3").head_object(Bucket=argv[2], Key=argv[3])
+        out = {"sse": h.get("ServerSideEncryption"), "kmsKeyId": h.get("SSEKMSKeyId")}
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -329,3 +329,54 @@ fn expected_sg_after(w: &World, after: u64) -> Vec<u64> {
         .map(|c| c.seq)
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_assumes_the_recorders_role_and_writes_with_sse_kms() {
+    let Some(m) = moto() else { return };
+    credentials();
+    delivery(&m, &["bucket", BUCKET]);
+    let w = world(50);
+    w.rec.poll_all_once().await.unwrap();
+    let ch = DeliveryChannel::open(
+        w.log.clone(),
+        ChannelSettings {
+            name: "default".into(),
+            location: StoreLocation::S3 {
+                bucket: BUCKET.into(),
+            },
+            prefix: None,
+            kms_key_arn: Some(
+                "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+                    .into(),
+            ),
+            sns_topic_arn: None,
+            snapshot_frequency: None,
+            history_period: Duration::from_secs(1),
+            max_items_per_file: 1000,
+            access: AwsAccess {
+                role_arn: Some("arn:aws:iam::123456789012:role/config-delivery".into()),
+                ..access(&m)
+            },
+        },
+    )
+    .await
+    .unwrap();
+    ch.check_writable().await.unwrap();
+    let snap = ch.deliver_snapshot(None).await.unwrap();
+    let keys = delivery(&m, &["keys", BUCKET]);
+    assert!(keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k == snap.files[0].0.as_str()));
+    assert!(keys.as_array().unwrap().iter().any(|k| k
+        .as_str()
+        .unwrap()
+        .ends_with("/Config/ConfigWritabilityCheckFile")));
+    let head = delivery(&m, &["head", BUCKET, &snap.files[0].0]);
+    assert_eq!(head["sse"], "aws:kms");
+    assert!(head["kmsKeyId"]
+        .as_str()
+        .unwrap()
+        .contains("11111111-2222-3333-4444-555555555555"));
+}
