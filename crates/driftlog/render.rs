@@ -287,9 +287,10 @@ fn sinks_table(o: &mut impl Write, v: &Value) -> std::io::Result<()> {
     }
     writeln!(
         o,
-        "delivery channel {:?}: history delivered through seq {}",
+        "delivery channel {:?}: history delivered through seq {}, {} delivery event(s) queued for the topic",
         text(&ch["name"]),
-        ch["historyThroughSeq"]
+        ch["historyThroughSeq"],
+        ch["pendingEvents"]
     )?;
     for (label, k) in [
         ("history", "configHistoryDeliveryInfo"),

@@ -177,6 +177,9 @@ pub struct DeliveryStatus {
     pub config_stream_delivery_info: DeliveryInfo,
     /// Last log sequence delivered in history files.
     pub history_through_seq: Seq,
+    /// Delivery events queued for the topic (it was unreachable).
+    #[serde(default)]
+    pub pending_events: usize,
 }
 
 /// What one snapshot delivered.
@@ -220,6 +223,7 @@ const STATUS_KEY: &str = "delivery_status";
 const HISTORY_DONE_KEY: &str = "delivery_history_through";
 const HISTORY_RUN_KEY: &str = "delivery_history_run";
 const SNAPSHOT_LAST_KEY: &str = "delivery_snapshot_last_ms";
+const OUTBOX_KEY: &str = "delivery_events";
 
 /// The delivery channel of a running recorder.
 pub struct DeliveryChannel {
@@ -229,6 +233,15 @@ pub struct DeliveryChannel {
     topic: Option<SnsTransport>,
     status: Mutex<DeliveryStatus>,
     history_lock: tokio::sync::Mutex<()>,
+    outbox_lock: Mutex<()>,
+    publish_lock: tokio::sync::Mutex<()>,
+}
+
+/// A delivery event waiting in the store for the channel's topic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Event {
+    subject: String,
+    body: String,
 }
 
 impl DeliveryChannel {
@@ -271,6 +284,8 @@ impl DeliveryChannel {
             topic,
             status: Mutex::new(status),
             history_lock: tokio::sync::Mutex::new(()),
+            outbox_lock: Mutex::new(()),
+            publish_lock: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -288,6 +303,7 @@ impl DeliveryChannel {
     pub fn status(&self) -> DeliveryStatus {
         let mut s = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         s.history_through_seq = self.history_through();
+        s.pending_events = self.pending_events();
         s
     }
 
@@ -295,6 +311,12 @@ impl DeliveryChannel {
     pub fn stored_status(log: &Log) -> Option<DeliveryStatus> {
         let mut s: DeliveryStatus = serde_json::from_slice(&log.get_kv(STATUS_KEY).ok()??).ok()?;
         s.history_through_seq = history_done(log).through;
+        s.pending_events = log
+            .get_kv(OUTBOX_KEY)
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice::<Vec<Event>>(&v).ok())
+            .map_or(0, |q| q.len());
         Some(s)
     }
 
@@ -329,34 +351,88 @@ impl DeliveryChannel {
         Ok(())
     }
 
-    /// Publishes a delivery event on the channel's topic, a few attempts; a failure is
-    /// recorded in the stream status (the files it announces are delivered either way).
+    /// Queues a delivery event for the channel's topic in the store (flushed), then tries
+    /// to publish the queue: events are never lost to an SNS outage, and go out in order
+    /// once the topic is reachable again (at least once: a crash between a publish and its
+    /// removal from the queue repeats it).
     async fn notify(&self, subject: &str, body: &serde_json::Value) {
-        let Some(topic) = &self.topic else {
+        if self.topic.is_none() {
             return;
+        }
+        if let Err(e) = self.edit_outbox(|q| {
+            q.push(Event {
+                subject: subject.to_string(),
+                body: body.to_string(),
+            })
+        }) {
+            tracing::error!(error = %e, subject, "Delivery event could not be queued.");
+            return;
+        }
+        if let Err(e) = self.publish_events().await {
+            tracing::warn!(error = %e, subject, "Delivery event queued; the topic is unreachable, retrying later.");
+        }
+    }
+
+    fn outbox(&self) -> Vec<Event> {
+        self.log
+            .get_kv(OUTBOX_KEY)
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default()
+    }
+
+    fn edit_outbox(&self, f: impl FnOnce(&mut Vec<Event>)) -> Result<()> {
+        let _g = self
+            .outbox_lock
+            .lock()
+            .map_err(|_| Error::Settings("delivery event queue lock poisoned".into()))?;
+        let mut q = self.outbox();
+        f(&mut q);
+        self.log
+            .put_kv(OUTBOX_KEY, &serde_json::to_vec(&q).unwrap_or_default())?;
+        self.log.flush()?;
+        Ok(())
+    }
+
+    /// Publishes the queued delivery events in order, stopping at the first failure (kept
+    /// for the next try, shown in the stream status). Returns how many went out.
+    ///
+    /// # Errors
+    /// The topic's error; the events stay queued.
+    pub async fn publish_events(&self) -> std::result::Result<usize, crate::SendError> {
+        let Some(topic) = &self.topic else {
+            return Ok(0);
         };
-        let body = body.to_string();
-        let mut last = None;
-        for attempt in 0..3u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
-            }
+        let _one = self.publish_lock.lock().await;
+        let mut sent = 0;
+        while let Some(e) = self.outbox().into_iter().next() {
             self.update(|s| s.config_stream_delivery_info.attempt(now_ms()));
-            match topic.publish(subject, &body).await {
+            match topic.publish(&e.subject, &e.body).await {
                 Ok(()) => {
+                    sent += 1;
+                    let _ = self.edit_outbox(|q| {
+                        if !q.is_empty() {
+                            q.remove(0);
+                        }
+                    });
                     self.update(|s| s.config_stream_delivery_info.outcome(now_ms(), None));
-                    return;
                 }
-                Err(e) => last = Some(e),
+                Err(err) => {
+                    self.update(|s| {
+                        s.config_stream_delivery_info
+                            .outcome(now_ms(), Some((err.code.clone(), err.message.clone())))
+                    });
+                    return Err(err);
+                }
             }
         }
-        if let Some(e) = last {
-            tracing::warn!(error = %e, subject, "Delivery event not published.");
-            self.update(|s| {
-                s.config_stream_delivery_info
-                    .outcome(now_ms(), Some((e.code.clone(), e.message.clone())))
-            });
-        }
+        Ok(sent)
+    }
+
+    /// Delivery events waiting for the topic.
+    pub fn pending_events(&self) -> usize {
+        self.outbox().len()
     }
 
     /// Delivers the history of every delivery period that has ended (a `grace` after its
@@ -649,6 +725,7 @@ impl DeliveryChannel {
             if let Err(e) = self.deliver_history_due(now).await {
                 tracing::warn!(error = %e, "History delivery failed; retrying.");
             }
+            let events_waiting = self.publish_events().await.is_err();
             if snapshot_due.is_some_and(|d| d <= now) {
                 match self.deliver_snapshot(None).await {
                     Ok(r) => {
@@ -658,9 +735,10 @@ impl DeliveryChannel {
                 }
                 continue;
             }
+            let most = if events_waiting { 5_000 } else { 60_000 };
             let wait = u64::try_from(next.saturating_sub(now_ms()))
                 .unwrap_or(0)
-                .clamp(50, 60_000);
+                .clamp(50, most);
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
                 _ = shutdown.changed() => {}

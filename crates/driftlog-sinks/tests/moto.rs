@@ -294,7 +294,17 @@ async fn s3_files_and_sns_to_sqs_on_moto_survive_a_moto_crash() {
     for t in tasks {
         t.await.unwrap();
     }
-    let mut after: Vec<u64> = receive(&m, &queue)
+    // The delivery events queued while the topic was down go out now, in order.
+    assert!(ch.status().pending_events >= 1);
+    assert!(ch.publish_events().await.unwrap() >= 1);
+    assert_eq!(ch.status().pending_events, 0);
+    let got = receive(&m, &queue);
+    assert!(
+        got.iter()
+            .any(|g| g["message"]["messageType"] == "ConfigurationSnapshotDeliveryFailed"),
+        "the failure event survived the outage"
+    );
+    let mut after: Vec<u64> = got
         .iter()
         .filter(|g| g["message"]["messageType"] == "ConfigurationItemChangeNotification")
         .map(|g| g["seq"].as_u64().unwrap())
