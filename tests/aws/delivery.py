@@ -7,6 +7,7 @@ environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...). Every command prints one
     delivery.py bucket NAME                   create a bucket
     delivery.py topics NAME QUEUE R1 [R2 ...] a topic NAME in each region and one queue
                                               QUEUE (in R1) subscribed to all of them
+    delivery.py http-topic NAME URL           a topic NAME with the HTTP endpoint URL subscribed
     delivery.py receive QUEUE_URL IDLE        every message until none came for IDLE s:
                                               [{topicArn, subject, seq, message}], message parsed
     delivery.py keys BUCKET [PREFIX]          the object keys
@@ -72,6 +73,11 @@ def main(argv):
         out = {"bucket": argv[2]}
     elif cmd == "topics":
         out = topics(argv[2], argv[3], argv[4:])
+    elif cmd == "http-topic":
+        sns = client("sns")
+        arn = sns.create_topic(Name=argv[2])["TopicArn"]
+        sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=argv[3])
+        out = {"topicArn": arn}
     elif cmd == "receive":
         out = receive(argv[2], float(argv[3]))
     elif cmd == "keys":

@@ -1,6 +1,8 @@
 //! Sink throughput and delivery lag (issue 4): the real recorder over a simulated estate
 //! (100K resources by default, `DRIFTLOG_BENCH_RESOURCES` to change), 1% churn per poll,
-//! to a webhook receiver in this process and to nats-server JetStream (when installed).
+//! to a webhook receiver in this process, to nats-server JetStream and to an SNS topic on
+//! moto with this process's HTTP endpoint subscribed (each when installed: `scripts/test.sh`
+//! installs both; the SNS numbers measure moto, a Python server, more than driftlog).
 //!
 //! For each sink: the catch-up rate after an outage (10 polls recorded while the sink is
 //! down, about 10 minutes of changes at the default 60 s interval, then the time to drain
@@ -25,8 +27,36 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The allocator of the `driftlog` binary, so the numbers are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../../../tests/support/nats.rs"]
 mod nats_support;
+
+#[path = "../../../tests/support/moto.rs"]
+mod moto_support;
+
+/// What the SNS endpoint got: (resource id, capture time) and when.
+type SnsReceipts = Arc<Mutex<Vec<(String, String, Instant)>>>;
+
+async fn sns_endpoint(
+    axum::extract::State(r): axum::extract::State<SnsReceipts>,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let at = Instant::now();
+    let env: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let msg: serde_json::Value =
+        serde_json::from_str(env["Message"].as_str().unwrap_or("{}")).unwrap_or_default();
+    let ci = &msg["configurationItem"];
+    if let (Some(id), Some(t)) = (
+        ci["resourceId"].as_str(),
+        ci["configurationItemCaptureTime"].as_str(),
+    ) {
+        r.lock().unwrap().push((id.to_string(), t.to_string(), at));
+    }
+    axum::http::StatusCode::OK
+}
 
 /// Receipt instants by sequence, shared by the receivers.
 type Receipts = Arc<Mutex<BTreeMap<u64, Instant>>>;
@@ -176,23 +206,29 @@ fn main() {
             t.elapsed().as_secs_f64()
         );
 
-        let receipts: Receipts = Arc::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(hook))
-            .with_state(receipts.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let hook =
-            WebhookTransport::new(&url, Some(b"secret".to_vec()), Duration::from_secs(10)).unwrap();
-        let r = receipts.clone();
-        measure(&w, "webhook", hook, move || {
-            r.lock().unwrap().iter().map(|(s, t)| (*s, *t)).collect()
-        })
-        .await;
+        // DRIFTLOG_BENCH_SINKS=webhook,nats,sns picks sinks (default: all).
+        let only = std::env::var("DRIFTLOG_BENCH_SINKS").unwrap_or_default();
+        let wanted = |k: &str| only.is_empty() || only.split(',').any(|x| x == k);
+        if wanted("webhook") {
+            let receipts: Receipts = Arc::default();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/hook", listener.local_addr().unwrap());
+            let app = axum::Router::new()
+                .route("/hook", axum::routing::post(hook))
+                .with_state(receipts.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let hook =
+                WebhookTransport::new(&url, Some(b"secret".to_vec()), Duration::from_secs(10))
+                    .unwrap();
+            let r = receipts.clone();
+            measure(&w, "webhook", hook, move || {
+                r.lock().unwrap().iter().map(|(s, t)| (*s, *t)).collect()
+            })
+            .await;
+        }
 
         let store = tempfile::tempdir().unwrap();
-        match nats_support::nats(store.path()) {
+        match nats_support::nats(store.path()).filter(|_| wanted("nats")) {
             Some(server) => {
                 // Receipt = JetStream's acknowledgement reaching the sink: a subscriber on
                 // the subjects records when each message is delivered.
@@ -221,7 +257,62 @@ fn main() {
                 .await;
                 drop(server);
             }
-            None => println!("nats     skipped: nats-server not installed"),
+            None if wanted("nats") => println!("nats     skipped: nats-server not installed"),
+            None => {}
+        }
+
+        match wanted("sns").then(moto_support::moto).flatten() {
+            Some(m) => {
+                for (k, v) in moto_support::CREDENTIALS {
+                    std::env::set_var(k, v);
+                }
+                let got: SnsReceipts = Arc::default();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let url = format!("http://{}/sns", listener.local_addr().unwrap());
+                let app = axum::Router::new()
+                    .route("/sns", axum::routing::post(sns_endpoint))
+                    .with_state(got.clone());
+                tokio::spawn(async move { axum::serve(listener, app).await });
+                let topic = moto_support::delivery(&m, &["http-topic", "bench", &url]);
+                let access = driftlog_sinks::AwsAccess {
+                    endpoint_url: Some(m.url.clone()),
+                    region: Some("us-east-1".into()),
+                    ..Default::default()
+                };
+                let t =
+                    driftlog_sinks::SnsTransport::new(topic["topicArn"].as_str().unwrap(), &access)
+                        .await
+                        .unwrap();
+                let log = w.log.clone();
+                measure(&w, "sns", t, move || {
+                    // The endpoint sees AWS's message, not the sequence: find it by resource
+                    // and capture time in the log.
+                    let items = log.read_range(0, usize::MAX, &Filter::default()).unwrap().0;
+                    let seq_of: std::collections::HashMap<(String, String), u64> = items
+                        .iter()
+                        .map(|c| {
+                            (
+                                (
+                                    c.key.resource_id.clone(),
+                                    driftlog_model::time::iso_ms(c.capture_time_ms),
+                                ),
+                                c.seq,
+                            )
+                        })
+                        .collect();
+                    got.lock()
+                        .unwrap()
+                        .iter()
+                        .filter_map(|(id, t, at)| {
+                            Some((*seq_of.get(&(id.clone(), t.clone()))?, *at))
+                        })
+                        .collect()
+                })
+                .await;
+            }
+            None => {
+                println!("sns      skipped: moto not installed (./scripts/test.sh installs it)")
+            }
         }
     });
 }

@@ -238,6 +238,20 @@ async fn webhook_gets_signed_messages_in_order_through_an_outage() {
         board.clone(),
         stop_rx,
     ));
+    // A second sink whose receiver is down for the whole test: it must hold back only
+    // its own cursor.
+    let dead_url = format!("http://127.0.0.1:{}/hook", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let dead = tokio::spawn(run_sink(
+        w.log.clone(),
+        fast_spec("dead", Filter::default()),
+        WebhookTransport::new(&dead_url, None, Duration::from_secs(1)).unwrap(),
+        None,
+        board.clone(),
+        stop_tx.subscribe(),
+    ));
     w.rec.poll_all_once().await.unwrap();
     let discovered = w.log.watermark();
     wait_for("discovery delivered", Duration::from_secs(60), || {
@@ -253,16 +267,11 @@ async fn webhook_gets_signed_messages_in_order_through_an_outage() {
     })
     .await;
     let st = board.snapshot();
-    assert_eq!(st[0].state, "retrying", "{st:?}");
-    assert!(
-        st[0]
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .starts_with("HTTP 500"),
-        "{st:?}"
-    );
-    assert!(st[0].cursor <= discovered);
+    let hook_st = st.iter().find(|s| s.name == "hook").unwrap();
+    assert_eq!(hook_st.state, "retrying", "{st:?}");
+    let err = hook_st.last_error.as_deref().unwrap_or("");
+    assert!(err.starts_with("HTTP 500"), "{st:?}");
+    assert!(hook_st.cursor <= discovered);
     r.failing.store(false, Ordering::SeqCst);
     w.churn(2).await;
     let end = w.log.watermark();
@@ -273,6 +282,12 @@ async fn webhook_gets_signed_messages_in_order_through_an_outage() {
     .await;
     let _ = stop_tx.send(true);
     task.await.unwrap();
+    dead.await.unwrap();
+    let st = board.snapshot();
+    let dead_st = st.iter().find(|s| s.name == "dead").unwrap();
+    assert_eq!(dead_st.delivered, 0);
+    assert!(dead_st.last_error.as_deref().unwrap().starts_with("Unreachable"), "{dead_st:?}");
+    assert_eq!(w.log.cursor("sink/dead").unwrap(), Some(0));
 
     let expected: Vec<u64> = w.items(&Filter::default()).iter().map(|c| c.seq).collect();
     assert_eq!(
@@ -281,7 +296,10 @@ async fn webhook_gets_signed_messages_in_order_through_an_outage() {
         "every sequence, in order"
     );
     assert_eq!(r.bad_signatures.load(Ordering::SeqCst), 0);
-    assert_eq!(board.snapshot()[0].cursor, end);
+    assert_eq!(
+        board.snapshot().iter().find(|s| s.name == "hook").unwrap().cursor,
+        end
+    );
     assert_eq!(w.log.cursor("sink/hook").unwrap(), Some(end));
     // AWS Config's change message, about the item its sequence names.
     let bodies = r.bodies.lock().unwrap();
