@@ -286,7 +286,14 @@ async fn webhook_gets_signed_messages_in_order_through_an_outage() {
     let st = board.snapshot();
     let dead_st = st.iter().find(|s| s.name == "dead").unwrap();
     assert_eq!(dead_st.delivered, 0);
-    assert!(dead_st.last_error.as_deref().unwrap().starts_with("Unreachable"), "{dead_st:?}");
+    assert!(
+        dead_st
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("Unreachable"),
+        "{dead_st:?}"
+    );
     assert_eq!(w.log.cursor("sink/dead").unwrap(), Some(0));
 
     let expected: Vec<u64> = w.items(&Filter::default()).iter().map(|c| c.seq).collect();
@@ -297,7 +304,12 @@ async fn webhook_gets_signed_messages_in_order_through_an_outage() {
     );
     assert_eq!(r.bad_signatures.load(Ordering::SeqCst), 0);
     assert_eq!(
-        board.snapshot().iter().find(|s| s.name == "hook").unwrap().cursor,
+        board
+            .snapshot()
+            .iter()
+            .find(|s| s.name == "hook")
+            .unwrap()
+            .cursor,
         end
     );
     assert_eq!(w.log.cursor("sink/hook").unwrap(), Some(end));
