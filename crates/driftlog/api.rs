@@ -161,6 +161,8 @@ pub struct Backend {
     pub recorder: Option<Arc<Recorder>>,
     /// The delivery channel and sinks (running in `serve`; the channel alone offline).
     pub delivery: Option<Arc<crate::delivery::Delivery>>,
+    /// The control plane (recorder and channel as the AWS Config API defines them).
+    pub api: Option<Arc<driftlog_api::ConfigApi>>,
 }
 
 /// One answer of a query: a JSON value, or an item already written as its NDJSON line.
@@ -464,21 +466,22 @@ pub async fn execute(
             })));
         }
         Request::SetRecording { on } => {
-            let rec = b.recorder.as_ref().context(
-                "no recorder is running: start one with `driftlog serve` (or set recorder.start)",
-            )?;
-            if on {
-                rec.start();
-            } else {
-                rec.stop();
-            }
+            let (Some(rec), Some(api)) = (b.recorder.as_ref(), b.api.as_ref()) else {
+                anyhow::bail!(
+                    "no recorder is running: start one with `driftlog serve` (or set recorder.start)"
+                );
+            };
+            // Through the control plane, so the API shows it and a restart keeps it.
+            api.set_recording(on)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             out(Answer::Value(json!({"recording": rec.is_recording()})));
         }
         Request::Sinks => {
             let now = now_ms();
             let (sinks, channel) = match &b.delivery {
                 Some(d) if b.recorder.is_some() => {
-                    (d.board.snapshot(), d.channel.as_ref().map(|c| c.status()))
+                    (d.board.snapshot(), d.channel().map(|c| c.status()))
                 }
                 _ => (
                     driftlog_sinks::SinkBoard::stored(log),
@@ -511,9 +514,16 @@ pub async fn execute(
             let ch = b
                 .delivery
                 .as_ref()
-                .and_then(|d| d.channel.clone())
+                .and_then(|d| d.channel())
                 .context("no delivery channel: set [delivery] enabled = true in the config")?;
             let r = ch.deliver_snapshot(None).await?;
+            if b.recorder.is_none() {
+                // No server runs to publish the queued delivery events: publish them now
+                // (they stay queued for the next server if the topic is unreachable).
+                if let Err(e) = ch.publish_events().await {
+                    tracing::warn!(error = %e, "Delivery events stay queued: the topic is unreachable.");
+                }
+            }
             out(Answer::Value(json!({
                 "configSnapshotId": r.config_snapshot_id,
                 "s3Bucket": r.s3_bucket,

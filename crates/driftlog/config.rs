@@ -129,6 +129,18 @@ endpoint_url = ""
 # Role assumed for delivery (the recorder's roleARN); "" = the credentials themselves.
 role_arn = ""
 
+[api]
+# The AWS Config API (boto3, `aws configservice --endpoint-url http://<listen>`) on this
+# address; "" = no API server. A loopback address by default.
+listen = "127.0.0.1:7440"
+# "sigv4": every request signed with one of access_keys (AWS's errors otherwise); "off": no
+# authentication, refused unless listen is a loopback address.
+auth = "off"
+# Keys for auth = "sigv4", e.g.
+# access_keys = [{ access_key_id = "AKIAEXAMPLE", secret_env = "DRIFTLOG_API_SECRET", account = "111122223333" }]
+# (secret_access_key = "..." inline also works; account = "" sees every recorded account).
+access_keys = []
+
 # Sinks: the config stream (ConfigurationItemChangeNotification per change), each with its
 # own filter and a durable cursor in the store; at least once, in order, every message
 # numbered (X-Driftlog-Seq). None by default; repeat the table for each, e.g.
@@ -173,6 +185,105 @@ pub struct Config {
     pub delivery: DeliverySection,
     /// Config-stream sinks.
     pub sinks: Vec<SinkSection>,
+    /// The AWS Config API server.
+    pub api: ApiSection,
+}
+
+/// `[api]`: the AWS Config API server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Address to listen on, "" = none.
+    pub listen: String,
+    /// `off` or `sigv4`.
+    pub auth: String,
+    /// Accepted keys.
+    pub access_keys: Vec<AccessKeyEntry>,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:7440".into(),
+            auth: "off".into(),
+            access_keys: Vec::new(),
+        }
+    }
+}
+
+/// One `[api] access_keys` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyEntry {
+    /// The access key id clients sign with.
+    pub access_key_id: String,
+    /// The secret, inline.
+    #[serde(default)]
+    pub secret_access_key: String,
+    /// Or the variable holding it.
+    #[serde(default)]
+    pub secret_env: String,
+    /// The account the key sees ("" = all).
+    #[serde(default)]
+    pub account: String,
+}
+
+impl ApiSection {
+    /// The address, `None` when the API is off.
+    ///
+    /// # Errors
+    /// An address that does not parse, or authentication off on a non-loopback address.
+    pub fn address(&self) -> Result<Option<std::net::SocketAddr>> {
+        let Some(l) = opt(&self.listen) else {
+            return Ok(None);
+        };
+        let addr: std::net::SocketAddr = l.parse().with_context(|| {
+            format!("api.listen = {l:?} rejected: use IP:PORT, e.g. 127.0.0.1:7440")
+        })?;
+        if self.auth == "off" && !addr.ip().is_loopback() {
+            bail!(
+                "api.listen = {l:?} with api.auth = \"off\" rejected: without authentication the API may only listen on a loopback address; set auth = \"sigv4\" with access_keys"
+            );
+        }
+        Ok(Some(addr))
+    }
+
+    /// The authentication the server checks.
+    ///
+    /// # Errors
+    /// A key whose secret variable is not set, or `sigv4` without keys.
+    pub fn auth(&self) -> Result<driftlog_api::Auth> {
+        match self.auth.as_str() {
+            "off" => Ok(driftlog_api::Auth::Off),
+            "sigv4" => {
+                if self.access_keys.is_empty() {
+                    bail!("api.auth = \"sigv4\" needs at least one entry in api.access_keys");
+                }
+                let mut keys = std::collections::HashMap::new();
+                for k in &self.access_keys {
+                    let secret = match (opt(&k.secret_access_key), opt(&k.secret_env)) {
+                        (Some(s), _) => s,
+                        (None, Some(var)) => std::env::var(&var).with_context(|| {
+                            format!("api.access_keys {:?}: secret_env = {var:?}, but that variable is not set", k.access_key_id)
+                        })?,
+                        (None, None) => bail!(
+                            "api.access_keys {:?}: set secret_access_key or secret_env",
+                            k.access_key_id
+                        ),
+                    };
+                    keys.insert(
+                        k.access_key_id.clone(),
+                        driftlog_api::AccessKey {
+                            secret,
+                            account: opt(&k.account),
+                        },
+                    );
+                }
+                Ok(driftlog_api::Auth::SigV4(keys))
+            }
+            other => bail!("api.auth = {other:?} rejected: use \"off\" or \"sigv4\""),
+        }
+    }
 }
 
 impl Default for Config {
@@ -186,6 +297,7 @@ impl Default for Config {
             store: StoreSection::default(),
             delivery: DeliverySection::default(),
             sinks: Vec::new(),
+            api: ApiSection::default(),
         }
     }
 }
@@ -874,6 +986,13 @@ impl Config {
             for p in list {
                 TypePattern::parse(p).with_context(|| format!("{k} = {p:?} rejected"))?;
             }
+        }
+        self.api.address()?;
+        if !matches!(self.api.auth.as_str(), "off" | "sigv4") {
+            bail!(
+                "api.auth = {:?} rejected: use \"off\" or \"sigv4\"",
+                self.api.auth
+            );
         }
         Ok(())
     }

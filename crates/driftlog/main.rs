@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod config;
 mod delivery;
+mod http;
 mod render;
 mod server;
 
@@ -85,6 +86,10 @@ enum Cmd {
         /// source.aws.endpoints.all).
         #[arg(long)]
         endpoint_url: Option<String>,
+        /// Address of the AWS Config API, e.g. 127.0.0.1:7440, or "off" (overrides
+        /// api.listen).
+        #[arg(long)]
+        listen: Option<String>,
         /// No progress lines.
         #[arg(long, short)]
         quiet: bool,
@@ -290,9 +295,14 @@ async fn run(cli: Cli) -> Result<()> {
             regions,
             profile,
             endpoint_url,
+            listen,
             quiet,
         } => {
             let mut cfg = cfg;
+            let listen_required = listen.as_ref().is_some_and(|l| l != "off");
+            if let Some(l) = listen {
+                cfg.api.listen = if l == "off" { String::new() } else { l };
+            }
             if let Some(s) = source {
                 cfg.source.kind = if s == "aws" {
                     config::SourceKind::Aws
@@ -330,7 +340,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             cfg.check()
                 .context("command-line options rejected; nothing started")?;
-            return server::serve(cfg, quiet).await;
+            return server::serve(cfg, quiet, listen_required).await;
         }
         Cmd::Tail {
             filter,
@@ -427,16 +437,19 @@ async fn run(cli: Cli) -> Result<()> {
     let log = server::open_log(&cfg)?;
     // Offline, only a snapshot needs the channel (the store is ours while we hold it).
     let delivery = match req {
-        Request::DeliverSnapshot => Some(std::sync::Arc::new(delivery::Delivery {
-            channel: delivery::open_channel(&cfg, &log).await?,
-            board: Default::default(),
-        })),
+        Request::DeliverSnapshot => {
+            let ch = delivery::open_channel(&cfg, &log).await?;
+            Some(std::sync::Arc::new(delivery::Delivery::offline(
+                &cfg, &log, ch,
+            )))
+        }
         _ => None,
     };
     let backend = Backend {
         log,
         recorder: None,
         delivery,
+        api: None,
     };
     if let Request::Tail {
         filter,

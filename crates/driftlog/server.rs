@@ -93,7 +93,7 @@ fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
 }
 
 /// Runs the recorder and the query socket until Ctrl-C.
-pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
+pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()> {
     let log = open_log(&cfg)?;
     let (source, sim_clock): (Arc<dyn Source>, Option<SimClock>) = match cfg.source.kind {
         SourceKind::Sim => {
@@ -145,7 +145,7 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
     };
 
     let (delivery, delivery_tasks) = crate::delivery::start(&cfg, &log, &stop_rx).await?;
-    if let Some(ch) = &delivery.channel {
+    if let Some(ch) = &delivery.channel() {
         let s = ch.settings();
         eprintln!(
             "driftlog: delivering history every {:?} and snapshots {} to {}{}{}; `driftlog sinks` shows delivery",
@@ -191,6 +191,14 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         })
     });
 
+    // The AWS Config API applies the recorder state it keeps (recording on or off, the
+    // recording group) before the first poll.
+    let api = crate::http::open_api(&cfg, &log, &recorder, &delivery)?;
+    let http_task = match cfg.api.address()? {
+        Some(addr) => crate::http::serve(api.clone(), addr, &stop_rx, listen_required).await?,
+        None => None,
+    };
+
     let rec_task = tokio::spawn(recorder.clone().run(wait_stop(stop_rx.clone())));
 
     let progress = {
@@ -229,10 +237,12 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
         })
     };
 
+    let delivery_ref = delivery.clone();
     let backend = Arc::new(Backend {
         log: log.clone(),
         recorder: Some(recorder.clone()),
         delivery: Some(delivery),
+        api: Some(api),
     });
     let accept = {
         let stop = wait_stop(stop_rx.clone());
@@ -271,6 +281,10 @@ pub async fn serve(cfg: Config, quiet: bool) -> Result<()> {
     }
     let _ = progress.await;
     let _ = accept.await;
+    if let Some(t) = http_task {
+        let _ = t.await;
+    }
+    delivery_ref.shutdown().await;
     for t in delivery_tasks {
         let _ = t.await;
     }

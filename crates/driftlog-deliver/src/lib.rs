@@ -24,7 +24,7 @@ pub use keys::{
 pub use messages::{
     change_notification, change_subject, gzip, history_delivery_completed, oversized_notification,
     snapshot_delivery_completed, snapshot_delivery_failed, snapshot_delivery_started,
-    SNS_MAX_MESSAGE_BYTES,
+    SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
 };
 
 use thiserror::Error;

@@ -10,6 +10,11 @@ use std::io::Write;
 /// `OversizedConfigurationItemChangeNotification` pointing at an S3 object instead.
 pub const SNS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
+/// What SNS counts beside the message body toward its 256 KB (subject, message attributes
+/// such as the sequence): a body larger than `SNS_MAX_MESSAGE_BYTES - SNS_ENVELOPE_BYTES`
+/// goes through the bucket, so a message never fails for a few bytes of attributes.
+pub const SNS_ENVELOPE_BYTES: usize = 1024;
+
 pub(crate) fn item_error(ci: &ConfigurationItem, source: driftlog_model::Error) -> Error {
     Error::Item {
         resource: ci.key.to_string(),

@@ -545,6 +545,46 @@ impl Log {
             .map(|v| v.to_vec()))
     }
 
+    /// Removes a side record (absent is fine).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn remove_kv(&self, key: &str) -> Result<()> {
+        self.kv
+            .remove(key.as_bytes())
+            .map_err(storage("remove kv"))?;
+        Ok(())
+    }
+
+    /// Up to `max` side records whose keys start with `prefix`, in key order: queues kept
+    /// as one record per entry, so adding or removing one never rewrites the rest.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn kv_prefix(&self, prefix: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        self.kv
+            .scan_prefix(prefix.as_bytes())
+            .take(max)
+            .map(|kv| {
+                let (k, v) = kv.map_err(storage("scan kv"))?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// How many side records have keys starting with `prefix`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn kv_prefix_len(&self, prefix: &str) -> Result<usize> {
+        let mut n = 0;
+        for kv in self.kv.scan_prefix(prefix.as_bytes()) {
+            kv.map_err(storage("scan kv"))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Flushes side records and cursors.
     ///
     /// # Errors

@@ -326,6 +326,19 @@ impl ConfigurationItem {
         }))
     }
 
+    /// The item in the API's form (GetResourceConfigHistory, BatchGetResourceConfig; spec
+    /// §3 and `ci-shapes/README.md`), converted from the notification form so both come
+    /// from the same record: model names, `configurationStateId` as a string, times as
+    /// epoch seconds, `configuration` and each supplementary value as JSON text, null
+    /// members left out.
+    ///
+    /// # Errors
+    /// [`Error::Json`] if the stored document is not JSON.
+    pub fn to_api_json(&self) -> Result<Value> {
+        let n = self.to_notification_json()?;
+        Ok(notification_to_api(n, self.capture_time_ms))
+    }
+
     /// `configurationItemDiff` as AWS sends it: `{changedProperties, changeType}`.
     ///
     /// # Errors
@@ -566,4 +579,99 @@ pub struct Change {
     pub doc_hash: u128,
     /// Hash of `volatile`.
     pub volatile_hash: u64,
+}
+
+/// Epoch seconds as AWS's JSON protocol writes times: a number, milliseconds as fraction.
+pub fn epoch_seconds(ms: i64) -> Value {
+    if ms % 1000 == 0 {
+        json!(ms / 1000)
+    } else {
+        // Two decimal digits of precision are exact enough for milliseconds here.
+        #[allow(clippy::cast_precision_loss, reason = "epoch ms fit f64's 52 bits")]
+        let secs = ms as f64 / 1000.0;
+        json!(secs)
+    }
+}
+
+fn notification_to_api(n: Value, capture_ms: i64) -> Value {
+    let Value::Object(mut n) = n else {
+        return n;
+    };
+    let mut take = |k: &str| n.remove(k).unwrap_or(Value::Null);
+    let mut out = Map::new();
+    let mut put = |k: &str, v: Value| {
+        if !v.is_null() {
+            out.insert(k.to_string(), v);
+        }
+    };
+    put("version", take("configurationItemVersion"));
+    put("accountId", take("awsAccountId"));
+    put("configurationItemCaptureTime", epoch_seconds(capture_ms));
+    put("configurationItemStatus", take("configurationItemStatus"));
+    put(
+        "configurationStateId",
+        match take("configurationStateId") {
+            Value::Number(x) => Value::String(x.to_string()),
+            v => v,
+        },
+    );
+    put(
+        "configurationItemMD5Hash",
+        take("configurationStateMd5Hash"),
+    );
+    put("arn", take("ARN"));
+    put("resourceType", take("resourceType"));
+    put("resourceId", take("resourceId"));
+    put("resourceName", take("resourceName"));
+    put("awsRegion", take("awsRegion"));
+    put("availabilityZone", take("availabilityZone"));
+    put(
+        "resourceCreationTime",
+        match take("resourceCreationTime") {
+            Value::String(t) => crate::time::parse_rfc3339_ms(&t)
+                .map(epoch_seconds)
+                .unwrap_or(Value::Null),
+            Value::Number(x) => Value::Number(x),
+            _ => Value::Null,
+        },
+    );
+    put("tags", take("tags"));
+    put("relatedEvents", take("relatedEvents"));
+    let rels = match take("relationships") {
+        Value::Array(list) => Value::Array(
+            list.into_iter()
+                .map(|r| match r {
+                    Value::Object(mut r) => {
+                        let mut o = Map::new();
+                        for k in ["resourceType", "resourceId", "resourceName"] {
+                            if let Some(v) = r.remove(k).filter(|v| !v.is_null()) {
+                                o.insert(k.to_string(), v);
+                            }
+                        }
+                        if let Some(v) = r.remove("name").or_else(|| r.remove("relationshipName")) {
+                            o.insert("relationshipName".into(), v);
+                        }
+                        Value::Object(o)
+                    }
+                    v => v,
+                })
+                .collect(),
+        ),
+        _ => json!([]),
+    };
+    put("relationships", rels);
+    put(
+        "configuration",
+        Value::String(take("configuration").to_string()),
+    );
+    let supp = match take("supplementaryConfiguration") {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, Value::String(v.to_string())))
+                .collect(),
+        ),
+        _ => json!({}),
+    };
+    put("supplementaryConfiguration", supp);
+    Value::Object(out)
 }

@@ -23,7 +23,8 @@ mod types;
 pub use error::{Error, Result};
 pub use filter::{Filter, TypePattern};
 pub use item::{
-    Change, ChangeType, ConfigurationItem, Document, FieldChange, PathStep, Relationship, Status,
+    epoch_seconds, Change, ChangeType, ConfigurationItem, Document, FieldChange, PathStep,
+    Relationship, Status,
 };
 pub use key::{ResourceKey, ResourceRef, Scope};
 pub use snapshot::{CompleteSnapshot, Observed, PartialSnapshot};

@@ -139,6 +139,19 @@ impl CurrentState {
         self.scopes.get(&scope.hash()).map(|m| &m.live)
     }
 
+    /// Deleted resources of a scope: id hash → resource id.
+    pub fn gone_in(&self, scope: &Scope) -> Option<&IdMap<String>> {
+        self.scopes.get(&scope.hash()).map(|m| &m.gone)
+    }
+
+    /// Every scope ever recorded with its live and deleted resource counts, for listings
+    /// and counts by type without touching the log.
+    pub fn scopes(&self) -> impl Iterator<Item = (&Scope, usize, usize)> + '_ {
+        self.scopes
+            .values()
+            .map(|m| (&m.scope, m.live.len(), m.gone.len()))
+    }
+
     /// Number of resources ever recorded (deleted ones included).
     pub fn len(&self) -> usize {
         self.resources.len()

@@ -223,7 +223,15 @@ const STATUS_KEY: &str = "delivery_status";
 const HISTORY_DONE_KEY: &str = "delivery_history_through";
 const HISTORY_RUN_KEY: &str = "delivery_history_run";
 const SNAPSHOT_LAST_KEY: &str = "delivery_snapshot_last_ms";
-const OUTBOX_KEY: &str = "delivery_events";
+/// Before queued events were one record each, the queue was one JSON list under this key;
+/// `open` moves such a list into the per-event records.
+const OLD_OUTBOX_KEY: &str = "delivery_events";
+/// Queued delivery events, one record each under `<prefix><20-digit number>`, in order.
+const OUTBOX_PREFIX: &str = "delivery_events/";
+/// The most delivery events kept while the topic is unreachable (a 6 h history period
+/// with many accounts, regions and types still fits); past it the oldest are dropped, with
+/// an error in the log and the status — files are never affected, only their notices.
+const MAX_QUEUED_EVENTS: usize = 100_000;
 
 /// The delivery channel of a running recorder.
 pub struct DeliveryChannel {
@@ -234,6 +242,8 @@ pub struct DeliveryChannel {
     status: Mutex<DeliveryStatus>,
     history_lock: tokio::sync::Mutex<()>,
     outbox_lock: Mutex<()>,
+    next_event: std::sync::atomic::AtomicU64,
+    events_queued: tokio::sync::Notify,
     publish_lock: tokio::sync::Mutex<()>,
 }
 
@@ -277,7 +287,12 @@ impl DeliveryChannel {
             .and_then(|v| serde_json::from_slice(&v).ok())
             .unwrap_or_default();
         status.name.clone_from(&settings.name);
-        Ok(Arc::new(Self {
+        let last_event = log
+            .kv_prefix(OUTBOX_PREFIX, usize::MAX)?
+            .last()
+            .and_then(|(k, _)| k[OUTBOX_PREFIX.len()..].parse::<u64>().ok())
+            .unwrap_or(0);
+        let channel = Arc::new(Self {
             log,
             settings,
             store,
@@ -285,8 +300,26 @@ impl DeliveryChannel {
             status: Mutex::new(status),
             history_lock: tokio::sync::Mutex::new(()),
             outbox_lock: Mutex::new(()),
+            next_event: std::sync::atomic::AtomicU64::new(last_event + 1),
+            events_queued: tokio::sync::Notify::new(),
             publish_lock: tokio::sync::Mutex::new(()),
-        }))
+        });
+        channel.migrate_old_outbox()?;
+        Ok(channel)
+    }
+
+    /// Moves a queue stored by an older version as one list into per-event records.
+    fn migrate_old_outbox(&self) -> Result<()> {
+        let Some(v) = self.log.get_kv(OLD_OUTBOX_KEY)? else {
+            return Ok(());
+        };
+        let old: Vec<Event> = serde_json::from_slice(&v).unwrap_or_default();
+        for e in &old {
+            self.queue_event(e)?;
+        }
+        self.log.remove_kv(OLD_OUTBOX_KEY)?;
+        self.log.flush()?;
+        Ok(())
     }
 
     /// The store (shared with the sinks for oversized changes).
@@ -311,12 +344,7 @@ impl DeliveryChannel {
     pub fn stored_status(log: &Log) -> Option<DeliveryStatus> {
         let mut s: DeliveryStatus = serde_json::from_slice(&log.get_kv(STATUS_KEY).ok()??).ok()?;
         s.history_through_seq = history_done(log).through;
-        s.pending_events = log
-            .get_kv(OUTBOX_KEY)
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_slice::<Vec<Event>>(&v).ok())
-            .map_or(0, |q| q.len());
+        s.pending_events = log.kv_prefix_len(OUTBOX_PREFIX).unwrap_or(0);
         Some(s)
     }
 
@@ -351,47 +379,51 @@ impl DeliveryChannel {
         Ok(())
     }
 
-    /// Queues a delivery event for the channel's topic in the store (flushed), then tries
-    /// to publish the queue: events are never lost to an SNS outage, and go out in order
-    /// once the topic is reachable again (at least once: a crash between a publish and its
-    /// removal from the queue repeats it).
-    async fn notify(&self, subject: &str, body: &serde_json::Value) {
+    /// Queues a delivery event for the channel's topic in the store (flushed) and wakes
+    /// [`Self::run`], which publishes the queue ([`Self::publish_events`]) outside any
+    /// delivery: an SNS outage never holds back the files or an API call. Events are never lost to an outage and go
+    /// out in order once the topic is reachable again (at least once: a crash between a
+    /// publish and its removal from the queue repeats it).
+    fn notify(&self, subject: &str, body: &serde_json::Value) {
         if self.topic.is_none() {
             return;
         }
-        if let Err(e) = self.edit_outbox(|q| {
-            q.push(Event {
-                subject: subject.to_string(),
-                body: body.to_string(),
-            })
-        }) {
+        let event = Event {
+            subject: subject.to_string(),
+            body: body.to_string(),
+        };
+        if let Err(e) = self
+            .queue_event(&event)
+            .and_then(|()| Ok(self.log.flush()?))
+        {
             tracing::error!(error = %e, subject, "Delivery event could not be queued.");
-            return;
         }
-        if let Err(e) = self.publish_events().await {
-            tracing::warn!(error = %e, subject, "Delivery event queued; the topic is unreachable, retrying later.");
-        }
+        self.events_queued.notify_one();
     }
 
-    fn outbox(&self) -> Vec<Event> {
-        self.log
-            .get_kv(OUTBOX_KEY)
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_slice(&v).ok())
-            .unwrap_or_default()
-    }
-
-    fn edit_outbox(&self, f: impl FnOnce(&mut Vec<Event>)) -> Result<()> {
+    fn queue_event(&self, event: &Event) -> Result<()> {
         let _g = self
             .outbox_lock
             .lock()
             .map_err(|_| Error::Settings("delivery event queue lock poisoned".into()))?;
-        let mut q = self.outbox();
-        f(&mut q);
-        self.log
-            .put_kv(OUTBOX_KEY, &serde_json::to_vec(&q).unwrap_or_default())?;
-        self.log.flush()?;
+        let n = self
+            .next_event
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let body = serde_json::to_vec(event).map_err(|e| Error::Settings(e.to_string()))?;
+        self.log.put_kv(&event_key(n), &body)?;
+        let queued = self.log.kv_prefix_len(OUTBOX_PREFIX)?;
+        if queued > MAX_QUEUED_EVENTS {
+            for (k, _) in self
+                .log
+                .kv_prefix(OUTBOX_PREFIX, queued - MAX_QUEUED_EVENTS)?
+            {
+                self.log.remove_kv(&k)?;
+            }
+            tracing::error!(
+                dropped = queued - MAX_QUEUED_EVENTS,
+                "The delivery topic has been unreachable for too long: the oldest queued delivery events were dropped (the files are delivered)."
+            );
+        }
         Ok(())
     }
 
@@ -406,16 +438,24 @@ impl DeliveryChannel {
         };
         let _one = self.publish_lock.lock().await;
         let mut sent = 0;
-        while let Some(e) = self.outbox().into_iter().next() {
+        loop {
+            let next = self
+                .log
+                .kv_prefix(OUTBOX_PREFIX, 1)
+                .map_err(|e| crate::SendError::new("Storage", e.to_string()))?;
+            let Some((key, body)) = next.into_iter().next() else {
+                break;
+            };
+            let Ok(e) = serde_json::from_slice::<Event>(&body) else {
+                tracing::error!(key, "A queued delivery event is unreadable; dropped.");
+                let _ = self.log.remove_kv(&key);
+                continue;
+            };
             self.update(|s| s.config_stream_delivery_info.attempt(now_ms()));
             match topic.publish(&e.subject, &e.body).await {
                 Ok(()) => {
                     sent += 1;
-                    let _ = self.edit_outbox(|q| {
-                        if !q.is_empty() {
-                            q.remove(0);
-                        }
-                    });
+                    let _ = self.log.remove_kv(&key).and_then(|()| self.log.flush());
                     self.update(|s| s.config_stream_delivery_info.outcome(now_ms(), None));
                 }
                 Err(err) => {
@@ -432,7 +472,7 @@ impl DeliveryChannel {
 
     /// Delivery events waiting for the topic.
     pub fn pending_events(&self) -> usize {
-        self.outbox().len()
+        self.log.kv_prefix_len(OUTBOX_PREFIX).unwrap_or(0)
     }
 
     /// Delivers the history of every delivery period that has ended (a `grace` after its
@@ -565,8 +605,7 @@ impl DeliveryChannel {
                 "[AWS Config:{region}] Configuration History Delivery Completed for Account {account}"
             ),
             &history_delivery_completed(&self.store.bucket(), &key, now_ms()),
-        )
-        .await;
+        );
         Ok(key)
     }
 
@@ -593,8 +632,7 @@ impl DeliveryChannel {
                     &e.to_string(),
                     done,
                 ),
-            )
-            .await;
+            );
         }
         let next = self
             .settings
@@ -653,8 +691,7 @@ impl DeliveryChannel {
                     "[AWS Config:{region}] Configuration Snapshot Delivery Started for Account {account}"
                 ),
                 &snapshot_delivery_started(id, now_ms()),
-            )
-            .await;
+            );
         }
         let mut report = SnapshotReport {
             config_snapshot_id: id.to_string(),
@@ -679,8 +716,7 @@ impl DeliveryChannel {
                     "[AWS Config:{region}] Configuration Snapshot Delivery Completed for Account {account}"
                 ),
                 &snapshot_delivery_completed(id, &self.store.bucket(), &key, now_ms()),
-            )
-            .await;
+            );
             report.files.push((key, n));
             report.items += n;
         }
@@ -709,6 +745,8 @@ impl DeliveryChannel {
         if every.is_some() && self.log.get_kv(SNAPSHOT_LAST_KEY).ok().flatten().is_none() {
             let _ = self.log.put_kv(SNAPSHOT_LAST_KEY, &now_ms().to_be_bytes());
         }
+        let mut snapshot_not_before = 0_i64;
+        let mut snapshot_retry = SNAPSHOT_RETRY_MIN;
         loop {
             let now = now_ms();
             let history_due = {
@@ -717,7 +755,6 @@ impl DeliveryChannel {
             };
             let snapshot_due =
                 every.map(|e| read_i64(&self.log, SNAPSHOT_LAST_KEY).saturating_add(e));
-            let next = snapshot_due.map_or(history_due, |s| s.min(history_due));
             self.update(|s| {
                 s.config_history_delivery_info.next_delivery_time = Some(history_due);
                 s.config_snapshot_delivery_info.next_delivery_time = snapshot_due;
@@ -726,21 +763,32 @@ impl DeliveryChannel {
                 tracing::warn!(error = %e, "History delivery failed; retrying.");
             }
             let events_waiting = self.publish_events().await.is_err();
-            if snapshot_due.is_some_and(|d| d <= now) {
+            if snapshot_due.is_some_and(|d| d <= now) && now >= snapshot_not_before {
                 match self.deliver_snapshot(None).await {
                     Ok(r) => {
                         let _ = self.log.put_kv(SNAPSHOT_LAST_KEY, &r.at_ms.to_be_bytes());
+                        snapshot_retry = SNAPSHOT_RETRY_MIN;
+                        continue;
                     }
-                    Err(e) => tracing::warn!(error = %e, "Snapshot delivery failed; retrying."),
+                    Err(e) => {
+                        // Retried after a growing pause, never in a tight loop.
+                        tracing::warn!(error = %e, retry_in = ?snapshot_retry, "Snapshot delivery failed; retrying.");
+                        snapshot_not_before = now_ms().saturating_add(
+                            i64::try_from(snapshot_retry.as_millis()).unwrap_or(i64::MAX),
+                        );
+                        snapshot_retry = (snapshot_retry * 2).min(SNAPSHOT_RETRY_MAX);
+                    }
                 }
-                continue;
             }
+            let next =
+                snapshot_due.map_or(history_due, |d| d.max(snapshot_not_before).min(history_due));
             let most = if events_waiting { 5_000 } else { 60_000 };
             let wait = u64::try_from(next.saturating_sub(now_ms()))
                 .unwrap_or(0)
                 .clamp(50, most);
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                _ = self.events_queued.notified(), if !events_waiting => {}
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {
@@ -748,6 +796,14 @@ impl DeliveryChannel {
             }
         }
     }
+}
+
+/// First pause after a failed periodic snapshot, doubled per failure up to the maximum.
+const SNAPSHOT_RETRY_MIN: Duration = Duration::from_secs(5);
+const SNAPSHOT_RETRY_MAX: Duration = Duration::from_secs(300);
+
+fn event_key(n: u64) -> String {
+    format!("{OUTBOX_PREFIX}{n:020}")
 }
 
 fn read_i64(log: &Log, key: &str) -> i64 {

@@ -27,13 +27,13 @@ mod webhook;
 
 pub use aws::AwsAccess;
 pub use channel::{
-    ChannelSettings, DeliveryChannel, DeliveryInfo, DeliveryStatus, SnapshotFrequency,
-    SnapshotReport,
+    new_snapshot_id, ChannelSettings, DeliveryChannel, DeliveryInfo, DeliveryStatus,
+    SnapshotFrequency, SnapshotReport,
 };
 pub use nats::NatsTransport;
 pub use runner::{run_sink, SinkBoard, SinkSpec, SinkStart, SinkStatus};
 pub use sns::SnsTransport;
-pub use store::{DeliveryStore, StoreLocation};
+pub use store::{error_code, DeliveryStore, StoreLocation};
 pub use transport::{Message, SendError, Transport};
 pub use webhook::WebhookTransport;
 

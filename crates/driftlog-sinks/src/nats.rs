@@ -7,6 +7,10 @@ use driftlog_deliver::{message_id, nats_subject, NATS_MSG_ID_HEADER, SEQ_HEADER}
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+/// How many publishes may wait for their acknowledgement at once, well under the client's
+/// in-flight limit.
+const ACK_CHUNK: usize = 512;
+
 /// The subjects driftlog's stream captures.
 pub const STREAM_SUBJECTS: &str = "driftlog.ci.>";
 
@@ -90,28 +94,46 @@ impl Transport for NatsTransport {
                 js
             }
         };
-        // Publish the whole batch, then wait for the acknowledgements in order: one round
-        // trip per batch, not per message.
-        let mut acks = Vec::with_capacity(batch.len());
-        for (i, m) in batch.iter().enumerate() {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(NATS_MSG_ID_HEADER, message_id(m.seq).as_str());
-            headers.insert(SEQ_HEADER, m.seq.to_string().as_str());
-            match js
-                .publish_with_headers(nats_subject(&m.key), headers, m.body.clone().into())
-                .await
-            {
-                Ok(ack) => acks.push(ack),
-                Err(e) => {
-                    *guard = None;
-                    return Err(SendError::new("PublishFailed", format!("nats: {e}")).after(i));
+        // Publish a chunk, then wait for its acknowledgements in order: one round trip per
+        // chunk, not per message, and never more acknowledgements in flight than JetStream's
+        // client allows (it blocks publishing past its limit, which would never resolve
+        // while we hold the acks unawaited).
+        let mut done = 0;
+        for chunk in batch.chunks(ACK_CHUNK) {
+            let mut acks = Vec::with_capacity(chunk.len());
+            let mut failure = None;
+            for m in chunk {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(NATS_MSG_ID_HEADER, message_id(m.seq).as_str());
+                headers.insert(SEQ_HEADER, m.seq.to_string().as_str());
+                match js
+                    .publish_with_headers(nats_subject(&m.key), headers, m.body.clone().into())
+                    .await
+                {
+                    Ok(ack) => acks.push(ack),
+                    Err(e) => {
+                        failure = Some(SendError::new("PublishFailed", format!("nats: {e}")));
+                        break;
+                    }
                 }
             }
-        }
-        for (i, ack) in acks.into_iter().enumerate() {
-            if let Err(e) = ack.await {
+            // Even after a failed publish, the messages already published may be
+            // acknowledged: count the consecutive acknowledged ones so the cursor moves
+            // exactly past them, never past one JetStream did not confirm.
+            for ack in acks {
+                match ack.await {
+                    Ok(_) => done += 1,
+                    Err(e) => {
+                        *guard = None;
+                        return Err(
+                            SendError::new("NotAcknowledged", format!("nats: {e}")).after(done)
+                        );
+                    }
+                }
+            }
+            if let Some(e) = failure {
                 *guard = None;
-                return Err(SendError::new("NotAcknowledged", format!("nats: {e}")).after(i));
+                return Err(e.after(done));
             }
         }
         Ok(())

@@ -5,7 +5,7 @@ use crate::store::{error_code, DeliveryStore};
 use crate::{Message, SendError, Transport};
 use driftlog_deliver::{
     change_notification, change_subject, gzip, oversized_key, oversized_notification, KeyParts,
-    SNS_MAX_MESSAGE_BYTES,
+    SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
 };
 use driftlog_log::Log;
 use driftlog_model::time::now_ms;
@@ -164,7 +164,7 @@ pub async fn messages(
                 continue;
             }
         };
-        let (message_type, body) = if body.len() <= SNS_MAX_MESSAGE_BYTES {
+        let (message_type, body) = if body.len() + SNS_ENVELOPE_BYTES <= SNS_MAX_MESSAGE_BYTES {
             ("ConfigurationItemChangeNotification", body)
         } else {
             let delivered = match oversize {
@@ -227,7 +227,7 @@ pub async fn messages(
 /// durable after every acknowledged batch. A destination that is down is retried with
 /// exponential backoff (its cursor waits, nothing else does); memory stays one batch.
 /// A cursor older than the log (retention dropped what it had not delivered) stops the
-/// sink with an error rather than skip items silently.
+/// sink with an error rather than skip items silently; any other read error is retried.
 pub async fn run_sink<T: Transport>(
     log: Arc<Log>,
     spec: SinkSpec,
@@ -266,6 +266,7 @@ pub async fn run_sink<T: Transport>(
     });
     let mut wake = log.subscribe_watermark();
     let batch = spec.batch.max(1);
+    let mut read_delay = spec.backoff_base;
     loop {
         if *shutdown.borrow() {
             break;
@@ -277,7 +278,7 @@ pub async fn run_sink<T: Transport>(
         };
         let (items, last) = match read {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
+            Ok(Err(e @ driftlog_log::Error::SnapshotRequired { .. })) => {
                 let msg = format!(
                     "{e}; deliver a snapshot (`driftlog deliver snapshot`) and remove the sink's cursor to start it again"
                 );
@@ -288,8 +289,26 @@ pub async fn run_sink<T: Transport>(
                 tracing::error!(sink = %name, error = %msg, "Sink stopped.");
                 break;
             }
+            Ok(Err(e)) => {
+                // A storage error may pass (disk full, a busy moment): the cursor waits and
+                // the read is retried, like a destination that is down.
+                let err = format!("Storage: {e}");
+                tracing::warn!(sink = %name, error = %err, retry_in = ?read_delay, "Sink could not read the log; retrying.");
+                set(&|s| {
+                    s.state = "retrying".into();
+                    s.failures += 1;
+                    s.last_error = Some(err.clone());
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(jittered(read_delay)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                read_delay = (read_delay * 2).min(spec.backoff_max);
+                continue;
+            }
             Err(_) => break,
         };
+        read_delay = spec.backoff_base;
         if items.is_empty() {
             if last > cursor {
                 // Only filtered-out items: move past them.

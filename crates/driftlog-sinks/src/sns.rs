@@ -3,7 +3,7 @@
 use crate::aws::arn_region;
 use crate::{AwsAccess, Message, SendError, Transport};
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
-use driftlog_deliver::SNS_MAX_MESSAGE_BYTES;
+use driftlog_deliver::{SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES};
 
 /// The message attribute carrying the log sequence (SQS subscribers see it in the SNS
 /// envelope's `MessageAttributes`).
@@ -102,7 +102,8 @@ impl Transport for SnsTransport {
             let mut end = done;
             let mut bytes = 0;
             while end < batch.len() && end - done < 10 {
-                let len = batch[end].body.len() + batch[end].subject.len();
+                // Attributes and subject count toward the request's size too.
+                let len = batch[end].body.len() + SNS_ENVELOPE_BYTES;
                 if end > done && bytes + len > SNS_MAX_MESSAGE_BYTES {
                     break;
                 }

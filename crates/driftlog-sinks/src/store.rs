@@ -180,7 +180,7 @@ impl DeliveryStore {
 }
 
 /// AWS's error code for a store failure, for delivery status and failure messages.
-pub(crate) fn error_code(e: &Error) -> String {
+pub fn error_code(e: &Error) -> String {
     match e {
         Error::Store { source, .. } => {
             let text = source.to_string();

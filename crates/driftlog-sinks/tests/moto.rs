@@ -238,6 +238,8 @@ async fn s3_files_and_sns_to_sqs_on_moto_survive_a_moto_crash() {
     let f = delivery(&m, &["get", BUCKET, &snap.files[0].0]);
     assert_eq!(f["configSnapshotId"], snap.config_snapshot_id.as_str());
     assert_eq!(snap.s3_bucket, BUCKET);
+    // Deliveries queue their events; the channel's run loop (here: the test) publishes them.
+    assert!(ch.publish_events().await.unwrap() >= 3);
     let events = receive(&m, &queue);
     let types: Vec<&str> = events
         .iter()

@@ -326,6 +326,40 @@ async fn webhook_gets_signed_messages_in_order_through_an_outage() {
     assert!(b["configurationItemDiff"]["changeType"].is_string());
 }
 
+/// A batch far above the NATS client's limit of acknowledgements in flight (5,000) is
+/// published and acknowledged in full, not stuck: the sink allows batches of 10,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_batch_above_the_clients_in_flight_limit_is_acknowledged() {
+    let store = tempfile::tempdir().unwrap();
+    let Some(server) = nats_support::nats(store.path()) else {
+        return;
+    };
+    let transport = NatsTransport::new(&server.url, "BIG", Duration::from_secs(5)).unwrap();
+    let batch: Vec<driftlog_sinks::Message> = (1..=12_000u64)
+        .map(|seq| driftlog_sinks::Message {
+            seq,
+            key: driftlog_model::ResourceKey::new(
+                "123456789012",
+                "us-east-1",
+                SG,
+                format!("sg-{seq:08x}"),
+            ),
+            message_type: "ConfigurationItemChangeNotification",
+            subject: "s".into(),
+            body: format!("{{\"seq\":{seq}}}"),
+        })
+        .collect();
+    use driftlog_sinks::Transport;
+    tokio::time::timeout(Duration::from_secs(120), transport.send(&batch))
+        .await
+        .expect("no deadlock")
+        .unwrap();
+    let client = async_nats::connect(server.url.as_str()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("BIG").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 12_000);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_consumer_filtered_on_security_groups_gets_exactly_them_through_a_server_crash() {
     let store = tempfile::tempdir().unwrap();

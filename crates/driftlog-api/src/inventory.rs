@@ -1,0 +1,351 @@
+//! The inventory and history operations: what was discovered, counts by type, the latest
+//! items, and a resource's history — read from the log and its in-memory state, limited to
+//! the caller's account and region (plus `global` resources such as IAM).
+
+use crate::error::{ApiError, ApiResult};
+use crate::input::Input;
+use crate::{Caller, ConfigApi, RESOURCE_TYPES};
+use driftlog_log::{HistoryQuery, Order};
+use driftlog_model::{epoch_seconds, ConfigurationItem, ResourceKey, Scope};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn resource_type(i: &Input, name: &str) -> ApiResult<String> {
+    let t = i.required_string(name, 1, 256)?;
+    check_type(&t, name)?;
+    Ok(t)
+}
+
+fn check_type(t: &str, member: &str) -> ApiResult<()> {
+    if RESOURCE_TYPES.binary_search(&t).is_ok() {
+        Ok(())
+    } else {
+        Err(ApiError::constraint(
+            t,
+            member,
+            "Member must satisfy enum value set: [the resource types of AWS Config, e.g. AWS::EC2::SecurityGroup, AWS::IAM::Role, AWS::S3::Bucket]",
+        ))
+    }
+}
+
+/// `OK` and friends: what the API shows for an item (ResourceNotRecorded ones excluded
+/// from the latest-item operations, as AWS does).
+fn api_item(ci: &ConfigurationItem) -> ApiResult<Value> {
+    ci.to_api_json().map_err(ApiError::internal)
+}
+
+impl ConfigApi {
+    fn visible(&self, caller: &Caller, scope: &Scope) -> bool {
+        caller.account.as_ref().is_none_or(|a| a == &scope.account)
+            && caller
+                .region
+                .as_ref()
+                .is_none_or(|r| r == &scope.region || scope.region == "global")
+    }
+
+    /// The caller's scopes of one type, in a stable order.
+    fn scopes_of(&self, caller: &Caller, resource_type: &str) -> Vec<Scope> {
+        let state = self.log.state();
+        let mut v: Vec<Scope> = state
+            .scopes()
+            .map(|(s, _, _)| s)
+            .filter(|s| s.resource_type == resource_type && self.visible(caller, s))
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The key of `resource_type`/`resource_id` the caller sees, if recorded.
+    fn find(&self, caller: &Caller, resource_type: &str, resource_id: &str) -> Option<ResourceKey> {
+        let scopes = self.scopes_of(caller, resource_type);
+        let state = self.log.state();
+        scopes
+            .into_iter()
+            .map(|s| ResourceKey::new(s.account, s.region, s.resource_type, resource_id))
+            .find(|k| state.get(k.id_hash()).is_some())
+    }
+
+    pub(crate) async fn history(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let rtype = resource_type(input, "resourceType")?;
+        let rid = input.required_string("resourceId", 1, 768)?;
+        let later = input.time("laterTime")?;
+        let earlier = input.time("earlierTime")?;
+        let order = input
+            .enumerated("chronologicalOrder", &["Reverse", "Forward"])?
+            .unwrap_or_else(|| "Reverse".into());
+        let limit = input.limit("limit", 100, 10)?;
+        if let (Some(e), Some(l)) = (earlier, later) {
+            if e > l {
+                return Err(ApiError::new(
+                    "InvalidTimeRangeException",
+                    "The earlierTime must be less than or equal to the laterTime.",
+                ));
+            }
+        }
+        let fingerprint = format!("{rtype}|{rid}|{earlier:?}|{later:?}|{order}");
+        let token = match input.string("nextToken", 0, usize::MAX)? {
+            Some(t) => Some(
+                self.tokens
+                    .position("GetResourceConfigHistory", &fingerprint, &t)?
+                    .parse::<u64>()
+                    .map_err(|_| ApiError::bad_token())?,
+            ),
+            None => None,
+        };
+        let Some(key) = self.find(caller, &rtype, &rid) else {
+            return Err(ApiError::new(
+                "ResourceNotDiscoveredException",
+                format!(
+                    "Resource {rid} of resourceType:{rtype} is unknown or has not been discovered"
+                ),
+            ));
+        };
+        let q = HistoryQuery {
+            earlier_ms: earlier,
+            later_ms: later,
+            order: if order == "Forward" {
+                Order::Forward
+            } else {
+                Order::Reverse
+            },
+            limit,
+            token,
+        };
+        let log = self.log.clone();
+        let page = tokio::task::spawn_blocking(move || log.history(&key, &q))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        let items = page
+            .items
+            .iter()
+            .map(api_item)
+            .collect::<ApiResult<Vec<_>>>()?;
+        let mut out = json!({"configurationItems": items});
+        if let Some(next) = page.next {
+            out["nextToken"] = json!(self.tokens.issue(
+                "GetResourceConfigHistory",
+                &fingerprint,
+                &next.to_string()
+            ));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn list_discovered(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let rtype = resource_type(input, "resourceType")?;
+        let ids = input.strings("resourceIds", 20, 1, 768)?;
+        let name = input.string("resourceName", 0, usize::MAX)?;
+        if ids.as_ref().is_some_and(|i| !i.is_empty()) && name.is_some() {
+            return Err(ApiError::validation(
+                "Both Resource ID and Resource Name cannot be specified in the request",
+            ));
+        }
+        let limit = input.limit("limit", 100, 100)?;
+        let deleted = input.boolean("includeDeletedResources")?.unwrap_or(false);
+        let fingerprint = format!("{rtype}|{ids:?}|{name:?}|{deleted}");
+        let after = match input.string("nextToken", 0, usize::MAX)? {
+            Some(t) => Some(
+                self.tokens
+                    .position("ListDiscoveredResources", &fingerprint, &t)?,
+            ),
+            None => None,
+        };
+        // Candidates in a stable order (resource id, then account and region), resumed
+        // after the token's position.
+        let mut candidates: Vec<(String, ResourceKey)> = {
+            let state = self.log.state();
+            let mut v = Vec::new();
+            for scope in self.scopes_of(caller, &rtype) {
+                let mut add = |map: Option<&driftlog_model::IdMap<String>>| {
+                    for rid in map.into_iter().flat_map(|m| m.values()) {
+                        let key = ResourceKey::new(
+                            scope.account.clone(),
+                            scope.region.clone(),
+                            rtype.clone(),
+                            rid.clone(),
+                        );
+                        let pos = format!("{rid}\u{1}{}\u{1}{}", scope.account, scope.region);
+                        v.push((pos, key));
+                    }
+                };
+                add(state.live_in(&scope));
+                if deleted {
+                    add(state.gone_in(&scope));
+                }
+            }
+            v
+        };
+        if let Some(ids) = ids.as_ref().filter(|i| !i.is_empty()) {
+            candidates.retain(|(_, k)| ids.contains(&k.resource_id));
+        }
+        candidates.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(after) = &after {
+            candidates.retain(|(pos, _)| pos > after);
+        }
+        // Read the latest items (names, deletion times) page by page: a name filter may
+        // skip many.
+        let log = self.log.clone();
+        let want_name = name.clone();
+        let (found, next) = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let mut next = None;
+            for (pos, key) in candidates {
+                if found.len() == limit {
+                    break;
+                }
+                let Some(ci) = log.latest(&key).map_err(ApiError::internal)? else {
+                    continue;
+                };
+                if ci.status == driftlog_model::Status::ResourceNotRecorded
+                    || ci.status == driftlog_model::Status::ResourceDeletedNotRecorded
+                {
+                    continue;
+                }
+                let v = api_item(&ci)?;
+                let rname = v
+                    .get("resourceName")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if want_name
+                    .as_ref()
+                    .is_some_and(|n| rname.as_deref() != Some(n.as_str()))
+                {
+                    continue;
+                }
+                let mut r =
+                    json!({"resourceType": key.resource_type, "resourceId": key.resource_id});
+                if let Some(n) = rname {
+                    r["resourceName"] = json!(n);
+                }
+                if ci.status.is_deletion() {
+                    r["resourceDeletionTime"] = epoch_seconds(ci.capture_time_ms);
+                }
+                found.push(r);
+                next = Some(pos);
+            }
+            Ok::<_, ApiError>((found, next))
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        let mut out = json!({"resourceIdentifiers": found});
+        // A full page may be followed by more; the last page has no token.
+        if found_len(&out) == limit {
+            if let Some(pos) = next {
+                out["nextToken"] =
+                    json!(self
+                        .tokens
+                        .issue("ListDiscoveredResources", &fingerprint, &pos));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn batch_get(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let keys = input
+            .objects("resourceKeys", 100)?
+            .ok_or_else(|| input.missing("resourceKeys"))?;
+        if keys.is_empty() {
+            return Err(ApiError::constraint(
+                "[]",
+                "resourceKeys",
+                "Member must have length greater than or equal to 1",
+            ));
+        }
+        let mut wanted = Vec::with_capacity(keys.len());
+        for k in &keys {
+            let t = k.required_string("resourceType", 1, 256)?;
+            check_type(&t, "resourceKeys.member.resourceType")?;
+            let id = k.required_string("resourceId", 1, 768)?;
+            wanted.push((t, id));
+        }
+        let found: Vec<Option<ResourceKey>> = wanted
+            .iter()
+            .map(|(t, id)| self.find(caller, t, id))
+            .collect();
+        let log = self.log.clone();
+        let items = tokio::task::spawn_blocking(move || {
+            let mut items = Vec::new();
+            for key in found.into_iter().flatten() {
+                let Some(ci) = log.latest(&key).map_err(ApiError::internal)? else {
+                    continue;
+                };
+                // Deleted and unrecorded resources are left out, as AWS does.
+                if ci.status.is_deletion()
+                    || ci.status == driftlog_model::Status::ResourceNotRecorded
+                {
+                    continue;
+                }
+                let mut v = api_item(&ci)?;
+                if let Some(o) = v.as_object_mut() {
+                    for k in [
+                        "tags",
+                        "relatedEvents",
+                        "relationships",
+                        "configurationItemMD5Hash",
+                    ] {
+                        o.remove(k);
+                    }
+                }
+                items.push(v);
+            }
+            Ok::<_, ApiError>(items)
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        Ok(json!({"baseConfigurationItems": items, "unprocessedResourceKeys": []}))
+    }
+
+    pub(crate) fn counts(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let types = input
+            .strings("resourceTypes", 20, 1, 256)?
+            .unwrap_or_default();
+        let limit = input.limit("limit", 100, 100)?;
+        let fingerprint = format!("{types:?}");
+        let after = match input.string("nextToken", 0, usize::MAX)? {
+            Some(t) => Some(self.tokens.position(
+                "GetDiscoveredResourceCounts",
+                &fingerprint,
+                &t,
+            )?),
+            None => None,
+        };
+        let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+        {
+            let state = self.log.state();
+            for (scope, live, _) in state.scopes() {
+                if live == 0 || !self.visible(caller, scope) {
+                    continue;
+                }
+                if !types.is_empty() && !types.contains(&scope.resource_type) {
+                    continue;
+                }
+                *by_type.entry(scope.resource_type.clone()).or_default() += live as u64;
+            }
+        }
+        let total: u64 = by_type.values().sum();
+        let rest: Vec<(String, u64)> = by_type
+            .into_iter()
+            .filter(|(t, _)| after.as_ref().is_none_or(|a| t > a))
+            .collect();
+        let page: Vec<Value> = rest
+            .iter()
+            .take(limit)
+            .map(|(t, n)| json!({"resourceType": t, "count": n}))
+            .collect();
+        let mut out = json!({"totalDiscoveredResources": total, "resourceCounts": page});
+        if rest.len() > limit {
+            out["nextToken"] = json!(self.tokens.issue(
+                "GetDiscoveredResourceCounts",
+                &fingerprint,
+                &rest[limit - 1].0
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn found_len(v: &Value) -> usize {
+    v["resourceIdentifiers"].as_array().map_or(0, Vec::len)
+}

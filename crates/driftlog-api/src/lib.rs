@@ -1,0 +1,150 @@
+//! The AWS Config API (JSON 1.1, `X-Amz-Target: StarlingDoveService.<Operation>`) over
+//! driftlog: the recorder and delivery-channel operations act on the running recorder and
+//! channel and are kept in the store (they survive a restart); the inventory and history
+//! operations read the log. Wire facts (names, casing, errors, limits) follow
+//! `../shared/spec/aws-config-compat.md` §1–§3, so boto3 and the aws CLI work unchanged
+//! with `--endpoint-url`.
+//!
+//! [`router`] gives the axum routes; the binary serves them with its other endpoints on
+//! one listener.
+
+mod auth;
+mod control;
+mod error;
+mod input;
+mod inventory;
+mod resource_types;
+mod server;
+mod token;
+
+pub use auth::{AccessKey, Auth, Caller, MAX_SKEW};
+pub use control::{stored_channel, ChannelDef, DeliveryControl, Initial, RecorderDef};
+pub use error::{ApiError, ApiResult};
+pub use input::Input;
+pub use resource_types::RESOURCE_TYPES;
+pub use server::{router, MAX_BODY_BYTES};
+pub use token::Tokens;
+
+use driftlog_log::Log;
+use driftlog_recorder::Recorder;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+/// Server-wide settings of the API.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Who may call.
+    pub auth: Auth,
+    /// The account named in ARNs when the caller's key has none (the first recorded
+    /// account, or the config's).
+    pub account: String,
+    /// The region named in ARNs when the request carries none.
+    pub region: String,
+}
+
+/// The AWS Config API of one driftlog process.
+pub struct ConfigApi {
+    log: Arc<Log>,
+    recorder: Option<Arc<Recorder>>,
+    delivery: Arc<dyn DeliveryControl>,
+    settings: ApiSettings,
+    tokens: Tokens,
+    control: Mutex<control::Control>,
+    /// Serializes the control-plane operations (each reads, acts, then stores).
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl ConfigApi {
+    /// The API over a store, its running recorder (none offline) and delivery channel.
+    /// The recorder and channel defined through the API earlier are applied to the
+    /// recorder now; a store where the API was never used starts from `initial` (the
+    /// config file's recorder and channel).
+    ///
+    /// # Errors
+    /// The store could not be read or written.
+    pub fn open(
+        log: Arc<Log>,
+        recorder: Option<Arc<Recorder>>,
+        delivery: Arc<dyn DeliveryControl>,
+        settings: ApiSettings,
+        initial: Initial,
+    ) -> Result<Arc<Self>, String> {
+        let tokens = Tokens::open(&log)?;
+        let control = control::Control::load_or(&log, initial)?;
+        if let Some(rec) = &recorder {
+            control.apply_to(rec);
+        }
+        Ok(Arc::new(Self {
+            log,
+            recorder,
+            delivery,
+            settings,
+            tokens,
+            control: Mutex::new(control),
+            writes: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// Runs one operation for `caller`.
+    ///
+    /// # Errors
+    /// The operation's AWS error.
+    pub async fn call(&self, caller: &Caller, operation: &str, input: &Input) -> ApiResult<Value> {
+        match operation {
+            "PutConfigurationRecorder" => self.put_recorder(caller, input).await,
+            "DescribeConfigurationRecorders" => self.describe_recorders(caller, input),
+            "DescribeConfigurationRecorderStatus" => self.describe_recorder_status(caller, input),
+            "StartConfigurationRecorder" => self.start_recorder(input, true).await,
+            "StopConfigurationRecorder" => self.start_recorder(input, false).await,
+            "DeleteConfigurationRecorder" => self.delete_recorder(input).await,
+            "PutDeliveryChannel" => self.put_channel(input).await,
+            "DescribeDeliveryChannels" => self.describe_channels(input),
+            "DescribeDeliveryChannelStatus" => self.describe_channel_status(input),
+            "DeleteDeliveryChannel" => self.delete_channel(input).await,
+            "DeliverConfigSnapshot" => self.deliver_snapshot(input),
+            "GetResourceConfigHistory" => self.history(caller, input).await,
+            "ListDiscoveredResources" => self.list_discovered(caller, input).await,
+            "BatchGetResourceConfig" => self.batch_get(caller, input).await,
+            "GetDiscoveredResourceCounts" => self.counts(caller, input),
+            _ => Err(ApiError::new(
+                "UnknownOperationException",
+                format!("Unknown operation: StarlingDoveService.{operation}"),
+            )),
+        }
+    }
+
+    /// True when requests are not authenticated (the server says so at start).
+    pub fn auth_is_off(&self) -> bool {
+        matches!(self.settings.auth, Auth::Off)
+    }
+
+    fn account(&self, caller: &Caller) -> String {
+        caller
+            .account
+            .clone()
+            .unwrap_or_else(|| self.settings.account.clone())
+    }
+
+    fn region(&self, caller: &Caller) -> String {
+        caller
+            .region
+            .clone()
+            .unwrap_or_else(|| self.settings.region.clone())
+    }
+}
+
+/// A random version-4 UUID (request ids, recorder ids).
+pub(crate) fn uuid_v4() -> String {
+    let mut b = fastrand::u128(..).to_be_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -1,0 +1,162 @@
+//! The HTTP listener of `driftlog serve`: the AWS Config API (and, beside it on the same
+//! port, the other HTTP endpoints), bound to loopback unless authentication is on.
+
+use crate::config::Config;
+use crate::delivery::{config_channel, Delivery};
+use anyhow::{Context, Result};
+use driftlog_api::{ApiSettings, ConfigApi, Initial, RecorderDef};
+use driftlog_log::Log;
+use driftlog_model::KNOWN_TYPES;
+use driftlog_recorder::Recorder;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The config file's recording group in the API's terms (globs expanded to the types
+/// driftlog records).
+fn config_group(cfg: &Config) -> serde_json::Value {
+    let g = &cfg.recording_group;
+    let expand = |pats: &[String]| -> Vec<String> {
+        let pats: Vec<_> = pats
+            .iter()
+            .filter_map(|p| driftlog_model::TypePattern::parse(p).ok())
+            .collect();
+        KNOWN_TYPES
+            .iter()
+            .map(|t| t.resource_type)
+            .filter(|t| pats.iter().any(|p| p.matches(t)))
+            .map(str::to_string)
+            .collect()
+    };
+    if !g.include.is_empty() {
+        let exclude = expand(&g.exclude);
+        let types: Vec<String> = expand(&g.include)
+            .into_iter()
+            .filter(|t| !exclude.contains(t))
+            .collect();
+        json!({"allSupported": false, "includeGlobalResourceTypes": false, "resourceTypes": types,
+               "exclusionByResourceTypes": {"resourceTypes": []},
+               "recordingStrategy": {"useOnly": "INCLUSION_BY_RESOURCE_TYPES"}})
+    } else if !g.exclude.is_empty() {
+        json!({"allSupported": false, "includeGlobalResourceTypes": false, "resourceTypes": [],
+               "exclusionByResourceTypes": {"resourceTypes": expand(&g.exclude)},
+               "recordingStrategy": {"useOnly": "EXCLUSION_BY_RESOURCE_TYPES"}})
+    } else {
+        json!({"allSupported": true, "includeGlobalResourceTypes": g.include_global, "resourceTypes": [],
+               "exclusionByResourceTypes": {"resourceTypes": []},
+               "recordingStrategy": {"useOnly": "ALL_SUPPORTED_RESOURCE_TYPES"}})
+    }
+}
+
+/// The first recorded (or simulated) account and region, named in ARNs.
+fn home(cfg: &Config, log: &Log, recorder: &Recorder) -> (String, String) {
+    let scopes = recorder.scopes();
+    let account = scopes
+        .first()
+        .map(|s| s.account.clone())
+        .or_else(|| log.state().keys().next().map(|k| k.account))
+        .unwrap_or_else(|| "000000000000".into());
+    let region = scopes
+        .iter()
+        .map(|s| s.region.clone())
+        .find(|r| r != "global")
+        .or_else(|| cfg.source.sim.regions.first().cloned())
+        .unwrap_or_else(|| "us-east-1".into());
+    (account, region)
+}
+
+/// Opens the control plane (the recorder and channel the AWS Config API defines, kept in
+/// the store) and applies it to the recorder, whether or not the API is served.
+///
+/// # Errors
+/// The stored API settings cannot be read, or a key's secret is missing.
+pub fn open_api(
+    cfg: &Config,
+    log: &Arc<Log>,
+    recorder: &Arc<Recorder>,
+    delivery: &Arc<Delivery>,
+) -> Result<Arc<ConfigApi>> {
+    let auth = cfg.api.auth()?;
+    let (account, region) = home(cfg, log, recorder);
+    let role = if cfg.delivery.role_arn.trim().is_empty() {
+        format!("arn:aws:iam::{account}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig")
+    } else {
+        cfg.delivery.role_arn.trim().to_string()
+    };
+    let initial = Initial {
+        recorder: Some(RecorderDef {
+            name: "default".into(),
+            role_arn: role,
+            recording_group: config_group(cfg),
+            recording_mode: json!({"recordingFrequency": "CONTINUOUS", "recordingModeOverrides": []}),
+            arn: format!(
+                "arn:aws:config:{region}:{account}:configuration-recorder/default/driftlog"
+            ),
+        }),
+        recording: cfg.recorder.start,
+        channel: config_channel(cfg),
+    };
+    ConfigApi::open(
+        log.clone(),
+        Some(recorder.clone()),
+        delivery.clone(),
+        ApiSettings {
+            auth,
+            account,
+            region,
+        },
+        initial,
+    )
+    .map_err(anyhow::Error::msg)
+    .context("opening the AWS Config API settings in the store")
+}
+
+/// Binds `addr` and serves the API until `stop`. Returns the task to wait for (`None`
+/// when the default address is taken: recording goes on, a warning says so).
+///
+/// # Errors
+/// An address given on the command line is taken.
+pub async fn serve(
+    api: Arc<ConfigApi>,
+    addr: SocketAddr,
+    stop: &watch::Receiver<bool>,
+    required: bool,
+) -> Result<Option<JoinHandle<()>>> {
+    let open = api.auth_is_off();
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if !required => {
+            // The default address may be taken (another driftlog); recording goes on.
+            eprintln!(
+                "driftlog: warning: AWS Config API not started: {addr}: {e}; set [api] listen (or --listen) to a free address, or \"off\""
+            );
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("binding the API address {addr} (--listen)"))
+        }
+    };
+    let local = listener.local_addr()?;
+    eprintln!(
+        "driftlog: AWS Config API on http://{local} — e.g. aws configservice describe-configuration-recorders --endpoint-url http://{local}{}",
+        if open {
+            " (authentication off: loopback only; set [api] auth = \"sigv4\" to require signed requests)"
+        } else {
+            " (SigV4 signatures required)"
+        }
+    );
+    let app = driftlog_api::router(api);
+    let mut stop = stop.clone();
+    Ok(Some(tokio::spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "The API server stopped.");
+        }
+    })))
+}
