@@ -676,4 +676,169 @@ fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
     assert_eq!(rs[6]["error"]["status"], 413);
     // Still serving, nothing changed.
     assert_eq!(ok(&rs[7])["ConfigurationRecorders"][0]["name"], "default");
+
+    // SelectResourceConfig: the SQL subset, paginated by boto3, agreeing with the counts.
+    wait("discovery", 60, || {
+        call(&s, "GetDiscoveredResourceCounts", json!({}))["ok"]["totalDiscoveredResources"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    });
+    // Stop recording so both answers see the same inventory.
+    ok(&call(
+        &s,
+        "StopConfigurationRecorder",
+        json!({"ConfigurationRecorderName": "default"}),
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    let rs = boto(
+        &s,
+        &json!([
+            {"op": "SelectResourceConfig", "params": {"Expression": "SELECT resourceId, configuration.groupName WHERE resourceType = 'AWS::EC2::SecurityGroup'", "Limit": 7}, "paginate": "Results"},
+            {"op": "SelectResourceConfig", "params": {"Expression": "SELECT resourceType, COUNT(*) GROUP BY resourceType ORDER BY COUNT(*) DESC"}},
+            {"op": "GetDiscoveredResourceCounts", "params": {}},
+            {"op": "SelectResourceConfig", "params": {"Expression": "SELECT resourceId FROM resources"}},
+            {"op": "SelectResourceConfig", "params": {"Expression": "SELECT resourceId", "Limit": 101}},
+            {"op": "SelectResourceConfig", "params": {"Expression": "SELECT resourceId", "NextToken": "forged"}},
+            {"op": "SelectResourceConfig", "params": {"Expression": "SELECT resourceId, awsRegion WHERE awsRegion = 'eu-west-1'"}},
+        ]),
+    );
+    let counts: std::collections::BTreeMap<String, u64> = ok(&rs[2])["resourceCounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["resourceType"].as_str().unwrap().to_string(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let sgs = ok(&rs[0])["items"].as_array().unwrap();
+    assert_eq!(sgs.len() as u64, counts["AWS::EC2::SecurityGroup"]);
+    assert!(ok(&rs[0])["pages"].as_u64().unwrap() >= 2);
+    let row: Value = serde_json::from_str(sgs[0].as_str().unwrap()).unwrap();
+    assert!(row["resourceId"].as_str().unwrap().starts_with("sg-"));
+    assert!(row["configuration"]["groupName"].is_string(), "{row}");
+    let grouped: std::collections::BTreeMap<String, u64> = ok(&rs[1])["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_str(r.as_str().unwrap()).unwrap();
+            (
+                v["resourceType"].as_str().unwrap().to_string(),
+                v["COUNT(*)"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(grouped, counts);
+    assert_eq!(
+        ok(&rs[1])["QueryInfo"]["SelectFields"],
+        json!([{"Name": "resourceType"}, {"Name": "COUNT(*)"}])
+    );
+    assert_eq!(err_code(&rs[3]), "InvalidExpressionException");
+    assert_eq!(err_code(&rs[4]), "ValidationException");
+    assert_eq!(err_code(&rs[5]), "InvalidNextTokenException");
+    // The caller's region (us-east-1) only: no eu-west-1 rows.
+    assert_eq!(ok(&rs[6])["Results"], json!([]));
+
+    // The audit trail: every call above, refused ones included, newest first.
+    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
+        .args(["audit", "--json", "--limit", "1000", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trail: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stop = trail
+        .iter()
+        .find(|c| c["operation"] == "StopConfigurationRecorder")
+        .expect("the stop is on the trail");
+    assert_eq!(stop["parameters"]["ConfigurationRecorderName"], "default");
+    assert_eq!(stop["sourceIp"], "127.0.0.1");
+    assert_eq!(stop["readOnly"], false);
+    assert!(stop["errorCode"].is_null());
+    let refused = trail
+        .iter()
+        .find(|c| c["errorCode"] == "InvalidSignatureException")
+        .expect("the badly signed call is on the trail");
+    assert_eq!(refused["accessKey"], KEY);
+    assert_eq!(refused["operation"], "DescribeConfigurationRecorders");
+    assert!(trail
+        .iter()
+        .any(|c| c["operation"] == "SelectResourceConfig"
+            && c["errorCode"] == "InvalidExpressionException"));
+    let seqs: Vec<u64> = trail.iter().map(|c| c["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first");
+    let errors = Command::new(env!("CARGO_BIN_EXE_driftlog"))
+        .args(["audit", "--errors", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&errors.stdout);
+    assert!(
+        text.contains("InvalidSignatureException") && !text.contains(" OK\n"),
+        "{text}"
+    );
+
+    // /metrics in the Prometheus text format.
+    let m = http_get(port, "/metrics");
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    for needle in [
+        "driftlog_items_recorded_total{resource_type=\"AWS::EC2::SecurityGroup\"}",
+        "driftlog_volatile_changes_suppressed_total{",
+        "driftlog_polls_total{account=",
+        "driftlog_poll_duration_seconds{",
+        "driftlog_resources{resource_type=\"AWS::EC2::VPC\",state=\"live\"}",
+        "driftlog_log_size_bytes ",
+        "driftlog_log_watermark ",
+        "driftlog_api_calls_total{operation=\"SelectResourceConfig\",result=\"InvalidExpressionException\"} 1",
+    ] {
+        assert!(m.contains(needle), "{needle} in /metrics:\n{m}");
+    }
+
+    // driftlog stats: items per hour by type and the busiest resources.
+    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
+        .args(["stats", "--json", "--top", "3", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = st["items"].as_u64().unwrap();
+    assert!(items > 0);
+    let by_type: u64 = st["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["items"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_type, items);
+    assert_eq!(st["resources"].as_array().unwrap().len(), 3);
+    assert!(st["resources"][0]["items"].as_u64() >= st["resources"][2]["items"].as_u64());
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::Read;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut s = String::new();
+    c.read_to_string(&mut s).unwrap();
+    s
 }

@@ -146,6 +146,22 @@ pub enum Request {
     Sinks,
     /// Deliver a configuration snapshot now.
     DeliverSnapshot,
+    /// Items per hour by type and by resource since a time.
+    Stats {
+        /// Window start.
+        since_ms: i64,
+        /// Resources to list.
+        top: usize,
+    },
+    /// The API's audit trail, newest first.
+    Audit {
+        /// Records at most.
+        limit: usize,
+        /// One operation only.
+        operation: Option<String>,
+        /// Failed calls only.
+        errors: bool,
+    },
     /// Start or stop scheduled recording (StartConfigurationRecorder / Stop...).
     SetRecording {
         /// On or off.
@@ -532,7 +548,112 @@ pub async fn execute(
                 "files": r.files.iter().map(|(k, n)| json!({"s3ObjectKey": k, "items": n})).collect::<Vec<_>>(),
             })));
         }
+        Request::Stats { since_ms, top } => {
+            let log2 = log.clone();
+            let v = tokio::task::spawn_blocking(move || stats(&log2, since_ms, top))
+                .await
+                .context("stats reader")??;
+            let mut v = v;
+            // Volatile changes suppressed (no item written), from the running recorder.
+            if let Some(rec) = &b.recorder {
+                let mut by_type: std::collections::BTreeMap<String, u64> = Default::default();
+                for s in rec.status().snapshot() {
+                    *by_type.entry(s.resource_type).or_default() += s.total_volatile_ticks;
+                }
+                v["volatileSuppressedSinceStart"] = json!(by_type);
+            }
+            out(Answer::Value(v));
+        }
+        Request::Audit {
+            limit,
+            operation,
+            errors,
+        } => {
+            // Newest first, scanning back page by page until `limit` records match.
+            let mut before = u64::MAX;
+            let mut shown = 0;
+            'scan: loop {
+                let page = log.audit_records(before, 1000, true)?;
+                let Some((last, _)) = page.last() else { break };
+                before = *last;
+                for (seq, bytes) in page {
+                    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+                        continue;
+                    };
+                    if operation
+                        .as_ref()
+                        .is_some_and(|o| v["operation"] != o.as_str())
+                        || (errors && v["errorCode"].is_null())
+                    {
+                        continue;
+                    }
+                    v["seq"] = json!(seq);
+                    if shown == limit || !out(Answer::Value(v)) {
+                        break 'scan;
+                    }
+                    shown += 1;
+                }
+            }
+        }
         Request::Tail { .. } => bail!("tail is streamed by the caller"),
     }
     Ok(())
+}
+
+/// Items per hour in `[since_ms, now]`: by type, and the `top` resources.
+fn stats(log: &Log, since_ms: i64, top: usize) -> Result<Value> {
+    use std::collections::HashMap;
+    let now = now_ms();
+    let since_ms = since_ms.min(now - 1);
+    let after = log
+        .seq_at_time(since_ms)?
+        .max(log.oldest().saturating_sub(1));
+    let end = log.watermark();
+    let mut by_type: HashMap<String, u64> = HashMap::new();
+    let mut by_resource: HashMap<driftlog_model::ResourceKey, u64> = HashMap::new();
+    let mut first_ms = None;
+    let mut cursor = after;
+    let mut total = 0u64;
+    while cursor < end {
+        let (items, last) = log.read_range(cursor, 10_000, &driftlog_model::Filter::default())?;
+        if last == cursor {
+            break;
+        }
+        for ci in items {
+            if ci.capture_time_ms < since_ms {
+                continue;
+            }
+            first_ms.get_or_insert(ci.capture_time_ms);
+            total += 1;
+            *by_type.entry(ci.key.resource_type.clone()).or_default() += 1;
+            *by_resource.entry(ci.key).or_default() += 1;
+        }
+        cursor = last;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "counts and hours")]
+    let hours = ((now - since_ms) as f64 / 3_600_000.0).max(1.0 / 3600.0);
+    #[allow(clippy::cast_precision_loss, reason = "counts")]
+    let per_hour = |n: u64| (n as f64 / hours * 10.0).round() / 10.0;
+    let mut types: Vec<(String, u64)> = by_type.into_iter().collect();
+    types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut res: Vec<(driftlog_model::ResourceKey, u64)> = by_resource.into_iter().collect();
+    res.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    res.truncate(top);
+    #[allow(clippy::cast_precision_loss, reason = "shares")]
+    let share = |n: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            (n as f64 * 1000.0 / total as f64).round() / 10.0
+        }
+    };
+    Ok(json!({
+        "since": iso_ms(since_ms),
+        "until": iso_ms(now),
+        "hours": (hours * 100.0).round() / 100.0,
+        "items": total,
+        "itemsPerHour": per_hour(total),
+        "types": types.iter().map(|(t, n)| json!({"resourceType": t, "items": n, "perHour": per_hour(*n), "percent": share(*n)})).collect::<Vec<_>>(),
+        "resources": res.iter().map(|(k, n)| json!({"resource": k.to_string(), "items": n, "perHour": per_hour(*n)})).collect::<Vec<_>>(),
+    }))
 }

@@ -217,6 +217,10 @@ impl driftlog_api::DeliveryControl for Delivery {
         Delivery::channel(self)
     }
 
+    fn sinks(&self) -> Vec<driftlog_sinks::SinkStatus> {
+        self.board.snapshot()
+    }
+
     async fn apply(&self, def: Option<ChannelDef>) -> Result<(), ApiError> {
         let new = match &def {
             Some(def) => {

@@ -208,6 +208,40 @@ enum Cmd {
     /// Deliver through the delivery channel now.
     #[command(subcommand)]
     Deliver(DeliverCmd),
+    /// Which resource types and resources generate the most configuration items per hour —
+    /// what drives the cost of recording (AWS Config bills per item).
+    ///
+    /// Examples: `driftlog stats`, `driftlog stats --since -7d --top 20`, `driftlog stats --json`.
+    Stats {
+        /// Start of the window, e.g. -24h or 2024-05-01T00:00:00Z.
+        #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
+        since: String,
+        /// Resources to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit trail of the AWS Config API: every call (time, access key, source address,
+    /// operation, parameters, result), newest first.
+    ///
+    /// Examples: `driftlog audit`, `driftlog audit --limit 500 --json`,
+    /// `driftlog audit --errors` (refused and failed calls only).
+    Audit {
+        /// Calls to show at most.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only calls of this operation, e.g. StopConfigurationRecorder.
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only calls that failed or were refused.
+        #[arg(long)]
+        errors: bool,
+        /// NDJSON (every field, parameters included).
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure the hot paths on a simulated estate and print a table.
     Bench(bench::BenchArgs),
     /// Print the configuration file with every option and its default.
@@ -419,6 +453,26 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Stop => (Request::SetRecording { on: false }, render::Mode::Raw),
         Cmd::Sinks { json } => (Request::Sinks, render::Mode::Sinks { json }),
         Cmd::Deliver(DeliverCmd::Snapshot) => (Request::DeliverSnapshot, render::Mode::Raw),
+        Cmd::Stats { since, top, json } => (
+            Request::Stats {
+                since_ms: parse_user_time(&since, now)?,
+                top,
+            },
+            render::Mode::Stats { json },
+        ),
+        Cmd::Audit {
+            limit,
+            operation,
+            errors,
+            json,
+        } => (
+            Request::Audit {
+                limit,
+                operation,
+                errors,
+            },
+            render::Mode::Audit { json },
+        ),
     };
     let sock = server::socket_path(&cfg.data_dir);
     let mut printer = render::Printer::new(mode);

@@ -32,6 +32,16 @@ pub enum Mode {
     },
     /// As received.
     Raw,
+    /// `stats`: tables, or JSON.
+    Stats {
+        /// JSON.
+        json: bool,
+    },
+    /// `audit`: one line per API call, or NDJSON.
+    Audit {
+        /// NDJSON.
+        json: bool,
+    },
     /// `sinks`: a table or JSON.
     Sinks {
         /// JSON instead of a table.
@@ -102,8 +112,22 @@ impl Printer {
         self.count += 1;
         let mut o = self.out.lock();
         match &self.mode {
-            Mode::Items { json: true } | Mode::Related { json: true } | Mode::Raw => {
-                writeln!(o, "{v}")?
+            Mode::Items { json: true }
+            | Mode::Related { json: true }
+            | Mode::Raw
+            | Mode::Audit { json: true } => writeln!(o, "{v}")?,
+            Mode::Audit { json: false } => {
+                let result = v.get("errorCode").and_then(Value::as_str).unwrap_or("OK");
+                writeln!(
+                    o,
+                    "{}  #{:<6} {:<36} {:<22} {:<15} {}",
+                    s(v, "eventTime"),
+                    v["seq"],
+                    s(v, "operation"),
+                    s(v, "accessKey"),
+                    s(v, "sourceIp"),
+                    result
+                )?;
             }
             Mode::Items { json: false } => {
                 let ci = &v["configurationItem"];
@@ -144,6 +168,8 @@ impl Printer {
             | Mode::Status { json: true }
             | Mode::Sinks { json: true } => writeln!(o, "{v}")?,
             Mode::Sinks { json: false } => sinks_table(&mut o, v)?,
+            Mode::Stats { json: true } => writeln!(o, "{v}")?,
+            Mode::Stats { json: false } => stats_table(&mut o, v)?,
             Mode::Counts { json: false } => {
                 writeln!(o, "Inventory at {}: {} resources", s(v, "at"), v["total"])?;
                 if let Some(m) = v["counts"].as_object() {
@@ -310,6 +336,55 @@ fn sinks_table(o: &mut impl Write, v: &Value) -> std::io::Result<()> {
             t(&i["lastSuccessfulTime"]),
             t(&i["nextDeliveryTime"]),
         )?;
+    }
+    Ok(())
+}
+
+fn stats_table(o: &mut impl Write, v: &Value) -> Result<()> {
+    writeln!(
+        o,
+        "{} items in {} h ({} .. {}): {} per hour",
+        v["items"],
+        v["hours"],
+        s(v, "since"),
+        s(v, "until"),
+        v["itemsPerHour"]
+    )?;
+    writeln!(
+        o,
+        "\n{:<40} {:>10} {:>10} {:>7}",
+        "RESOURCE TYPE", "ITEMS", "PER HOUR", "SHARE"
+    )?;
+    for t in v["types"].as_array().into_iter().flatten() {
+        writeln!(
+            o,
+            "{:<40} {:>10} {:>10} {:>6}%",
+            s(t, "resourceType"),
+            t["items"],
+            t["perHour"],
+            t["percent"]
+        )?;
+    }
+    writeln!(
+        o,
+        "\n{:<80} {:>8} {:>10}",
+        "BUSIEST RESOURCES", "ITEMS", "PER HOUR"
+    )?;
+    for r in v["resources"].as_array().into_iter().flatten() {
+        writeln!(
+            o,
+            "{:<80} {:>8} {:>10}",
+            s(r, "resource"),
+            r["items"],
+            r["perHour"]
+        )?;
+    }
+    if let Some(m) = v["volatileSuppressedSinceStart"].as_object() {
+        let total: u64 = m.values().filter_map(Value::as_u64).sum();
+        writeln!(o, "\nvolatile-only changes suppressed since the server started (no item written): {total}")?;
+        for (t, n) in m.iter().filter(|(_, n)| n.as_u64().unwrap_or(0) > 0) {
+            writeln!(o, "  {t:<38} {n:>10}")?;
+        }
     }
     Ok(())
 }

@@ -98,6 +98,18 @@ fn parse_authorization(value: &str) -> ApiResult<Parsed<'_>> {
     })
 }
 
+/// The access key and region a request claims (its `Authorization` header), checked or
+/// not: what the audit trail records of a refused caller.
+pub(crate) fn claimed(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| parse_authorization(a).ok())
+        .map_or((None, None), |p| {
+            (Some(p.access_key.to_string()), Some(p.region.to_string()))
+        })
+}
+
 fn parse_amz_date(text: &str) -> Option<SystemTime> {
     let t = chrono::NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%SZ").ok()?;
     let secs = u64::try_from(t.and_utc().timestamp()).ok()?;

@@ -86,6 +86,8 @@ pub struct Initial {
 pub trait DeliveryControl: Send + Sync {
     /// The channel now running.
     fn channel(&self) -> Option<Arc<DeliveryChannel>>;
+    /// The status of every sink (for `/metrics`).
+    fn sinks(&self) -> Vec<driftlog_sinks::SinkStatus>;
     /// Replaces the running channel (`None`: stops it). A channel that cannot write to its
     /// bucket is refused with AWS's error and the old one keeps running.
     async fn apply(&self, def: Option<ChannelDef>) -> ApiResult<()>;

@@ -346,6 +346,154 @@ impl ConfigApi {
     }
 }
 
+/// The document SelectResourceConfig queries: the top-level scalars (times in ISO 8601),
+/// `configuration` and `supplementaryConfiguration` as objects, `tags` as `[{key,value}]`,
+/// `relationships` with `relationshipName`.
+fn query_doc(ci: &ConfigurationItem) -> ApiResult<Value> {
+    let n = ci.to_notification_json().map_err(ApiError::internal)?;
+    let mut d = serde_json::Map::new();
+    let mut put = |k: &str, v: &Value| {
+        if !v.is_null() {
+            d.insert(k.to_string(), v.clone());
+        }
+    };
+    put("accountId", &n["awsAccountId"]);
+    put("arn", &n["ARN"]);
+    put("availabilityZone", &n["availabilityZone"]);
+    put("awsRegion", &n["awsRegion"]);
+    put(
+        "configurationItemCaptureTime",
+        &n["configurationItemCaptureTime"],
+    );
+    put("resourceCreationTime", &n["resourceCreationTime"]);
+    put("resourceId", &n["resourceId"]);
+    put("resourceName", &n["resourceName"]);
+    put("resourceType", &n["resourceType"]);
+    put("version", &n["configurationItemVersion"]);
+    put("configuration", &n["configuration"]);
+    if let Some(m) = n["supplementaryConfiguration"].as_object() {
+        let supp: serde_json::Map<String, Value> = m
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
+                    v => v.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        put("supplementaryConfiguration", &Value::Object(supp));
+    }
+    if let Some(m) = n["tags"].as_object() {
+        let tags: Vec<Value> = m
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        put("tags", &Value::Array(tags));
+    }
+    if let Some(rs) = n["relationships"].as_array() {
+        let rels: Vec<Value> = rs
+            .iter()
+            .map(|r| {
+                let mut o = json!({"resourceType": r["resourceType"], "resourceId": r["resourceId"], "relationshipName": r["name"]});
+                if !r["resourceName"].is_null() {
+                    o["resourceName"] = r["resourceName"].clone();
+                }
+                o
+            })
+            .collect();
+        put("relationships", &Value::Array(rels));
+    }
+    Ok(Value::Object(d))
+}
+
+impl ConfigApi {
+    pub(crate) async fn select(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let expr = input.required_string("Expression", 1, 4096)?;
+        let limit = input.limit("Limit", 100, 100)?;
+        let query = crate::sql::parse(&expr)?;
+        let offset = match input.string("NextToken", 0, usize::MAX)? {
+            Some(t) => self
+                .tokens
+                .position("SelectResourceConfig", &expr, &t)?
+                .parse::<usize>()
+                .map_err(|_| ApiError::bad_token())?,
+            None => 0,
+        };
+        // Every current item the caller sees, in a stable order (type, account, region,
+        // id), unrecorded and deleted ones left out.
+        let keys: Vec<ResourceKey> = {
+            let state = self.log.state();
+            let mut scopes: Vec<Scope> = state
+                .scopes()
+                .filter(|(s, live, _)| *live > 0 && self.visible(caller, s))
+                .map(|(s, _, _)| s.clone())
+                .collect();
+            scopes.sort();
+            let mut keys = Vec::new();
+            for s in scopes {
+                let mut ids: Vec<&String> = state
+                    .live_in(&s)
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .collect();
+                ids.sort();
+                keys.extend(ids.into_iter().map(|id| {
+                    ResourceKey::new(
+                        s.account.clone(),
+                        s.region.clone(),
+                        s.resource_type.clone(),
+                        id.clone(),
+                    )
+                }));
+            }
+            keys
+        };
+        let log = self.log.clone();
+        let q = query.clone();
+        let rows = tokio::task::spawn_blocking(move || {
+            let mut docs = Vec::new();
+            for key in keys {
+                let Some(ci) = log.latest(&key).map_err(ApiError::internal)? else {
+                    continue;
+                };
+                if ci.status.is_deletion()
+                    || ci.status == driftlog_model::Status::ResourceNotRecorded
+                {
+                    continue;
+                }
+                let d = query_doc(&ci)?;
+                if q.matches(&d) {
+                    docs.push(d);
+                }
+            }
+            Ok::<_, ApiError>(q.rows(&docs))
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        let page: Vec<Value> = rows
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|r| Value::String(r.to_string()))
+            .collect();
+        let fields: Vec<Value> = query
+            .field_names()
+            .into_iter()
+            .map(|n| json!({"Name": n}))
+            .collect();
+        let mut out = json!({"Results": page, "QueryInfo": {"SelectFields": fields}});
+        if rows.len() > offset + limit {
+            out["NextToken"] = json!(self.tokens.issue(
+                "SelectResourceConfig",
+                &expr,
+                &(offset + limit).to_string()
+            ));
+        }
+        Ok(out)
+    }
+}
+
 fn found_len(v: &Value) -> usize {
     v["resourceIdentifiers"].as_array().map_or(0, Vec::len)
 }

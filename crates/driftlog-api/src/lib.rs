@@ -8,15 +8,19 @@
 //! [`router`] gives the axum routes; the binary serves them with its other endpoints on
 //! one listener.
 
+mod audit;
 mod auth;
 mod control;
 mod error;
 mod input;
 mod inventory;
+mod metrics;
 mod resource_types;
 mod server;
+mod sql;
 mod token;
 
+pub use audit::{is_read_only, Call};
 pub use auth::{AccessKey, Auth, Caller, MAX_SKEW};
 pub use control::{stored_channel, ChannelDef, DeliveryControl, Initial, RecorderDef};
 pub use error::{ApiError, ApiResult};
@@ -52,6 +56,8 @@ pub struct ConfigApi {
     control: Mutex<control::Control>,
     /// Serializes the control-plane operations (each reads, acts, then stores).
     writes: tokio::sync::Mutex<()>,
+    /// Calls answered, by operation and result, for `/metrics`.
+    calls: Mutex<std::collections::BTreeMap<(String, String), u64>>,
 }
 
 impl ConfigApi {
@@ -82,6 +88,7 @@ impl ConfigApi {
             tokens,
             control: Mutex::new(control),
             writes: tokio::sync::Mutex::new(()),
+            calls: Mutex::default(),
         }))
     }
 
@@ -106,6 +113,7 @@ impl ConfigApi {
             "ListDiscoveredResources" => self.list_discovered(caller, input).await,
             "BatchGetResourceConfig" => self.batch_get(caller, input).await,
             "GetDiscoveredResourceCounts" => self.counts(caller, input),
+            "SelectResourceConfig" => self.select(caller, input).await,
             _ => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("Unknown operation: StarlingDoveService.{operation}"),

@@ -6,12 +6,12 @@
 use crate::error::ApiError;
 use crate::input::Input;
 use crate::ConfigApi;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::json;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,14 +27,29 @@ const TARGET_PREFIX: &str = "StarlingDoveService.";
 
 /// The API's routes: every `POST` that is not another endpoint's. Merge it last.
 pub fn router(api: Arc<ConfigApi>) -> Router {
-    Router::new().fallback(handle).with_state(api)
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .fallback(handle)
+        .with_state(api)
 }
 
-fn answer(status: StatusCode, body: &serde_json::Value, error: Option<&str>) -> Response {
+async fn metrics(State(api): State<Arc<ConfigApi>>) -> Response {
+    let body = tokio::task::spawn_blocking(move || api.metrics())
+        .await
+        .unwrap_or_default();
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
+fn answer(status: StatusCode, body: &serde_json::Value, error: Option<&str>, id: &str) -> Response {
     let mut r = (status, body.to_string()).into_response();
     let h = r.headers_mut();
     h.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
-    if let Ok(id) = HeaderValue::from_str(&crate::uuid_v4()) {
+    if let Ok(id) = HeaderValue::from_str(id) {
         h.insert("x-amzn-requestid", id);
     }
     if let Some(code) = error.and_then(|c| HeaderValue::from_str(c).ok()) {
@@ -43,21 +58,46 @@ fn answer(status: StatusCode, body: &serde_json::Value, error: Option<&str>) -> 
     r
 }
 
-fn error(e: &ApiError) -> Response {
+fn error_with(e: &ApiError, id: &str) -> Response {
     answer(
         e.status,
         &json!({"__type": e.code, "message": e.message}),
         Some(e.code),
+        id,
     )
 }
 
-async fn handle(
-    State(api): State<Arc<ConfigApi>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(State(api): State<Arc<ConfigApi>>, req: Request) -> Response {
+    let id = crate::uuid_v4();
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let (parts, body) = req.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut audit = crate::audit::Call {
+        request_id: id.clone(),
+        source_ip: source,
+        operation: target
+            .strip_prefix(TARGET_PREFIX)
+            .unwrap_or(&target)
+            .to_string(),
+        ..Default::default()
+    };
+    let error = |e: &ApiError| error_with(e, &id);
+    let respond =
+        |api: &ConfigApi, audit: crate::audit::Call, r: Result<serde_json::Value, ApiError>| {
+            api.record(audit, r.as_ref().err());
+            match r {
+                Ok(v) => answer(StatusCode::OK, &v, None, &id),
+                Err(e) => error_with(&e, &id),
+            }
+        };
     if method != Method::POST {
         return error(&ApiError {
             code: "UnknownOperationException",
@@ -89,6 +129,8 @@ async fn handle(
             })
         }
     };
+    audit.parameters = crate::audit::parameters(&bytes);
+    (audit.access_key, audit.region) = crate::auth::claimed(&headers);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let caller = match api
         .settings
@@ -96,26 +138,26 @@ async fn handle(
         .check("POST", path, &headers, &bytes, SystemTime::now())
     {
         Ok(c) => c,
-        Err(e) => return error(&e),
+        // Refused callers are on the trail too.
+        Err(e) => return respond(&api, audit, Err(e)),
     };
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    if caller.access_key.is_some() {
+        audit.access_key.clone_from(&caller.access_key);
+        audit.region.clone_from(&caller.region);
+    }
     let Some(operation) = target.strip_prefix(TARGET_PREFIX).filter(|o| !o.is_empty()) else {
-        return error(&ApiError::new(
+        let e = ApiError::new(
             "UnknownOperationException",
             format!(
                 "Unknown operation: X-Amz-Target '{target}' is not StarlingDoveService.<Operation>"
             ),
-        ));
+        );
+        return respond(&api, audit, Err(e));
     };
     let input = match Input::parse(&bytes) {
         Ok(i) => i,
-        Err(e) => return error(&e),
+        Err(e) => return respond(&api, audit, Err(e)),
     };
-    match api.call(&caller, operation, &input).await {
-        Ok(v) => answer(StatusCode::OK, &v, None),
-        Err(e) => error(&e),
-    }
+    let r = api.call(&caller, operation, &input).await;
+    respond(&api, audit, r)
 }

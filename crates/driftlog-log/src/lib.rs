@@ -69,6 +69,7 @@ pub struct Log {
     rev: RwLock<rev::RevIndex>,
     cursors: sled::Tree,
     kv: sled::Tree,
+    audit: sled::Tree,
     opts: LogOptions,
     state: RwLock<CurrentState>,
     writer: Mutex<Writer>,
@@ -143,6 +144,7 @@ impl Log {
         let times = tree("time_index")?;
         let cursors = tree("cursors")?;
         let kv = tree("kv")?;
+        let audit = tree("audit")?;
         match meta.get(META_FORMAT).map_err(storage("read format"))? {
             Some(f) if &f[..] == STORE_FORMAT.as_bytes() => {}
             Some(f) => {
@@ -183,6 +185,7 @@ impl Log {
             rev: RwLock::default(),
             cursors,
             kv,
+            audit,
             opts,
             state: RwLock::new(CurrentState::new()),
             writer: Mutex::new(Writer {
@@ -583,6 +586,51 @@ impl Log {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Appends one record to the audit trail of the control plane (who called what, with
+    /// which result) and returns its number: increasing, never reused. Durable with the
+    /// next flush (the caller flushes for calls that change something).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn append_audit(&self, record: &[u8]) -> Result<u64> {
+        let id = self.db.generate_id().map_err(storage("audit id"))? + 1;
+        self.audit
+            .insert(id.to_be_bytes(), record)
+            .map_err(storage("write audit"))?;
+        Ok(id)
+    }
+
+    /// Up to `max` audit records numbered above `after`, oldest first, or (with
+    /// `newest_first`) numbered below `after` (`u64::MAX` for the newest), newest first.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn audit_records(
+        &self,
+        after: u64,
+        max: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let to = |kv: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (k, v) = kv.map_err(storage("scan audit"))?;
+            Ok((u64_of(&k), v.to_vec()))
+        };
+        if newest_first {
+            self.audit
+                .range(..after.to_be_bytes())
+                .rev()
+                .take(max)
+                .map(to)
+                .collect()
+        } else {
+            self.audit
+                .range(after.saturating_add(1).to_be_bytes()..)
+                .take(max)
+                .map(to)
+                .collect()
+        }
     }
 
     /// Flushes side records and cursors.

@@ -133,6 +133,10 @@ impl Scheduler {
         let duration = t0.elapsed();
         status.update(scope, |s| {
             s.last_duration_ms = duration.as_millis() as u64;
+            s.polls += 1;
+            if !matches!(outcome, PollOutcome::Complete(_)) {
+                s.poll_errors += 1;
+            }
             match &outcome {
                 PollOutcome::Complete(snap) => {
                     s.last_success_ms = Some(now_ms());

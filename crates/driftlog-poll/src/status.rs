@@ -33,6 +33,18 @@ pub struct ScopeStatus {
     pub last_duration_ms: u64,
     /// When the scheduler will poll next.
     pub next_poll_ms: Option<i64>,
+    /// Polls since the process started (for `/metrics`).
+    #[serde(default)]
+    pub polls: u64,
+    /// Of them, polls that failed or were partial.
+    #[serde(default)]
+    pub poll_errors: u64,
+    /// Items written for this scope since the process started.
+    #[serde(default)]
+    pub total_changes: u64,
+    /// Volatile-only ticks suppressed (no item written) since the process started.
+    #[serde(default)]
+    pub total_volatile_ticks: u64,
 }
 
 /// Shared, cheap-to-clone status of every scope.

@@ -327,6 +327,8 @@ impl Recorder {
             self.status.update(scope, |s| {
                 s.last_changes = stats.discovered + stats.updated + stats.deleted;
                 s.last_volatile_ticks = stats.volatile_only;
+                s.total_changes += s.last_changes;
+                s.total_volatile_ticks += stats.volatile_only;
             });
         }
         if let Some(range) = &appended {

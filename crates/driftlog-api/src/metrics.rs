@@ -1,0 +1,194 @@
+//! `/metrics`: what an operator watches, in the Prometheus text format (OpenMetrics, as
+//! the `prometheus-client` crate writes it) — items recorded and volatile changes
+//! suppressed per type, polls, their durations and errors per scope, subscriber and sink
+//! lag, the log's size, and the API's calls.
+
+use crate::ConfigApi;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+
+type Labels = Vec<(String, String)>;
+
+fn counter(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Counter> {
+    let f = Family::<Labels, Counter>::default();
+    reg.register(name, help, f.clone());
+    f
+}
+
+fn gauge(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge<f64, AtomicU64>> {
+    let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    reg.register(name, help, f.clone());
+    f
+}
+
+fn l(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+#[allow(clippy::cast_precision_loss, reason = "gauges are f64 by nature")]
+fn f(n: u64) -> f64 {
+    n as f64
+}
+
+impl ConfigApi {
+    /// Counts one answered API call for `/metrics`.
+    pub(crate) fn count_call(&self, operation: &str, code: &str) {
+        if let Ok(mut m) = self.calls.lock() {
+            *m.entry((operation.to_string(), code.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    /// The metrics page.
+    pub fn metrics(&self) -> String {
+        let mut reg = Registry::with_prefix("driftlog");
+        let recorded = counter(
+            &mut reg,
+            "items_recorded",
+            "Configuration items recorded since start, by resource type",
+        );
+        let volatile = counter(
+            &mut reg,
+            "volatile_changes_suppressed",
+            "Changes of volatile fields only (no item written) since start, by resource type",
+        );
+        let polls = counter(&mut reg, "polls", "Polls since start, by scope");
+        let poll_errors = counter(
+            &mut reg,
+            "poll_errors",
+            "Failed or partial polls since start, by scope and error code",
+        );
+        let poll_seconds = gauge(
+            &mut reg,
+            "poll_duration_seconds",
+            "Duration of the last poll, by scope",
+        );
+        let resources = gauge(
+            &mut reg,
+            "resources",
+            "Resources recorded, by type and state (live, deleted)",
+        );
+        let watermark = gauge(&mut reg, "log_watermark", "Last published log sequence");
+        let size = gauge(
+            &mut reg,
+            "log_size_bytes",
+            "Bytes the store occupies on disk",
+        );
+        let cursor_lag = gauge(
+            &mut reg,
+            "cursor_lag_items",
+            "Items a durable cursor (subscriber, sink) is behind the log",
+        );
+        let sink_delivered = counter(
+            &mut reg,
+            "sink_messages_delivered",
+            "Messages a sink delivered since start",
+        );
+        let sink_failures = counter(
+            &mut reg,
+            "sink_failures",
+            "Failed delivery attempts of a sink since start",
+        );
+        let sink_lag_seconds = gauge(
+            &mut reg,
+            "sink_lag_seconds",
+            "Seconds since a sink's last acknowledged delivery, while it is behind",
+        );
+        let api_calls = counter(
+            &mut reg,
+            "api_calls",
+            "AWS Config API calls answered since start, by operation and result",
+        );
+
+        if let Some(rec) = &self.recorder {
+            let mut by_type: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for s in rec.status().snapshot() {
+                let e = by_type.entry(s.resource_type.clone()).or_default();
+                e.0 += s.total_changes;
+                e.1 += s.total_volatile_ticks;
+                let scope = [
+                    ("account", s.account.as_str()),
+                    ("region", s.region.as_str()),
+                    ("resource_type", s.resource_type.as_str()),
+                ];
+                polls.get_or_create(&l(&scope)).inc_by(s.polls);
+                let mut with_code = l(&scope);
+                with_code.push(("code".into(), s.last_error_code.clone().unwrap_or_default()));
+                if s.poll_errors > 0 {
+                    poll_errors.get_or_create(&with_code).inc_by(s.poll_errors);
+                }
+                poll_seconds
+                    .get_or_create(&l(&scope))
+                    .set(f(s.last_duration_ms) / 1000.0);
+            }
+            for (t, (n, v)) in by_type {
+                recorded
+                    .get_or_create(&l(&[("resource_type", &t)]))
+                    .inc_by(n);
+                volatile
+                    .get_or_create(&l(&[("resource_type", &t)]))
+                    .inc_by(v);
+            }
+        }
+        {
+            let state = self.log.state();
+            let mut by_type: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for (scope, live, gone) in state.scopes() {
+                let e = by_type.entry(scope.resource_type.clone()).or_default();
+                e.0 += live as u64;
+                e.1 += gone as u64;
+            }
+            for (t, (live, gone)) in by_type {
+                resources
+                    .get_or_create(&l(&[("resource_type", &t), ("state", "live")]))
+                    .set(f(live));
+                resources
+                    .get_or_create(&l(&[("resource_type", &t), ("state", "deleted")]))
+                    .set(f(gone));
+            }
+        }
+        let w = self.log.watermark();
+        watermark.get_or_create(&Vec::new()).set(f(w));
+        size.get_or_create(&Vec::new())
+            .set(f(self.log.size_on_disk()));
+        for (name, c) in self.log.cursors().unwrap_or_default() {
+            cursor_lag
+                .get_or_create(&l(&[("cursor", &name)]))
+                .set(f(w.saturating_sub(c)));
+        }
+        let now = driftlog_model::time::now_ms();
+        for s in self.delivery.sinks() {
+            let labels = l(&[("sink", &s.name), ("kind", &s.kind)]);
+            sink_delivered.get_or_create(&labels).inc_by(s.delivered);
+            sink_failures.get_or_create(&labels).inc_by(s.failures);
+            let behind = s.cursor < w;
+            let since = s.last_success_ms.map_or(0, |t| now.saturating_sub(t));
+            #[allow(clippy::cast_precision_loss, reason = "milliseconds")]
+            sink_lag_seconds.get_or_create(&labels).set(if behind {
+                since as f64 / 1000.0
+            } else {
+                0.0
+            });
+        }
+        if let Ok(m) = self.calls.lock() {
+            for ((op, code), n) in m.iter() {
+                api_calls
+                    .get_or_create(&l(&[("operation", op), ("result", code)]))
+                    .inc_by(*n);
+            }
+        }
+        let mut out = String::new();
+        if encode(&mut out, &reg).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
