@@ -119,6 +119,7 @@ pub fn open_api(
 /// # Errors
 /// An address given on the command line is taken.
 pub async fn serve(
+    log: Arc<Log>,
     api: Arc<ConfigApi>,
     addr: SocketAddr,
     stop: &watch::Receiver<bool>,
@@ -140,14 +141,16 @@ pub async fn serve(
     };
     let local = listener.local_addr()?;
     eprintln!(
-        "driftlog: AWS Config API on http://{local} — e.g. aws configservice describe-configuration-recorders --endpoint-url http://{local}{}",
+        "driftlog: AWS Config API, gRPC (proto/driftlog.proto), /v1/changes and /metrics on http://{local} — e.g. aws configservice describe-configuration-recorders --endpoint-url http://{local}{}",
         if open {
             " (authentication off: loopback only; set [api] auth = \"sigv4\" to require signed requests)"
         } else {
             " (SigV4 signatures required)"
         }
     );
-    let app = driftlog_api::router(api);
+    // gRPC (HTTP/2) and the NDJSON stream first; everything else is the AWS Config API
+    // and /metrics.
+    let app = driftlog_grpc::routes(log, stop.clone()).fallback_service(driftlog_api::router(api));
     let mut stop = stop.clone();
     Ok(Some(tokio::spawn(async move {
         let r = axum::serve(

@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod config;
 mod delivery;
+mod grpc_client;
 mod http;
 mod render;
 mod server;
@@ -115,6 +116,14 @@ enum Cmd {
         /// One JSON object per line (NDJSON) instead of text.
         #[arg(long)]
         json: bool,
+        /// Follow a running driftlog through its gRPC API instead of the local data dir,
+        /// e.g. http://127.0.0.1:7440 (a durable name's cursor is kept by that server).
+        #[arg(long)]
+        server: Option<String>,
+        /// Only items with a changed property under this path (repeatable), e.g.
+        /// Configuration.IpPermissions (with --server).
+        #[arg(long = "property")]
+        properties: Vec<String>,
     },
     /// A resource's recorded versions, newest first.
     History {
@@ -382,12 +391,33 @@ async fn run(cli: Cli) -> Result<()> {
             durable,
             limit,
             json,
+            server,
+            properties,
         } => {
             let from = match from.parse::<u64>() {
                 Ok(seq) if !from.contains('.') && from.len() < 10 => TailFrom::Seq(seq),
                 _ if from == "now" => TailFrom::Now,
                 _ => TailFrom::Time(parse_user_time(&from, now)?),
             };
+            if let Some(url) = server {
+                let mut printer = render::Printer::new(render::Mode::Items { json });
+                return grpc_client::tail(
+                    &url,
+                    grpc_client::TailArgs {
+                        filter,
+                        properties,
+                        from,
+                        durable,
+                        limit,
+                    },
+                    &mut printer,
+                )
+                .await;
+            }
+            anyhow::ensure!(
+                properties.is_empty(),
+                "--property needs --server (the gRPC API filters on changed properties)"
+            );
             (
                 Request::Tail {
                     filter,

@@ -195,7 +195,9 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
     // recording group) before the first poll.
     let api = crate::http::open_api(&cfg, &log, &recorder, &delivery)?;
     let http_task = match cfg.api.address()? {
-        Some(addr) => crate::http::serve(api.clone(), addr, &stop_rx, listen_required).await?,
+        Some(addr) => {
+            crate::http::serve(log.clone(), api.clone(), addr, &stop_rx, listen_required).await?
+        }
         None => None,
     };
 
