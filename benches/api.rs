@@ -91,15 +91,22 @@ async fn load(
     }
     let mut l = lat.lock().unwrap().clone();
     let n = l.len() as f64;
-    (n / t0.elapsed().as_secs_f64(), pct(&mut l, 0.5), pct(&mut l, 0.99))
+    (
+        n / t0.elapsed().as_secs_f64(),
+        pct(&mut l, 0.5),
+        pct(&mut l, 0.99),
+    )
 }
 
-async fn grpc(port: u16) -> driftlog_grpc::DriftlogClient<driftlog_grpc::tonic::transport::Channel> {
-    let ch = driftlog_grpc::tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+async fn grpc(
+    port: u16,
+) -> driftlog_grpc::DriftlogClient<driftlog_grpc::tonic::transport::Channel> {
+    let ch =
+        driftlog_grpc::tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
     driftlog_grpc::DriftlogClient::new(ch)
 }
 
@@ -127,7 +134,10 @@ async fn drain(port: u16, after: u64, upto: u64, filter: Option<pb::Filter>) -> 
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let resources: usize = std::env::var("DRIFTLOG_BENCH_RESOURCES")
             .ok()

@@ -10,6 +10,7 @@
 )]
 
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -593,8 +594,41 @@ fn boto3_and_the_aws_cli_drive_the_recorder_channel_and_history() {
         json!({"ConfigurationRecorderName": "default"}),
     ));
     wait("recording resumed after the restart", 60, || {
-        watermark(&s) > w1
+        watermark(&s) > w1 + 20
     });
+    // Only security groups are recorded now, as the recording group says.
+    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
+        .args([
+            "tail",
+            "--json",
+            "--limit",
+            "20",
+            "--from",
+            &w1.to_string(),
+            "--config",
+        ])
+        .arg(&s.cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let types: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["configurationItem"]["resourceType"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        types,
+        BTreeSet::from(["AWS::EC2::SecurityGroup".to_string()])
+    );
 }
 
 fn find_files(dir: &Path) -> Vec<PathBuf> {
@@ -645,6 +679,26 @@ fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
         "MissingAuthenticationTokenException"
     );
     assert_eq!(err_code(&rs[1]), "UnrecognizedClientException");
+
+    // A client that never finishes its headers is cut off (30 s), and blocks nobody.
+    let slow = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Tar")
+            .unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let t = Instant::now();
+        let mut buf = [0u8; 256];
+        let closed = matches!(c.read(&mut buf), Ok(_) | Err(_));
+        (closed, t.elapsed())
+    });
+    let r = boto(&s, &json!([{"op": "DescribeConfigurationRecorders"}])).remove(0);
+    ok(&r);
+    let (closed, after) = slow.join().unwrap();
+    assert!(
+        closed && after < Duration::from_secs(45),
+        "slow client cut after {after:?}"
+    );
 
     // With authentication off (loopback), the same malformed requests, unsigned.
     drop(s);

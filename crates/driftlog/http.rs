@@ -11,6 +11,7 @@ use driftlog_recorder::Recorder;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -150,19 +151,82 @@ pub async fn serve(
     );
     // gRPC (HTTP/2) and the NDJSON stream first; everything else is the AWS Config API
     // and /metrics.
+    // gRPC (HTTP/2) and the NDJSON stream first; everything else is the AWS Config API
+    // and /metrics.
     let app = driftlog_grpc::routes(log, stop.clone()).fallback_service(driftlog_api::router(api));
     let mut stop = stop.clone();
     Ok(Some(tokio::spawn(async move {
-        let r = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "The API server stopped.");
-        }
+        accept_loop(listener, app, &mut stop).await;
     })))
+}
+
+/// How long a client may take to send its request headers (a slow client cannot hold a
+/// connection open forever), and how long shutdown waits for open requests.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves HTTP/1.1 and HTTP/2 (h2c, for gRPC) on `listener` until `stop`, then lets the
+/// requests in flight finish (streams end themselves on `stop`). hyper's own server, not
+/// `axum::serve`, so the header read timeout takes effect.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: &mut watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let (stream, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "API accept failed.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            r = stop.changed() => {
+                if r.is_err() { break }
+                continue;
+            }
+        };
+        let svc =
+            app.clone()
+                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req.map(axum::body::Body::new)
+                });
+        let conn = builder
+            .serve_connection(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(svc),
+            )
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "API connection ended.");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("API requests still open after the shutdown grace period; closing them.");
+    }
 }

@@ -33,6 +33,13 @@ pub struct DriftlogService {
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
+impl DriftlogService {
+    /// The service over `log`; its streams end when `stop` turns true.
+    pub fn new(log: Arc<Log>, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { log, stop }
+    }
+}
+
 /// Forwards `stream` until it ends or `stop` turns true, so open streams end cleanly when
 /// the server shuts down (graceful shutdown waits for them).
 pub fn until_stopped<T: Send + 'static>(
