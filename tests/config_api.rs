@@ -248,6 +248,7 @@ fn boto3_and_the_aws_cli_drive_the_recorder_channel_and_history() {
             {"op": "PutDeliveryChannel", "params": {"DeliveryChannel": {"name": "default", "s3BucketName": "b", "s3KeyPrefix": "x/AWSLogs"}}},
             {"op": "PutDeliveryChannel", "params": {"DeliveryChannel": {"name": "default", "s3BucketName": "b",
                 "configSnapshotDeliveryProperties": {"deliveryFrequency": "Weekly"}}}},
+            {"op": "PutDeliveryChannel", "params": {"DeliveryChannel": {"name": "default", "s3BucketName": "../escape"}}},
             {"op": "GetResourceConfigHistory", "params": {"resourceType": "AWS::EC2::VPC", "resourceId": "vpc-none"}},
             {"op": "GetResourceConfigHistory", "params": {"resourceType": "AWS::Bogus::X", "resourceId": "x"}},
             {"op": "GetResourceConfigHistory", "params": {"resourceType": "AWS::EC2::VPC", "resourceId": "x", "limit": 101}},
@@ -276,6 +277,7 @@ fn boto3_and_the_aws_cli_drive_the_recorder_channel_and_history() {
             "InvalidSNSTopicARNException",
             "InvalidS3KeyPrefixException",
             "ValidationException",
+            "NoSuchBucketException",
             "ResourceNotDiscoveredException",
             "ValidationException",
             "ValidationException",
@@ -796,6 +798,64 @@ fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
     assert_eq!(err_code(&rs[5]), "InvalidNextTokenException");
     // The caller's region (us-east-1) only: no eu-west-1 rows.
     assert_eq!(ok(&rs[6])["Results"], json!([]));
+
+    // Deleting the channel, then the recorder: happy paths, and what they leave behind.
+    let sg_id = {
+        let r = call(
+            &s,
+            "ListDiscoveredResources",
+            json!({"resourceType": "AWS::EC2::SecurityGroup", "limit": 1}),
+        );
+        ok(&r)["resourceIdentifiers"][0]["resourceId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let rs = boto(
+        &s,
+        &json!([
+            {"op": "DeleteDeliveryChannel", "params": {"DeliveryChannelName": "default"}},
+            {"op": "DescribeDeliveryChannels", "params": {}},
+            {"op": "DescribeDeliveryChannelStatus", "params": {}},
+            {"op": "StartConfigurationRecorder", "params": {"ConfigurationRecorderName": "default"}},
+            {"op": "DeleteConfigurationRecorder", "params": {"ConfigurationRecorderName": "default"}},
+            {"op": "DescribeConfigurationRecorders", "params": {}},
+            {"op": "DescribeConfigurationRecorderStatus", "params": {}},
+            {"op": "PutDeliveryChannel", "params": {"DeliveryChannel": {"name": "default", "s3BucketName": "b"}}},
+            {"op": "GetResourceConfigHistory", "params": {"resourceType": "AWS::EC2::SecurityGroup", "resourceId": sg_id}},
+            {"op": "PutConfigurationRecorder", "params": {"ConfigurationRecorder": {"name": "fresh", "roleARN": "arn:aws:iam::123456789012:role/config"}}},
+            {"op": "DescribeConfigurationRecorders", "params": {}},
+            {"op": "DescribeConfigurationRecorderStatus", "params": {"ConfigurationRecorderNames": ["fresh"]}},
+        ]),
+    );
+    assert_eq!(ok(&rs[0]), &json!({}));
+    assert_eq!(ok(&rs[1])["DeliveryChannels"], json!([]));
+    assert_eq!(ok(&rs[2])["DeliveryChannelsStatus"], json!([]));
+    assert_eq!(err_code(&rs[3]), "NoAvailableDeliveryChannelException");
+    assert_eq!(ok(&rs[4]), &json!({}));
+    assert_eq!(ok(&rs[5])["ConfigurationRecorders"], json!([]));
+    assert_eq!(ok(&rs[6])["ConfigurationRecordersStatus"], json!([]));
+    assert_eq!(
+        err_code(&rs[7]),
+        "NoAvailableConfigurationRecorderException"
+    );
+    assert!(
+        !ok(&rs[8])["configurationItems"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "history stays readable"
+    );
+    assert_eq!(ok(&rs[10])["ConfigurationRecorders"][0]["name"], "fresh");
+    // AWS's default recording group: all supported types, global ones left out.
+    assert_eq!(
+        ok(&rs[10])["ConfigurationRecorders"][0]["recordingGroup"]["includeGlobalResourceTypes"],
+        false
+    );
+    assert_eq!(
+        ok(&rs[11])["ConfigurationRecordersStatus"][0]["recording"],
+        false
+    );
 
     // The audit trail: every call above, refused ones included, newest first.
     let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))

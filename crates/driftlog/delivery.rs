@@ -226,12 +226,7 @@ impl driftlog_api::DeliveryControl for Delivery {
             Some(def) => {
                 let ch = DeliveryChannel::open(self.log.clone(), channel_settings(&self.cfg, def))
                     .await
-                    .map_err(|e| match &e {
-                        driftlog_sinks::Error::Settings(m) => {
-                            ApiError::new("InvalidS3KeyPrefixException", m.clone())
-                        }
-                        _ => channel_error(def, &e),
-                    })?;
+                    .map_err(|e| channel_error(def, &e))?;
                 // AWS writes its writability probe before accepting the channel.
                 ch.check_writable()
                     .await

@@ -332,6 +332,15 @@ fn is_arn(text: &str, service: &str) -> bool {
     p.len() == 6 && p[0] == "arn" && p[1].starts_with("aws") && p[2] == service && !p[5].is_empty()
 }
 
+fn is_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && b.as_bytes()[0].is_ascii_alphanumeric()
+        && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
+        && !b.contains("..")
+}
+
 fn time(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, epoch_seconds)
 }
@@ -664,6 +673,15 @@ impl ConfigApi {
                     format!("Failed to put delivery channel '{name}' because the maximum number of delivery channels: 1 is reached."),
                 ));
             }
+        }
+        // S3's naming rules (which also keep a local-directory bucket inside its root); the
+        // channel's current bucket is accepted as it is (the config file's may be a path).
+        let current = c.channel.as_ref().map(|ch| ch.s3_bucket_name.as_str());
+        if current != Some(bucket.as_str()) && !is_bucket_name(&bucket) {
+            return Err(ApiError::new(
+                "NoSuchBucketException",
+                format!("Cannot find a S3 bucket with name {bucket}: a bucket name has 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit."),
+            ));
         }
         let def = ChannelDef {
             name,
