@@ -4,6 +4,9 @@
 //! notification form, so the same code judges live changes, scheduled runs and history.
 
 pub mod managed;
+mod rule;
+
+pub use rule::{Evaluator, Rule, Scope};
 
 use serde::{Deserialize, Serialize};
 
