@@ -460,6 +460,69 @@ fn parse(bytes: &[u8], what: &str) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reference(name: &str) -> Value {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../driftlog-sim/tests/fixtures/ci-shapes")
+            .join(format!("{name}.json"));
+        serde_json::from_str(&std::fs::read_to_string(p).expect("fixture")).expect("json")
+    }
+
+    /// The API form of the reference CIs, as `ci-shapes/README.md` converts them.
+    #[test]
+    fn api_form_of_reference_items_follows_the_conversion_rules() {
+        let n = reference("AWS_S3_Bucket");
+        let ms = crate::time::parse_rfc3339_ms("2024-05-01T10:13:00.012Z").expect("time");
+        let a = notification_to_api(n.clone(), ms);
+        assert_eq!(a["version"], "1.3");
+        assert_eq!(a["accountId"], "111122223333");
+        assert_eq!(a["arn"], "arn:aws:s3:::example-app-data");
+        assert_eq!(a["configurationItemMD5Hash"], "");
+        assert_eq!(a["configurationStateId"], "1714558380012");
+        assert_eq!(a["configurationItemCaptureTime"], json!(1_714_558_380.012));
+        assert_eq!(a["resourceCreationTime"], json!(1_685_620_800));
+        for gone in [
+            "configurationItemVersion",
+            "awsAccountId",
+            "ARN",
+            "configurationStateMd5Hash",
+        ] {
+            assert!(a.get(gone).is_none(), "{gone}");
+        }
+        // configuration as its compact JSON text.
+        let conf: Value =
+            serde_json::from_str(a["configuration"].as_str().expect("text")).expect("json");
+        assert_eq!(conf, n["configuration"]);
+        // Supplementary values as JSON text: objects encoded, the ACL string double-encoded,
+        // false as "false".
+        let s = &a["supplementaryConfiguration"];
+        let acl = n["supplementaryConfiguration"]["AccessControlList"]
+            .as_str()
+            .expect("acl");
+        assert_eq!(
+            s["AccessControlList"],
+            Value::String(Value::String(acl.to_string()).to_string())
+        );
+        assert_eq!(s["IsRequesterPaysEnabled"], "false");
+        let ver: Value =
+            serde_json::from_str(s["BucketVersioningConfiguration"].as_str().expect("text"))
+                .expect("json");
+        assert_eq!(ver["status"], "Enabled");
+        assert_eq!(a["tags"], n["tags"]);
+
+        // Relationships renamed, null names left out.
+        let sg = reference("AWS_EC2_SecurityGroup");
+        let a = notification_to_api(sg.clone(), 0);
+        let r = &a["relationships"][0];
+        assert_eq!(r["relationshipName"], sg["relationships"][0]["name"]);
+        assert!(r.get("name").is_none());
+        assert!(r.get("resourceName").is_none() || !r["resourceName"].is_null());
+        // A deleted item's configuration is the text "null".
+        let mut del = sg;
+        del["configuration"] = Value::Null;
+        del["configurationItemStatus"] = json!("ResourceDeleted");
+        assert_eq!(notification_to_api(del, 0)["configuration"], "null");
+    }
     use crate::Observed;
 
     #[test]
