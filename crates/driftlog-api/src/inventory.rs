@@ -420,62 +420,133 @@ impl ConfigApi {
                 .map_err(|_| ApiError::bad_token())?,
             None => 0,
         };
-        // Every current item the caller sees, in a stable order (type, account, region,
-        // id), unrecorded and deleted ones left out.
-        let keys: Vec<ResourceKey> = {
-            let state = self.log.state();
-            let mut scopes: Vec<Scope> = state
-                .scopes()
-                .filter(|(s, live, _)| *live > 0 && self.visible(caller, s))
-                .map(|(s, _, _)| s.clone())
-                .collect();
-            scopes.sort();
-            let mut keys = Vec::new();
-            for s in scopes {
-                let mut ids: Vec<&String> = state
-                    .live_in(&s)
-                    .into_iter()
-                    .flat_map(|m| m.values())
-                    .collect();
-                ids.sort();
-                keys.extend(ids.into_iter().map(|id| {
-                    ResourceKey::new(
-                        s.account.clone(),
-                        s.region.clone(),
-                        s.resource_type.clone(),
-                        id.clone(),
-                    )
-                }));
-            }
-            keys
+        // Later pages come from the result the first page computed (one consistent answer
+        // across pages, and no rescan per page); a result no longer cached is recomputed.
+        let cache_key = format!("{expr}\u{1}{:?}\u{1}{:?}", caller.account, caller.region);
+        let cached = if offset > 0 {
+            self.select_cache.lock().ok().and_then(|c| {
+                c.iter()
+                    .find(|(k, _)| *k == cache_key)
+                    .map(|(_, r)| r.clone())
+            })
+        } else {
+            None
         };
-        let log = self.log.clone();
-        let q = query.clone();
-        let rows = tokio::task::spawn_blocking(move || {
-            let mut docs = Vec::new();
-            for key in keys {
-                let Some(ci) = log.latest(&key).map_err(ApiError::internal)? else {
-                    continue;
+        let rows: std::sync::Arc<Vec<String>> = match cached {
+            Some(r) => r,
+            None => {
+                // Every current item the caller sees, in a stable order (type, account, region,
+                // id), unrecorded and deleted ones left out.
+                let keys: Vec<ResourceKey> = {
+                    let state = self.log.state();
+                    // Scopes the WHERE clause rules out are never read (`resourceType = …` is how
+                    // most queries start).
+                    let (types, accounts, regions) =
+                        (query.types(), query.accounts(), query.regions());
+                    let allowed = |list: &Option<Vec<String>>, v: &str| {
+                        list.as_ref().is_none_or(|l| l.iter().any(|x| x == v))
+                    };
+                    let mut scopes: Vec<Scope> = state
+                        .scopes()
+                        .filter(|(s, live, _)| {
+                            *live > 0
+                                && self.visible(caller, s)
+                                && allowed(&types, &s.resource_type)
+                                && allowed(&accounts, &s.account)
+                                && allowed(&regions, &s.region)
+                        })
+                        .map(|(s, _, _)| s.clone())
+                        .collect();
+                    scopes.sort();
+                    let mut keys = Vec::new();
+                    for s in scopes {
+                        let mut ids: Vec<&String> = state
+                            .live_in(&s)
+                            .into_iter()
+                            .flat_map(|m| m.values())
+                            .collect();
+                        ids.sort();
+                        keys.extend(ids.into_iter().map(|id| {
+                            ResourceKey::new(
+                                s.account.clone(),
+                                s.region.clone(),
+                                s.resource_type.clone(),
+                                id.clone(),
+                            )
+                        }));
+                    }
+                    keys
                 };
-                if ci.status.is_deletion()
-                    || ci.status == driftlog_model::Status::ResourceNotRecorded
-                {
-                    continue;
+                let log = self.log.clone();
+                let q = query.clone();
+                // Counting by type, account and region needs no item: the state knows how
+                // many resources each scope holds.
+                let counted = query.counts_scopes().then(|| {
+                    let state = self.log.state();
+                    let mut docs = Vec::new();
+                    let mut weights = Vec::new();
+                    let mut seen = std::collections::BTreeSet::new();
+                    for k in &keys {
+                        let s = k.scope();
+                        if seen.insert(s.clone()) {
+                            docs.push(json!({"resourceType": s.resource_type, "accountId": s.account, "awsRegion": s.region}));
+                            weights.push(state.live_in(&s).map_or(0, |m| m.len() as u64));
+                        }
+                    }
+                    query
+                        .rows_weighted(&docs, Some(&weights))
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                });
+                let rows = if let Some(rows) = counted {
+                    rows
+                } else {
+                    tokio::task::spawn_blocking(move || {
+                        let mut docs = Vec::new();
+                        for key in keys {
+                            let Some(ci) = log.latest(&key).map_err(ApiError::internal)? else {
+                                continue;
+                            };
+                            if ci.status.is_deletion()
+                                || ci.status == driftlog_model::Status::ResourceNotRecorded
+                            {
+                                continue;
+                            }
+                            let d = query_doc(&ci)?;
+                            if q.matches(&d) {
+                                docs.push(q.reduce(&d));
+                            }
+                        }
+                        Ok::<_, ApiError>(
+                            q.rows(&docs)
+                                .iter()
+                                .map(Value::to_string)
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                    .await
+                    .map_err(ApiError::internal)??
+                };
+                let rows = std::sync::Arc::new(rows);
+                let bytes: usize = rows.iter().map(String::len).sum();
+                if bytes <= SELECT_CACHE_BYTES {
+                    if let Ok(mut c) = self.select_cache.lock() {
+                        c.retain(|(k, _)| *k != cache_key);
+                        c.push_back((cache_key, rows.clone()));
+                        while c.len() > SELECT_CACHE_ENTRIES {
+                            c.pop_front();
+                        }
+                    }
                 }
-                let d = query_doc(&ci)?;
-                if q.matches(&d) {
-                    docs.push(d);
-                }
+                rows
             }
-            Ok::<_, ApiError>(q.rows(&docs))
-        })
-        .await
-        .map_err(ApiError::internal)??;
+        };
         let page: Vec<Value> = rows
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|r| Value::String(r.to_string()))
+            .map(|r| Value::String(r.clone()))
             .collect();
         let fields: Vec<Value> = query
             .field_names()
@@ -493,6 +564,10 @@ impl ConfigApi {
         Ok(out)
     }
 }
+
+/// SelectResourceConfig results kept for their next pages: a few, each at most this big.
+pub(crate) const SELECT_CACHE_ENTRIES: usize = 8;
+const SELECT_CACHE_BYTES: usize = 64 << 20;
 
 fn found_len(v: &Value) -> usize {
     v["resourceIdentifiers"].as_array().map_or(0, Vec::len)

@@ -58,6 +58,8 @@ pub struct ConfigApi {
     writes: tokio::sync::Mutex<()>,
     /// Calls answered, by operation and result, for `/metrics`.
     calls: Mutex<std::collections::BTreeMap<(String, String), u64>>,
+    /// SelectResourceConfig results by expression and caller, for their next pages.
+    select_cache: Mutex<std::collections::VecDeque<(String, Arc<Vec<String>>)>>,
 }
 
 impl ConfigApi {
@@ -89,6 +91,7 @@ impl ConfigApi {
             control: Mutex::new(control),
             writes: tokio::sync::Mutex::new(()),
             calls: Mutex::default(),
+            select_cache: Mutex::default(),
         }))
     }
 

@@ -493,6 +493,9 @@ pub fn parse(text: &str) -> ApiResult<Query> {
     })
 }
 
+/// One group of a GROUP BY: its key values and its members with their weights.
+type Group<'a> = (Vec<Value>, Vec<(&'a Value, u64)>);
+
 /// Every value at `path` in `doc`, arrays flattened.
 fn values_at<'a>(doc: &'a Value, path: &str) -> Vec<&'a Value> {
     let mut cur = vec![doc];
@@ -672,7 +675,68 @@ fn sort_key(row: &Value, col: &str) -> Value {
     select(row, col)
 }
 
+/// The values a top-level AND chain pins `prop` to (`prop = 'v'` or `prop IN (...)`), if
+/// any: the scan then reads only those scopes.
+fn pinned(c: &Cond, prop: &str) -> Option<Vec<String>> {
+    match c {
+        Cond::And(a, b) => match (pinned(a, prop), pinned(b, prop)) {
+            (Some(x), Some(y)) => Some(x.into_iter().filter(|v| y.contains(v)).collect()),
+            (x, None) => x,
+            (None, y) => y,
+        },
+        Cond::Cmp(p, "=", Value::String(v)) if p == prop => Some(vec![v.clone()]),
+        Cond::In(p, vs) if p == prop => vs
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>(),
+        _ => None,
+    }
+}
+
 impl Query {
+    /// The resource types the WHERE clause allows (`None`: any), to skip other scopes.
+    pub fn types(&self) -> Option<Vec<String>> {
+        self.filter.as_ref().and_then(|c| pinned(c, "resourceType"))
+    }
+
+    /// The accounts the WHERE clause allows.
+    pub fn accounts(&self) -> Option<Vec<String>> {
+        self.filter.as_ref().and_then(|c| pinned(c, "accountId"))
+    }
+
+    /// The regions the WHERE clause allows.
+    pub fn regions(&self) -> Option<Vec<String>> {
+        self.filter.as_ref().and_then(|c| pinned(c, "awsRegion"))
+    }
+
+    /// The parts of a matching document the result needs (selected, grouped, ordered and
+    /// aggregated paths): what is kept of each match until the rows are built, so a query
+    /// over a million items holds a million small values, not a million documents.
+    pub fn reduce(&self, doc: &Value) -> Value {
+        let mut paths: Vec<&str> = Vec::new();
+        for c in &self.columns {
+            match c {
+                Column::Prop(p) | Column::Agg(_, Some(p)) => paths.push(p),
+                Column::Agg(_, None) => {}
+            }
+        }
+        paths.extend(self.group_by.iter().map(String::as_str));
+        paths.extend(
+            self.order_by
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .filter(|c| !c.contains('(')),
+        );
+        let mut row = Map::new();
+        for p in paths {
+            let v = select(doc, p);
+            if !v.is_null() {
+                nest(&mut row, p, v);
+            }
+        }
+        Value::Object(row)
+    }
+
     /// True when the item matches the WHERE clause.
     pub fn matches(&self, doc: &Value) -> bool {
         self.filter.as_ref().is_none_or(|c| eval(c, doc))
@@ -685,14 +749,51 @@ impl Query {
 
     /// Turns the matching documents into result rows (aggregated, grouped, ordered).
     pub fn rows(&self, docs: &[Value]) -> Vec<Value> {
+        self.rows_weighted(docs, None)
+    }
+
+    /// True when the query only counts resources by type, account and region (no other
+    /// property, no other aggregate, a WHERE on those alone): it can be answered from the
+    /// number of resources per scope, without reading one item.
+    pub fn counts_scopes(&self) -> bool {
+        const SCOPE: [&str; 3] = ["resourceType", "accountId", "awsRegion"];
+        fn scope_only(c: &Cond) -> bool {
+            match c {
+                Cond::And(a, b) => scope_only(a) && scope_only(b),
+                Cond::Cmp(p, "=", Value::String(_)) => SCOPE.contains(&p.as_str()),
+                Cond::In(p, vs) => SCOPE.contains(&p.as_str()) && vs.iter().all(Value::is_string),
+                _ => false,
+            }
+        }
+        self.columns
+            .iter()
+            .any(|c| matches!(c, Column::Agg("COUNT", None)))
+            && self.columns.iter().all(|c| match c {
+                Column::Agg(f, arg) => *f == "COUNT" && arg.is_none(),
+                Column::Prop(p) => self.group_by.contains(p),
+            })
+            && self.group_by.iter().all(|g| SCOPE.contains(&g.as_str()))
+            && self.filter.as_ref().is_none_or(scope_only)
+    }
+
+    /// [`Self::rows`] where each document stands for `weights[i]` resources (`COUNT(*)`
+    /// sums them): the per-scope answer of [`Self::counts_scopes`] queries.
+    pub fn rows_weighted(&self, docs: &[Value], weights: Option<&[u64]>) -> Vec<Value> {
+        let weight = |i: usize| weights.and_then(|w| w.get(i).copied()).unwrap_or(1);
         let aggregated = self.columns.iter().any(|c| matches!(c, Column::Agg(..)));
         let mut rows: Vec<Value> = if aggregated || !self.group_by.is_empty() {
-            let mut groups: Vec<(Vec<Value>, Vec<&Value>)> = Vec::new();
-            for d in docs {
+            let mut groups: Vec<Group<'_>> = Vec::new();
+            let mut index: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
+            for (i, d) in docs.iter().enumerate() {
                 let key: Vec<Value> = self.group_by.iter().map(|g| select(d, g)).collect();
-                match groups.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, members)) => members.push(d),
-                    None => groups.push((key, vec![d])),
+                let k = Value::Array(key.clone()).to_string();
+                match index.get(&k) {
+                    Some(&g) => groups[g].1.push((d, weight(i))),
+                    None => {
+                        index.insert(k, groups.len());
+                        groups.push((key, vec![(d, weight(i))]));
+                    }
                 }
             }
             if groups.is_empty() && self.group_by.is_empty() {
@@ -746,10 +847,10 @@ impl Query {
     }
 }
 
-fn aggregate(f: &str, arg: Option<&str>, members: &[&Value]) -> Value {
+fn aggregate(f: &str, arg: Option<&str>, members: &[(&Value, u64)]) -> Value {
     let vals: Vec<&Value> = match arg {
-        None => return json!(members.len()),
-        Some(p) => members.iter().flat_map(|d| values_at(d, p)).collect(),
+        None => return json!(members.iter().map(|(_, w)| w).sum::<u64>()),
+        Some(p) => members.iter().flat_map(|(d, _)| values_at(d, p)).collect(),
     };
     match f {
         "COUNT" => json!(vals.len()),
@@ -860,6 +961,69 @@ mod tests {
             q.rows(&docs),
             [json!({"COUNT(*)": 2, "MAX(configuration.ipPermissions.fromPort)": 443})]
         );
+    }
+
+    #[test]
+    fn reduced_documents_give_the_same_rows() {
+        let docs = [sg("sg-1", "0.0.0.0/0", 22), sg("sg-2", "10.0.0.0/16", 443)];
+        for q in [
+            "SELECT resourceId, configuration.groupName ORDER BY resourceId DESC",
+            "SELECT resourceType, COUNT(*) GROUP BY resourceType",
+            "SELECT COUNT(*), MAX(configuration.ipPermissions.fromPort)",
+            "SELECT configuration.ipPermissions.ipRanges ORDER BY resourceId",
+        ] {
+            let q = parse(q).unwrap();
+            let reduced: Vec<Value> = docs.iter().map(|d| q.reduce(d)).collect();
+            assert_eq!(q.rows(&reduced), q.rows(&docs));
+        }
+    }
+
+    #[test]
+    fn scope_counts_answer_count_queries_without_items() {
+        let q = parse(
+            "SELECT resourceType, COUNT(*) WHERE awsRegion = 'us-east-1' GROUP BY resourceType",
+        )
+        .unwrap();
+        assert!(q.counts_scopes());
+        let docs = [
+            json!({"resourceType": "A", "accountId": "1", "awsRegion": "us-east-1"}),
+            json!({"resourceType": "A", "accountId": "2", "awsRegion": "us-east-1"}),
+            json!({"resourceType": "B", "accountId": "1", "awsRegion": "us-east-1"}),
+        ];
+        let rows = q.rows_weighted(&docs, Some(&[5, 7, 1]));
+        assert_eq!(
+            rows,
+            [
+                json!({"resourceType": "A", "COUNT(*)": 12}),
+                json!({"resourceType": "B", "COUNT(*)": 1})
+            ]
+        );
+        for slow in [
+            "SELECT resourceType, COUNT(*) WHERE resourceName = 'x' GROUP BY resourceType",
+            "SELECT resourceId, COUNT(*) GROUP BY resourceId",
+            "SELECT resourceType, MAX(version) GROUP BY resourceType",
+            "SELECT resourceType",
+        ] {
+            assert!(!parse(slow).unwrap().counts_scopes(), "{slow}");
+        }
+    }
+
+    #[test]
+    fn pinned_types_accounts_and_regions_prune_the_scan() {
+        let q = parse("SELECT resourceId WHERE resourceType = 'AWS::EC2::VPC' AND awsRegion IN ('us-east-1', 'eu-west-1')").unwrap();
+        assert_eq!(q.types(), Some(vec!["AWS::EC2::VPC".to_string()]));
+        assert_eq!(
+            q.regions(),
+            Some(vec!["us-east-1".to_string(), "eu-west-1".to_string()])
+        );
+        assert_eq!(q.accounts(), None);
+        // An OR anywhere at the top means nothing is pinned.
+        let q = parse("SELECT resourceId WHERE resourceType = 'AWS::EC2::VPC' OR resourceId = 'x'")
+            .unwrap();
+        assert_eq!(q.types(), None);
+        let q = parse("SELECT resourceId WHERE resourceType IN ('A', 'B') AND resourceType = 'B'")
+            .unwrap();
+        assert_eq!(q.types(), Some(vec!["B".to_string()]));
     }
 
     #[test]
