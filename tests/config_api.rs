@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 mod cli_support;
 #[path = "support/moto.rs"]
 mod moto_support;
-use cli_support::KillOnDrop;
+use cli_support::{http_get, json_lines, serve_listening, wait, KillOnDrop};
 use moto_support::{free_port, venv_bin};
 
 const KEY: &str = "AKIDRIFTLOGTEST0001";
@@ -64,33 +64,11 @@ access_keys = [{{ access_key_id = "{KEY}", secret_access_key = "{SECRET}" }}]
 }
 
 fn start(cfg: &Path, port: u16) -> Server {
-    let child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_driftlog"))
-            .args(["serve", "--quiet", "--config"])
-            .arg(cfg)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    let data = cfg.parent().unwrap().join("data");
-    let s = Server {
-        _child: child,
-        url,
+    Server {
+        _child: serve_listening(cfg, port),
+        url: format!("http://127.0.0.1:{port}"),
         cfg: cfg.to_path_buf(),
-        data,
-    };
-    wait("the API answers", 120, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    s
-}
-
-fn wait(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < Duration::from_secs(secs), "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(200));
+        data: cfg.parent().unwrap().join("data"),
     }
 }
 
@@ -188,18 +166,8 @@ fn biggest_type(s: &Server) -> (String, u64) {
 }
 
 fn watermark(s: &Server) -> u64 {
-    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
-        .args(["status", "--json", "--config"])
-        .arg(&s.cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["watermark"].as_u64().unwrap()
+    let out = driftlog_json(&s.cfg, &["status", "--json"]);
+    out[0]["watermark"].as_u64().unwrap()
 }
 
 #[test]
@@ -599,28 +567,13 @@ fn boto3_and_the_aws_cli_drive_the_recorder_channel_and_history() {
         watermark(&s) > w1 + 20
     });
     // Only security groups are recorded now, as the recording group says.
-    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
-        .args([
-            "tail",
-            "--json",
-            "--limit",
-            "20",
-            "--from",
-            &w1.to_string(),
-            "--config",
-        ])
-        .arg(&s.cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = driftlog_json(
+        &s.cfg,
+        &["tail", "--json", "--limit", "20", "--from", &w1.to_string()],
     );
-    let types: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
+    let types: BTreeSet<String> = out
+        .iter()
+        .map(|v| {
             v["configurationItem"]["resourceType"]
                 .as_str()
                 .unwrap()
@@ -631,6 +584,18 @@ fn boto3_and_the_aws_cli_drive_the_recorder_channel_and_history() {
         types,
         BTreeSet::from(["AWS::EC2::SecurityGroup".to_string()])
     );
+}
+
+/// A `driftlog` command with `--config cfg`: its JSON output lines.
+fn driftlog_json(cfg: &Path, args: &[&str]) -> Vec<Value> {
+    json_lines(
+        &Command::new(env!("CARGO_BIN_EXE_driftlog"))
+            .args(args)
+            .arg("--config")
+            .arg(cfg)
+            .output()
+            .unwrap(),
+    )
 }
 
 fn find_files(dir: &Path) -> Vec<PathBuf> {
@@ -858,20 +823,8 @@ fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
     );
 
     // The audit trail: every call above, refused ones included, newest first.
-    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
-        .args(["audit", "--json", "--limit", "1000", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let trail: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let out = driftlog_json(&cfg, &["audit", "--json", "--limit", "1000"]);
+    let trail = out;
     let stop = trail
         .iter()
         .find(|c| c["operation"] == "StopConfigurationRecorder")
@@ -920,17 +873,8 @@ fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
     }
 
     // driftlog stats: items per hour by type and the busiest resources.
-    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
-        .args(["stats", "--json", "--top", "3", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = driftlog_json(&cfg, &["stats", "--json", "--top", "3"]);
+    let st = &out[0];
     let items = st["items"].as_u64().unwrap();
     assert!(items > 0);
     let by_type: u64 = st["types"]
@@ -942,17 +886,4 @@ fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
     assert_eq!(by_type, items);
     assert_eq!(st["resources"].as_array().unwrap().len(), 3);
     assert!(st["resources"][0]["items"].as_u64() >= st["resources"][2]["items"].as_u64());
-}
-
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::Read;
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        c,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut s = String::new();
-    c.read_to_string(&mut s).unwrap();
-    s
 }

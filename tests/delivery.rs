@@ -13,11 +13,11 @@ use driftlog_model::{Filter, TypePattern};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[path = "support/cli.rs"]
 mod cli_support;
-use cli_support::{json_lines, KillOnDrop};
+use cli_support::{json_lines, wait, KillOnDrop};
 
 const SECRET: &str = "hook-secret";
 const SG: &str = "AWS::EC2::SecurityGroup";
@@ -77,14 +77,6 @@ fn serve(cfg: &std::path::Path) -> KillOnDrop {
             .spawn()
             .unwrap(),
     )
-}
-
-fn wait(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < Duration::from_secs(secs), "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -13,22 +13,17 @@ use driftlog_grpc::{pb, DriftlogClient};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[path = "support/cli.rs"]
 mod cli_support;
-use cli_support::KillOnDrop;
+use cli_support::{http_get, serve_listening};
+#[path = "support/moto.rs"]
+mod moto_support;
+use moto_support::free_port;
 
 const SG: &str = "AWS::EC2::SecurityGroup";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config(dir: &Path, port: u16) -> PathBuf {
     let cfg = dir.join("driftlog.toml");
@@ -52,26 +47,6 @@ listen = "127.0.0.1:{port}"
     )
     .unwrap();
     cfg
-}
-
-fn start(cfg: &Path, port: u16) -> KillOnDrop {
-    let child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_driftlog"))
-            .args(["serve", "--quiet", "--config"])
-            .arg(cfg)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child
 }
 
 async fn client(port: u16) -> DriftlogClient<driftlog_grpc::tonic::transport::Channel> {
@@ -122,24 +97,12 @@ async fn all_sg_seqs(
     out
 }
 
-fn http_get(port: u16, path: &str) -> String {
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        c,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut s = String::new();
-    c.read_to_string(&mut s).unwrap();
-    s
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_subscription_resumes_across_a_crash_with_nothing_missed_or_repeated() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config(dir.path(), port);
-    let mut server = start(&cfg, port);
+    let mut server = serve_listening(&cfg, port);
     let mut c = client(port).await;
 
     // First life: read some security-group changes from the beginning, acknowledging
@@ -186,7 +149,7 @@ async fn a_durable_subscription_resumes_across_a_crash_with_nothing_missed_or_re
     drop(server);
 
     // Second life: the same durable name resumes right after the last acknowledgement.
-    let _server = start(&cfg, port);
+    let _server = serve_listening(&cfg, port);
     let mut c = client(port).await;
     let mut stream = c
         .subscribe(pb::SubscribeRequest {
@@ -299,7 +262,7 @@ async fn history_inventory_audit_ndjson_tail_and_a_clean_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config(dir.path(), port);
-    let mut server = start(&cfg, port);
+    let mut server = serve_listening(&cfg, port);
     let mut c = client(port).await;
     // Wait for discovery.
     let t = Instant::now();

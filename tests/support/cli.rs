@@ -1,10 +1,13 @@
-//! Helpers for tests that run the `driftlog` binary, shared by `tests/e2e.rs` and
-//! `tests/aws.rs` (included with `#[path]`).
+//! Helpers for tests that run the `driftlog` binary, shared by the binary's tests in
+//! `tests/` (included with `#[path]`).
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use serde_json::Value;
-use std::process::{Child, Output};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A child that cannot outlive a failing test.
 pub struct KillOnDrop(pub Child);
@@ -27,4 +30,42 @@ pub fn json_lines(out: &Output) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
         .collect()
+}
+
+/// Waits until `f` holds, failing the test after `secs`.
+pub fn wait(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(secs), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `driftlog serve --quiet --config cfg`, returned once its API answers on `port`.
+pub fn serve_listening(cfg: &Path, port: u16) -> KillOnDrop {
+    let child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_driftlog"))
+            .args(["serve", "--quiet", "--config"])
+            .arg(cfg)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn driftlog serve"),
+    );
+    wait("the API answers", 120, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    child
+}
+
+/// A plain HTTP/1.1 GET on loopback; the whole response, headers included.
+pub fn http_get(port: u16, path: &str) -> String {
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut s = String::new();
+    c.read_to_string(&mut s).expect("read");
+    s
 }

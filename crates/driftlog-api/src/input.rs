@@ -222,17 +222,8 @@ impl Input {
         }
     }
 
-    /// An optional list of strings, at most `max_items`, each `min..=max` long.
-    ///
-    /// # Errors
-    /// `SerializationException` for other types, `ValidationException` for sizes.
-    pub fn strings(
-        &self,
-        name: &str,
-        max_items: usize,
-        min: usize,
-        max: usize,
-    ) -> ApiResult<Option<Vec<String>>> {
+    /// An optional list of at most `max_items` members.
+    fn list(&self, name: &str, max_items: usize) -> ApiResult<Option<&Vec<Value>>> {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
@@ -246,6 +237,23 @@ impl Input {
                 &format!("Member must have length less than or equal to {max_items}"),
             ));
         }
+        Ok(Some(list))
+    }
+
+    /// An optional list of strings, at most `max_items`, each `min..=max` long.
+    ///
+    /// # Errors
+    /// `SerializationException` for other types, `ValidationException` for sizes.
+    pub fn strings(
+        &self,
+        name: &str,
+        max_items: usize,
+        min: usize,
+        max: usize,
+    ) -> ApiResult<Option<Vec<String>>> {
+        let Some(list) = self.list(name, max_items)? else {
+            return Ok(None);
+        };
         let mut out = Vec::with_capacity(list.len());
         for (i, item) in list.iter().enumerate() {
             let Value::String(s) = item else {
@@ -289,19 +297,9 @@ impl Input {
     /// # Errors
     /// `SerializationException` for other types, `ValidationException` for the size.
     pub fn objects(&self, name: &str, max_items: usize) -> ApiResult<Option<Vec<Input>>> {
-        let Some(v) = self.get(name) else {
+        let Some(list) = self.list(name, max_items)? else {
             return Ok(None);
         };
-        let Value::Array(list) = v else {
-            return Err(self.wrong(name, v, "list"));
-        };
-        if list.len() > max_items {
-            return Err(ApiError::constraint(
-                &format!("[{} items]", list.len()),
-                &self.label(name),
-                &format!("Member must have length less than or equal to {max_items}"),
-            ));
-        }
         list.iter()
             .enumerate()
             .map(|(i, item)| match item {

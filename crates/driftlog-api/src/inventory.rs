@@ -229,9 +229,10 @@ impl ConfigApi {
         })
         .await
         .map_err(ApiError::internal)??;
-        let mut out = json!({"resourceIdentifiers": found});
         // A full page may be followed by more; the last page has no token.
-        if found_len(&out) == limit {
+        let full = found.len() == limit;
+        let mut out = json!({"resourceIdentifiers": found});
+        if full {
             if let Some(pos) = next {
                 out["nextToken"] =
                     json!(self
@@ -435,99 +436,7 @@ impl ConfigApi {
         let rows: std::sync::Arc<Vec<String>> = match cached {
             Some(r) => r,
             None => {
-                // Every current item the caller sees, in a stable order (type, account, region,
-                // id), unrecorded and deleted ones left out.
-                let keys: Vec<ResourceKey> = {
-                    let state = self.log.state();
-                    // Scopes the WHERE clause rules out are never read (`resourceType = …` is how
-                    // most queries start).
-                    let (types, accounts, regions) =
-                        (query.types(), query.accounts(), query.regions());
-                    let allowed = |list: &Option<Vec<String>>, v: &str| {
-                        list.as_ref().is_none_or(|l| l.iter().any(|x| x == v))
-                    };
-                    let mut scopes: Vec<Scope> = state
-                        .scopes()
-                        .filter(|(s, live, _)| {
-                            *live > 0
-                                && self.visible(caller, s)
-                                && allowed(&types, &s.resource_type)
-                                && allowed(&accounts, &s.account)
-                                && allowed(&regions, &s.region)
-                        })
-                        .map(|(s, _, _)| s.clone())
-                        .collect();
-                    scopes.sort();
-                    let mut keys = Vec::new();
-                    for s in scopes {
-                        let mut ids: Vec<&String> = state
-                            .live_in(&s)
-                            .into_iter()
-                            .flat_map(|m| m.values())
-                            .collect();
-                        ids.sort();
-                        keys.extend(ids.into_iter().map(|id| {
-                            ResourceKey::new(
-                                s.account.clone(),
-                                s.region.clone(),
-                                s.resource_type.clone(),
-                                id.clone(),
-                            )
-                        }));
-                    }
-                    keys
-                };
-                let log = self.log.clone();
-                let q = query.clone();
-                // Counting by type, account and region needs no item: the state knows how
-                // many resources each scope holds.
-                let counted = query.counts_scopes().then(|| {
-                    let state = self.log.state();
-                    let mut docs = Vec::new();
-                    let mut weights = Vec::new();
-                    let mut seen = std::collections::BTreeSet::new();
-                    for k in &keys {
-                        let s = k.scope();
-                        if seen.insert(s.clone()) {
-                            docs.push(json!({"resourceType": s.resource_type, "accountId": s.account, "awsRegion": s.region}));
-                            weights.push(state.live_in(&s).map_or(0, |m| m.len() as u64));
-                        }
-                    }
-                    query
-                        .rows_weighted(&docs, Some(&weights))
-                        .iter()
-                        .map(Value::to_string)
-                        .collect::<Vec<_>>()
-                });
-                let rows = if let Some(rows) = counted {
-                    rows
-                } else {
-                    tokio::task::spawn_blocking(move || {
-                        let mut docs = Vec::new();
-                        for key in keys {
-                            let Some(ci) = log.latest(&key).map_err(ApiError::internal)? else {
-                                continue;
-                            };
-                            if ci.status.is_deletion()
-                                || ci.status == driftlog_model::Status::ResourceNotRecorded
-                            {
-                                continue;
-                            }
-                            let d = query_doc(&ci)?;
-                            if q.matches(&d) {
-                                docs.push(q.reduce(&d));
-                            }
-                        }
-                        Ok::<_, ApiError>(
-                            q.rows(&docs)
-                                .iter()
-                                .map(Value::to_string)
-                                .collect::<Vec<_>>(),
-                        )
-                    })
-                    .await
-                    .map_err(ApiError::internal)??
-                };
+                let rows = self.select_rows(caller, &query).await?;
                 let rows = std::sync::Arc::new(rows);
                 let bytes: usize = rows.iter().map(String::len).sum();
                 if bytes <= SELECT_CACHE_BYTES {
@@ -563,12 +472,93 @@ impl ConfigApi {
         }
         Ok(out)
     }
+
+    /// Every result row of `query` for `caller`, as JSON text.
+    async fn select_rows(
+        &self,
+        caller: &Caller,
+        query: &crate::sql::Query,
+    ) -> ApiResult<Vec<String>> {
+        // The caller's scopes in a stable order (type, account, region); those the WHERE
+        // clause rules out are never read (`resourceType = …` is how most queries start).
+        let (types, accounts, regions) = (query.types(), query.accounts(), query.regions());
+        let allowed = |list: &Option<Vec<String>>, v: &str| {
+            list.as_ref().is_none_or(|l| l.iter().any(|x| x == v))
+        };
+        let keys = {
+            let state = self.log.state();
+            let mut scopes: Vec<(Scope, usize)> = state
+                .scopes()
+                .filter(|(s, live, _)| {
+                    *live > 0
+                        && self.visible(caller, s)
+                        && allowed(&types, &s.resource_type)
+                        && allowed(&accounts, &s.account)
+                        && allowed(&regions, &s.region)
+                })
+                .map(|(s, live, _)| (s.clone(), live))
+                .collect();
+            scopes.sort();
+            if query.counts_scopes() {
+                // Counting by type, account and region needs no item: the state knows how many
+                // resources each scope holds.
+                let docs: Vec<Value> = scopes
+                .iter()
+                .map(|(s, _)| json!({"resourceType": s.resource_type, "accountId": s.account, "awsRegion": s.region}))
+                .collect();
+                let weights: Vec<u64> = scopes.iter().map(|(_, n)| *n as u64).collect();
+                return Ok(as_text(&query.rows_weighted(&docs, Some(&weights))));
+            }
+            // Every current item of those scopes, by id; unrecorded and deleted ones left out.
+            let mut keys: Vec<ResourceKey> = Vec::new();
+            for (s, _) in &scopes {
+                let mut ids: Vec<&String> = state
+                    .live_in(s)
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .collect();
+                ids.sort();
+                keys.extend(ids.into_iter().map(|id| {
+                    ResourceKey::new(
+                        s.account.clone(),
+                        s.region.clone(),
+                        s.resource_type.clone(),
+                        id.clone(),
+                    )
+                }));
+            }
+            keys
+        };
+        let log = self.log.clone();
+        let q = query.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut docs = Vec::new();
+            for key in keys {
+                let Some(ci) = log.latest(&key).map_err(ApiError::internal)? else {
+                    continue;
+                };
+                if ci.status.is_deletion()
+                    || ci.status == driftlog_model::Status::ResourceNotRecorded
+                {
+                    continue;
+                }
+                let d = query_doc(&ci)?;
+                if q.matches(&d) {
+                    docs.push(q.reduce(&d));
+                }
+            }
+            Ok::<_, ApiError>(as_text(&q.rows(&docs)))
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
 }
 
 /// SelectResourceConfig results kept for their next pages: a few, each at most this big.
 pub(crate) const SELECT_CACHE_ENTRIES: usize = 8;
 const SELECT_CACHE_BYTES: usize = 64 << 20;
 
-fn found_len(v: &Value) -> usize {
-    v["resourceIdentifiers"].as_array().map_or(0, Vec::len)
+/// Result rows as the JSON text SelectResourceConfig returns.
+fn as_text(rows: &[Value]) -> Vec<String> {
+    rows.iter().map(Value::to_string).collect()
 }

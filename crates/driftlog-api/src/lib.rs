@@ -144,18 +144,5 @@ impl ConfigApi {
     }
 }
 
-/// A random version-4 UUID (request ids, recorder ids).
-pub(crate) fn uuid_v4() -> String {
-    let mut b = fastrand::u128(..).to_be_bytes();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
+/// A random version-4 UUID (request ids, recorder ids): the generator of snapshot ids.
+pub(crate) use driftlog_sinks::new_snapshot_id as uuid_v4;

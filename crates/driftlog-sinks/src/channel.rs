@@ -243,6 +243,8 @@ pub struct DeliveryChannel {
     history_lock: tokio::sync::Mutex<()>,
     outbox_lock: Mutex<()>,
     next_event: std::sync::atomic::AtomicU64,
+    /// Events in the queue, counted here so queueing one never scans the queue.
+    queued: std::sync::atomic::AtomicUsize,
     events_queued: tokio::sync::Notify,
     publish_lock: tokio::sync::Mutex<()>,
 }
@@ -287,8 +289,8 @@ impl DeliveryChannel {
             .and_then(|v| serde_json::from_slice(&v).ok())
             .unwrap_or_default();
         status.name.clone_from(&settings.name);
-        let last_event = log
-            .kv_prefix(OUTBOX_PREFIX, usize::MAX)?
+        let outbox = log.kv_prefix(OUTBOX_PREFIX, usize::MAX)?;
+        let last_event = outbox
             .last()
             .and_then(|(k, _)| k[OUTBOX_PREFIX.len()..].parse::<u64>().ok())
             .unwrap_or(0);
@@ -301,6 +303,7 @@ impl DeliveryChannel {
             history_lock: tokio::sync::Mutex::new(()),
             outbox_lock: Mutex::new(()),
             next_event: std::sync::atomic::AtomicU64::new(last_event + 1),
+            queued: std::sync::atomic::AtomicUsize::new(outbox.len()),
             events_queued: tokio::sync::Notify::new(),
             publish_lock: tokio::sync::Mutex::new(()),
         });
@@ -411,13 +414,17 @@ impl DeliveryChannel {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = serde_json::to_vec(event).map_err(|e| Error::Settings(e.to_string()))?;
         self.log.put_kv(&event_key(n), &body)?;
-        let queued = self.log.kv_prefix_len(OUTBOX_PREFIX)?;
+        let queued = self
+            .queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         if queued > MAX_QUEUED_EVENTS {
             for (k, _) in self
                 .log
                 .kv_prefix(OUTBOX_PREFIX, queued - MAX_QUEUED_EVENTS)?
             {
                 self.log.remove_kv(&k)?;
+                self.dequeued();
             }
             tracing::error!(
                 dropped = queued - MAX_QUEUED_EVENTS,
@@ -449,6 +456,7 @@ impl DeliveryChannel {
             let Ok(e) = serde_json::from_slice::<Event>(&body) else {
                 tracing::error!(key, "A queued delivery event is unreadable; dropped.");
                 let _ = self.log.remove_kv(&key);
+                self.dequeued();
                 continue;
             };
             self.update(|s| s.config_stream_delivery_info.attempt(now_ms()));
@@ -456,6 +464,7 @@ impl DeliveryChannel {
                 Ok(()) => {
                     sent += 1;
                     let _ = self.log.remove_kv(&key).and_then(|()| self.log.flush());
+                    self.dequeued();
                     self.update(|s| s.config_stream_delivery_info.outcome(now_ms(), None));
                 }
                 Err(err) => {
@@ -470,9 +479,17 @@ impl DeliveryChannel {
         Ok(sent)
     }
 
+    fn dequeued(&self) {
+        let _ = self.queued.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |n| Some(n.saturating_sub(1)),
+        );
+    }
+
     /// Delivery events waiting for the topic.
     pub fn pending_events(&self) -> usize {
-        self.log.kv_prefix_len(OUTBOX_PREFIX).unwrap_or(0)
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Delivers the history of every delivery period that has ended (a `grace` after its
