@@ -16,4 +16,4 @@ mod summary;
 pub mod text;
 
 pub use driftlog_model::Change;
-pub use summary::{diff_complete, diff_partial, DiffStats, Diffed};
+pub use summary::{diff_complete, diff_partial, diff_removed, DiffStats, Diffed};

@@ -171,6 +171,37 @@ pub fn diff_partial<E: Send>(
     Ok(observe_all(state, &snap.resources, as_of, &load_doc)?.0)
 }
 
+/// Records the deletion of the live resources among `keys` — for derived items (compliance
+/// results) whose producer knows for certain that they ended, never for polled resources,
+/// whose deletions only a complete snapshot may show. Keys not live, or recorded after
+/// `as_of`, are left alone.
+///
+/// # Errors
+/// Whatever `load_doc` returns.
+pub fn diff_removed<E>(
+    state: &CurrentState,
+    keys: &[ResourceKey],
+    as_of: Seq,
+    load_doc: impl Fn(Seq) -> Result<Bytes, E>,
+) -> Result<Diffed, E> {
+    let mut out = Diffed::default();
+    for key in keys {
+        let id = key.id_hash();
+        let Some(prev) = state.get(id) else { continue };
+        if prev.deleted {
+            continue;
+        }
+        if prev.seq > as_of {
+            out.stats.stale += 1;
+            continue;
+        }
+        let prev_doc = load_doc(prev.seq)?;
+        out.changes.push(deletion(key.clone(), id, prev, &prev_doc));
+        out.stats.deleted += 1;
+    }
+    Ok(out)
+}
+
 /// Compares one observed resource with its state; returns true when it was live before.
 fn observe<E>(
     state: &CurrentState,

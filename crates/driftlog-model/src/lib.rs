@@ -29,7 +29,7 @@ pub use item::{
 pub use key::{ResourceKey, ResourceRef, Scope};
 pub use snapshot::{CompleteSnapshot, Observed, PartialSnapshot};
 pub use state::{CurrentState, IdHasher, IdMap, IdSet, ResourceState};
-pub use types::{spec_for, PathSeg, TypeSpec, KNOWN_TYPES};
+pub use types::{spec_for, PathSeg, TypeSpec, COMPLIANCE_TYPE, KNOWN_TYPES};
 
 /// A position in the append-only log. Sequence numbers start at 1, are dense and strictly
 /// increasing; 0 means "before the first record".

@@ -167,8 +167,28 @@ pub(crate) fn common_sets() -> &'static [&'static str] {
     COMMON_SETS
 }
 
+/// The type of the items the rules engine records: one per rule and evaluated resource.
+pub const COMPLIANCE_TYPE: &str = "AWS::Config::ResourceCompliance";
+
+/// Compliance items are derived, not polled, so they are not in [`KNOWN_TYPES`]. The times
+/// of an evaluation tick on every re-evaluation: they are kept with each recorded change of
+/// compliance but a new time alone records nothing.
+static COMPLIANCE_SPEC: TypeSpec = TypeSpec {
+    resource_type: COMPLIANCE_TYPE,
+    set_paths: &[],
+    volatile_paths: &[
+        "configuration.orderingTimestamp",
+        "configuration.resultRecordedTime",
+        "configuration.configRuleInvokedTime",
+    ],
+    global: false,
+};
+
 /// The spec of `resource_type`, or a neutral one for types without declared paths.
 pub fn spec_for(resource_type: &str) -> &'static TypeSpec {
+    if resource_type == COMPLIANCE_TYPE {
+        return &COMPLIANCE_SPEC;
+    }
     KNOWN_TYPES
         .iter()
         .find(|s| s.resource_type == resource_type)

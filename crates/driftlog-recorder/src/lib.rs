@@ -7,11 +7,11 @@
 //! security group) and records them only if they really changed. One writer means versions
 //! and sequence numbers need no locking beyond the log's own.
 
-use driftlog_diff::{diff_complete, diff_partial, DiffStats, Diffed};
+use driftlog_diff::{diff_complete, diff_partial, diff_removed, DiffStats, Diffed};
 use driftlog_log::Log;
 use driftlog_model::time::now_ms;
 use driftlog_model::{
-    spec_for, Change, PartialSnapshot, Relationship, ResourceKey, Scope, Seq, Status,
+    spec_for, Change, Observed, PartialSnapshot, Relationship, ResourceKey, Scope, Seq, Status,
 };
 use driftlog_poll::{
     PollError, PollOutcome, PollResult, RecordingGroup, Scheduler, SchedulerConfig, Source,
@@ -270,6 +270,34 @@ impl Recorder {
         Ok(report)
     }
 
+    /// Records items derived from the log rather than polled (the rules engine's compliance
+    /// results): `upserts` are diffed like a partial poll (an unchanged one writes nothing),
+    /// and the live items among `ended` are recorded as deleted — the producer knows they
+    /// ended, which a poll never does. One batch, under the same writer lock as polls, so
+    /// versions stay consecutive. Nothing is re-checked: derived items have no neighbours
+    /// to describe.
+    ///
+    /// # Errors
+    /// [`Error::Log`] when the batch cannot be appended.
+    pub async fn record_derived(
+        &self,
+        upserts: Vec<Observed>,
+        ended: Vec<ResourceKey>,
+    ) -> Result<(DiffStats, Option<RangeInclusive<Seq>>)> {
+        if upserts.is_empty() && ended.is_empty() {
+            return Ok((DiffStats::default(), None));
+        }
+        let as_of = self.log.watermark();
+        let (stats, appended, _) = self
+            .diff_and_append(vec![Input::Derived(
+                PartialSnapshot { resources: upserts },
+                ended,
+                as_of,
+            )])
+            .await?;
+        Ok((stats.into_iter().next().unwrap_or_default(), appended))
+    }
+
     /// Diffs and appends one finished poll, then re-checks related resources.
     ///
     /// # Errors
@@ -401,6 +429,15 @@ impl Recorder {
                                             Input::Partial(p, as_of) => {
                                                 diff_partial(&state, p, *as_of, load)
                                             }
+                                            Input::Derived(p, gone, as_of) => diff_partial(
+                                                &state, p, *as_of, load,
+                                            )
+                                            .and_then(|mut d| {
+                                                let r = diff_removed(&state, gone, *as_of, load)?;
+                                                d.changes.extend(r.changes);
+                                                d.stats.add(&r.stats);
+                                                Ok(d)
+                                            }),
                                         };
                                         mine.push((i, r));
                                     }
@@ -582,6 +619,8 @@ impl Recorder {
 enum Input {
     Complete(driftlog_model::CompleteSnapshot, Seq),
     Partial(PartialSnapshot, Seq),
+    /// Derived items (compliance results): these upserts, and these keys ended.
+    Derived(PartialSnapshot, Vec<ResourceKey>, Seq),
 }
 
 fn doc_relationships(doc: &[u8]) -> Vec<Relationship> {

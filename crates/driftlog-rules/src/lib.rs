@@ -3,10 +3,11 @@
 //! `InputParameters` and semantics, as pure functions of one item in AWS Config's
 //! notification form, so the same code judges live changes, scheduled runs and history.
 
+pub mod cel;
 pub mod managed;
 mod rule;
 
-pub use rule::{Evaluator, Rule, Scope};
+pub use rule::{Evaluator, Judge, Rule, Scope};
 
 use serde::{Deserialize, Serialize};
 
@@ -90,4 +91,10 @@ pub enum RuleError {
     /// The item is not what the rule's type looks like (names the path).
     #[error("configuration item: {0}")]
     Item(String),
+    /// A CEL expression does not compile.
+    #[error("CEL expression: {0}")]
+    Expression(String),
+    /// A CEL expression or an external evaluator failed on one item.
+    #[error("evaluation failed: {0}")]
+    Evaluation(String),
 }

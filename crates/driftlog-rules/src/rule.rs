@@ -1,9 +1,11 @@
 //! A configured rule: its name, the scope of resources it judges (AWS's `Scope`:
 //! resource types, a tag key and optional value, one resource id) and what judges them.
 
+use crate::cel::CelRule;
 use crate::{managed, RuleError, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// AWS's rule `Scope`. Empty parts match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +87,32 @@ pub enum Evaluator {
         /// `InputParameters`.
         parameters: Map<String, Value>,
     },
+    /// A CEL expression (see [`crate::cel`]).
+    Cel {
+        /// The expression.
+        expression: String,
+        /// `InputParameters`, bound as `ruleParameters`.
+        parameters: Map<String, Value>,
+    },
+    /// An external evaluator declared in the configuration (a command or an HTTP endpoint),
+    /// sent AWS's invoking event: judged outside this crate.
+    External {
+        /// The evaluator's name.
+        evaluator: String,
+        /// `InputParameters`, sent as `ruleParameters`.
+        parameters: Map<String, Value>,
+    },
+}
+
+impl Evaluator {
+    /// The rule's `InputParameters`.
+    pub fn parameters(&self) -> &Map<String, Value> {
+        match self {
+            Evaluator::Managed { parameters, .. }
+            | Evaluator::Cel { parameters, .. }
+            | Evaluator::External { parameters, .. } => parameters,
+        }
+    }
 }
 
 /// A rule as configured.
@@ -110,30 +138,111 @@ impl Rule {
                 identifier,
                 parameters,
             } => managed::check_parameters(identifier, parameters),
+            Evaluator::Cel { expression, .. } => CelRule::compile(expression).map(|_| ()),
+            Evaluator::External { evaluator, .. } if evaluator.is_empty() => Err(
+                RuleError::Parameter("an external rule needs an evaluator name".into()),
+            ),
+            Evaluator::External { .. } => Ok(()),
+        }
+    }
+
+    /// True when the rule would judge this item: in scope, and of a type its managed rule
+    /// judges. External and CEL rules judge every type their scope lets through.
+    pub fn applies_to(&self, item: &Value) -> bool {
+        if !self.scope.covers(item) {
+            return false;
+        }
+        match &self.evaluator {
+            Evaluator::Managed { identifier, .. } => managed::rule(identifier).is_ok_and(|r| {
+                let rtype = item["resourceType"].as_str().unwrap_or("");
+                r.resource_types.is_empty() || r.resource_types.contains(&rtype)
+            }),
+            _ => true,
+        }
+    }
+
+    /// True when the rule could judge resources of this type at all (scope and managed
+    /// rule types), so a periodic run reads only those.
+    pub fn applies_to_type(&self, resource_type: &str) -> bool {
+        if !self.scope.resource_types.is_empty()
+            && !self.scope.resource_types.iter().any(|t| t == resource_type)
+        {
+            return false;
+        }
+        match &self.evaluator {
+            Evaluator::Managed { identifier, .. } => managed::rule(identifier).is_ok_and(|r| {
+                r.resource_types.is_empty() || r.resource_types.contains(&resource_type)
+            }),
+            _ => true,
         }
     }
 
     /// The rule's verdict on one item, or `None` when the item is outside its scope (or of
-    /// a type the rule does not judge), as AWS Config does not evaluate those.
+    /// a type the rule does not judge), as AWS Config does not evaluate those. Compiles a CEL
+    /// expression on each call: judge many items with a [`Judge`].
     ///
     /// # Errors
     /// The evaluator failed: the rule's status shows the error; no verdict is invented.
     pub fn judge(&self, item: &Value) -> Result<Option<Verdict>, RuleError> {
-        if !self.scope.covers(item) {
+        Judge::new(self.clone())?.judge(item)
+    }
+}
+
+/// A rule ready to judge many items: its CEL expression compiled once.
+#[derive(Debug, Clone)]
+pub struct Judge {
+    rule: Rule,
+    cel: Option<Arc<CelRule>>,
+}
+
+impl Judge {
+    /// Checks and compiles `rule`.
+    ///
+    /// # Errors
+    /// [`RuleError`] naming what is wrong with the rule.
+    pub fn new(rule: Rule) -> Result<Self, RuleError> {
+        rule.check()?;
+        let cel = match &rule.evaluator {
+            Evaluator::Cel { expression, .. } => Some(Arc::new(CelRule::compile(expression)?)),
+            _ => None,
+        };
+        Ok(Self { rule, cel })
+    }
+
+    /// The rule as configured.
+    pub fn rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    /// The external evaluator's name, for rules judged outside.
+    pub fn external(&self) -> Option<&str> {
+        match &self.rule.evaluator {
+            Evaluator::External { evaluator, .. } => Some(evaluator),
+            _ => None,
+        }
+    }
+
+    /// The verdict on one item (notification form), `None` when the rule does not judge it.
+    ///
+    /// # Errors
+    /// The evaluator failed (or is external: [`RuleError::Evaluation`]); no verdict.
+    pub fn judge(&self, item: &Value) -> Result<Option<Verdict>, RuleError> {
+        if !self.rule.applies_to(item) {
             return Ok(None);
         }
-        match &self.evaluator {
+        match &self.rule.evaluator {
             Evaluator::Managed {
                 identifier,
                 parameters,
-            } => {
-                let r = managed::rule(identifier)?;
-                let rtype = item["resourceType"].as_str().unwrap_or("");
-                if !r.resource_types.is_empty() && !r.resource_types.contains(&rtype) {
-                    return Ok(None);
-                }
-                managed::evaluate(identifier, parameters, item).map(Some)
-            }
+            } => managed::evaluate(identifier, parameters, item).map(Some),
+            Evaluator::Cel { parameters, .. } => match &self.cel {
+                Some(c) => c.evaluate(item, parameters).map(Some),
+                None => Err(RuleError::Evaluation("the CEL rule is not compiled".into())),
+            },
+            Evaluator::External { evaluator, .. } => Err(RuleError::Evaluation(format!(
+                "rule {} is judged by the external evaluator {evaluator}",
+                self.rule.name
+            ))),
         }
     }
 }
