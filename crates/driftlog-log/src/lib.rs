@@ -575,6 +575,56 @@ impl Log {
             .collect()
     }
 
+    /// Up to `max` side records under `prefix` whose keys sort after `after` (all when
+    /// `None`): one page of a large side index, resumed from its last key.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn kv_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let start: Vec<u8> = match after {
+            Some(a) => {
+                let mut k = a.as_bytes().to_vec();
+                k.push(0);
+                k
+            }
+            None => prefix.as_bytes().to_vec(),
+        };
+        self.kv
+            .range(start..)
+            .take_while(|kv| {
+                kv.as_ref()
+                    .map_or(true, |(k, _)| k.starts_with(prefix.as_bytes()))
+            })
+            .take(max)
+            .map(|kv| {
+                let (k, v) = kv.map_err(storage("scan kv"))?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Writes and removes several side records at once (all or none): two entries of one
+    /// index never disagree after a crash.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn apply_kv(&self, puts: &[(String, Vec<u8>)], removes: &[String]) -> Result<()> {
+        let mut b = sled::Batch::default();
+        for (k, v) in puts {
+            b.insert(k.as_bytes(), v.as_slice());
+        }
+        for k in removes {
+            b.remove(k.as_bytes());
+        }
+        self.kv.apply_batch(b).map_err(storage("write kv batch"))?;
+        Ok(())
+    }
+
     /// How many side records have keys starting with `prefix`.
     ///
     /// # Errors

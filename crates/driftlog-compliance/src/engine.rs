@@ -1,0 +1,1373 @@
+//! The engine: rules in memory and in the store, the change loop over the log, full runs
+//! (new or changed rule, periodic, on demand), and recording of results.
+
+use crate::def::{frequency_ms, DefContext, DefError, RuleDef};
+use crate::external::{self, parse_evaluations, Evaluation, ExternalSpec};
+use crate::item::{
+    by_resource_key, by_resource_prefix, compliance_key, compliance_observed,
+    parse_by_resource_key, result_key, rule_prefix, ResultRecord,
+};
+use crate::token::Tokens;
+use driftlog_log::Log;
+use driftlog_model::time::{iso_ms, now_ms};
+use driftlog_model::{ConfigurationItem, Filter, ResourceKey, Seq, COMPLIANCE_TYPE};
+use driftlog_recorder::Recorder;
+use driftlog_rules::{Compliance, Judge};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// The cursor of the change loop in the store.
+const CURSOR: &str = "rules/changes";
+/// Items judged per batch (one append of results per batch).
+const BATCH: usize = 1024;
+/// AWS's limit of rules per account and region.
+const MAX_RULES: usize = 1000;
+/// `ComplianceContributorCount.CappedCount` stops here.
+pub const CAP: u64 = 100;
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Account of rule ARNs, and of results reported for unknown resources.
+    pub account: String,
+    /// Region of rule ARNs, and of results reported for unknown resources.
+    pub region: String,
+    /// External evaluators declared in the configuration.
+    pub evaluators: Vec<ExternalSpec>,
+    /// How often due periodic rules are looked for.
+    pub periodic_check: Duration,
+    /// External invocations in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            evaluators: Vec::new(),
+            periodic_check: Duration::from_secs(30),
+            concurrency: 4,
+        }
+    }
+}
+
+/// Why an engine call failed; the API maps each to AWS's error.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The definition was refused.
+    #[error(transparent)]
+    Def(#[from] DefError),
+    /// No rule of that name (`NoSuchConfigRuleException`).
+    #[error("The ConfigRule '{0}' provided in the request is invalid. Please check the configRule name.")]
+    NoSuchRule(String),
+    /// An evaluation of the rule is still running (`LimitExceededException`).
+    #[error("An evaluation of the rule '{0}' is in progress; start another when it finished.")]
+    Busy(String),
+    /// 1000 rules already (`MaxNumberOfConfigRulesExceededException`).
+    #[error("Failed to put config rule because the maximum number of config rules ({MAX_RULES}) is reached.")]
+    TooMany,
+    /// The result token is unknown, forged or expired (`InvalidResultTokenException`).
+    #[error("The result token is invalid or expired; use the resultToken of a recent invocation.")]
+    InvalidToken,
+    /// Bad evaluations (`InvalidParameterValueException`).
+    #[error("{0}")]
+    Invalid(String),
+    /// Evaluation needs the running server (the CLI opened the store itself).
+    #[error("evaluation runs in `driftlog serve`; start it (the rule is stored and will be evaluated then)")]
+    Offline,
+    /// The store failed.
+    #[error("store: {0}")]
+    Log(#[from] driftlog_log::Error),
+    /// Recording results failed.
+    #[error("recording results: {0}")]
+    Record(String),
+}
+
+type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// A rule's evaluation status (`DescribeConfigRuleEvaluationStatus`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleStatus {
+    /// When the rule was first put.
+    pub first_activated_ms: i64,
+    /// A full evaluation has started at least once.
+    pub first_evaluation_started: bool,
+    /// Last invocation without error.
+    pub last_success_invocation_ms: Option<i64>,
+    /// Last invocation with an error.
+    pub last_failed_invocation_ms: Option<i64>,
+    /// Last results recorded without error.
+    pub last_success_evaluation_ms: Option<i64>,
+    /// Last evaluation that failed.
+    pub last_failed_evaluation_ms: Option<i64>,
+    /// Error code of the last failure.
+    pub last_error_code: Option<String>,
+    /// Error message of the last failure (names the resource).
+    pub last_error_message: Option<String>,
+    /// Evaluations done.
+    pub evaluations: u64,
+    /// Evaluations that failed.
+    pub errors: u64,
+}
+
+/// Results of one rule by compliance type (live, from the index).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleCounts {
+    /// COMPLIANT resources.
+    pub compliant: u64,
+    /// NON_COMPLIANT resources.
+    pub non_compliant: u64,
+    /// NOT_APPLICABLE resources.
+    pub not_applicable: u64,
+}
+
+impl RuleCounts {
+    fn add(&mut self, c: Compliance, d: i64) {
+        let n = match c {
+            Compliance::Compliant => &mut self.compliant,
+            Compliance::NonCompliant => &mut self.non_compliant,
+            Compliance::NotApplicable => &mut self.not_applicable,
+            Compliance::InsufficientData => return,
+        };
+        *n = n.saturating_add_signed(d);
+    }
+
+    /// The rule's compliance as AWS summarizes it.
+    pub fn compliance(&self) -> Compliance {
+        if self.non_compliant > 0 {
+            Compliance::NonCompliant
+        } else if self.compliant > 0 {
+            Compliance::Compliant
+        } else {
+            Compliance::InsufficientData
+        }
+    }
+}
+
+struct Active {
+    def: RuleDef,
+    judge: Judge,
+}
+
+/// Per rule in one apply: results seen, last failure (message, invocation?), invoked ok.
+type Touched = (u64, Option<(String, bool)>, bool);
+
+/// What judging produced, before it is recorded.
+enum Outcome {
+    Result(ResultRecord),
+    Ended {
+        rule: String,
+        resource_type: String,
+        resource_id: String,
+    },
+    Failed {
+        rule: String,
+        message: String,
+        invocation: bool,
+    },
+    Invoked {
+        rule: String,
+    },
+}
+
+/// The rules engine (see the crate docs).
+pub struct Engine {
+    log: Arc<Log>,
+    recorder: Option<Arc<Recorder>>,
+    settings: EngineSettings,
+    rules: RwLock<BTreeMap<String, Arc<Active>>>,
+    counts: Mutex<HashMap<String, RuleCounts>>,
+    statuses: Mutex<BTreeMap<String, RuleStatus>>,
+    running: Mutex<HashSet<String>>,
+    rerun: Mutex<HashSet<String>>,
+    apply_lock: tokio::sync::Mutex<()>,
+    tokens: Tokens,
+    http: reqwest::Client,
+    wake: Notify,
+}
+
+fn kv_json<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Option<T> {
+    serde_json::from_slice(v).ok()
+}
+
+impl Engine {
+    /// Opens the engine on the store: loads the rules, their statuses and the counts of
+    /// their results. `recorder` is `None` when the CLI holds the store (rules can be put
+    /// and read, evaluation waits for `serve`).
+    ///
+    /// # Errors
+    /// [`EngineError::Log`] when the store cannot be read.
+    pub fn open(
+        log: Arc<Log>,
+        recorder: Option<Arc<Recorder>>,
+        settings: EngineSettings,
+    ) -> Result<Arc<Self>> {
+        let key = match log.get_kv("rules/token_key")? {
+            Some(k) => k,
+            None => {
+                let mut k = vec![0u8; 32];
+                getrandom::getrandom(&mut k).map_err(|e| {
+                    EngineError::Record(format!("no OS randomness for the token key: {e}"))
+                })?;
+                log.put_kv("rules/token_key", &k)?;
+                k
+            }
+        };
+        let mut rules = BTreeMap::new();
+        for (k, v) in log.kv_prefix("rules/def/", usize::MAX)? {
+            let Some(def) = kv_json::<RuleDef>(&v) else {
+                tracing::error!(key = %k, "Stored rule is unreadable; skipped.");
+                continue;
+            };
+            match Judge::new(def.rule.clone()) {
+                Ok(judge) => {
+                    rules.insert(def.rule.name.clone(), Arc::new(Active { def, judge }));
+                }
+                Err(e) => {
+                    tracing::error!(rule = %def.rule.name, error = %e, "Stored rule no longer compiles; skipped.")
+                }
+            }
+        }
+        let mut statuses = BTreeMap::new();
+        for (k, v) in log.kv_prefix("rules/status/", usize::MAX)? {
+            if let Some(s) = kv_json::<RuleStatus>(&v) {
+                statuses.insert(k.trim_start_matches("rules/status/").to_string(), s);
+            }
+        }
+        let mut counts: HashMap<String, RuleCounts> = HashMap::new();
+        for (_, v) in log.kv_prefix("rules/res/", usize::MAX)? {
+            if let Some(r) = kv_json::<ResultRecord>(&v) {
+                counts.entry(r.rule).or_default().add(r.compliance, 1);
+            }
+        }
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| EngineError::Record(e.to_string()))?;
+        Ok(Arc::new(Self {
+            log,
+            recorder,
+            settings,
+            rules: RwLock::new(rules),
+            counts: Mutex::new(counts),
+            statuses: Mutex::new(statuses),
+            running: Mutex::new(HashSet::new()),
+            rerun: Mutex::new(HashSet::new()),
+            apply_lock: tokio::sync::Mutex::new(()),
+            tokens: Tokens::new(key),
+            http,
+            wake: Notify::new(),
+        }))
+    }
+
+    /// Where rules are put (account, region, evaluators), for [`RuleDef::from_api`].
+    pub fn def_context(&self) -> DefContext {
+        DefContext {
+            account: self.settings.account.clone(),
+            region: self.settings.region.clone(),
+            evaluators: self
+                .settings
+                .evaluators
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
+        }
+    }
+
+    /// Every rule, by name.
+    pub fn rules(&self) -> Vec<RuleDef> {
+        self.rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|a| a.def.clone())
+            .collect()
+    }
+
+    /// One rule.
+    pub fn rule(&self, name: &str) -> Option<RuleDef> {
+        self.active(name).map(|a| a.def.clone())
+    }
+
+    fn active(&self, name: &str) -> Option<Arc<Active>> {
+        self.rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Puts a rule (`PutConfigRule`: create or update by name) and evaluates it against
+    /// the current inventory in the background. Durable when this returns.
+    ///
+    /// # Errors
+    /// [`EngineError::Def`] for a refused definition, [`EngineError::TooMany`].
+    pub fn put_rule(self: &Arc<Self>, config_rule: &Value) -> Result<RuleDef> {
+        let name = config_rule
+            .get("ConfigRuleName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let existing = self.rule(name);
+        let now = now_ms();
+        let def = RuleDef::from_api(config_rule, existing.as_ref(), &self.def_context(), now)?;
+        if existing.is_none()
+            && self.rules.read().unwrap_or_else(|p| p.into_inner()).len() >= MAX_RULES
+        {
+            return Err(EngineError::TooMany);
+        }
+        let judge = Judge::new(def.rule.clone()).map_err(|e| DefError {
+            code: "InvalidParameterValueException",
+            message: e.to_string(),
+        })?;
+        let body = serde_json::to_vec(&def).map_err(|e| EngineError::Record(e.to_string()))?;
+        let name = def.rule.name.clone();
+        self.log.apply_kv(
+            &[
+                (format!("rules/def/{name}"), body),
+                (format!("rules/pending/{name}"), Vec::new()),
+            ],
+            &[format!("rules/deleting/{name}")],
+        )?;
+        {
+            let mut st = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+            let s = st.entry(name.clone()).or_default();
+            if s.first_activated_ms == 0 {
+                s.first_activated_ms = now;
+            }
+            self.save_status(&name, s);
+        }
+        self.log.flush()?;
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                name.clone(),
+                Arc::new(Active {
+                    def: def.clone(),
+                    judge,
+                }),
+            );
+        tracing::info!(rule = %name, id = %def.id, "Rule put.");
+        if self.recorder.is_some() {
+            self.spawn_full_run(name, "put");
+        }
+        Ok(def)
+    }
+
+    /// Deletes a rule (`DeleteConfigRule`); its results end (recorded as deleted) in the
+    /// background.
+    ///
+    /// # Errors
+    /// [`EngineError::NoSuchRule`].
+    pub fn delete_rule(self: &Arc<Self>, name: &str) -> Result<()> {
+        if self.active(name).is_none() {
+            return Err(EngineError::NoSuchRule(name.to_string()));
+        }
+        self.log.apply_kv(
+            &[(format!("rules/deleting/{name}"), Vec::new())],
+            &[
+                format!("rules/def/{name}"),
+                format!("rules/pending/{name}"),
+                format!("rules/status/{name}"),
+                format!("rules/lastrun/{name}"),
+            ],
+        )?;
+        self.log.flush()?;
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        tracing::info!(rule = %name, "Rule deleted.");
+        if self.recorder.is_some() {
+            let me = self.clone();
+            let name = name.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = me.clean_deleted(&name).await {
+                    tracing::warn!(rule = %name, error = %e, "Cleaning a deleted rule's results failed; retried at next start.");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts full evaluations of `names` (`StartConfigRulesEvaluation`).
+    ///
+    /// # Errors
+    /// [`EngineError::NoSuchRule`], [`EngineError::Busy`] while one of them runs,
+    /// [`EngineError::Offline`] without a recorder.
+    pub fn start_evaluation(self: &Arc<Self>, names: &[String]) -> Result<()> {
+        for n in names {
+            if self.active(n).is_none() {
+                return Err(EngineError::NoSuchRule(n.clone()));
+            }
+        }
+        if self.recorder.is_none() {
+            return Err(EngineError::Offline);
+        }
+        {
+            let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = names.iter().find(|n| running.contains(*n)) {
+                return Err(EngineError::Busy(n.clone()));
+            }
+        }
+        for n in names {
+            self.spawn_full_run(n.clone(), "on demand");
+        }
+        Ok(())
+    }
+
+    /// True while a full evaluation of `name` runs.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(name)
+    }
+
+    /// Records evaluations an external evaluator reports later (`PutEvaluations`).
+    /// `test_mode` checks them and records nothing. Returns the evaluations not recorded.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidToken`], [`EngineError::NoSuchRule`], [`EngineError::Invalid`].
+    pub async fn put_evaluations(
+        &self,
+        token: &str,
+        evaluations: &[Value],
+        test_mode: bool,
+    ) -> Result<Vec<Value>> {
+        let now = now_ms();
+        let evals = parse_evaluations(evaluations, now).map_err(|e| EngineError::Invalid(e.0))?;
+        if test_mode {
+            return Ok(Vec::new());
+        }
+        if evals.is_empty() {
+            return Err(EngineError::Invalid(
+                "Evaluations is empty: report at least one evaluation (or set TestMode)".into(),
+            ));
+        }
+        let (rule, invoked_ms) = self
+            .tokens
+            .check(token, now)
+            .ok_or(EngineError::InvalidToken)?;
+        if self.active(&rule).is_none() {
+            return Err(EngineError::NoSuchRule(rule));
+        }
+        if self.recorder.is_none() {
+            return Err(EngineError::Offline);
+        }
+        let outcomes = self.results_of(&rule, &evals, invoked_ms, now, None);
+        self.apply(outcomes).await?;
+        Ok(Vec::new())
+    }
+
+    /// The evaluations' results, placed in the account and region where the resource is
+    /// recorded (the engine's own for resources driftlog does not record).
+    fn results_of(
+        &self,
+        rule: &str,
+        evals: &[Evaluation],
+        invoked_ms: i64,
+        now: i64,
+        item: Option<&ConfigurationItem>,
+    ) -> Vec<Outcome> {
+        let mut places: HashMap<(String, String), (String, String)> = HashMap::new();
+        let wanted: HashSet<(&str, &str)> = evals
+            .iter()
+            .filter(|e| {
+                !item.is_some_and(|i| {
+                    i.key.resource_type == e.resource_type && i.key.resource_id == e.resource_id
+                })
+            })
+            .map(|e| (e.resource_type.as_str(), e.resource_id.as_str()))
+            .collect();
+        if !wanted.is_empty() {
+            for k in self.log.state().keys() {
+                if wanted.contains(&(k.resource_type.as_str(), k.resource_id.as_str())) {
+                    places.insert((k.resource_type, k.resource_id), (k.account, k.region));
+                }
+            }
+        }
+        evals
+            .iter()
+            .map(|e| {
+                let (account, region, seq) = match item {
+                    Some(i)
+                        if i.key.resource_type == e.resource_type
+                            && i.key.resource_id == e.resource_id =>
+                    {
+                        (i.key.account.clone(), i.key.region.clone(), i.seq)
+                    }
+                    _ => {
+                        let (a, r) = places
+                            .get(&(e.resource_type.clone(), e.resource_id.clone()))
+                            .cloned()
+                            .unwrap_or_else(|| {
+                                (self.settings.account.clone(), self.settings.region.clone())
+                            });
+                        (a, r, 0)
+                    }
+                };
+                Outcome::Result(ResultRecord {
+                    rule: rule.to_string(),
+                    account,
+                    region,
+                    resource_type: e.resource_type.clone(),
+                    resource_id: e.resource_id.clone(),
+                    compliance: e.compliance,
+                    annotation: e.annotation.clone(),
+                    ordering_ms: e.ordering_ms,
+                    recorded_ms: now,
+                    invoked_ms,
+                    item_seq: seq,
+                })
+            })
+            .collect()
+    }
+
+    /// A rule's results, one page: `(results, next key)`, filtered by compliance types.
+    ///
+    /// # Errors
+    /// [`EngineError::Log`].
+    pub fn results_page(
+        &self,
+        rule: &str,
+        types: &[Compliance],
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ResultRecord>, Option<String>)> {
+        let prefix = rule_prefix(rule);
+        let mut out = Vec::new();
+        let mut cursor = after.map(str::to_string);
+        loop {
+            let page = self.log.kv_page(&prefix, cursor.as_deref(), 512)?;
+            if page.is_empty() {
+                return Ok((out, None));
+            }
+            for (k, v) in &page {
+                cursor = Some(k.clone());
+                if let Some(r) = kv_json::<ResultRecord>(v) {
+                    if types.is_empty() || types.contains(&r.compliance) {
+                        out.push(r);
+                        if out.len() == limit {
+                            let more = !self.log.kv_page(&prefix, Some(k), 1)?.is_empty();
+                            return Ok((out, more.then(|| k.clone())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every rule's result for one resource.
+    ///
+    /// # Errors
+    /// [`EngineError::Log`].
+    pub fn resource_results(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Vec<ResultRecord>> {
+        let mut out = Vec::new();
+        for (k, _) in self.log.kv_prefix(
+            &by_resource_prefix(Some(resource_type), Some(resource_id)),
+            usize::MAX,
+        )? {
+            if let Some((t, id, rule)) = parse_by_resource_key(&k) {
+                if let Some(v) = self.log.get_kv(&result_key(rule, t, id))? {
+                    if let Some(r) = kv_json::<ResultRecord>(&v) {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluated resources in (type, id) order, one page: each with its results, after the
+    /// by-resource index key `after`. Returns the page and the key to resume from.
+    ///
+    /// # Errors
+    /// [`EngineError::Log`].
+    #[allow(
+        clippy::type_complexity,
+        reason = "a page of (type, id, results) and a cursor"
+    )]
+    pub fn resources_page(
+        &self,
+        resource_type: Option<&str>,
+        resource_id: Option<&str>,
+        after: Option<&str>,
+        mut keep: impl FnMut(&[ResultRecord]) -> bool,
+        limit: usize,
+    ) -> Result<(Vec<(String, String, Vec<ResultRecord>)>, Option<String>)> {
+        let prefix = by_resource_prefix(resource_type, resource_id);
+        let mut out: Vec<(String, String, Vec<ResultRecord>)> = Vec::new();
+        let mut cursor = after.map(str::to_string);
+        let mut current: Option<(String, String, Vec<ResultRecord>, String)> = None;
+        let flush = |cur: Option<(String, String, Vec<ResultRecord>, String)>,
+                     out: &mut Vec<(String, String, Vec<ResultRecord>)>,
+                     keep: &mut dyn FnMut(&[ResultRecord]) -> bool|
+         -> Option<String> {
+            let (t, id, rs, last) = cur?;
+            if keep(&rs) {
+                out.push((t, id, rs));
+            }
+            Some(last)
+        };
+        loop {
+            let page = self.log.kv_page(&prefix, cursor.as_deref(), 512)?;
+            if page.is_empty() {
+                flush(current.take(), &mut out, &mut keep);
+                return Ok((out, None));
+            }
+            for (k, _) in &page {
+                cursor = Some(k.clone());
+                let Some((t, id, rule)) = parse_by_resource_key(k) else {
+                    continue;
+                };
+                let same = current.as_ref().is_some_and(|c| c.0 == t && c.1 == id);
+                if !same {
+                    let last = flush(current.take(), &mut out, &mut keep);
+                    if out.len() == limit {
+                        return Ok((out, last));
+                    }
+                    current = Some((t.to_string(), id.to_string(), Vec::new(), k.clone()));
+                }
+                if let Some(c) = current.as_mut() {
+                    if let Some(v) = self.log.get_kv(&result_key(rule, t, id))? {
+                        if let Some(r) = kv_json::<ResultRecord>(&v) {
+                            c.2.push(r);
+                        }
+                    }
+                    c.3 = k.clone();
+                }
+            }
+        }
+    }
+
+    /// A rule's live results by compliance type.
+    pub fn counts(&self, rule: &str) -> RuleCounts {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(rule)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// A rule's evaluation status.
+    pub fn status(&self, rule: &str) -> Option<RuleStatus> {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(rule)
+            .cloned()
+    }
+
+    fn save_status(&self, name: &str, s: &RuleStatus) {
+        if let Ok(v) = serde_json::to_vec(s) {
+            if let Err(e) = self.log.put_kv(&format!("rules/status/{name}"), &v) {
+                tracing::warn!(rule = %name, error = %e, "Saving a rule status failed.");
+            }
+        }
+    }
+
+    /// Runs the change loop, the periodic scheduler and unfinished work of a previous run
+    /// (full runs of rules put but not yet evaluated, results of deleted rules) until
+    /// `stop` turns true.
+    ///
+    /// # Errors
+    /// [`EngineError::Offline`] without a recorder; store errors of the change loop.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) -> Result<()> {
+        if self.recorder.is_none() {
+            return Err(EngineError::Offline);
+        }
+        for (k, _) in self.log.kv_prefix("rules/pending/", usize::MAX)? {
+            self.spawn_full_run(
+                k.trim_start_matches("rules/pending/").to_string(),
+                "put before restart",
+            );
+        }
+        for (k, _) in self.log.kv_prefix("rules/deleting/", usize::MAX)? {
+            let name = k.trim_start_matches("rules/deleting/").to_string();
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = me.clean_deleted(&name).await {
+                    tracing::warn!(rule = %name, error = %e, "Cleaning a deleted rule's results failed.");
+                }
+            });
+        }
+        let periodic = {
+            let me = self.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    me.start_due_periodic();
+                    tokio::select! {
+                        _ = tokio::time::sleep(me.settings.periodic_check) => {}
+                        _ = stop.changed() => break,
+                    }
+                    if *stop.borrow() {
+                        break;
+                    }
+                }
+            })
+        };
+        let mut cursor = match self.log.cursor(CURSOR)? {
+            Some(c) => c,
+            None => {
+                // First start: resources recorded so far are judged by each rule's full run.
+                let w = self.log.watermark();
+                self.log.set_cursor(CURSOR, w)?;
+                w
+            }
+        };
+        let mut water = self.log.subscribe_watermark();
+        let result = loop {
+            if *stop.borrow() {
+                break Ok(());
+            }
+            match self.change_step(cursor).await {
+                Ok(Some(next)) => {
+                    cursor = next;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "Rules change loop failed; retrying in 5 s.");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = water.changed() => {}
+                _ = self.wake.notified() => {}
+                _ = stop.changed() => {}
+            }
+        };
+        periodic.abort();
+        result
+    }
+
+    /// Judges the next batch of changes after `cursor` with the change-triggered rules and
+    /// records the results, then moves the cursor. `None` when nothing is new.
+    async fn change_step(&self, cursor: Seq) -> Result<Option<Seq>> {
+        let (items, last) = self.log.read_range(cursor, BATCH, &Filter::default())?;
+        if last == cursor {
+            return Ok(None);
+        }
+        let rules: Vec<Arc<Active>> = self
+            .rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|a| a.def.triggers.on_change)
+            .cloned()
+            .collect();
+        if !rules.is_empty() {
+            let outcomes = self.judge_items(&rules, &items, false).await;
+            self.apply(outcomes).await?;
+        }
+        // After the results: a crash in between judges the batch again, and the diff stage
+        // finds the recorded results unchanged.
+        self.log.set_cursor(CURSOR, last)?;
+        Ok(Some(last))
+    }
+
+    /// Judges items with rules. Deleted items, and items that left a rule's scope, end
+    /// the rule's result for them (if it had one).
+    async fn judge_items(
+        &self,
+        rules: &[Arc<Active>],
+        items: &[ConfigurationItem],
+        on_demand: bool,
+    ) -> Vec<Outcome> {
+        let invoked = now_ms();
+        let mut out = Vec::new();
+        let mut external: Vec<(Arc<Active>, &ConfigurationItem, Value)> = Vec::new();
+        for item in items {
+            let rtype = item.key.resource_type.as_str();
+            if rtype == COMPLIANCE_TYPE {
+                continue;
+            }
+            let relevant: Vec<&Arc<Active>> = rules
+                .iter()
+                .filter(|a| a.def.rule.applies_to_type(rtype))
+                .collect();
+            if relevant.is_empty() {
+                continue;
+            }
+            let ended = |a: &Arc<Active>| Outcome::Ended {
+                rule: a.def.rule.name.clone(),
+                resource_type: item.key.resource_type.clone(),
+                resource_id: item.key.resource_id.clone(),
+            };
+            if item.status.is_deletion() {
+                out.extend(relevant.into_iter().map(ended));
+                continue;
+            }
+            let json = match item.to_notification_json() {
+                Ok(j) => j,
+                Err(e) => {
+                    for a in relevant {
+                        out.push(Outcome::Failed {
+                            rule: a.def.rule.name.clone(),
+                            message: format!(
+                                "{} {}: unreadable item: {e}",
+                                rtype, item.key.resource_id
+                            ),
+                            invocation: false,
+                        });
+                    }
+                    continue;
+                }
+            };
+            for a in relevant {
+                if !a.def.rule.applies_to(&json) {
+                    out.push(ended(a));
+                    continue;
+                }
+                if a.judge.external().is_some() {
+                    external.push((a.clone(), item, json.clone()));
+                    continue;
+                }
+                match a.judge.judge(&json) {
+                    Ok(Some(v)) => out.push(Outcome::Result(ResultRecord {
+                        rule: a.def.rule.name.clone(),
+                        account: item.key.account.clone(),
+                        region: item.key.region.clone(),
+                        resource_type: item.key.resource_type.clone(),
+                        resource_id: item.key.resource_id.clone(),
+                        compliance: v.compliance,
+                        annotation: v.annotation,
+                        ordering_ms: item.capture_time_ms,
+                        recorded_ms: invoked,
+                        invoked_ms: invoked,
+                        item_seq: item.seq,
+                    })),
+                    Ok(None) => out.push(ended(a)),
+                    Err(e) => out.push(Outcome::Failed {
+                        rule: a.def.rule.name.clone(),
+                        message: format!("{} {}: {e}", rtype, item.key.resource_id),
+                        invocation: false,
+                    }),
+                }
+            }
+        }
+        if !external.is_empty() {
+            out.extend(self.invoke_all(external, on_demand).await);
+        }
+        out
+    }
+
+    /// Invokes external evaluators, a few at a time, in item order.
+    async fn invoke_all(
+        &self,
+        calls: Vec<(Arc<Active>, &ConfigurationItem, Value)>,
+        on_demand: bool,
+    ) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        for chunk in calls.chunks(self.settings.concurrency.max(1)) {
+            let mut futs = Vec::new();
+            for (a, item, json) in chunk {
+                let invoked = now_ms();
+                let diff = if on_demand {
+                    Value::Null
+                } else {
+                    item.diff_json().unwrap_or(Value::Null)
+                };
+                let invoking = json!({
+                    "configurationItemDiff": diff,
+                    "configurationItem": json,
+                    "notificationCreationTime": iso_ms(invoked),
+                    "messageType": "ConfigurationItemChangeNotification",
+                    "recordVersion": "1.3",
+                });
+                futs.push(self.invoke_one(a.clone(), invoking, invoked, Some(*item)));
+            }
+            for r in join_all(futs).await {
+                out.extend(r);
+            }
+        }
+        out
+    }
+
+    /// One invocation of a rule's evaluator with an invoking event.
+    async fn invoke_one(
+        &self,
+        a: Arc<Active>,
+        invoking: Value,
+        invoked: i64,
+        item: Option<&ConfigurationItem>,
+    ) -> Vec<Outcome> {
+        let name = a.def.rule.name.clone();
+        let Some(spec) = a
+            .judge
+            .external()
+            .and_then(|n| self.settings.evaluators.iter().find(|e| e.name == n))
+        else {
+            return vec![Outcome::Failed {
+                rule: name,
+                message: "the rule's evaluator is no longer declared in the configuration".into(),
+                invocation: true,
+            }];
+        };
+        let event = json!({
+            "version": "1.0",
+            "invokingEvent": invoking.to_string(),
+            "ruleParameters": Value::Object(a.def.rule.evaluator.parameters().clone()).to_string(),
+            "resultToken": self.tokens.issue(&name, invoked),
+            "eventLeftScope": false,
+            "executionRoleArn": format!("arn:aws:iam::{}:role/driftlog", self.settings.account),
+            "configRuleArn": a.def.arn,
+            "configRuleName": name,
+            "configRuleId": a.def.id,
+            "accountId": item.map_or(self.settings.account.as_str(), |i| i.key.account.as_str()),
+            "evaluationMode": "DETECTIVE",
+        });
+        match external::invoke(spec, &self.http, &event, now_ms()).await {
+            Ok(evals) => {
+                let mut v = self.results_of(&name, &evals, invoked, now_ms(), item);
+                v.push(Outcome::Invoked { rule: name });
+                v
+            }
+            Err(message) => vec![Outcome::Failed {
+                rule: name,
+                message,
+                invocation: true,
+            }],
+        }
+    }
+
+    /// Records outcomes: changed results become compliance items (one append), the index
+    /// follows, statuses and counts are updated.
+    async fn apply(&self, outcomes: Vec<Outcome>) -> Result<()> {
+        let Some(recorder) = &self.recorder else {
+            return Err(EngineError::Offline);
+        };
+        let _g = self.apply_lock.lock().await;
+        enum Action {
+            Put(ResultRecord),
+            End(ResultRecord),
+        }
+        let mut actions: BTreeMap<String, Action> = BTreeMap::new();
+        let mut prev_of: HashMap<String, Option<ResultRecord>> = HashMap::new();
+        // Per rule: results seen, the last failure (message, was an invocation), invoked ok.
+        let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
+        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
+        for o in outcomes {
+            match o {
+                Outcome::Result(r) => {
+                    if !rules.contains_key(&r.rule) {
+                        continue;
+                    }
+                    let t = touched.entry(r.rule.clone()).or_default();
+                    t.0 += 1;
+                    let k = result_key(&r.rule, &r.resource_type, &r.resource_id);
+                    let current = match actions.get(&k) {
+                        Some(Action::Put(p)) => Some(p.clone()),
+                        Some(Action::End(_)) => None,
+                        None => self.stored(&k, &mut prev_of)?,
+                    };
+                    if let Some(c) = &current {
+                        if r.item_seq != 0 && c.item_seq > r.item_seq {
+                            continue;
+                        }
+                        if c.compliance == r.compliance && c.annotation == r.annotation {
+                            continue;
+                        }
+                    }
+                    actions.insert(k, Action::Put(r));
+                }
+                Outcome::Ended {
+                    rule,
+                    resource_type,
+                    resource_id,
+                } => {
+                    let k = result_key(&rule, &resource_type, &resource_id);
+                    let current = match actions.get(&k) {
+                        Some(Action::Put(p)) => Some(p.clone()),
+                        Some(Action::End(_)) => None,
+                        None => self.stored(&k, &mut prev_of)?,
+                    };
+                    if let Some(c) = current {
+                        actions.insert(k, Action::End(c));
+                    }
+                }
+                Outcome::Failed {
+                    rule,
+                    message,
+                    invocation,
+                } => {
+                    let t = touched.entry(rule).or_default();
+                    t.1 = Some((message, invocation));
+                }
+                Outcome::Invoked { rule } => {
+                    touched.entry(rule).or_default().2 = true;
+                }
+            }
+        }
+        let mut upserts = Vec::new();
+        let mut ended = Vec::new();
+        let mut puts = Vec::new();
+        let mut removes = Vec::new();
+        let mut deltas: Vec<(String, Compliance, i64)> = Vec::new();
+        for (k, a) in &actions {
+            let before = prev_of.get(k).cloned().flatten();
+            match a {
+                Action::Put(r) => {
+                    let (arn, id) = rules
+                        .get(&r.rule)
+                        .map(|a| (a.def.arn.clone(), a.def.id.clone()))
+                        .unwrap_or_default();
+                    upserts.push(compliance_observed(r, &arn, &id));
+                    puts.push((
+                        k.clone(),
+                        serde_json::to_vec(r).map_err(|e| EngineError::Record(e.to_string()))?,
+                    ));
+                    puts.push((
+                        by_resource_key(&r.resource_type, &r.resource_id, &r.rule),
+                        Vec::new(),
+                    ));
+                    deltas.push((r.rule.clone(), r.compliance, 1));
+                }
+                Action::End(r) => {
+                    ended.push(compliance_key(r));
+                    removes.push(k.clone());
+                    removes.push(by_resource_key(&r.resource_type, &r.resource_id, &r.rule));
+                }
+            }
+            if let Some(b) = before {
+                deltas.push((b.rule.clone(), b.compliance, -1));
+            }
+        }
+        if !upserts.is_empty() || !ended.is_empty() {
+            recorder
+                .record_derived(upserts, ended)
+                .await
+                .map_err(|e| EngineError::Record(e.to_string()))?;
+            self.log.apply_kv(&puts, &removes)?;
+            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            for (rule, c, d) in deltas {
+                counts.entry(rule).or_default().add(c, d);
+            }
+        }
+        let now = now_ms();
+        let mut st = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        for (rule, (n, failure, invoked)) in touched {
+            if !rules.contains_key(&rule) {
+                continue;
+            }
+            let s = st.entry(rule.clone()).or_default();
+            s.evaluations += n;
+            if invoked {
+                s.last_success_invocation_ms = Some(now);
+            }
+            match failure {
+                Some((message, invocation)) => {
+                    s.errors += 1;
+                    s.last_failed_evaluation_ms = Some(now);
+                    if invocation {
+                        s.last_failed_invocation_ms = Some(now);
+                    }
+                    s.last_error_code = Some(
+                        if invocation {
+                            "EvaluatorError"
+                        } else {
+                            "EvaluationError"
+                        }
+                        .into(),
+                    );
+                    s.last_error_message = Some(message.chars().take(1000).collect());
+                    tracing::warn!(rule = %rule, error = %s.last_error_message.as_deref().unwrap_or(""), "Rule evaluation failed; no verdict recorded for it.");
+                }
+                None => {
+                    if n > 0 {
+                        s.last_success_evaluation_ms = Some(now);
+                        if !invoked {
+                            s.last_success_invocation_ms = Some(now);
+                        }
+                    }
+                }
+            }
+            self.save_status(&rule, s);
+        }
+        Ok(())
+    }
+
+    fn stored(
+        &self,
+        k: &str,
+        cache: &mut HashMap<String, Option<ResultRecord>>,
+    ) -> Result<Option<ResultRecord>> {
+        if let Some(v) = cache.get(k) {
+            return Ok(v.clone());
+        }
+        let v = self
+            .log
+            .get_kv(k)?
+            .and_then(|v| kv_json::<ResultRecord>(&v));
+        cache.insert(k.to_string(), v.clone());
+        Ok(v)
+    }
+
+    fn start_due_periodic(self: &Arc<Self>) {
+        let now = now_ms();
+        let due: Vec<String> = self
+            .rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|a| {
+                let period = frequency_ms(a.def.triggers.periodic.as_deref()?)?;
+                let last = self
+                    .log
+                    .get_kv(&format!("rules/lastrun/{}", a.def.rule.name))
+                    .ok()
+                    .flatten()
+                    .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<i64>().ok())
+                    .unwrap_or(a.def.created_ms);
+                (now - last >= period).then(|| a.def.rule.name.clone())
+            })
+            .collect();
+        for name in due {
+            if !self.is_running(&name) {
+                self.spawn_full_run(name, "periodic");
+            }
+        }
+    }
+
+    fn spawn_full_run(self: &Arc<Self>, name: String, why: &'static str) {
+        {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            if !running.insert(name.clone()) {
+                self.rerun
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name);
+                return;
+            }
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let t0 = std::time::Instant::now();
+                match me.full_run(&name, why).await {
+                    Ok(n) => {
+                        tracing::info!(rule = %name, why, resources = n, ms = t0.elapsed().as_millis() as u64, "Rule evaluated over the inventory.")
+                    }
+                    Err(e) => {
+                        tracing::warn!(rule = %name, why, error = %e, "Full evaluation failed.")
+                    }
+                }
+                let again = me
+                    .rerun
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&name);
+                if !again {
+                    break;
+                }
+            }
+            me.running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&name);
+        });
+    }
+
+    /// Evaluates one rule over every current resource it could judge; results of
+    /// resources it no longer judges end. Returns how many resources were judged.
+    async fn full_run(&self, name: &str, why: &str) -> Result<usize> {
+        tracing::debug!(rule = %name, why, "Full evaluation starts.");
+        let Some(a) = self.active(name) else {
+            return Ok(0);
+        };
+        {
+            let mut st = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+            let s = st.entry(name.to_string()).or_default();
+            s.first_evaluation_started = true;
+            self.save_status(name, s);
+        }
+        let started = now_ms();
+        let scheduled_only = a.judge.external().is_some() && !a.def.triggers.on_change;
+        let mut judged = 0usize;
+        if scheduled_only {
+            // A periodic external rule is told "it is time" and reports what it finds.
+            let invoking = json!({
+                "awsAccountId": self.settings.account,
+                "notificationCreationTime": iso_ms(started),
+                "messageType": "ScheduledNotification",
+                "recordVersion": "1.0",
+            });
+            let outcomes = self.invoke_one(a.clone(), invoking, started, None).await;
+            self.apply(outcomes).await?;
+        } else {
+            let seqs: Vec<Seq> = {
+                let st = self.log.state();
+                let mut v = Vec::new();
+                for (scope, _, _) in st.scopes() {
+                    if scope.resource_type == COMPLIANCE_TYPE
+                        || !a.def.rule.applies_to_type(&scope.resource_type)
+                    {
+                        continue;
+                    }
+                    if let Some(live) = st.live_in(scope) {
+                        v.extend(live.keys().filter_map(|id| st.get(*id).map(|s| s.seq)));
+                    }
+                }
+                v
+            };
+            let mut seen: HashSet<(String, String)> = HashSet::with_capacity(seqs.len());
+            let rules = [a.clone()];
+            for chunk in seqs.chunks(BATCH) {
+                if self.active(name).is_none_or(|now| !Arc::ptr_eq(&now, &a)) {
+                    // Changed or deleted meanwhile: its own run takes over.
+                    return Ok(judged);
+                }
+                let mut items = Vec::with_capacity(chunk.len());
+                for s in chunk {
+                    if let Some(it) = self.log.get(*s)? {
+                        seen.insert((it.key.resource_type.clone(), it.key.resource_id.clone()));
+                        items.push(it);
+                    }
+                }
+                judged += items.len();
+                let outcomes = self.judge_items(&rules, &items, true).await;
+                self.apply(outcomes).await?;
+            }
+            // Results for resources no longer live or judged end.
+            let mut after: Option<String> = None;
+            let prefix = rule_prefix(name);
+            loop {
+                let page = self.log.kv_page(&prefix, after.as_deref(), 1024)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                let gone: Vec<Outcome> = page
+                    .iter()
+                    .filter_map(|(_, v)| kv_json::<ResultRecord>(v))
+                    .filter(|r| {
+                        r.item_seq != 0
+                            && !seen.contains(&(r.resource_type.clone(), r.resource_id.clone()))
+                    })
+                    .map(|r| Outcome::Ended {
+                        rule: r.rule,
+                        resource_type: r.resource_type,
+                        resource_id: r.resource_id,
+                    })
+                    .collect();
+                if !gone.is_empty() {
+                    self.apply(gone).await?;
+                }
+            }
+        }
+        self.log.apply_kv(
+            &[(
+                format!("rules/lastrun/{name}"),
+                started.to_string().into_bytes(),
+            )],
+            &[format!("rules/pending/{name}")],
+        )?;
+        Ok(judged)
+    }
+
+    /// Ends every result of a deleted rule, then forgets it.
+    async fn clean_deleted(&self, name: &str) -> Result<()> {
+        let prefix = rule_prefix(name);
+        loop {
+            if self.active(name).is_some() {
+                // Put again meanwhile: its full run owns the results now.
+                break;
+            }
+            let page = self.log.kv_page(&prefix, None, 1024)?;
+            if page.is_empty() {
+                break;
+            }
+            let outcomes = page
+                .iter()
+                .filter_map(|(_, v)| kv_json::<ResultRecord>(v))
+                .map(|r| Outcome::Ended {
+                    rule: r.rule,
+                    resource_type: r.resource_type,
+                    resource_id: r.resource_id,
+                })
+                .collect();
+            self.apply(outcomes).await?;
+        }
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.log.remove_kv(&format!("rules/deleting/{name}"))?;
+        Ok(())
+    }
+
+    /// Wakes the change loop (tests, and after a rule is put).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The store this engine works on.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// Judges items with one rule outside any run: what `driftlog rules eval` prints and
+    /// back-testing uses. External rules are not invoked here.
+    pub fn judge_one(
+        judge: &Judge,
+        item: &ConfigurationItem,
+    ) -> Option<Result<(Compliance, Option<String>), String>> {
+        let json = item.to_notification_json().ok()?;
+        match judge.judge(&json) {
+            Ok(Some(v)) => Some(Ok((v.compliance, v.annotation))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e.to_string())),
+        }
+    }
+
+    /// Where an item of `key` is judged, for callers that need the compliance item's key.
+    pub fn compliance_key_of(rule: &str, key: &ResourceKey) -> ResourceKey {
+        ResourceKey::new(
+            &key.account,
+            &key.region,
+            COMPLIANCE_TYPE,
+            format!("{rule}/{}/{}", key.resource_type, key.resource_id),
+        )
+    }
+}
+
+/// Awaits futures together (a handful at a time), in order.
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut outs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if outs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outs.into_iter().flatten().collect()
+}

@@ -1,0 +1,188 @@
+//! Compliance as items of the log, and the side index the compliance API reads.
+//!
+//! Every (rule, evaluated resource) pair is one resource of type
+//! `AWS::Config::ResourceCompliance`, id `<rule>/<resource type>/<resource id>`: each change
+//! of its compliance is one new version, so it tails, notifies (one
+//! `ComplianceChangeNotification` per item), replays and answers "as of T" like any CI, and
+//! a result that ends (resource deleted or out of scope, rule deleted) is a deletion. The
+//! times of the evaluation are volatile: a re-evaluation with the same verdict records
+//! nothing.
+//!
+//! The index (`rules/res/<rule>␁<type>␁<id>` → [`ResultRecord`], and
+//! `rules/byres/<type>␁<id>␁<rule>`) is derived: written after the item is appended, and
+//! compared with each new verdict, so a replay after a crash writes what was missing.
+
+use driftlog_model::time::iso_ms;
+use driftlog_model::{Observed, ResourceKey, COMPLIANCE_TYPE};
+use driftlog_rules::Compliance;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Separator of the index keys' parts (never in a name, type or id that AWS allows).
+pub const SEP: char = '\u{1}';
+
+/// The latest result of one rule for one resource, as the compliance API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    /// `ConfigRuleName`.
+    pub rule: String,
+    /// Evaluated resource's account.
+    pub account: String,
+    /// Evaluated resource's region.
+    pub region: String,
+    /// Evaluated resource's type.
+    pub resource_type: String,
+    /// Evaluated resource's id.
+    pub resource_id: String,
+    /// The verdict.
+    pub compliance: Compliance,
+    /// Why.
+    pub annotation: Option<String>,
+    /// Capture time of the item judged (`OrderingTimestamp`).
+    pub ordering_ms: i64,
+    /// When the result was recorded (`ResultRecordedTime`).
+    pub recorded_ms: i64,
+    /// When the evaluator was invoked (`ConfigRuleInvokedTime`).
+    pub invoked_ms: i64,
+    /// Log position of the item judged (0 for results reported through PutEvaluations):
+    /// a result from an older item never replaces one from a newer item.
+    pub item_seq: u64,
+}
+
+/// Index key of a rule's result for one resource.
+pub fn result_key(rule: &str, resource_type: &str, resource_id: &str) -> String {
+    format!("rules/res/{rule}{SEP}{resource_type}{SEP}{resource_id}")
+}
+
+/// Prefix of all results of a rule.
+pub fn rule_prefix(rule: &str) -> String {
+    format!("rules/res/{rule}{SEP}")
+}
+
+/// Index key listing a resource's rules.
+pub fn by_resource_key(resource_type: &str, resource_id: &str, rule: &str) -> String {
+    format!("rules/byres/{resource_type}{SEP}{resource_id}{SEP}{rule}")
+}
+
+/// Prefix of a resource's entries in the by-resource index (`None`: every resource of the
+/// type, or every resource).
+pub fn by_resource_prefix(resource_type: Option<&str>, resource_id: Option<&str>) -> String {
+    match (resource_type, resource_id) {
+        (Some(t), Some(id)) => format!("rules/byres/{t}{SEP}{id}{SEP}"),
+        (Some(t), None) => format!("rules/byres/{t}{SEP}"),
+        _ => "rules/byres/".to_string(),
+    }
+}
+
+/// Splits a by-resource index key into type, id and rule.
+pub fn parse_by_resource_key(key: &str) -> Option<(&str, &str, &str)> {
+    let rest = key.strip_prefix("rules/byres/")?;
+    let mut it = rest.splitn(3, SEP);
+    Some((it.next()?, it.next()?, it.next()?))
+}
+
+/// The log key of a rule's compliance item for one resource.
+pub fn compliance_key(r: &ResultRecord) -> ResourceKey {
+    ResourceKey::new(
+        &r.account,
+        &r.region,
+        COMPLIANCE_TYPE,
+        format!("{}/{}/{}", r.rule, r.resource_type, r.resource_id),
+    )
+}
+
+/// The compliance item's document: the rule, the resource, the verdict (hashed) and the
+/// evaluation's times (volatile).
+pub fn compliance_observed(r: &ResultRecord, rule_arn: &str, rule_id: &str) -> Observed {
+    let mut configuration = json!({
+        "configRuleName": r.rule,
+        "configRuleArn": rule_arn,
+        "configRuleId": rule_id,
+        "resourceType": r.resource_type,
+        "resourceId": r.resource_id,
+        "complianceType": r.compliance.as_str(),
+        "orderingTimestamp": iso_ms(r.ordering_ms),
+        "resultRecordedTime": iso_ms(r.recorded_ms),
+        "configRuleInvokedTime": iso_ms(r.invoked_ms),
+    });
+    if let Some(a) = &r.annotation {
+        configuration["annotation"] = json!(a);
+    }
+    let doc = json!({
+        "arn": Value::Null,
+        "resourceName": format!("{}/{}", r.resource_type, r.resource_id),
+        "availabilityZone": "Not Applicable",
+        "resourceCreationTime": Value::Null,
+        "tags": {},
+        "relationships": [],
+        "configuration": configuration,
+        "supplementaryConfiguration": {},
+    });
+    Observed::from_value(compliance_key(r), doc)
+}
+
+/// AWS's `EvaluationResult` (PascalCase, epoch-second times) of a record.
+pub fn evaluation_result_json(r: &ResultRecord) -> Value {
+    let secs = |ms: i64| json!(ms as f64 / 1000.0);
+    let mut v = json!({
+        "EvaluationResultIdentifier": {
+            "EvaluationResultQualifier": {
+                "ConfigRuleName": r.rule,
+                "ResourceType": r.resource_type,
+                "ResourceId": r.resource_id,
+                "EvaluationMode": "DETECTIVE",
+            },
+            "OrderingTimestamp": secs(r.ordering_ms),
+        },
+        "ComplianceType": r.compliance.as_str(),
+        "ResultRecordedTime": secs(r.recorded_ms),
+        "ConfigRuleInvokedTime": secs(r.invoked_ms),
+    });
+    if let Some(a) = &r.annotation {
+        v["Annotation"] = json!(a);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+
+    fn rec(c: Compliance, t: i64) -> ResultRecord {
+        ResultRecord {
+            rule: "ssh".into(),
+            account: "1".into(),
+            region: "r".into(),
+            resource_type: "AWS::EC2::SecurityGroup".into(),
+            resource_id: "sg-1".into(),
+            compliance: c,
+            annotation: None,
+            ordering_ms: t,
+            recorded_ms: t,
+            invoked_ms: t,
+            item_seq: 1,
+        }
+    }
+
+    #[test]
+    fn times_alone_do_not_change_the_item() {
+        let a = compliance_observed(&rec(Compliance::Compliant, 1_000), "arn", "id");
+        let b = compliance_observed(&rec(Compliance::Compliant, 9_000), "arn", "id");
+        let c = compliance_observed(&rec(Compliance::NonCompliant, 9_000), "arn", "id");
+        assert_eq!(a.doc, b.doc);
+        assert_ne!(a.volatile, b.volatile);
+        assert_ne!(a.doc, c.doc);
+        assert_eq!(a.key.resource_id, "ssh/AWS::EC2::SecurityGroup/sg-1");
+    }
+
+    #[test]
+    fn index_keys_round_trip() {
+        let k = by_resource_key("AWS::S3::Bucket", "b", "rule one");
+        assert_eq!(
+            parse_by_resource_key(&k),
+            Some(("AWS::S3::Bucket", "b", "rule one"))
+        );
+        assert!(result_key("r", "t", "i").starts_with(&rule_prefix("r")));
+    }
+}

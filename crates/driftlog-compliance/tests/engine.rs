@@ -1,0 +1,475 @@
+//! The engine on the simulated estate through the real pipeline (sim → recorder → log →
+//! engine → compliance items in the log): change-triggered verdicts, CEL and an external
+//! evaluator agreeing with the managed rule, restart without skips or repeats, errors as
+//! statuses, deletion, and back-testing.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use driftlog_compliance::backtest::{backtest, judge_at};
+use driftlog_compliance::{Engine, EngineSettings, ExternalKind, ExternalSpec};
+use driftlog_log::{HistoryQuery, Log, LogOptions};
+use driftlog_model::{Filter, ResourceKey, TypePattern, COMPLIANCE_TYPE};
+use driftlog_poll::{SimSource, Source};
+use driftlog_recorder::{Recorder, RecorderConfig};
+use driftlog_rules::{Compliance, Judge};
+use driftlog_sim::{Estate, SimConfig};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+const SG: &str = "AWS::EC2::SecurityGroup";
+
+const CEL_NO_SSH: &str = "!configuration.ipPermissions.exists(p, (p.ipProtocol == 'tcp' || p.ipProtocol == '-1') && (p.ipProtocol == '-1' || (p.fromPort <= 22 && p.toPort >= 22)) && ((has(p.ipv4Ranges) && p.ipv4Ranges.exists(r, r.cidrIp == '0.0.0.0/0')) || (has(p.ipv6Ranges) && p.ipv6Ranges.exists(r, r.cidrIpv6 == '::/0'))))";
+
+const EVALUATOR: &str = r#"
+import json, sys
+event = json.load(sys.stdin)
+inv = json.loads(event["invokingEvent"])
+ci = inv["configurationItem"]
+def open22(p):
+    proto = p.get("ipProtocol")
+    if proto not in ("tcp", "-1"):
+        return False
+    if proto == "tcp" and not (p.get("fromPort", 0) <= 22 <= p.get("toPort", 65535)):
+        return False
+    return any(r.get("cidrIp") == "0.0.0.0/0" for r in p.get("ipv4Ranges", [])) or any(r.get("cidrIpv6") == "::/0" for r in p.get("ipv6Ranges", []))
+bad = any(open22(p) for p in ci["configuration"].get("ipPermissions", []))
+print(json.dumps({"evaluations": [{"ComplianceResourceType": ci["resourceType"], "ComplianceResourceId": ci["resourceId"],
+    "ComplianceType": "NON_COMPLIANT" if bad else "COMPLIANT", "OrderingTimestamp": ci["configurationItemCaptureTime"]}]}))
+"#;
+
+struct World {
+    dir: tempfile::TempDir,
+    sim: SimSource,
+    log: Arc<Log>,
+    rec: Arc<Recorder>,
+}
+
+fn world(resources: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::open(dir.path().join("store"), LogOptions::default()).unwrap());
+    let sim = SimSource::from_estate(Estate::new(SimConfig {
+        resources,
+        ..SimConfig::default()
+    }));
+    let source: Arc<dyn Source> = Arc::new(sim.clone());
+    let rec = Recorder::new(log.clone(), source, RecorderConfig::default());
+    World { dir, sim, log, rec }
+}
+
+fn settings(dir: &std::path::Path) -> EngineSettings {
+    let script = dir.join("no_ssh.py");
+    std::fs::write(&script, EVALUATOR).unwrap();
+    let failing = dir.join("fail.py");
+    std::fs::write(
+        &failing,
+        "import sys\nsys.stdin.read()\nprint('cannot judge', file=sys.stderr)\nsys.exit(1)\n",
+    )
+    .unwrap();
+    EngineSettings {
+        evaluators: vec![
+            ExternalSpec {
+                name: "no-ssh".into(),
+                kind: ExternalKind::Command(vec!["python3".into(), script.display().to_string()]),
+                timeout: Duration::from_secs(20),
+            },
+            ExternalSpec {
+                name: "broken".into(),
+                kind: ExternalKind::Command(vec!["python3".into(), failing.display().to_string()]),
+                timeout: Duration::from_secs(20),
+            },
+        ],
+        periodic_check: Duration::from_millis(200),
+        ..EngineSettings::default()
+    }
+}
+
+fn start(
+    w: &World,
+) -> (
+    Arc<Engine>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let engine = Engine::open(w.log.clone(), Some(w.rec.clone()), settings(w.dir.path())).unwrap();
+    let (tx, rx) = watch::channel(false);
+    let e = engine.clone();
+    let h = tokio::spawn(async move {
+        e.run(rx).await.unwrap();
+    });
+    (engine, tx, h)
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn ssh_rule(name: &str) -> Value {
+    json!({"ConfigRuleName": name, "Scope": {"ComplianceResourceTypes": [SG]},
+           "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"}})
+}
+
+fn verdicts(e: &Engine, rule: &str) -> BTreeMap<String, Compliance> {
+    e.results_page(rule, &[], None, usize::MAX)
+        .unwrap()
+        .0
+        .into_iter()
+        .map(|r| (r.resource_id, r.compliance))
+        .collect()
+}
+
+fn sgs(w: &World) -> Vec<ResourceKey> {
+    w.sim.estate().keys_of_type(SG)
+}
+
+fn open_22(w: &World, k: &ResourceKey) {
+    let opened = json!({"fromPort": 22, "toPort": 22, "ipProtocol": "tcp", "ipRanges": ["0.0.0.0/0"],
+        "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}], "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []});
+    assert!(w.sim.estate().edit(k, |doc| {
+        doc["configuration"]["ipPermissions"]
+            .as_array_mut()
+            .unwrap()
+            .push(opened.clone());
+    }));
+}
+
+fn close_22(w: &World, k: &ResourceKey) {
+    assert!(w.sim.estate().edit(k, |doc| {
+        doc["configuration"]["ipPermissions"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| {
+                !(p["fromPort"] == 22
+                    && p["ipv4Ranges"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|r| r["cidrIp"] == "0.0.0.0/0")))
+            });
+    }));
+}
+
+fn compliance_items(log: &Log, rule: &str, k: &ResourceKey) -> Vec<(String, Option<String>)> {
+    let key = Engine::compliance_key_of(rule, k);
+    let page = log
+        .history(
+            &key,
+            &HistoryQuery {
+                order: driftlog_log::Order::Forward,
+                limit: 100,
+                ..HistoryQuery::default()
+            },
+        )
+        .unwrap();
+    page.items
+        .iter()
+        .map(|ci| {
+            let doc = ci.document().unwrap();
+            (
+                ci.status.as_str().to_string(),
+                doc["configuration"]["complianceType"]
+                    .as_str()
+                    .map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_flips_compliance_within_one_poll_and_both_are_recorded() {
+    let w = world(400);
+    w.rec.poll_all_once().await.unwrap();
+    let (engine, stop, h) = start(&w);
+    engine.put_rule(&ssh_rule("no-ssh")).unwrap();
+    let n = sgs(&w).len();
+    wait_for("every SG judged", || verdicts(&engine, "no-ssh").len() == n).await;
+
+    // A compliant group is opened on 22 to the world: one poll later it is non-compliant.
+    let before = verdicts(&engine, "no-ssh");
+    let k = sgs(&w)
+        .into_iter()
+        .find(|k| before[&k.resource_id] == Compliance::Compliant)
+        .unwrap();
+    open_22(&w, &k);
+    w.rec.poll_once(&k.scope()).await.unwrap();
+    wait_for("non-compliant", || {
+        verdicts(&engine, "no-ssh")[&k.resource_id] == Compliance::NonCompliant
+    })
+    .await;
+    close_22(&w, &k);
+    w.rec.poll_once(&k.scope()).await.unwrap();
+    wait_for("compliant again", || {
+        verdicts(&engine, "no-ssh")[&k.resource_id] == Compliance::Compliant
+    })
+    .await;
+
+    // Both changes are in the log, as versions of the rule's compliance item.
+    let hist = compliance_items(&w.log, "no-ssh", &k);
+    let kinds: Vec<&str> = hist.iter().map(|(_, c)| c.as_deref().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["COMPLIANT", "NON_COMPLIANT", "COMPLIANT"],
+        "{hist:?}"
+    );
+    let r = engine.resource_results(SG, &k.resource_id).unwrap();
+    assert_eq!(r.len(), 1);
+    let counts = engine.counts("no-ssh");
+    assert_eq!((counts.compliant + counts.non_compliant) as usize, n);
+
+    // A poll with nothing new records no compliance item (re-judged, same verdict).
+    let mark = w.log.watermark();
+    w.rec.refresh(std::slice::from_ref(&k)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.log.watermark(), mark);
+
+    // Deleting the rule ends every result: a deletion per compliance item.
+    engine.delete_rule("no-ssh").unwrap();
+    wait_for("results ended", || verdicts(&engine, "no-ssh").is_empty()).await;
+    let hist = compliance_items(&w.log, "no-ssh", &k);
+    assert_eq!(hist.last().unwrap().0, "ResourceDeleted");
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cel_and_an_external_evaluator_agree_with_the_managed_rule() {
+    let w = world(300);
+    w.rec.poll_all_once().await.unwrap();
+    // Make sure both verdicts occur.
+    let groups = sgs(&w);
+    open_22(&w, &groups[0]);
+    open_22(&w, &groups[1]);
+    w.rec.poll_all_once().await.unwrap();
+    let (engine, stop, h) = start(&w);
+    engine.put_rule(&ssh_rule("managed")).unwrap();
+    engine
+        .put_rule(&json!({"ConfigRuleName": "cel", "Scope": {"ComplianceResourceTypes": [SG]},
+            "Source": {"Owner": "CUSTOM_POLICY", "SourceDetails": [{"EventSource": "aws.config", "MessageType": "ConfigurationItemChangeNotification"}],
+                       "CustomPolicyDetails": {"PolicyRuntime": "cel", "PolicyText": CEL_NO_SSH}}}))
+        .unwrap();
+    engine
+        .put_rule(&json!({"ConfigRuleName": "external", "Scope": {"ComplianceResourceTypes": [SG]},
+            "Source": {"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": "arn:aws:lambda:us-east-1:123456789012:function:no-ssh",
+                       "SourceDetails": [{"EventSource": "aws.config", "MessageType": "ConfigurationItemChangeNotification"}]}}))
+        .unwrap();
+    let n = groups.len();
+    wait_for("all three rules judged every SG", || {
+        ["managed", "cel", "external"]
+            .iter()
+            .all(|r| verdicts(&engine, r).len() == n)
+    })
+    .await;
+    let m = verdicts(&engine, "managed");
+    assert_eq!(m, verdicts(&engine, "cel"));
+    assert_eq!(m, verdicts(&engine, "external"));
+    assert!(m.values().any(|c| *c == Compliance::NonCompliant));
+    assert!(m.values().any(|c| *c == Compliance::Compliant));
+    let st = engine.status("external").unwrap();
+    assert!(
+        st.last_success_invocation_ms.is_some() && st.last_error_code.is_none(),
+        "{st:?}"
+    );
+
+    // A failing evaluator and a failing expression give an error status, never a verdict.
+    engine
+        .put_rule(&json!({"ConfigRuleName": "broken", "Scope": {"ComplianceResourceTypes": [SG]},
+            "Source": {"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": "arn:aws:lambda:us-east-1:123456789012:function:broken",
+                       "SourceDetails": [{"MessageType": "ConfigurationItemChangeNotification"}]}}))
+        .unwrap();
+    engine
+        .put_rule(&json!({"ConfigRuleName": "bad-cel", "Scope": {"ComplianceResourceTypes": [SG]},
+            "Source": {"Owner": "CUSTOM_POLICY", "SourceDetails": [{"MessageType": "ConfigurationItemChangeNotification"}],
+                       "CustomPolicyDetails": {"PolicyRuntime": "cel", "PolicyText": "configuration.noSuchField == 1"}}}))
+        .unwrap();
+    wait_for("errors reported", || {
+        ["broken", "bad-cel"].iter().all(|r| {
+            engine
+                .status(r)
+                .is_some_and(|s| s.last_error_message.is_some())
+                && !engine.is_running(r)
+        })
+    })
+    .await;
+    assert!(verdicts(&engine, "broken").is_empty());
+    assert!(verdicts(&engine, "bad-cel").is_empty());
+    let s = engine.status("broken").unwrap();
+    assert!(s.last_error_message.unwrap().contains("cannot judge"));
+    assert!(s.last_failed_invocation_ms.is_some());
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_neither_skips_nor_repeats() {
+    let w = world(300);
+    w.rec.poll_all_once().await.unwrap();
+    let (engine, stop, h) = start(&w);
+    engine.put_rule(&ssh_rule("no-ssh")).unwrap();
+    let groups = sgs(&w);
+    wait_for("judged", || {
+        verdicts(&engine, "no-ssh").len() == groups.len()
+    })
+    .await;
+    wait_for("full run over", || !engine.is_running("no-ssh")).await;
+    stop.send(true).unwrap();
+    h.await.unwrap();
+    drop(engine);
+
+    // Changes while the engine is down are judged when it comes back, once.
+    let compliant: Vec<ResourceKey> = {
+        let e = Engine::open(w.log.clone(), None, EngineSettings::default()).unwrap();
+        let v = verdicts(&e, "no-ssh");
+        groups
+            .iter()
+            .filter(|k| v[&k.resource_id] == Compliance::Compliant)
+            .take(3)
+            .cloned()
+            .collect()
+    };
+    for k in &compliant {
+        open_22(&w, k);
+    }
+    w.rec.poll_all_once().await.unwrap();
+    let (engine, stop, h) = start(&w);
+    wait_for("changes made while down judged", || {
+        let v = verdicts(&engine, "no-ssh");
+        compliant
+            .iter()
+            .all(|k| v[&k.resource_id] == Compliance::NonCompliant)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for k in &compliant {
+        let kinds: Vec<String> = compliance_items(&w.log, "no-ssh", k)
+            .into_iter()
+            .filter_map(|(_, c)| c)
+            .collect();
+        assert_eq!(kinds, ["COMPLIANT", "NON_COMPLIANT"], "{k}");
+    }
+    // Compliance items are items of the log like any other: they tail by type.
+    let filter = Filter {
+        types: vec![TypePattern::parse(COMPLIANCE_TYPE).unwrap()],
+        ..Filter::default()
+    };
+    let (items, _) = w.log.read_range(0, 1_000_000, &filter).unwrap();
+    assert_eq!(items.len(), groups.len() + compliant.len());
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backtest_returns_exactly_the_recorded_intervals() {
+    let w = world(200);
+    w.rec.poll_all_once().await.unwrap();
+    let groups = sgs(&w);
+    let judge = Judge::new(driftlog_rules::Rule {
+        name: "no-ssh".into(),
+        scope: driftlog_rules::Scope {
+            resource_types: vec![SG.into()],
+            ..Default::default()
+        },
+        evaluator: driftlog_rules::Evaluator::Managed {
+            identifier: "INCOMING_SSH_DISABLED".into(),
+            parameters: Default::default(),
+        },
+    })
+    .unwrap();
+    let t0 = w.log.state().len() as i64; // unused marker: the window starts after discovery
+    let _ = t0;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let from = driftlog_model::time::now_ms();
+    let start_nc: Vec<String> = judge_at(&w.log, &judge, from)
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.compliance == Some(Compliance::NonCompliant))
+        .map(|j| j.resource.resource_id)
+        .collect();
+    let target = groups
+        .iter()
+        .find(|k| !start_nc.contains(&k.resource_id))
+        .unwrap()
+        .clone();
+    let mut expected = Vec::new();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        open_22(&w, &target);
+        let r = w.rec.poll_once(&target.scope()).await.unwrap();
+        let opened_at = w
+            .log
+            .get(*r.appended.unwrap().end())
+            .unwrap()
+            .unwrap()
+            .capture_time_ms;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        close_22(&w, &target);
+        let r = w.rec.poll_once(&target.scope()).await.unwrap();
+        let closed_at = w
+            .log
+            .get(*r.appended.unwrap().end())
+            .unwrap()
+            .unwrap()
+            .capture_time_ms;
+        expected.push((opened_at, Some(closed_at)));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    open_22(&w, &target);
+    let r = w.rec.poll_once(&target.scope()).await.unwrap();
+    let last_open = w
+        .log
+        .get(*r.appended.unwrap().end())
+        .unwrap()
+        .unwrap()
+        .capture_time_ms;
+    expected.push((last_open, None));
+    let to = driftlog_model::time::now_ms();
+
+    let report = backtest(&w.log, &judge, from, to).unwrap();
+    let got: Vec<(i64, Option<i64>)> = report
+        .intervals
+        .iter()
+        .filter(|i| i.resource == target)
+        .map(|i| (i.non_compliant_from_ms, i.until_ms))
+        .collect();
+    assert_eq!(got, expected);
+    // Groups already open at the start show as such, and nothing else.
+    let others: Vec<&str> = report
+        .intervals
+        .iter()
+        .filter(|i| i.resource != target)
+        .map(|i| i.resource.resource_id.as_str())
+        .collect();
+    assert_eq!(others.len(), start_nc.len());
+    assert!(report
+        .intervals
+        .iter()
+        .filter(|i| i.resource != target)
+        .all(|i| i.already_at_start && i.until_ms.is_none()));
+    // --at: the inventory as it was after the second opening is judged as it was then.
+    let at = expected[1].0;
+    let then = judge_at(&w.log, &judge, at).unwrap();
+    assert_eq!(
+        then.iter()
+            .find(|j| j.resource == target)
+            .unwrap()
+            .compliance,
+        Some(Compliance::NonCompliant)
+    );
+    let then = judge_at(&w.log, &judge, expected[1].1.unwrap()).unwrap();
+    assert_eq!(
+        then.iter()
+            .find(|j| j.resource == target)
+            .unwrap()
+            .compliance,
+        Some(Compliance::Compliant)
+    );
+}
