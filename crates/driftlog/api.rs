@@ -167,6 +167,8 @@ pub enum Request {
         /// On or off.
         on: bool,
     },
+    /// Rules and compliance.
+    Rules(crate::rules_cli::RulesRequest),
 }
 
 /// What a request can reach: the log always, the recorder only inside `serve`.
@@ -179,6 +181,8 @@ pub struct Backend {
     pub delivery: Option<Arc<crate::delivery::Delivery>>,
     /// The control plane (recorder and channel as the AWS Config API defines them).
     pub api: Option<Arc<driftlog_api::ConfigApi>>,
+    /// The rules engine (running in `serve`; over the store alone offline).
+    pub rules: Option<Arc<driftlog_compliance::Engine>>,
 }
 
 /// One answer of a query: a JSON value, or an item already written as its NDJSON line.
@@ -547,6 +551,10 @@ pub async fn execute(
                 "at": iso_ms(r.at_ms),
                 "files": r.files.iter().map(|(k, n)| json!({"s3ObjectKey": k, "items": n})).collect::<Vec<_>>(),
             })));
+        }
+        Request::Rules(r) => {
+            let v = crate::rules_cli::execute(b, r).await?;
+            out(Answer::Value(v));
         }
         Request::Stats { since_ms, top } => {
             let log2 = log.clone();

@@ -165,6 +165,25 @@ access_keys = []
 #
 # Every sink also takes: accounts = [], regions = [], statuses = [] (filters, as `tail`),
 # start = "now" | "beginning" (where a new sink starts), batch = 100, timeout = "30s".
+
+[rules]
+# Config rules (PutConfigRule, `driftlog rules add`) are judged on every recorded change;
+# periodic ones (MaximumExecutionFrequency) are looked for this often.
+periodic_check = "30s"
+# External evaluator invocations in flight at once.
+concurrency = 4
+
+# External evaluators, the counterpart of custom Lambda rules: a rule with Source.Owner
+# CUSTOM_LAMBDA and SourceIdentifier arn:aws:lambda:<region>:<account>:function:<name> is
+# judged by the evaluator of that name. Each gets AWS's Lambda event for Config rules
+# (invokingEvent, ruleParameters, resultToken, ...) and answers {"evaluations": [...]}, or
+# nothing and PutEvaluations later. None by default; repeat the table for each, e.g.
+#
+# [[evaluators]]
+# name = "tag-checker"
+# command = ["python3", "/etc/driftlog/tag_checker.py"]   # the event on stdin
+# # url = "http://127.0.0.1:9000/evaluate"                # or POSTed here instead
+# timeout = "30s"
 "#;
 
 /// The whole configuration, after defaults.
@@ -187,6 +206,97 @@ pub struct Config {
     pub sinks: Vec<SinkSection>,
     /// The AWS Config API server.
     pub api: ApiSection,
+    /// The rules engine.
+    pub rules: RulesSection,
+    /// External rule evaluators.
+    pub evaluators: Vec<EvaluatorSection>,
+}
+
+/// `[rules]`: the rules engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesSection {
+    /// How often due periodic rules are looked for.
+    #[serde(deserialize_with = "duration")]
+    pub periodic_check: Duration,
+    /// External invocations in flight.
+    pub concurrency: usize,
+}
+
+impl Default for RulesSection {
+    fn default() -> Self {
+        Self {
+            periodic_check: Duration::from_secs(30),
+            concurrency: 4,
+        }
+    }
+}
+
+/// One `[[evaluators]]` table: an external rule evaluator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluatorSection {
+    /// Name (a Lambda ARN's function name refers to it).
+    pub name: String,
+    /// Program and arguments; the event on stdin.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Or an HTTP(S) endpoint the event is POSTed to.
+    #[serde(default)]
+    pub url: String,
+    /// Longest wait per invocation.
+    #[serde(default = "default_sink_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl EvaluatorSection {
+    fn check(&self) -> Result<()> {
+        let n = &self.name;
+        if n.is_empty()
+            || n.len() > 64
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!("evaluators: name {n:?} rejected: use 1 to 64 letters, digits, '-' and '_' (a Lambda function name)");
+        }
+        let at = format!("evaluators {n:?}");
+        match (self.command.is_empty(), self.url.is_empty()) {
+            (true, true) => {
+                bail!("{at}: give command = [\"program\", \"arg\", ...] or url = \"http://...\"")
+            }
+            (false, false) => bail!("{at}: give command or url, not both"),
+            (true, false)
+                if !(self.url.starts_with("http://") || self.url.starts_with("https://")) =>
+            {
+                bail!(
+                    "{at}: url = {:?} rejected: use an http:// or https:// URL",
+                    self.url
+                )
+            }
+            _ => {}
+        }
+        if self.command.first().is_some_and(|p| p.trim().is_empty()) {
+            bail!("{at}: command starts with an empty program name");
+        }
+        if self.timeout.is_zero() {
+            bail!("{at}: timeout must be greater than 0");
+        }
+        Ok(())
+    }
+
+    /// The engine's view of it.
+    pub fn spec(&self) -> driftlog_compliance::ExternalSpec {
+        driftlog_compliance::ExternalSpec {
+            name: self.name.clone(),
+            kind: if self.command.is_empty() {
+                driftlog_compliance::ExternalKind::Url(self.url.clone())
+            } else {
+                driftlog_compliance::ExternalKind::Command(self.command.clone())
+            },
+            timeout: self.timeout,
+        }
+    }
 }
 
 /// `[api]`: the AWS Config API server.
@@ -298,6 +408,8 @@ impl Default for Config {
             delivery: DeliverySection::default(),
             sinks: Vec::new(),
             api: ApiSection::default(),
+            rules: RulesSection::default(),
+            evaluators: Vec::new(),
         }
     }
 }
@@ -978,6 +1090,22 @@ impl Config {
                     s.name
                 );
             }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for e in &self.evaluators {
+            e.check()?;
+            if !names.insert(e.name.as_str()) {
+                bail!("evaluators: name {:?} used twice", e.name);
+            }
+        }
+        if self.rules.periodic_check.is_zero() {
+            bail!("rules.periodic_check must be greater than 0");
+        }
+        if self.rules.concurrency == 0 || self.rules.concurrency > 256 {
+            bail!(
+                "rules.concurrency = {} rejected: use 1 .. 256",
+                self.rules.concurrency
+            );
         }
         for (k, list) in [
             ("recording_group.include", &self.recording_group.include),

@@ -52,7 +52,7 @@ fn config_group(cfg: &Config) -> serde_json::Value {
 }
 
 /// The first recorded (or simulated) account and region, named in ARNs.
-fn home(cfg: &Config, log: &Log, recorder: &Recorder) -> (String, String) {
+pub fn home(cfg: &Config, log: &Log, recorder: &Recorder) -> (String, String) {
     let scopes = recorder.scopes();
     let account = scopes
         .first()
@@ -73,6 +73,22 @@ fn home(cfg: &Config, log: &Log, recorder: &Recorder) -> (String, String) {
 ///
 /// # Errors
 /// The stored API settings cannot be read, or a key's secret is missing.
+/// The rules engine's settings: the home account and region, and the evaluators.
+pub fn rules_settings(
+    cfg: &Config,
+    account: String,
+    region: String,
+) -> driftlog_compliance::EngineSettings {
+    driftlog_compliance::EngineSettings {
+        account,
+        region,
+        evaluators: cfg.evaluators.iter().map(|e| e.spec()).collect(),
+        periodic_check: cfg.rules.periodic_check,
+        concurrency: cfg.rules.concurrency,
+    }
+}
+
+/// Opens the AWS Config API's control plane over the store.
 pub fn open_api(
     cfg: &Config,
     log: &Arc<Log>,

@@ -12,6 +12,7 @@ mod delivery;
 mod grpc_client;
 mod http;
 mod render;
+mod rules_cli;
 mod server;
 
 use anyhow::{Context, Result};
@@ -251,10 +252,232 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Config rules: AWS's managed security rules, CEL expressions and external evaluators,
+    /// judged on every recorded change (and periodically), with compliance recorded in the
+    /// log. Also served as AWS's rules API (PutConfigRule, …) for boto3 and the aws CLI.
+    ///
+    /// Examples:
+    ///   driftlog rules add no-ssh --managed INCOMING_SSH_DISABLED --type AWS::EC2::SecurityGroup
+    ///   driftlog rules add tagged --managed REQUIRED_TAGS --param tag1Key=owner
+    ///   driftlog rules add no-public-ip --cel '!has(configuration.publicIpAddress)' --type AWS::EC2::Instance
+    ///   driftlog rules backtest no-ssh --from -24h --to now
+    ///   driftlog rules list
+    #[command(subcommand)]
+    Rules(RulesCmd),
+    /// Compliance by rule (a summary table), one rule's non-compliant resources, one
+    /// resource's verdicts, or all of it as it was at a time (replayed from the log).
+    ///
+    /// Examples: `driftlog compliance`, `driftlog compliance --rule no-ssh`,
+    /// `driftlog compliance --resource AWS::EC2::SecurityGroup/sg-0a1b`,
+    /// `driftlog compliance --at -7d`.
+    Compliance {
+        /// One rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// One resource: TYPE/ID.
+        #[arg(long)]
+        resource: Option<String>,
+        /// As it was at this time (RFC 3339, epoch seconds, -1h, …).
+        #[arg(long, allow_hyphen_values = true)]
+        at: Option<String>,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure the hot paths on a simulated estate and print a table.
     Bench(bench::BenchArgs),
     /// Print the configuration file with every option and its default.
     Config,
+}
+
+/// How a rule judges: the flags of `rules add` and `rules backtest`.
+#[derive(clap::Args, Clone, Default)]
+struct RuleSpecArgs {
+    /// An AWS managed rule by its identifier, e.g. INCOMING_SSH_DISABLED, REQUIRED_TAGS,
+    /// S3_BUCKET_VERSIONING_ENABLED (14 are built in).
+    #[arg(long, group = "judge")]
+    managed: Option<String>,
+    /// A CEL expression over the item: `configuration`, `tags`, `resourceType`,
+    /// `resourceId`, `configurationItem`, `ruleParameters`; true = COMPLIANT, false =
+    /// NON_COMPLIANT, or a compliance type string.
+    #[arg(long, group = "judge")]
+    cel: Option<String>,
+    /// An external evaluator declared in the config file ([[evaluators]]).
+    #[arg(long, group = "judge")]
+    external: Option<String>,
+    /// The whole rule as AWS's ConfigRule JSON (what PutConfigRule takes) from a file, or
+    /// `-` for stdin.
+    #[arg(long, group = "judge", value_name = "FILE")]
+    from_json: Option<PathBuf>,
+    /// A rule parameter, KEY=VALUE (repeat), e.g. --param tag1Key=owner.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// Only resources of this type (repeat).
+    #[arg(long = "type", value_name = "TYPE")]
+    types: Vec<String>,
+    /// Only resources with this tag key…
+    #[arg(long)]
+    tag_key: Option<String>,
+    /// …and this value.
+    #[arg(long, requires = "tag_key")]
+    tag_value: Option<String>,
+    /// Only this resource id (with exactly one --type).
+    #[arg(long)]
+    resource_id: Option<String>,
+    /// Also run periodically: One_Hour, Three_Hours, Six_Hours, Twelve_Hours,
+    /// TwentyFour_Hours.
+    #[arg(long)]
+    every: Option<String>,
+    /// Description.
+    #[arg(long)]
+    description: Option<String>,
+}
+
+impl RuleSpecArgs {
+    fn any(&self) -> bool {
+        self.managed.is_some()
+            || self.cel.is_some()
+            || self.external.is_some()
+            || self.from_json.is_some()
+    }
+
+    /// AWS's ConfigRule JSON for these flags.
+    fn config_rule(&self, name: Option<&str>) -> Result<serde_json::Value> {
+        use serde_json::json;
+        if let Some(path) = &self.from_json {
+            let text = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading the rule from stdin")?
+            } else {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?
+            };
+            let mut v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            // Accept PutConfigRule's whole input too.
+            if let Some(inner) = v.get("ConfigRule").cloned() {
+                v = inner;
+            }
+            if let (Some(n), Some(o)) = (name, v.as_object_mut()) {
+                o.insert("ConfigRuleName".into(), json!(n));
+            }
+            return Ok(v);
+        }
+        let name = name.context("give the rule a name")?;
+        let mut params = serde_json::Map::new();
+        for p in &self.params {
+            let (k, v) = p
+                .split_once('=')
+                .with_context(|| format!("--param {p:?} rejected: write KEY=VALUE"))?;
+            params.insert(k.to_string(), json!(v));
+        }
+        let source = if let Some(id) = &self.managed {
+            json!({"Owner": "AWS", "SourceIdentifier": id})
+        } else if let Some(expr) = &self.cel {
+            json!({"Owner": "CUSTOM_POLICY", "SourceDetails": [{"EventSource": "aws.config", "MessageType": "ConfigurationItemChangeNotification"}],
+                   "CustomPolicyDetails": {"PolicyRuntime": "cel", "PolicyText": expr}})
+        } else if let Some(ev) = &self.external {
+            let mut details = vec![
+                json!({"EventSource": "aws.config", "MessageType": "ConfigurationItemChangeNotification"}),
+            ];
+            if let Some(f) = &self.every {
+                details.push(json!({"EventSource": "aws.config", "MessageType": "ScheduledNotification", "MaximumExecutionFrequency": f}));
+            }
+            json!({"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": format!("arn:aws:lambda:us-east-1:000000000000:function:{ev}"), "SourceDetails": details})
+        } else {
+            anyhow::bail!("say how the rule judges: --managed ID, --cel EXPR, --external NAME or --from-json FILE");
+        };
+        let mut rule = json!({"ConfigRuleName": name, "Source": source});
+        if !params.is_empty() {
+            rule["InputParameters"] = json!(serde_json::Value::Object(params).to_string());
+        }
+        let mut scope = serde_json::Map::new();
+        if !self.types.is_empty() {
+            scope.insert("ComplianceResourceTypes".into(), json!(self.types));
+        }
+        if let Some(k) = &self.tag_key {
+            scope.insert("TagKey".into(), json!(k));
+        }
+        if let Some(v) = &self.tag_value {
+            scope.insert("TagValue".into(), json!(v));
+        }
+        if let Some(id) = &self.resource_id {
+            scope.insert("ComplianceResourceId".into(), json!(id));
+        }
+        if !scope.is_empty() {
+            rule["Scope"] = serde_json::Value::Object(scope);
+        }
+        if let (Some(f), true) = (&self.every, self.external.is_none()) {
+            if self.cel.is_some() {
+                rule["Source"]["SourceDetails"]
+                    .as_array_mut()
+                    .context("source details")?
+                    .push(json!({"EventSource": "aws.config", "MessageType": "ScheduledNotification", "MaximumExecutionFrequency": f}));
+            } else {
+                rule["MaximumExecutionFrequency"] = json!(f);
+            }
+        }
+        if let Some(d) = &self.description {
+            rule["Description"] = json!(d);
+        }
+        Ok(rule)
+    }
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Every rule: how it judges, when it runs, its compliance and results, its last error.
+    List {
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a rule (or replace the one of that name); it is evaluated over the current
+    /// inventory at once, then on every change.
+    Add {
+        /// The rule's name (ConfigRuleName).
+        name: Option<String>,
+        #[command(flatten)]
+        spec: RuleSpecArgs,
+    },
+    /// Delete a rule; its results end (recorded as deleted compliance items).
+    Remove {
+        /// The rule's name.
+        name: String,
+    },
+    /// Evaluate rules over the whole inventory now and print their compliance (all rules
+    /// when none is named). Without `serve`, judges the stored inventory and records nothing.
+    Eval {
+        /// Rule names.
+        names: Vec<String>,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a rule — existing by name, or new with --managed/--cel/--from-json — over recorded
+    /// history: when each resource became non-compliant and compliant again between --from
+    /// and --to; with --at, the whole inventory as it was then.
+    ///
+    /// Examples: `driftlog rules backtest no-ssh --from -24h`,
+    /// `driftlog rules backtest --managed S3_BUCKET_VERSIONING_ENABLED --from -7d --to -1d`,
+    /// `driftlog rules backtest no-ssh --at 2024-05-01T10:00:00Z`.
+    Backtest {
+        /// An existing rule's name (or the name of the new one).
+        name: Option<String>,
+        #[command(flatten)]
+        spec: RuleSpecArgs,
+        /// Window start.
+        #[arg(long, default_value = "-24h", allow_hyphen_values = true)]
+        from: String,
+        /// Window end.
+        #[arg(long, default_value = "now", allow_hyphen_values = true)]
+        to: String,
+        /// Judge the inventory as it was at this instant instead of a window.
+        #[arg(long, allow_hyphen_values = true)]
+        at: Option<String>,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -490,6 +713,58 @@ async fn run(cli: Cli) -> Result<()> {
             },
             render::Mode::Stats { json },
         ),
+        Cmd::Rules(rc) => {
+            use rules_cli::RulesRequest as R;
+            let (r, json) = match rc {
+                RulesCmd::List { json } => (R::List, json),
+                RulesCmd::Add { name, spec } => (
+                    R::Add {
+                        rule: spec.config_rule(name.as_deref())?,
+                    },
+                    false,
+                ),
+                RulesCmd::Remove { name } => (R::Remove { name }, false),
+                RulesCmd::Eval { names, json } => (R::Eval { names }, json),
+                RulesCmd::Backtest {
+                    name,
+                    spec,
+                    from,
+                    to,
+                    at,
+                    json,
+                } => {
+                    let definition = if spec.any() {
+                        Some(spec.config_rule(Some(name.as_deref().unwrap_or("backtest")))?)
+                    } else {
+                        None
+                    };
+                    (
+                        R::Backtest {
+                            name,
+                            definition,
+                            from_ms: parse_user_time(&from, now)?,
+                            to_ms: parse_user_time(&to, now)?,
+                            at_ms: time_arg(&at)?,
+                        },
+                        json,
+                    )
+                }
+            };
+            (Request::Rules(r), render::Mode::Report { json })
+        }
+        Cmd::Compliance {
+            rule,
+            resource,
+            at,
+            json,
+        } => (
+            Request::Rules(rules_cli::RulesRequest::Compliance {
+                rule,
+                resource,
+                at_ms: time_arg(&at)?,
+            }),
+            render::Mode::Report { json },
+        ),
         Cmd::Audit {
             limit,
             operation,
@@ -529,11 +804,38 @@ async fn run(cli: Cli) -> Result<()> {
         }
         _ => None,
     };
+    // Rules can be read, put and back-tested on the store itself; evaluation waits for serve.
+    let rules = match &req {
+        Request::Rules(_) => {
+            let account = log
+                .state()
+                .keys()
+                .next()
+                .map_or_else(|| "000000000000".to_string(), |k| k.account);
+            let region = cfg
+                .source
+                .sim
+                .regions
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "us-east-1".into());
+            Some(
+                driftlog_compliance::Engine::open(
+                    log.clone(),
+                    None,
+                    http::rules_settings(&cfg, account, region),
+                )
+                .context("opening the rules in the store")?,
+            )
+        }
+        _ => None,
+    };
     let backend = Backend {
         log,
         recorder: None,
         delivery,
         api: None,
+        rules,
     };
     if let Request::Tail {
         filter,

@@ -47,6 +47,11 @@ pub enum Mode {
         /// JSON instead of a table.
         json: bool,
     },
+    /// A report: its `lines` for people, its `data` as JSON.
+    Report {
+        /// JSON.
+        json: bool,
+    },
 }
 
 /// Prints answers to stdout, line-buffered so `tail` shows items as they come.
@@ -116,6 +121,12 @@ impl Printer {
             | Mode::Related { json: true }
             | Mode::Raw
             | Mode::Audit { json: true } => writeln!(o, "{v}")?,
+            Mode::Report { json: true } => writeln!(o, "{}", v["data"])?,
+            Mode::Report { json: false } => {
+                for l in v["lines"].as_array().into_iter().flatten() {
+                    writeln!(o, "{}", l.as_str().unwrap_or_default())?;
+                }
+            }
             Mode::Audit { json: false } => {
                 let result = v.get("errorCode").and_then(Value::as_str).unwrap_or("OK");
                 writeln!(

@@ -194,6 +194,22 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
     // The AWS Config API applies the recorder state it keeps (recording on or off, the
     // recording group) before the first poll.
     let api = crate::http::open_api(&cfg, &log, &recorder, &delivery)?;
+    // Rules judge every change from the log; the API serves them from the start.
+    let (account, region) = crate::http::home(&cfg, &log, &recorder);
+    let engine = driftlog_compliance::Engine::open(
+        log.clone(),
+        Some(recorder.clone()),
+        crate::http::rules_settings(&cfg, account, region),
+    )
+    .context("opening the rules in the store")?;
+    api.set_rules(engine.clone());
+    if !engine.rules().is_empty() {
+        eprintln!(
+            "driftlog: {} config rule(s) judging changes; `driftlog compliance` shows them",
+            engine.rules().len()
+        );
+    }
+    let rules_task = tokio::spawn(engine.clone().run(stop_rx.clone()));
     let http_task = match cfg.api.address()? {
         Some(addr) => {
             crate::http::serve(log.clone(), api.clone(), addr, &stop_rx, listen_required).await?
@@ -245,6 +261,7 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
         recorder: Some(recorder.clone()),
         delivery: Some(delivery),
         api: Some(api),
+        rules: Some(engine),
     });
     let accept = {
         let stop = wait_stop(stop_rx.clone());
@@ -283,6 +300,11 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
     }
     let _ = progress.await;
     let _ = accept.await;
+    match rules_task.await {
+        Ok(Err(e)) => tracing::warn!(error = %e, "Rules engine stopped with an error."),
+        Err(e) => tracing::warn!(error = %e, "Rules engine task failed."),
+        Ok(Ok(())) => {}
+    }
     if let Some(t) = http_task {
         let _ = t.await;
     }

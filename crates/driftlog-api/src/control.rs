@@ -107,7 +107,7 @@ struct SetByApi {
 pub(crate) struct Control {
     #[serde(default)]
     set: SetByApi,
-    recorder: Option<RecorderDef>,
+    pub(crate) recorder: Option<RecorderDef>,
     recording: bool,
     last_start_ms: Option<i64>,
     last_stop_ms: Option<i64>,
@@ -375,7 +375,7 @@ fn stream_info(i: &DeliveryInfo) -> Value {
 }
 
 impl ConfigApi {
-    fn control(&self) -> Control {
+    pub(crate) fn control(&self) -> Control {
         self.control
             .lock()
             .map(|c| c.clone())

@@ -16,6 +16,7 @@ mod input;
 mod inventory;
 mod metrics;
 mod resource_types;
+mod rules;
 mod server;
 mod sql;
 mod token;
@@ -60,6 +61,8 @@ pub struct ConfigApi {
     calls: Mutex<std::collections::BTreeMap<(String, String), u64>>,
     /// SelectResourceConfig results by expression and caller, for their next pages.
     select_cache: Mutex<std::collections::VecDeque<(String, Arc<Vec<String>>)>>,
+    /// The rules engine, once the server started it.
+    rules: std::sync::OnceLock<Arc<driftlog_compliance::Engine>>,
 }
 
 impl ConfigApi {
@@ -92,7 +95,13 @@ impl ConfigApi {
             writes: tokio::sync::Mutex::new(()),
             calls: Mutex::default(),
             select_cache: Mutex::default(),
+            rules: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Serves the rules and compliance operations from `engine` (set once, at start).
+    pub fn set_rules(&self, engine: Arc<driftlog_compliance::Engine>) {
+        let _ = self.rules.set(engine);
     }
 
     /// Runs one operation for `caller`.
@@ -117,6 +126,16 @@ impl ConfigApi {
             "BatchGetResourceConfig" => self.batch_get(caller, input).await,
             "GetDiscoveredResourceCounts" => self.counts(caller, input),
             "SelectResourceConfig" => self.select(caller, input).await,
+            "PutConfigRule" => self.put_config_rule(input).await,
+            "DescribeConfigRules" => self.describe_config_rules(input),
+            "DeleteConfigRule" => self.delete_config_rule(input).await,
+            "StartConfigRulesEvaluation" => self.start_rules_evaluation(input),
+            "PutEvaluations" => self.put_evaluations(input).await,
+            "DescribeComplianceByConfigRule" => self.describe_compliance_by_rule(input),
+            "DescribeComplianceByResource" => self.describe_compliance_by_resource(input).await,
+            "GetComplianceDetailsByConfigRule" => self.compliance_details_by_rule(input).await,
+            "GetComplianceDetailsByResource" => self.compliance_details_by_resource(input),
+            "DescribeConfigRuleEvaluationStatus" => self.describe_rule_evaluation_status(input),
             _ => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("Unknown operation: StarlingDoveService.{operation}"),

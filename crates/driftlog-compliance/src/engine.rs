@@ -961,11 +961,23 @@ impl Engine {
             Put(ResultRecord),
             End(ResultRecord),
         }
-        let mut actions: BTreeMap<String, Action> = BTreeMap::new();
+        // A resource judged twice in one batch (it changed twice before the engine caught
+        // up) gets both verdicts recorded, in order: each later verdict for a key already
+        // in this round starts the next round (appended after this one).
+        let mut rounds: Vec<BTreeMap<String, Action>> = vec![BTreeMap::new()];
+        let mut latest: HashMap<String, Option<ResultRecord>> = HashMap::new();
         let mut prev_of: HashMap<String, Option<ResultRecord>> = HashMap::new();
         // Per rule: results seen, the last failure (message, was an invocation), invoked ok.
         let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
         let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let place = |k: String, a: Action, rounds: &mut Vec<BTreeMap<String, Action>>| {
+            if rounds.last().is_some_and(|r| r.contains_key(&k)) {
+                rounds.push(BTreeMap::new());
+            }
+            if let Some(r) = rounds.last_mut() {
+                r.insert(k, a);
+            }
+        };
         for o in outcomes {
             match o {
                 Outcome::Result(r) => {
@@ -975,9 +987,8 @@ impl Engine {
                     let t = touched.entry(r.rule.clone()).or_default();
                     t.0 += 1;
                     let k = result_key(&r.rule, &r.resource_type, &r.resource_id);
-                    let current = match actions.get(&k) {
-                        Some(Action::Put(p)) => Some(p.clone()),
-                        Some(Action::End(_)) => None,
+                    let current = match latest.get(&k) {
+                        Some(c) => c.clone(),
                         None => self.stored(&k, &mut prev_of)?,
                     };
                     if let Some(c) = &current {
@@ -988,7 +999,8 @@ impl Engine {
                             continue;
                         }
                     }
-                    actions.insert(k, Action::Put(r));
+                    latest.insert(k.clone(), Some(r.clone()));
+                    place(k, Action::Put(r), &mut rounds);
                 }
                 Outcome::Ended {
                     rule,
@@ -996,13 +1008,13 @@ impl Engine {
                     resource_id,
                 } => {
                     let k = result_key(&rule, &resource_type, &resource_id);
-                    let current = match actions.get(&k) {
-                        Some(Action::Put(p)) => Some(p.clone()),
-                        Some(Action::End(_)) => None,
+                    let current = match latest.get(&k) {
+                        Some(c) => c.clone(),
                         None => self.stored(&k, &mut prev_of)?,
                     };
                     if let Some(c) = current {
-                        actions.insert(k, Action::End(c));
+                        latest.insert(k.clone(), None);
+                        place(k, Action::End(c), &mut rounds);
                     }
                 }
                 Outcome::Failed {
@@ -1018,41 +1030,45 @@ impl Engine {
                 }
             }
         }
-        let mut upserts = Vec::new();
-        let mut ended = Vec::new();
-        let mut puts = Vec::new();
-        let mut removes = Vec::new();
-        let mut deltas: Vec<(String, Compliance, i64)> = Vec::new();
-        for (k, a) in &actions {
-            let before = prev_of.get(k).cloned().flatten();
-            match a {
-                Action::Put(r) => {
-                    let (arn, id) = rules
-                        .get(&r.rule)
-                        .map(|a| (a.def.arn.clone(), a.def.id.clone()))
-                        .unwrap_or_default();
-                    upserts.push(compliance_observed(r, &arn, &id));
-                    puts.push((
-                        k.clone(),
-                        serde_json::to_vec(r).map_err(|e| EngineError::Record(e.to_string()))?,
-                    ));
-                    puts.push((
-                        by_resource_key(&r.resource_type, &r.resource_id, &r.rule),
-                        Vec::new(),
-                    ));
-                    deltas.push((r.rule.clone(), r.compliance, 1));
+        // What each key held before the round being recorded.
+        let mut before_round: HashMap<String, Option<ResultRecord>> = prev_of;
+        for actions in rounds.into_iter().filter(|r| !r.is_empty()) {
+            let mut upserts = Vec::new();
+            let mut ended = Vec::new();
+            let mut puts = Vec::new();
+            let mut removes = Vec::new();
+            let mut deltas: Vec<(String, Compliance, i64)> = Vec::new();
+            for (k, a) in &actions {
+                if let Some(Some(b)) = before_round.get(k) {
+                    deltas.push((b.rule.clone(), b.compliance, -1));
                 }
-                Action::End(r) => {
-                    ended.push(compliance_key(r));
-                    removes.push(k.clone());
-                    removes.push(by_resource_key(&r.resource_type, &r.resource_id, &r.rule));
+                match a {
+                    Action::Put(r) => {
+                        let (arn, id) = rules
+                            .get(&r.rule)
+                            .map(|a| (a.def.arn.clone(), a.def.id.clone()))
+                            .unwrap_or_default();
+                        upserts.push(compliance_observed(r, &arn, &id));
+                        puts.push((
+                            k.clone(),
+                            serde_json::to_vec(r)
+                                .map_err(|e| EngineError::Record(e.to_string()))?,
+                        ));
+                        puts.push((
+                            by_resource_key(&r.resource_type, &r.resource_id, &r.rule),
+                            Vec::new(),
+                        ));
+                        deltas.push((r.rule.clone(), r.compliance, 1));
+                        before_round.insert(k.clone(), Some(r.clone()));
+                    }
+                    Action::End(r) => {
+                        ended.push(compliance_key(r));
+                        removes.push(k.clone());
+                        removes.push(by_resource_key(&r.resource_type, &r.resource_id, &r.rule));
+                        before_round.insert(k.clone(), None);
+                    }
                 }
             }
-            if let Some(b) = before {
-                deltas.push((b.rule.clone(), b.compliance, -1));
-            }
-        }
-        if !upserts.is_empty() || !ended.is_empty() {
             recorder
                 .record_derived(upserts, ended)
                 .await

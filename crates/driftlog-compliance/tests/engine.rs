@@ -340,6 +340,22 @@ async fn a_restart_neither_skips_nor_repeats() {
         open_22(&w, k);
     }
     w.rec.poll_all_once().await.unwrap();
+    // One group opened and closed again while down: both changes are in the catch-up batch,
+    // and both verdicts are recorded, in order.
+    let flipped = groups
+        .iter()
+        .find(|k| {
+            !compliant.contains(k) && {
+                let e = Engine::open(w.log.clone(), None, EngineSettings::default()).unwrap();
+                verdicts(&e, "no-ssh")[&k.resource_id] == Compliance::Compliant
+            }
+        })
+        .unwrap()
+        .clone();
+    open_22(&w, &flipped);
+    w.rec.poll_once(&flipped.scope()).await.unwrap();
+    close_22(&w, &flipped);
+    w.rec.poll_once(&flipped.scope()).await.unwrap();
     let (engine, stop, h) = start(&w);
     wait_for("changes made while down judged", || {
         let v = verdicts(&engine, "no-ssh");
@@ -356,13 +372,28 @@ async fn a_restart_neither_skips_nor_repeats() {
             .collect();
         assert_eq!(kinds, ["COMPLIANT", "NON_COMPLIANT"], "{k}");
     }
+    wait_for("the flip judged", || {
+        compliance_items(&w.log, "no-ssh", &flipped).len() == 3
+    })
+    .await;
+    let kinds: Vec<String> = compliance_items(&w.log, "no-ssh", &flipped)
+        .into_iter()
+        .filter_map(|(_, c)| c)
+        .collect();
+    assert_eq!(kinds, ["COMPLIANT", "NON_COMPLIANT", "COMPLIANT"]);
+    assert_eq!(
+        verdicts(&engine, "no-ssh")[&flipped.resource_id],
+        Compliance::Compliant
+    );
+    let c = engine.counts("no-ssh");
+    assert_eq!((c.compliant + c.non_compliant) as usize, groups.len());
     // Compliance items are items of the log like any other: they tail by type.
     let filter = Filter {
         types: vec![TypePattern::parse(COMPLIANCE_TYPE).unwrap()],
         ..Filter::default()
     };
     let (items, _) = w.log.read_range(0, 1_000_000, &filter).unwrap();
-    assert_eq!(items.len(), groups.len() + compliant.len());
+    assert_eq!(items.len(), groups.len() + compliant.len() + 2);
     stop.send(true).unwrap();
     h.await.unwrap();
 }

@@ -22,9 +22,9 @@ pub use keys::{
     day_path, history_key, oversized_key, snapshot_key, stamp, writability_check_key, KeyParts,
 };
 pub use messages::{
-    change_notification, change_subject, gzip, history_delivery_completed, oversized_notification,
-    snapshot_delivery_completed, snapshot_delivery_failed, snapshot_delivery_started,
-    SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
+    change_notification, change_subject, compliance_change_notification, compliance_subject, gzip,
+    history_delivery_completed, oversized_notification, snapshot_delivery_completed,
+    snapshot_delivery_failed, snapshot_delivery_started, SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
 };
 
 use thiserror::Error;

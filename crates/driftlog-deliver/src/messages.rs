@@ -58,6 +58,113 @@ pub fn change_notification(ci: &ConfigurationItem, now_ms: i64) -> Result<Value>
     ))
 }
 
+/// `ComplianceChangeNotification` (spec §4.2, version 1.0) of a compliance item (type
+/// `AWS::Config::ResourceCompliance`, one per rule and resource): the new result from the
+/// item, the old one from its diff (`null` when the result is new). An ended result
+/// (resource deleted, out of scope, rule deleted) is reported as `NOT_APPLICABLE`.
+///
+/// # Errors
+/// [`Error::Item`] when the stored item is not JSON.
+pub fn compliance_change_notification(ci: &ConfigurationItem, now_ms: i64) -> Result<Value> {
+    let doc = ci.document().map_err(|e| item_error(ci, e))?;
+    let changed = ci.changed_properties().map_err(|e| item_error(ci, e))?;
+    let deleted = ci.status.is_deletion();
+    let new_cfg = if deleted {
+        changed
+            .get("Configuration")
+            .map(|c| c["previousValue"].clone())
+            .unwrap_or(Value::Null)
+    } else {
+        doc["configuration"].clone()
+    };
+    let s = |k: &str| new_cfg.get(k).cloned().unwrap_or(Value::Null);
+    let rule = s("configRuleName");
+    let result =
+        |compliance: Value, annotation: Value, ordering: Value, recorded: Value, invoked: Value| {
+            json!({
+                "evaluationResultIdentifier": {
+                    "evaluationResultQualifier": {
+                        "configRuleName": rule,
+                        "resourceType": s("resourceType"),
+                        "resourceId": s("resourceId"),
+                    },
+                    "orderingTimestamp": ordering,
+                },
+                "complianceType": compliance,
+                "resultRecordedTime": recorded,
+                "configRuleInvokedTime": invoked,
+                "annotation": annotation,
+                "resultToken": Value::Null,
+            })
+        };
+    let at = json!(iso_ms(ci.capture_time_ms));
+    let (new, old) = if deleted {
+        (
+            result(
+                json!("NOT_APPLICABLE"),
+                json!("The result ended: the resource was deleted or left the rule's scope, or the rule was deleted."),
+                at.clone(),
+                at.clone(),
+                at,
+            ),
+            result(s("complianceType"), s("annotation"), Value::Null, Value::Null, Value::Null),
+        )
+    } else {
+        let new = result(
+            s("complianceType"),
+            s("annotation"),
+            s("orderingTimestamp"),
+            s("resultRecordedTime"),
+            s("configRuleInvokedTime"),
+        );
+        let old = if ci.status == Status::ResourceDiscovered {
+            Value::Null
+        } else {
+            let prev = |k: &str, path: &str| match changed.get(path) {
+                Some(c) => c["previousValue"].clone(),
+                None => s(k),
+            };
+            result(
+                prev("complianceType", "Configuration.ComplianceType"),
+                prev("annotation", "Configuration.Annotation"),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            )
+        };
+        (new, old)
+    };
+    let mut body = Map::new();
+    body.insert("awsAccountId".into(), json!(ci.key.account));
+    body.insert("configRuleName".into(), rule.clone());
+    body.insert("configRuleARN".into(), s("configRuleArn"));
+    body.insert("resourceType".into(), s("resourceType"));
+    body.insert("resourceId".into(), s("resourceId"));
+    body.insert("awsRegion".into(), json!(ci.key.region));
+    body.insert("newEvaluationResult".into(), new);
+    body.insert("oldEvaluationResult".into(), old);
+    Ok(common(body, "ComplianceChangeNotification", "1.0", now_ms))
+}
+
+/// The SNS subject of a compliance change: `[AWS Config:<region>] <type> <id> is <TYPE>
+/// with <rule> in Account <acct>`, cut to SNS's 100 characters.
+pub fn compliance_subject(message: &Value) -> String {
+    let q =
+        &message["newEvaluationResult"]["evaluationResultIdentifier"]["evaluationResultQualifier"];
+    let s = format!(
+        "[AWS Config:{}] {} {} is {} with {} in Account {}",
+        message["awsRegion"].as_str().unwrap_or(""),
+        q["resourceType"].as_str().unwrap_or(""),
+        q["resourceId"].as_str().unwrap_or(""),
+        message["newEvaluationResult"]["complianceType"]
+            .as_str()
+            .unwrap_or(""),
+        q["configRuleName"].as_str().unwrap_or(""),
+        message["awsAccountId"].as_str().unwrap_or("")
+    );
+    s.chars().take(100).collect()
+}
+
 /// The SNS subject of a change: `[AWS Config:<region>] <type> <id> Created|Updated|Deleted
 /// in Account <acct>`, cut to SNS's 100 characters.
 pub fn change_subject(ci: &ConfigurationItem) -> String {

@@ -4,8 +4,8 @@
 use crate::store::{error_code, DeliveryStore};
 use crate::{Message, SendError, Transport};
 use driftlog_deliver::{
-    change_notification, change_subject, gzip, oversized_key, oversized_notification, KeyParts,
-    SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
+    change_notification, change_subject, compliance_change_notification, compliance_subject, gzip,
+    oversized_key, oversized_notification, KeyParts, SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
 };
 use driftlog_log::Log;
 use driftlog_model::time::now_ms;
@@ -157,6 +157,20 @@ pub async fn messages(
     let mut problems = Vec::new();
     for ci in items {
         let now = now_ms();
+        if ci.key.resource_type == driftlog_model::COMPLIANCE_TYPE {
+            // A rule's result changed: AWS's compliance message, small by construction.
+            match compliance_change_notification(ci, now) {
+                Ok(v) => out.push(Message {
+                    seq: ci.seq,
+                    key: ci.key.clone(),
+                    message_type: "ComplianceChangeNotification",
+                    subject: compliance_subject(&v),
+                    body: v.to_string(),
+                }),
+                Err(e) => problems.push(e.to_string()),
+            }
+            continue;
+        }
         let body = match change_notification(ci, now) {
             Ok(v) => v.to_string(),
             Err(e) => {

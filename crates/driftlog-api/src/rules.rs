@@ -1,0 +1,483 @@
+//! Rules and compliance operations (spec §2.4) over the rules engine: rules are put,
+//! described, deleted and started; compliance is read from the engine's index (derived
+//! from the compliance items of the log); PutEvaluations takes an external evaluator's
+//! late results with its result token.
+
+use crate::error::{ApiError, ApiResult};
+use crate::input::Input;
+use crate::ConfigApi;
+use driftlog_compliance::item::evaluation_result_json;
+use driftlog_compliance::{Engine, EngineError, ResultRecord, RuleStatus, CAP};
+use driftlog_rules::Compliance;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+const COMPLIANCE_TYPES: &[&str] = &[
+    "COMPLIANT",
+    "NON_COMPLIANT",
+    "NOT_APPLICABLE",
+    "INSUFFICIENT_DATA",
+];
+
+fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::Def(d) => ApiError::new(d.code, d.message),
+        EngineError::NoSuchRule(_) => ApiError::new("NoSuchConfigRuleException", e.to_string()),
+        EngineError::Busy(_) => ApiError::new("LimitExceededException", e.to_string()),
+        EngineError::TooMany => {
+            ApiError::new("MaxNumberOfConfigRulesExceededException", e.to_string())
+        }
+        EngineError::InvalidToken => ApiError::new("InvalidResultTokenException", e.to_string()),
+        EngineError::Invalid(m) => ApiError::new("InvalidParameterValueException", m),
+        other => ApiError::internal(other),
+    }
+}
+
+fn no_such_rule(name: &str) -> ApiError {
+    engine_error(EngineError::NoSuchRule(name.to_string()))
+}
+
+fn secs(ms: i64) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+fn compliance_of(s: &str) -> Compliance {
+    match s {
+        "COMPLIANT" => Compliance::Compliant,
+        "NON_COMPLIANT" => Compliance::NonCompliant,
+        "NOT_APPLICABLE" => Compliance::NotApplicable,
+        _ => Compliance::InsufficientData,
+    }
+}
+
+/// `ComplianceTypes` as a filter (empty: all).
+fn compliance_filter(input: &Input, max: usize) -> ApiResult<Vec<Compliance>> {
+    let Some(list) = input.strings("ComplianceTypes", max, 1, usize::MAX)? else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if COMPLIANCE_TYPES.contains(&s.as_str()) {
+                Ok(compliance_of(s))
+            } else {
+                Err(ApiError::constraint(
+                    s,
+                    &format!("complianceTypes.{}.member", i + 1),
+                    &format!(
+                        "Member must satisfy enum value set: [{}]",
+                        COMPLIANCE_TYPES.join(", ")
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn contributor(n: u64) -> Value {
+    json!({"CappedCount": n.min(CAP), "CapExceeded": n > CAP})
+}
+
+/// A resource's compliance over its rules' results, and how many rules it violates.
+fn resource_compliance(results: &[ResultRecord]) -> (Compliance, u64) {
+    let nc = results
+        .iter()
+        .filter(|r| r.compliance == Compliance::NonCompliant)
+        .count() as u64;
+    let c = if nc > 0 {
+        Compliance::NonCompliant
+    } else if results
+        .iter()
+        .any(|r| r.compliance == Compliance::Compliant)
+    {
+        Compliance::Compliant
+    } else if results
+        .iter()
+        .any(|r| r.compliance == Compliance::NotApplicable)
+    {
+        Compliance::NotApplicable
+    } else {
+        Compliance::InsufficientData
+    };
+    (c, nc)
+}
+
+fn compliance_json(c: Compliance, non_compliant: u64) -> Value {
+    let mut v = json!({"ComplianceType": c.as_str()});
+    if c == Compliance::NonCompliant {
+        v["ComplianceContributorCount"] = contributor(non_compliant);
+    }
+    v
+}
+
+fn status_json(def: &driftlog_compliance::RuleDef, s: &RuleStatus) -> Value {
+    let mut v = Map::new();
+    v.insert("ConfigRuleName".into(), json!(def.rule.name));
+    v.insert("ConfigRuleArn".into(), json!(def.arn));
+    v.insert("ConfigRuleId".into(), json!(def.id));
+    let mut t = |k: &str, ms: Option<i64>| {
+        if let Some(ms) = ms {
+            v.insert(k.into(), secs(ms));
+        }
+    };
+    t("LastSuccessfulInvocationTime", s.last_success_invocation_ms);
+    t("LastFailedInvocationTime", s.last_failed_invocation_ms);
+    t("LastSuccessfulEvaluationTime", s.last_success_evaluation_ms);
+    t("LastFailedEvaluationTime", s.last_failed_evaluation_ms);
+    t(
+        "FirstActivatedTime",
+        Some(if s.first_activated_ms > 0 {
+            s.first_activated_ms
+        } else {
+            def.created_ms
+        }),
+    );
+    if let Some(c) = &s.last_error_code {
+        v.insert("LastErrorCode".into(), json!(c));
+    }
+    if let Some(m) = &s.last_error_message {
+        v.insert("LastErrorMessage".into(), json!(m));
+    }
+    v.insert(
+        "FirstEvaluationStarted".into(),
+        json!(s.first_evaluation_started),
+    );
+    Value::Object(v)
+}
+
+impl ConfigApi {
+    fn engine(&self) -> ApiResult<Arc<Engine>> {
+        self.rules
+            .get()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the rules engine is not running"))
+    }
+
+    fn rule_names(&self, input: &Input) -> ApiResult<Option<Vec<String>>> {
+        input.strings("ConfigRuleNames", 25, 1, 128)
+    }
+
+    pub(crate) async fn put_config_rule(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let Some(cr) = input.object("ConfigRule")? else {
+            return Err(input.missing("ConfigRule"));
+        };
+        cr.required_string("ConfigRuleName", 1, 128)?;
+        cr.string("Description", 0, 256)?;
+        cr.string("InputParameters", 1, 1024)?;
+        if let Some(tags) = input.objects("Tags", 50)? {
+            for t in &tags {
+                t.required_string("Key", 1, 128)?;
+                t.string("Value", 0, 256)?;
+            }
+        }
+        if self.control().recorder.is_none() {
+            return Err(ApiError::new(
+                "NoAvailableConfigurationRecorderException",
+                "No configuration recorder is defined: create one with PutConfigurationRecorder before putting rules.",
+            ));
+        }
+        let raw = input.raw("ConfigRule").cloned().unwrap_or(Value::Null);
+        let _w = self.writes.lock().await;
+        engine.put_rule(&raw).map_err(engine_error)?;
+        Ok(json!({}))
+    }
+
+    pub(crate) fn describe_config_rules(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let names = self.rule_names(input)?;
+        if let Some(f) = input.object("Filters")? {
+            if f.enumerated("EvaluationMode", &["DETECTIVE", "PROACTIVE"])?
+                .as_deref()
+                == Some("PROACTIVE")
+            {
+                return Ok(json!({"ConfigRules": []}));
+            }
+        }
+        let rules = engine.rules();
+        if let Some(names) = names.filter(|n| !n.is_empty()) {
+            let mut out = Vec::new();
+            for n in &names {
+                let r = rules
+                    .iter()
+                    .find(|r| &r.rule.name == n)
+                    .ok_or_else(|| no_such_rule(n))?;
+                out.push(r.api.clone());
+            }
+            return Ok(json!({"ConfigRules": out}));
+        }
+        let after = match input.string("NextToken", 0, usize::MAX)? {
+            Some(t) => Some(self.tokens.position("DescribeConfigRules", "", &t)?),
+            None => None,
+        };
+        let rest: Vec<_> = rules
+            .iter()
+            .filter(|r| after.as_ref().is_none_or(|a| &r.rule.name > a))
+            .collect();
+        let page: Vec<Value> = rest.iter().take(25).map(|r| r.api.clone()).collect();
+        let mut out = json!({"ConfigRules": page});
+        if rest.len() > 25 {
+            out["NextToken"] =
+                json!(self
+                    .tokens
+                    .issue("DescribeConfigRules", "", &rest[24].rule.name));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn delete_config_rule(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let name = input.required_string("ConfigRuleName", 1, 128)?;
+        let _w = self.writes.lock().await;
+        engine.delete_rule(&name).map_err(engine_error)?;
+        Ok(json!({}))
+    }
+
+    pub(crate) fn start_rules_evaluation(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let names = self.rule_names(input)?.unwrap_or_default();
+        if names.is_empty() {
+            return Err(ApiError::new(
+                "InvalidParameterValueException",
+                "ConfigRuleNames is required: name 1 to 25 rules to evaluate.",
+            ));
+        }
+        engine.start_evaluation(&names).map_err(engine_error)?;
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn put_evaluations(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let token = input.required_string("ResultToken", 0, usize::MAX)?;
+        let test_mode = input.boolean("TestMode")?.unwrap_or(false);
+        let evals = input.objects("Evaluations", 100)?;
+        if let Some(evals) = &evals {
+            for e in evals {
+                e.required_string("ComplianceResourceType", 1, 256)?;
+                e.required_string("ComplianceResourceId", 1, 768)?;
+                e.required_string("ComplianceType", 0, usize::MAX)?;
+                e.string("Annotation", 1, 256)?;
+                if !e.has("OrderingTimestamp") {
+                    return Err(e.missing("OrderingTimestamp"));
+                }
+                e.time("OrderingTimestamp")?;
+            }
+        }
+        let raw: Vec<Value> = input
+            .raw("Evaluations")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let failed = engine
+            .put_evaluations(&token, &raw, test_mode)
+            .await
+            .map_err(engine_error)?;
+        Ok(json!({"FailedEvaluations": failed}))
+    }
+
+    pub(crate) fn describe_compliance_by_rule(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let names = self.rule_names(input)?;
+        let filter = compliance_filter(input, 3)?;
+        input.string("NextToken", 0, usize::MAX)?;
+        let rules = engine.rules();
+        let chosen: Vec<String> = match names.filter(|n| !n.is_empty()) {
+            Some(names) => {
+                for n in &names {
+                    if !rules.iter().any(|r| &r.rule.name == n) {
+                        return Err(no_such_rule(n));
+                    }
+                }
+                names
+            }
+            None => rules.iter().map(|r| r.rule.name.clone()).collect(),
+        };
+        let out: Vec<Value> = chosen
+            .iter()
+            .filter_map(|n| {
+                let counts = engine.counts(n);
+                let c = counts.compliance();
+                (filter.is_empty() || filter.contains(&c)).then(|| {
+                    json!({"ConfigRuleName": n, "Compliance": compliance_json(c, counts.non_compliant)})
+                })
+            })
+            .collect();
+        Ok(json!({"ComplianceByConfigRules": out}))
+    }
+
+    pub(crate) async fn describe_compliance_by_resource(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let rtype = input.string("ResourceType", 1, 256)?;
+        let rid = input.string("ResourceId", 1, 768)?;
+        if rid.is_some() && rtype.is_none() {
+            return Err(ApiError::new(
+                "InvalidParameterValueException",
+                "ResourceId needs ResourceType: name the resource's type too.",
+            ));
+        }
+        let filter = compliance_filter(input, 3)?;
+        let limit = input.limit("Limit", 100, 10)?;
+        let fingerprint = format!("{rtype:?}|{rid:?}|{filter:?}");
+        let after = match input.string("NextToken", 0, usize::MAX)? {
+            Some(t) => Some(self.tokens.position(
+                "DescribeComplianceByResource",
+                &fingerprint,
+                &t,
+            )?),
+            None => None,
+        };
+        if let (Some(t), Some(id)) = (&rtype, &rid) {
+            // One resource: AWS answers INSUFFICIENT_DATA for a resource no rule judged.
+            let results = engine.resource_results(t, id).map_err(engine_error)?;
+            let (c, nc) = resource_compliance(&results);
+            let list = if filter.is_empty() || filter.contains(&c) {
+                vec![
+                    json!({"ResourceType": t, "ResourceId": id, "Compliance": compliance_json(c, nc)}),
+                ]
+            } else {
+                Vec::new()
+            };
+            return Ok(json!({"ComplianceByResources": list}));
+        }
+        let (page, next) = tokio::task::spawn_blocking(move || {
+            engine.resources_page(
+                rtype.as_deref(),
+                None,
+                after.as_deref(),
+                |rs| filter.is_empty() || filter.contains(&resource_compliance(rs).0),
+                limit,
+            )
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(engine_error)?;
+        let list: Vec<Value> = page
+            .iter()
+            .map(|(t, id, rs)| {
+                let (c, nc) = resource_compliance(rs);
+                json!({"ResourceType": t, "ResourceId": id, "Compliance": compliance_json(c, nc)})
+            })
+            .collect();
+        let mut out = json!({"ComplianceByResources": list});
+        if let Some(n) = next {
+            out["NextToken"] =
+                json!(self
+                    .tokens
+                    .issue("DescribeComplianceByResource", &fingerprint, &n));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn compliance_details_by_rule(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let name = input.required_string("ConfigRuleName", 1, 64)?;
+        let filter = compliance_filter(input, 3)?;
+        if filter.contains(&Compliance::InsufficientData) {
+            return Err(ApiError::new(
+                "InvalidParameterValueException",
+                "INSUFFICIENT_DATA cannot be used to filter evaluation results; use COMPLIANT, NON_COMPLIANT or NOT_APPLICABLE.",
+            ));
+        }
+        let limit = input.limit("Limit", 100, 10)?;
+        if engine.rule(&name).is_none() {
+            return Err(no_such_rule(&name));
+        }
+        let fingerprint = format!("{name}|{filter:?}");
+        let after = match input.string("NextToken", 0, usize::MAX)? {
+            Some(t) => Some(self.tokens.position(
+                "GetComplianceDetailsByConfigRule",
+                &fingerprint,
+                &t,
+            )?),
+            None => None,
+        };
+        let n2 = name.clone();
+        let (page, next) = tokio::task::spawn_blocking(move || {
+            engine.results_page(&n2, &filter, after.as_deref(), limit)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(engine_error)?;
+        let mut out = json!({"EvaluationResults": page.iter().map(evaluation_result_json).collect::<Vec<_>>()});
+        if let Some(n) = next {
+            out["NextToken"] =
+                json!(self
+                    .tokens
+                    .issue("GetComplianceDetailsByConfigRule", &fingerprint, &n));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn compliance_details_by_resource(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let rtype = input.string("ResourceType", 1, 256)?;
+        let rid = input.string("ResourceId", 1, 768)?;
+        let eval_id = input.string("ResourceEvaluationId", 1, 128)?;
+        let filter = compliance_filter(input, 3)?;
+        input.string("NextToken", 0, usize::MAX)?;
+        let (Some(t), Some(id)) = (rtype, rid) else {
+            if eval_id.is_some() {
+                // Proactive evaluations are not run here: nothing to report.
+                return Ok(json!({"EvaluationResults": []}));
+            }
+            return Err(ApiError::new(
+                "InvalidParameterValueException",
+                "Name the resource with ResourceType and ResourceId (or a ResourceEvaluationId).",
+            ));
+        };
+        let results = engine.resource_results(&t, &id).map_err(engine_error)?;
+        let list: Vec<Value> = results
+            .iter()
+            .filter(|r| filter.is_empty() || filter.contains(&r.compliance))
+            .map(evaluation_result_json)
+            .collect();
+        Ok(json!({"EvaluationResults": list}))
+    }
+
+    pub(crate) fn describe_rule_evaluation_status(&self, input: &Input) -> ApiResult<Value> {
+        let engine = self.engine()?;
+        let names = self.rule_names(input)?;
+        let limit = match input.integer("Limit", 0, 50)? {
+            None | Some(0) => 50,
+            Some(n) => usize::try_from(n).unwrap_or(50),
+        };
+        let rules = engine.rules();
+        let chosen: Vec<&driftlog_compliance::RuleDef> = match names.filter(|n| !n.is_empty()) {
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    rules
+                        .iter()
+                        .find(|r| &r.rule.name == n)
+                        .ok_or_else(|| no_such_rule(n))
+                })
+                .collect::<ApiResult<_>>()?,
+            None => rules.iter().collect(),
+        };
+        let after = match input.string("NextToken", 0, usize::MAX)? {
+            Some(t) => Some(
+                self.tokens
+                    .position("DescribeConfigRuleEvaluationStatus", "", &t)?,
+            ),
+            None => None,
+        };
+        let rest: Vec<_> = chosen
+            .into_iter()
+            .filter(|r| after.as_ref().is_none_or(|a| &r.rule.name > a))
+            .collect();
+        let page: Vec<Value> = rest
+            .iter()
+            .take(limit)
+            .map(|d| status_json(d, &engine.status(&d.rule.name).unwrap_or_default()))
+            .collect();
+        let mut out = json!({"ConfigRulesEvaluationStatus": page});
+        if rest.len() > limit {
+            out["NextToken"] = json!(self.tokens.issue(
+                "DescribeConfigRuleEvaluationStatus",
+                "",
+                &rest[limit - 1].rule.name
+            ));
+        }
+        Ok(out)
+    }
+}

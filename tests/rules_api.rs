@@ -1,0 +1,294 @@
+//! The AWS Config rules and compliance API of `driftlog serve`, driven by the real boto3
+//! `config` client (tests/aws/rules_api.py, with the virtualenv `scripts/test.sh` installs)
+//! with SigV4 required, on the simulated estate. Managed, CEL and external rules; the
+//! external evaluators are commands declared as `[[evaluators]]` and written here: one
+//! answers at once, one answers nothing and lets the script report through PutEvaluations
+//! with the event's result token, one always fails. Every rules and compliance operation's
+//! happy path and named errors (exact `__type`), the paginators, and the verdicts checked
+//! against the security groups' configurations as they change.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+#[path = "support/cli.rs"]
+mod cli_support;
+#[path = "support/moto.rs"]
+mod moto_support;
+use cli_support::{json_lines, serve_listening};
+use moto_support::{free_port, repo, venv_bin};
+
+const KEY: &str = "AKIDRIFTLOGTEST0001";
+const SECRET: &str = "driftlog-test-secret";
+const REGION: &str = "us-east-1";
+
+/// The evaluators' names: a CUSTOM_LAMBDA rule's `SourceIdentifier` is
+/// `arn:aws:lambda:<region>:<account>:function:<name>`.
+const IMMEDIATE: &str = "ssh-open";
+const DEFERRED: &str = "deferred";
+const FAILING: &str = "broken";
+
+/// Answers at once: NON_COMPLIANT when the security group opens `ruleParameters.port` (22)
+/// to 0.0.0.0/0, COMPLIANT otherwise; nothing for a scheduled run.
+const SSH_OPEN_PY: &str = r#"import json
+import sys
+
+event = json.load(sys.stdin)
+invoking = json.loads(event["invokingEvent"])
+item = invoking.get("configurationItem")
+if not item:
+    print("{}")
+    sys.exit(0)
+port = int(json.loads(event.get("ruleParameters") or "{}").get("port", 22))
+evaluation = {
+    "ComplianceResourceType": item["resourceType"],
+    "ComplianceResourceId": item["resourceId"],
+    "OrderingTimestamp": item["configurationItemCaptureTime"],
+}
+status = item.get("configurationItemStatus") or ""
+if event.get("eventLeftScope") or status.startswith("ResourceDeleted"):
+    evaluation["ComplianceType"] = "NOT_APPLICABLE"
+    print(json.dumps({"evaluations": [evaluation]}))
+    sys.exit(0)
+conf = item.get("configuration")
+if not isinstance(conf, dict):
+    sys.exit("the configuration item's configuration is not an object: %.200r" % (conf,))
+
+
+def covers(p):
+    proto = str(p.get("ipProtocol", "-1")).lower()
+    if proto == "-1":
+        return True
+    return proto in ("tcp", "6") and p.get("fromPort", 0) <= port <= p.get("toPort", 65535)
+
+
+def world(p):
+    return any(r.get("cidrIp") == "0.0.0.0/0" for r in p.get("ipv4Ranges") or [])
+
+
+if any(world(p) and covers(p) for p in conf.get("ipPermissions") or []):
+    evaluation["ComplianceType"] = "NON_COMPLIANT"
+    evaluation["Annotation"] = "port %d is open to 0.0.0.0/0" % port
+else:
+    evaluation["ComplianceType"] = "COMPLIANT"
+print(json.dumps({"evaluations": [evaluation]}))
+"#;
+
+/// Saves the whole event (its `resultToken` with it) as a new file of the directory in
+/// argv[1], written atomically, and answers nothing: results come through PutEvaluations.
+const SAVE_TOKEN_PY: &str = r#"import json
+import os
+import sys
+import time
+
+event = json.load(sys.stdin)
+name = "%d-%d.json" % (time.time_ns(), os.getpid())
+tmp = os.path.join(sys.argv[1], "." + name)
+with open(tmp, "w") as f:
+    json.dump(event, f)
+os.replace(tmp, os.path.join(sys.argv[1], name))
+"#;
+
+/// Always fails (exit status 1, a reason on stderr).
+const BROKEN_PY: &str = r#"import sys
+
+sys.stdin.read()
+sys.exit("this evaluator always fails")
+"#;
+
+/// The virtualenv's python; `None` (with a loud note) only when it is missing and not in
+/// CI: with `CI=true` a missing virtualenv is a failure, never a skip.
+fn venv_python() -> Option<PathBuf> {
+    let python = venv_bin("python");
+    if python.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the virtualenv's python (boto3) not found: run ./scripts/test.sh, which installs it");
+        }
+        eprintln!("SKIPPED: the virtualenv's python (boto3) is not installed; ./scripts/test.sh installs it");
+    }
+    python
+}
+
+/// A TOML basic string (JSON's escapes are TOML's).
+fn toml_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+/// The configuration file, the evaluator scripts it declares, and the directory where the
+/// deferred evaluator saves its events. One account and one region, the caller's: every
+/// recorded security group is one the script reads through the API and expects verdicts
+/// for. 300 resources with 5% churn a second: security groups open and close port 22 to
+/// the world within the test, and more than 100 EC2 resources for the contributor cap.
+fn config(dir: &Path, port: u16, python: &Path) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let script = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let python = python.to_string_lossy().into_owned();
+    let evaluators = [
+        (
+            IMMEDIATE,
+            vec![python.clone(), script("ssh_open.py", SSH_OPEN_PY)],
+        ),
+        (
+            DEFERRED,
+            vec![
+                python.clone(),
+                script("save_token.py", SAVE_TOKEN_PY),
+                tokens.to_string_lossy().into_owned(),
+            ],
+        ),
+        (FAILING, vec![python, script("broken.py", BROKEN_PY)]),
+    ]
+    .iter()
+    .map(|(name, argv)| {
+        format!(
+            "[[evaluators]]\nname = {}\ncommand = [{}]\ntimeout = \"10s\"\n",
+            toml_str(name),
+            argv.iter()
+                .map(|a| toml_str(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+    .collect::<Vec<_>>()
+    .join("\n");
+    let cfg = dir.join("driftlog.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"data_dir = {data}
+[source.sim]
+accounts = 1
+regions = ["us-east-1"]
+resources = 300
+churn = 0.05
+tick_interval = "1s"
+[recorder]
+interval = "1s"
+[delivery]
+snapshot_frequency = "off"
+[api]
+listen = "127.0.0.1:{port}"
+auth = "sigv4"
+access_keys = [{{ access_key_id = "{KEY}", secret_access_key = "{SECRET}" }}]
+
+{evaluators}"#,
+            data = toml_str(&data.to_string_lossy()),
+        ),
+    )
+    .unwrap();
+    (cfg, tokens)
+}
+
+/// `driftlog audit --json --operation op` against the running server's data.
+fn audit(cfg: &Path, op: &str) -> Vec<Value> {
+    json_lines(
+        &Command::new(env!("CARGO_BIN_EXE_driftlog"))
+            .args(["audit", "--json", "--limit", "1000", "--operation", op])
+            .arg("--config")
+            .arg(cfg)
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn boto3_drives_rules_and_compliance_with_managed_cel_and_external_evaluators() {
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (cfg, tokens) = config(dir.path(), port, &python);
+    let _server = serve_listening(&cfg, port);
+    let t = Instant::now();
+    let out = Command::new(&python)
+        .arg(repo().join("tests/aws/rules_api.py"))
+        .arg("--tokens")
+        .arg(&tokens)
+        .args([
+            "--immediate",
+            IMMEDIATE,
+            "--deferred",
+            DEFERRED,
+            "--failing",
+            FAILING,
+        ])
+        .env(
+            "AWS_ENDPOINT_URL_CONFIG",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "rules_api.py failed after {:?}:\n{progress}",
+        t.elapsed()
+    );
+    eprint!("{progress}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON summary line")).unwrap();
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert!(summary["rules"].as_u64().unwrap() > 25, "{summary}");
+    assert!(summary["errorCases"].as_u64().unwrap() >= 40, "{summary}");
+    assert!(
+        summary["sshOpenJudged"].is_string() && summary["httpsOpenJudged"].is_string(),
+        "verdicts checked on open security groups: {summary}"
+    );
+    assert!(
+        summary["cappedRuleResults"].as_u64().unwrap() > 100,
+        "{summary}"
+    );
+
+    // The deferred evaluator ran as a command, given AWS's event each time.
+    let saved = std::fs::read_dir(&tokens)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.ends_with(".json") && !n.starts_with('.')
+        })
+        .count() as u64;
+    assert!(
+        saved >= summary["deferredInvocations"].as_u64().unwrap() && saved >= 2,
+        "{saved} events saved; {summary}"
+    );
+
+    // The rules calls are on the audit trail, refused ones with their code.
+    let puts = audit(&cfg, "PutEvaluations");
+    assert!(
+        puts.iter()
+            .any(|c| c["errorCode"] == "InvalidResultTokenException"),
+        "the forged token on the trail: {puts:?}"
+    );
+    assert!(
+        puts.iter()
+            .any(|c| c["errorCode"].is_null() && c["readOnly"] == false),
+        "an accepted PutEvaluations on the trail"
+    );
+    let rules = audit(&cfg, "PutConfigRule");
+    assert!(rules
+        .iter()
+        .any(|c| c["errorCode"] == "InsufficientPermissionsException"));
+    assert!(rules
+        .iter()
+        .any(|c| c["errorCode"] == "InvalidParameterValueException"));
+}
