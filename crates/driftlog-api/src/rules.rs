@@ -279,7 +279,11 @@ impl ConfigApi {
         let engine = self.engine()?;
         let names = self.rule_names(input)?;
         let filter = compliance_filter(input, 3)?;
-        input.string("NextToken", 0, usize::MAX)?;
+        if let Some(t) = input.string("NextToken", 0, usize::MAX)? {
+            // One page holds every rule: no token was ever issued for this operation.
+            self.tokens
+                .position("DescribeComplianceByConfigRule", "", &t)?;
+        }
         let rules = engine.rules();
         let chosen: Vec<String> = match names.filter(|n| !n.is_empty()) {
             Some(names) => {

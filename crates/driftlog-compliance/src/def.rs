@@ -237,6 +237,11 @@ impl RuleDef {
                 }
                 let text = str_field(cp, "PolicyText")?
                     .ok_or_else(|| invalid("CustomPolicyDetails.PolicyText is required"))?;
+                if details.is_empty() {
+                    return Err(invalid(
+                        "CUSTOM_POLICY rules need Source.SourceDetails (e.g. MessageType ConfigurationItemChangeNotification)",
+                    ));
+                }
                 (
                     Evaluator::Cel {
                         expression: text.to_string(),
@@ -514,7 +519,7 @@ mod tests {
                 "cel",
             ),
             (
-                json!({"ConfigRuleName": "x", "Source": {"Owner": "CUSTOM_POLICY", "CustomPolicyDetails": {"PolicyRuntime": "cel", "PolicyText": "a.("}}}),
+                json!({"ConfigRuleName": "x", "Source": {"Owner": "CUSTOM_POLICY", "SourceDetails": [{"MessageType": "ConfigurationItemChangeNotification"}], "CustomPolicyDetails": {"PolicyRuntime": "cel", "PolicyText": "a.("}}}),
                 "InvalidParameterValueException",
                 "CEL",
             ),

@@ -237,6 +237,67 @@ async fn a_change_flips_compliance_within_one_poll_and_both_are_recorded() {
     wait_for("results ended", || verdicts(&engine, "no-ssh").is_empty()).await;
     let hist = compliance_items(&w.log, "no-ssh", &k);
     assert_eq!(hist.last().unwrap().0, "ResourceDeleted");
+
+    // Each version is one ComplianceChangeNotification with the old and new results.
+    let key = Engine::compliance_key_of("no-ssh", &k);
+    let items = w
+        .log
+        .history(
+            &key,
+            &HistoryQuery {
+                order: driftlog_log::Order::Forward,
+                limit: 100,
+                ..HistoryQuery::default()
+            },
+        )
+        .unwrap()
+        .items;
+    let msgs: Vec<Value> = items
+        .iter()
+        .map(|ci| driftlog_deliver::compliance_change_notification(ci, 0).unwrap())
+        .collect();
+    let pair = |m: &Value| {
+        (
+            m["newEvaluationResult"]["complianceType"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            m["oldEvaluationResult"]["complianceType"]
+                .as_str()
+                .map(str::to_string),
+        )
+    };
+    let got: Vec<(String, Option<String>)> = msgs.iter().map(pair).collect();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        got,
+        [
+            (s("COMPLIANT"), None),
+            (s("NON_COMPLIANT"), Some(s("COMPLIANT"))),
+            (s("COMPLIANT"), Some(s("NON_COMPLIANT"))),
+            (s("NOT_APPLICABLE"), Some(s("COMPLIANT"))),
+        ]
+    );
+    let m = &msgs[1];
+    assert_eq!(m["messageType"], "ComplianceChangeNotification");
+    assert_eq!(m["configRuleName"], "no-ssh");
+    assert_eq!(m["resourceType"], SG);
+    assert_eq!(m["resourceId"], k.resource_id.as_str());
+    assert_eq!(m["awsAccountId"], k.account.as_str());
+    assert!(m["configRuleARN"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:config:"));
+    let q = &m["newEvaluationResult"]["evaluationResultIdentifier"]["evaluationResultQualifier"];
+    assert_eq!(q["configRuleName"], "no-ssh");
+    assert!(m["newEvaluationResult"]["annotation"]
+        .as_str()
+        .unwrap()
+        .contains("22"));
+    assert!(
+        m["newEvaluationResult"]["evaluationResultIdentifier"]["orderingTimestamp"].is_string()
+    );
+    assert!(driftlog_deliver::compliance_subject(m).contains("is NON_COMPLIANT with no-ssh"));
     stop.send(true).unwrap();
     h.await.unwrap();
 }
