@@ -44,21 +44,7 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 fn managed_rules() -> Vec<Value> {
-    managed::RULES
-        .iter()
-        .map(|r| {
-            let params = match r.identifier {
-                "IAM_ROLE_MANAGED_POLICY_CHECK" => {
-                    json!({"managedPolicyArns": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
-                }
-                "REQUIRED_TAGS" => json!({"tag1Key": "owner"}),
-                _ => json!({}),
-            };
-            json!({"ConfigRuleName": r.identifier.to_lowercase(),
-                   "InputParameters": params.to_string(),
-                   "Source": {"Owner": "AWS", "SourceIdentifier": r.identifier}})
-        })
-        .collect()
+    driftlog_compliance::def::all_managed()
 }
 
 async fn wait_idle(engine: &Engine, names: &[String]) {

@@ -86,6 +86,26 @@ fn str_field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<Option<&'a str>, 
     }
 }
 
+/// Every managed rule as a `ConfigRule` (named after its identifier, lowercase), with
+/// example values for the parameters some require: the benchmarks' "all managed rules on".
+pub fn all_managed() -> Vec<Value> {
+    driftlog_rules::managed::RULES
+        .iter()
+        .map(|r| {
+            let params = match r.identifier {
+                "IAM_ROLE_MANAGED_POLICY_CHECK" => {
+                    json!({"managedPolicyArns": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+                }
+                "REQUIRED_TAGS" => json!({"tag1Key": "owner"}),
+                _ => json!({}),
+            };
+            json!({"ConfigRuleName": r.identifier.to_lowercase(),
+                   "InputParameters": params.to_string(),
+                   "Source": {"Owner": "AWS", "SourceIdentifier": r.identifier}})
+        })
+        .collect()
+}
+
 /// A new rule id, `config-rule-` and six lowercase letters or digits, as AWS makes them.
 pub fn new_rule_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

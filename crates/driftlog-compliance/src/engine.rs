@@ -22,8 +22,11 @@ use tokio::sync::{watch, Notify};
 
 /// The cursor of the change loop in the store.
 const CURSOR: &str = "rules/changes";
-/// Items judged per batch (one append of results per batch).
+/// Items judged per batch of the change loop (one append of results per batch).
 const BATCH: usize = 1024;
+/// Items judged per batch of a full run: larger, as a full run is throughput, not latency
+/// (each batch's results are one append and one flush).
+const FULL_RUN_BATCH: usize = 8192;
 /// AWS's limit of rules per account and region.
 const MAX_RULES: usize = 1000;
 /// `ComplianceContributorCount.CappedCount` stops here.
@@ -164,6 +167,9 @@ enum Outcome {
         rule: String,
         resource_type: String,
         resource_id: String,
+        /// Only if the result came from an item at or before this position (a full run's
+        /// snapshot): a newer result, from the change loop, stays.
+        judged_by: Option<Seq>,
     },
     Failed {
         rule: String,
@@ -183,8 +189,12 @@ pub struct Engine {
     rules: RwLock<BTreeMap<String, Arc<Active>>>,
     counts: Mutex<HashMap<String, RuleCounts>>,
     statuses: Mutex<BTreeMap<String, RuleStatus>>,
+    /// Rules queued for or in a full run.
     running: Mutex<HashSet<String>>,
+    /// Rules queued for the next round of the runner.
     rerun: Mutex<HashSet<String>>,
+    /// True while the full-run runner task exists.
+    runner: std::sync::atomic::AtomicBool,
     apply_lock: tokio::sync::Mutex<()>,
     tokens: Tokens,
     http: reqwest::Client,
@@ -257,6 +267,7 @@ impl Engine {
             statuses: Mutex::new(statuses),
             running: Mutex::new(HashSet::new()),
             rerun: Mutex::new(HashSet::new()),
+            runner: std::sync::atomic::AtomicBool::new(false),
             apply_lock: tokio::sync::Mutex::new(()),
             tokens: Tokens::new(key),
             http,
@@ -464,7 +475,7 @@ impl Engine {
             return Err(EngineError::Offline);
         }
         let outcomes = self.results_of(&rule, &evals, invoked_ms, now, None);
-        self.apply(outcomes).await?;
+        self.apply(outcomes, false).await?;
         Ok(Vec::new())
     }
 
@@ -777,7 +788,7 @@ impl Engine {
             .collect();
         if !rules.is_empty() {
             let outcomes = self.judge_items(&rules, &items, false).await;
-            self.apply(outcomes).await?;
+            self.apply(outcomes, false).await?;
         }
         // After the results: a crash in between judges the batch again, and the diff stage
         // finds the recorded results unchanged.
@@ -808,10 +819,13 @@ impl Engine {
             if relevant.is_empty() {
                 continue;
             }
+            // A full run's item may be stale by the time its outcome is applied: it ends
+            // only a result judged from this item or an older one.
             let ended = |a: &Arc<Active>| Outcome::Ended {
                 rule: a.def.rule.name.clone(),
                 resource_type: item.key.resource_type.clone(),
                 resource_id: item.key.resource_id.clone(),
+                judged_by: on_demand.then_some(item.seq),
             };
             if item.status.is_deletion() {
                 out.extend(relevant.into_iter().map(ended));
@@ -952,7 +966,7 @@ impl Engine {
 
     /// Records outcomes: changed results become compliance items (one append), the index
     /// follows, statuses and counts are updated.
-    async fn apply(&self, outcomes: Vec<Outcome>) -> Result<()> {
+    async fn apply(&self, outcomes: Vec<Outcome>, full_run: bool) -> Result<()> {
         let Some(recorder) = &self.recorder else {
             return Err(EngineError::Offline);
         };
@@ -986,6 +1000,25 @@ impl Engine {
                     }
                     let t = touched.entry(r.rule.clone()).or_default();
                     t.0 += 1;
+                    if full_run && r.item_seq != 0 {
+                        // A full run judged an item that has a newer version (or was
+                        // deleted) since: the change loop judges that one.
+                        let id = ResourceKey::new(
+                            &r.account,
+                            &r.region,
+                            &r.resource_type,
+                            &r.resource_id,
+                        )
+                        .id_hash();
+                        if self
+                            .log
+                            .state()
+                            .get(id)
+                            .is_some_and(|st| st.seq > r.item_seq)
+                        {
+                            continue;
+                        }
+                    }
                     let k = result_key(&r.rule, &r.resource_type, &r.resource_id);
                     let current = match latest.get(&k) {
                         Some(c) => c.clone(),
@@ -1006,6 +1039,7 @@ impl Engine {
                     rule,
                     resource_type,
                     resource_id,
+                    judged_by,
                 } => {
                     let k = result_key(&rule, &resource_type, &resource_id);
                     let current = match latest.get(&k) {
@@ -1013,6 +1047,9 @@ impl Engine {
                         None => self.stored(&k, &mut prev_of)?,
                     };
                     if let Some(c) = current {
+                        if judged_by.is_some_and(|g| c.item_seq > g) {
+                            continue;
+                        }
                         latest.insert(k.clone(), None);
                         place(k, Action::End(c), &mut rounds);
                     }
@@ -1164,63 +1201,76 @@ impl Engine {
         }
     }
 
+    /// Queues a full run of `name`. One runner drains the queue: the rules queued together
+    /// (a batch of rules put at once, a periodic tick) are judged in one pass over the
+    /// inventory, each item read and parsed once for all of them.
     fn spawn_full_run(self: &Arc<Self>, name: String, why: &'static str) {
         {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            if !running.insert(name.clone()) {
-                self.rerun
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(name);
+            running.insert(name.clone());
+            let mut queue = self.rerun.lock().unwrap_or_else(|p| p.into_inner());
+            queue.insert(name);
+            if self.runner.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                // The runner takes it on its next round.
                 return;
             }
         }
         let me = self.clone();
         tokio::spawn(async move {
             loop {
+                let names: Vec<String> = {
+                    let _running = me.running.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut queue = me.rerun.lock().unwrap_or_else(|p| p.into_inner());
+                    if queue.is_empty() {
+                        me.runner.store(false, std::sync::atomic::Ordering::SeqCst);
+                        break;
+                    }
+                    let mut v: Vec<String> = queue.drain().collect();
+                    v.sort();
+                    v
+                };
                 let t0 = std::time::Instant::now();
-                match me.full_run(&name, why).await {
+                match me.full_run(&names, why).await {
                     Ok(n) => {
-                        tracing::info!(rule = %name, why, resources = n, ms = t0.elapsed().as_millis() as u64, "Rule evaluated over the inventory.")
+                        tracing::info!(rules = ?names, why, items = n, ms = t0.elapsed().as_millis() as u64, "Rules evaluated over the inventory.")
                     }
                     Err(e) => {
-                        tracing::warn!(rule = %name, why, error = %e, "Full evaluation failed.")
+                        tracing::warn!(rules = ?names, why, error = %e, "Full evaluation failed.")
                     }
                 }
-                let again = me
-                    .rerun
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&name);
-                if !again {
-                    break;
+                let mut running = me.running.lock().unwrap_or_else(|p| p.into_inner());
+                let queue = me.rerun.lock().unwrap_or_else(|p| p.into_inner());
+                for n in &names {
+                    if !queue.contains(n) {
+                        running.remove(n);
+                    }
                 }
             }
-            me.running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&name);
         });
     }
 
-    /// Evaluates one rule over every current resource it could judge; results of
-    /// resources it no longer judges end. Returns how many resources were judged.
-    async fn full_run(&self, name: &str, why: &str) -> Result<usize> {
-        tracing::debug!(rule = %name, why, "Full evaluation starts.");
-        let Some(a) = self.active(name) else {
+    /// Evaluates rules over every current resource they could judge, in one pass; results
+    /// of resources they no longer judge end. Returns how many items were read.
+    async fn full_run(&self, names: &[String], why: &str) -> Result<usize> {
+        tracing::debug!(rules = ?names, why, "Full evaluation starts.");
+        let actives: Vec<Arc<Active>> = names.iter().filter_map(|n| self.active(n)).collect();
+        if actives.is_empty() {
             return Ok(0);
-        };
+        }
         {
             let mut st = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-            let s = st.entry(name.to_string()).or_default();
-            s.first_evaluation_started = true;
-            self.save_status(name, s);
+            for a in &actives {
+                let s = st.entry(a.def.rule.name.clone()).or_default();
+                s.first_evaluation_started = true;
+                self.save_status(&a.def.rule.name, s);
+            }
         }
         let started = now_ms();
-        let scheduled_only = a.judge.external().is_some() && !a.def.triggers.on_change;
-        let mut judged = 0usize;
-        if scheduled_only {
-            // A periodic external rule is told "it is time" and reports what it finds.
+        // A periodic external rule is told "it is time" and reports what it finds.
+        let (scheduled, judged_here): (Vec<Arc<Active>>, Vec<Arc<Active>>) = actives
+            .into_iter()
+            .partition(|a| a.judge.external().is_some() && !a.def.triggers.on_change);
+        for a in &scheduled {
             let invoking = json!({
                 "awsAccountId": self.settings.account,
                 "notificationCreationTime": iso_ms(started),
@@ -1228,14 +1278,20 @@ impl Engine {
                 "recordVersion": "1.0",
             });
             let outcomes = self.invoke_one(a.clone(), invoking, started, None).await;
-            self.apply(outcomes).await?;
-        } else {
-            let seqs: Vec<Seq> = {
+            self.apply(outcomes, false).await?;
+        }
+        let mut read = 0usize;
+        if !judged_here.is_empty() {
+            let (seqs, snapshot_at): (Vec<Seq>, Seq) = {
                 let st = self.log.state();
+                // Read under the state lock: the watermark and the state agree.
+                let at = self.log.watermark();
                 let mut v = Vec::new();
                 for (scope, _, _) in st.scopes() {
                     if scope.resource_type == COMPLIANCE_TYPE
-                        || !a.def.rule.applies_to_type(&scope.resource_type)
+                        || !judged_here
+                            .iter()
+                            .any(|a| a.def.rule.applies_to_type(&scope.resource_type))
                     {
                         continue;
                     }
@@ -1243,15 +1299,12 @@ impl Engine {
                         v.extend(live.keys().filter_map(|id| st.get(*id).map(|s| s.seq)));
                     }
                 }
-                v
+                // In log order: items are read frame by frame, not at random.
+                v.sort_unstable();
+                (v, at)
             };
             let mut seen: HashSet<(String, String)> = HashSet::with_capacity(seqs.len());
-            let rules = [a.clone()];
-            for chunk in seqs.chunks(BATCH) {
-                if self.active(name).is_none_or(|now| !Arc::ptr_eq(&now, &a)) {
-                    // Changed or deleted meanwhile: its own run takes over.
-                    return Ok(judged);
-                }
+            for chunk in seqs.chunks(FULL_RUN_BATCH) {
                 let mut items = Vec::with_capacity(chunk.len());
                 for s in chunk {
                     if let Some(it) = self.log.get(*s)? {
@@ -1259,43 +1312,54 @@ impl Engine {
                         items.push(it);
                     }
                 }
-                judged += items.len();
-                let outcomes = self.judge_items(&rules, &items, true).await;
-                self.apply(outcomes).await?;
+                read += items.len();
+                let outcomes = self.judge_items(&judged_here, &items, true).await;
+                self.apply(outcomes, true).await?;
             }
-            // Results for resources no longer live or judged end.
-            let mut after: Option<String> = None;
-            let prefix = rule_prefix(name);
-            loop {
-                let page = self.log.kv_page(&prefix, after.as_deref(), 1024)?;
-                let Some((last, _)) = page.last() else { break };
-                after = Some(last.clone());
-                let gone: Vec<Outcome> = page
-                    .iter()
-                    .filter_map(|(_, v)| kv_json::<ResultRecord>(v))
-                    .filter(|r| {
-                        r.item_seq != 0
-                            && !seen.contains(&(r.resource_type.clone(), r.resource_id.clone()))
-                    })
-                    .map(|r| Outcome::Ended {
-                        rule: r.rule,
-                        resource_type: r.resource_type,
-                        resource_id: r.resource_id,
-                    })
-                    .collect();
-                if !gone.is_empty() {
-                    self.apply(gone).await?;
+            // Results for resources no longer live end.
+            for a in &judged_here {
+                let name = &a.def.rule.name;
+                let prefix = rule_prefix(name);
+                let mut after: Option<String> = None;
+                loop {
+                    let page = self.log.kv_page(&prefix, after.as_deref(), 1024)?;
+                    let Some((last, _)) = page.last() else { break };
+                    after = Some(last.clone());
+                    let gone: Vec<Outcome> = page
+                        .iter()
+                        .filter_map(|(_, v)| kv_json::<ResultRecord>(v))
+                        .filter(|r| {
+                            r.item_seq != 0
+                                && r.item_seq <= snapshot_at
+                                && !seen.contains(&(r.resource_type.clone(), r.resource_id.clone()))
+                        })
+                        .map(|r| Outcome::Ended {
+                            rule: r.rule,
+                            resource_type: r.resource_type,
+                            resource_id: r.resource_id,
+                            judged_by: Some(snapshot_at),
+                        })
+                        .collect();
+                    if !gone.is_empty() {
+                        self.apply(gone, true).await?;
+                    }
                 }
             }
         }
-        self.log.apply_kv(
-            &[(
-                format!("rules/lastrun/{name}"),
+        let mut puts = Vec::new();
+        let mut removes = Vec::new();
+        for n in names {
+            puts.push((
+                format!("rules/lastrun/{n}"),
                 started.to_string().into_bytes(),
-            )],
-            &[format!("rules/pending/{name}")],
-        )?;
-        Ok(judged)
+            ));
+            removes.push(format!("rules/pending/{n}"));
+        }
+        // A rule put again meanwhile keeps its pending mark (its run is queued).
+        let queued = self.rerun.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        removes.retain(|k| !queued.contains(k.trim_start_matches("rules/pending/")));
+        self.log.apply_kv(&puts, &removes)?;
+        Ok(read)
     }
 
     /// Ends every result of a deleted rule, then forgets it.
@@ -1317,9 +1381,10 @@ impl Engine {
                     rule: r.rule,
                     resource_type: r.resource_type,
                     resource_id: r.resource_id,
+                    judged_by: None,
                 })
                 .collect();
-            self.apply(outcomes).await?;
+            self.apply(outcomes, false).await?;
         }
         self.counts
             .lock()
