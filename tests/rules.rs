@@ -213,6 +213,18 @@ start = "beginning"
         backtest_out.contains("stretches of non-compliance"),
         "{backtest_out}"
     );
+    // --at judges the whole inventory then; a new rule can be back-tested without adding it.
+    let at: Value = serde_json::from_str(
+        text(&["rules", "backtest", "no-ssh", "--at", "now", "--json"]).trim(),
+    )
+    .unwrap();
+    assert!(at["resources"].as_array().unwrap().len() > 10, "{at}");
+    let fresh = text(&["rules", "backtest", "rdp", "--cel", "!configuration.ipPermissions.exists(p, has(p.fromPort) && p.fromPort <= 3389 && p.toPort >= 3389)", "--type", SG, "--from", "-10m"]);
+    assert!(fresh.contains("rule rdp"), "{fresh}");
+    assert!(
+        !text(&["rules", "list"]).contains("rdp"),
+        "a back-tested rule is not added"
+    );
     let _ = server.0.kill();
     let _ = server.0.wait();
     let window_to = driftlog_model::time::now_ms();

@@ -272,6 +272,88 @@ fn boto3_drives_rules_and_compliance_with_managed_cel_and_external_evaluators() 
         "{saved} events saved; {summary}"
     );
 
+    // The aws CLI drives the same operations.
+    let aws = venv_bin("aws").expect("the aws CLI in the virtualenv (scripts/test.sh installs it)");
+    let cli = |args: &[&str]| -> Value {
+        let out = Command::new(&aws)
+            .args([
+                "configservice",
+                "--output",
+                "json",
+                "--endpoint-url",
+                &format!("http://127.0.0.1:{port}"),
+                "--region",
+                REGION,
+            ])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "aws configservice {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    };
+    cli(&[
+        "put-config-rule",
+        "--config-rule",
+        r#"{"ConfigRuleName": "cli-ssh", "Scope": {"ComplianceResourceTypes": ["AWS::EC2::SecurityGroup"]}, "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"}}"#,
+    ]);
+    let described = cli(&["describe-config-rules", "--config-rule-names", "cli-ssh"]);
+    assert_eq!(
+        described["ConfigRules"][0]["ConfigRuleState"], "ACTIVE",
+        "{described}"
+    );
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let details = cli(&[
+            "get-compliance-details-by-config-rule",
+            "--config-rule-name",
+            "cli-ssh",
+        ]);
+        if details["EvaluationResults"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no results for cli-ssh: {details}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let by_rule = cli(&[
+        "describe-compliance-by-config-rule",
+        "--config-rule-names",
+        "cli-ssh",
+    ]);
+    let c = by_rule["ComplianceByConfigRules"][0]["Compliance"]["ComplianceType"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(c == "COMPLIANT" || c == "NON_COMPLIANT", "{by_rule}");
+    let status = cli(&[
+        "describe-config-rule-evaluation-status",
+        "--config-rule-names",
+        "cli-ssh",
+    ]);
+    assert_eq!(
+        status["ConfigRulesEvaluationStatus"][0]["ConfigRuleName"], "cli-ssh",
+        "{status}"
+    );
+    cli(&["delete-config-rule", "--config-rule-name", "cli-ssh"]);
+
     // The rules calls are on the audit trail, refused ones with their code.
     let puts = audit(&cfg, "PutEvaluations");
     assert!(

@@ -565,3 +565,176 @@ async fn backtest_returns_exactly_the_recorded_intervals() {
         Some(Compliance::Compliant)
     );
 }
+
+/// An HTTP evaluator in the test: judges SSH like the managed rule (the event's item), and
+/// answers a scheduled notification with a verdict on `scheduled_target`. `/slow` answers
+/// after 3 s.
+async fn http_evaluator(scheduled_target: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            let target = scheduled_target.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 16384];
+                let (head_end, len) = loop {
+                    let n = s.read(&mut tmp).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&tmp[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        break (i + 4, len);
+                    }
+                };
+                while buf.len() < head_end + len {
+                    let n = s.read(&mut tmp).await.unwrap();
+                    buf.extend_from_slice(&tmp[..n]);
+                }
+                let path = String::from_utf8_lossy(&buf)
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .to_string();
+                if path == "/slow" {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                let event: Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
+                assert!(event["resultToken"].as_str().is_some_and(|t| !t.is_empty()));
+                let inv: Value =
+                    serde_json::from_str(event["invokingEvent"].as_str().unwrap()).unwrap();
+                let evals = if inv["messageType"] == "ScheduledNotification" {
+                    json!([{"ComplianceResourceType": SG, "ComplianceResourceId": target,
+                            "ComplianceType": "NON_COMPLIANT", "Annotation": "found by the scheduled run",
+                            "OrderingTimestamp": inv["notificationCreationTime"]}])
+                } else {
+                    let ci = &inv["configurationItem"];
+                    let v = driftlog_rules::managed::evaluate(
+                        "INCOMING_SSH_DISABLED",
+                        &serde_json::Map::new(),
+                        ci,
+                    )
+                    .unwrap();
+                    json!([{"ComplianceResourceType": ci["resourceType"], "ComplianceResourceId": ci["resourceId"],
+                            "ComplianceType": v.compliance.as_str(), "OrderingTimestamp": ci["configurationItemCaptureTime"]}])
+                };
+                let body = json!({"evaluations": evals}).to_string();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_evaluators_periodic_rules_and_timeouts() {
+    let w = world(300);
+    w.rec.poll_all_once().await.unwrap();
+    let groups = sgs(&w);
+    let url = http_evaluator(groups[0].resource_id.clone()).await;
+    let mut s = settings(w.dir.path());
+    s.evaluators.push(ExternalSpec {
+        name: "http-ssh".into(),
+        kind: ExternalKind::Url(format!("{url}/judge")),
+        timeout: Duration::from_secs(10),
+    });
+    s.evaluators.push(ExternalSpec {
+        name: "http-slow".into(),
+        kind: ExternalKind::Url(format!("{url}/slow")),
+        timeout: Duration::from_millis(300),
+    });
+    let engine = Engine::open(w.log.clone(), Some(w.rec.clone()), s).unwrap();
+    let (stop, rx) = watch::channel(false);
+    let e = engine.clone();
+    let h = tokio::spawn(async move { e.run(rx).await.unwrap() });
+
+    let change = json!([{"EventSource": "aws.config", "MessageType": "ConfigurationItemChangeNotification"}]);
+    let lambda = |f: &str| format!("arn:aws:lambda:us-east-1:123456789012:function:{f}");
+    engine.put_rule(&ssh_rule("managed")).unwrap();
+    engine
+        .put_rule(&json!({"ConfigRuleName": "http", "Scope": {"ComplianceResourceTypes": [SG]},
+            "Source": {"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": lambda("http-ssh"), "SourceDetails": change}}))
+        .unwrap();
+    engine
+        .put_rule(&json!({"ConfigRuleName": "slow", "Scope": {"ComplianceResourceTypes": [SG]},
+            "Source": {"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": lambda("http-slow"), "SourceDetails": change}}))
+        .unwrap();
+    // Periodic only: a CEL rule judged every hour, and an external one told when it is time.
+    let scheduled = json!([{"EventSource": "aws.config", "MessageType": "ScheduledNotification", "MaximumExecutionFrequency": "One_Hour"}]);
+    engine
+        .put_rule(
+            &json!({"ConfigRuleName": "hourly", "Scope": {"ComplianceResourceTypes": [SG]},
+            "Source": {"Owner": "CUSTOM_POLICY", "SourceDetails": scheduled,
+                       "CustomPolicyDetails": {"PolicyRuntime": "cel", "PolicyText": CEL_NO_SSH}}}),
+        )
+        .unwrap();
+    engine
+        .put_rule(&json!({"ConfigRuleName": "scheduled-http",
+            "Source": {"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": lambda("http-ssh"), "SourceDetails": scheduled}}))
+        .unwrap();
+    let n = groups.len();
+    wait_for("HTTP and hourly rules judged every SG", || {
+        ["managed", "http", "hourly"]
+            .iter()
+            .all(|r| verdicts(&engine, r).len() == n)
+            && ["managed", "http", "hourly", "slow", "scheduled-http"]
+                .iter()
+                .all(|r| !engine.is_running(r))
+    })
+    .await;
+    assert_eq!(verdicts(&engine, "http"), verdicts(&engine, "managed"));
+    // The scheduled external rule reported what it found for the resource it named.
+    let sched = verdicts(&engine, "scheduled-http");
+    assert_eq!(sched.len(), 1);
+    assert_eq!(sched[&groups[0].resource_id], Compliance::NonCompliant);
+    // The slow endpoint timed out: an error status, no verdict.
+    let st = engine.status("slow").unwrap();
+    assert!(
+        st.last_error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("timed out"),
+        "{st:?}"
+    );
+    assert!(verdicts(&engine, "slow").is_empty());
+
+    // A change is judged at once by the change-triggered rules, not by the hourly one...
+    let before = verdicts(&engine, "managed");
+    let k = groups
+        .iter()
+        .find(|k| before[&k.resource_id] == Compliance::Compliant)
+        .unwrap()
+        .clone();
+    open_22(&w, &k);
+    w.rec.poll_once(&k.scope()).await.unwrap();
+    wait_for("judged on change", || {
+        verdicts(&engine, "managed")[&k.resource_id] == Compliance::NonCompliant
+            && verdicts(&engine, "http")[&k.resource_id] == Compliance::NonCompliant
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        verdicts(&engine, "hourly")[&k.resource_id],
+        Compliance::Compliant
+    );
+    // ...which runs when it is due.
+    w.log.put_kv("rules/lastrun/hourly", b"0").unwrap();
+    wait_for("the hourly rule ran", || {
+        verdicts(&engine, "hourly")[&k.resource_id] == Compliance::NonCompliant
+    })
+    .await;
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}

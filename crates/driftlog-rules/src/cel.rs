@@ -24,7 +24,21 @@ static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib
 pub struct CelRule {
     source: String,
     program: cel::Program,
+    /// The variables the expression reads: only those are converted for each item (the
+    /// conversion of the item's JSON is most of an evaluation's cost).
+    uses: Vec<&'static str>,
 }
+
+/// The item's parts bound as variables of their own.
+const PARTS: &[&str] = &[
+    "configuration",
+    "supplementaryConfiguration",
+    "tags",
+    "resourceType",
+    "resourceId",
+    "awsRegion",
+    "awsAccountId",
+];
 
 impl std::fmt::Debug for CelRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,9 +61,17 @@ impl CelRule {
         let program = ENV
             .compile(source)
             .map_err(|e| RuleError::Expression(e.to_string()))?;
+        let refs = program.references();
+        let uses = PARTS
+            .iter()
+            .chain(["configurationItem", "ruleParameters"].iter())
+            .copied()
+            .filter(|v| refs.has_variable(v))
+            .collect();
         Ok(Self {
             source: source.to_string(),
             program,
+            uses,
         })
     }
 
@@ -69,30 +91,34 @@ impl CelRule {
         parameters: &Map<String, Value>,
     ) -> Result<Verdict, RuleError> {
         let mut ctx = cel::Context::with_env(ENV.clone());
-        let bind =
-            |ctx: &mut cel::Context<'_, '_>, name: &str, v: &Value| -> Result<(), RuleError> {
-                let v =
-                    cel::to_value(v).map_err(|e| RuleError::Evaluation(format!("{name}: {e}")))?;
-                ctx.add_variable_from_value(name, v);
-                Ok(())
+        let convert = |name: &str, v: &Value| -> Result<cel::Value, RuleError> {
+            cel::to_value(v).map_err(|e| RuleError::Evaluation(format!("{name}: {e}")))
+        };
+        // The whole item is converted once when the expression reads it; its parts are
+        // then taken from the converted map.
+        let whole = if self.uses.contains(&"configurationItem") {
+            let w = convert("configurationItem", item)?;
+            ctx.add_variable_from_value("configurationItem", w.clone());
+            Some(w)
+        } else {
+            None
+        };
+        for part in PARTS.iter().filter(|p| self.uses.contains(p)) {
+            let v = match &whole {
+                Some(cel::Value::Map(m)) => m
+                    .get(&cel::objects::Key::String(std::sync::Arc::new(
+                        (*part).to_string(),
+                    )))
+                    .cloned()
+                    .unwrap_or(cel::Value::Null),
+                _ => convert(part, item.get(*part).unwrap_or(&Value::Null))?,
             };
-        bind(&mut ctx, "configurationItem", item)?;
-        for part in [
-            "configuration",
-            "supplementaryConfiguration",
-            "tags",
-            "resourceType",
-            "resourceId",
-            "awsRegion",
-            "awsAccountId",
-        ] {
-            bind(&mut ctx, part, item.get(part).unwrap_or(&Value::Null))?;
+            ctx.add_variable_from_value(*part, v);
         }
-        bind(
-            &mut ctx,
-            "ruleParameters",
-            &Value::Object(parameters.clone()),
-        )?;
+        if self.uses.contains(&"ruleParameters") {
+            let p = convert("ruleParameters", &Value::Object(parameters.clone()))?;
+            ctx.add_variable_from_value("ruleParameters", p);
+        }
         let out = self
             .program
             .execute(&ctx)
@@ -189,6 +215,16 @@ mod tests {
             r.evaluate(&item, &p).unwrap().compliance,
             Compliance::NotApplicable
         );
+    }
+
+    #[test]
+    fn the_whole_item_and_its_parts_agree() {
+        let r = CelRule::compile(
+            "configurationItem.resourceType == resourceType && configurationItem.configuration == configuration && size(configuration.ipPermissions) == 1 && tags.env == 'prod'",
+        )
+        .unwrap();
+        let v = r.evaluate(&sg("0.0.0.0/0", 22), &Map::new()).unwrap();
+        assert_eq!(v.compliance, Compliance::Compliant);
     }
 
     #[test]
