@@ -176,6 +176,7 @@ pub fn backtest(
     };
     // Per resource: its last verdict and the open interval's index, if any.
     let mut now: HashMap<ResourceKey, (Option<Compliance>, Option<usize>)> = HashMap::new();
+    let mut judged: std::collections::HashSet<ResourceKey> = std::collections::HashSet::new();
     let mut step = |ci: ConfigurationItem, at_start: bool, report: &mut Report| {
         if ci.key.resource_type == COMPLIANCE_TYPE {
             return;
@@ -205,7 +206,7 @@ pub fn backtest(
                 .to_string(),
             ),
         };
-        if verdict.is_some() && entry.0.is_none() && entry.1.is_none() {
+        if verdict.is_some() && judged.insert(ci.key.clone()) {
             report.resources += 1;
         }
         match (verdict, entry.1) {

@@ -160,6 +160,11 @@ impl RuleDef {
             .filter(|n| !n.trim().is_empty())
             .ok_or_else(|| invalid("ConfigRuleName is required (1 to 128 characters)"))?
             .to_string();
+        if name.chars().any(char::is_control) || name.chars().count() > 128 {
+            return Err(invalid(format!(
+                "ConfigRuleName {name:?} rejected: 1 to 128 characters, no control characters"
+            )));
+        }
         if existing.is_none() {
             for k in ["ConfigRuleArn", "ConfigRuleId"] {
                 if o.get(k).is_some_and(|v| !v.is_null()) {

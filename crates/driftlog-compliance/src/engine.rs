@@ -71,6 +71,9 @@ pub enum EngineError {
     /// An evaluation of the rule is still running (`LimitExceededException`).
     #[error("An evaluation of the rule '{0}' is in progress; start another when it finished.")]
     Busy(String),
+    /// The rule of that name is still being deleted (`ResourceInUseException`).
+    #[error("The rule '{0}' is being deleted (its results are being ended); put it again when DescribeConfigRules no longer lists it and this error stops.")]
+    InUse(String),
     /// 1000 rules already (`MaxNumberOfConfigRulesExceededException`).
     #[error("Failed to put config rule because the maximum number of config rules ({MAX_RULES}) is reached.")]
     TooMany,
@@ -155,6 +158,16 @@ impl RuleCounts {
 struct Active {
     def: RuleDef,
     judge: Judge,
+    /// Which definition of the rule this is: a verdict judged by a replaced definition is
+    /// dropped, never recorded under the new one.
+    generation: u64,
+}
+
+/// Source of [`Active::generation`].
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Per rule in one apply: results seen, last failure (message, invocation?), invoked ok.
@@ -162,7 +175,8 @@ type Touched = (u64, Option<(String, bool)>, bool);
 
 /// What judging produced, before it is recorded.
 enum Outcome {
-    Result(ResultRecord),
+    /// A verdict, with the generation of the rule definition that gave it.
+    Result(ResultRecord, u64),
     Ended {
         rule: String,
         resource_type: String,
@@ -236,11 +250,25 @@ impl Engine {
             };
             match Judge::new(def.rule.clone()) {
                 Ok(judge) => {
-                    rules.insert(def.rule.name.clone(), Arc::new(Active { def, judge }));
+                    rules.insert(
+                        def.rule.name.clone(),
+                        Arc::new(Active {
+                            def,
+                            judge,
+                            generation: next_generation(),
+                        }),
+                    );
                 }
                 Err(e) => {
                     tracing::error!(rule = %def.rule.name, error = %e, "Stored rule no longer compiles; skipped.")
                 }
+            }
+        }
+        // Rules put but not yet evaluated over the inventory: their marks name this
+        // process's definitions, so the run that finishes them removes them.
+        for (k, _) in log.kv_prefix("rules/pending/", usize::MAX)? {
+            if let Some(a) = rules.get(k.trim_start_matches("rules/pending/")) {
+                log.put_kv(&k, &a.generation.to_be_bytes())?;
             }
         }
         let mut statuses = BTreeMap::new();
@@ -322,6 +350,13 @@ impl Engine {
             .get("ConfigRuleName")
             .and_then(Value::as_str)
             .unwrap_or("");
+        if self
+            .log
+            .get_kv(&format!("rules/deleting/{name}"))?
+            .is_some()
+        {
+            return Err(EngineError::InUse(name.to_string()));
+        }
         let existing = self.rule(name);
         let now = now_ms();
         let def = RuleDef::from_api(config_rule, existing.as_ref(), &self.def_context(), now)?;
@@ -336,12 +371,17 @@ impl Engine {
         })?;
         let body = serde_json::to_vec(&def).map_err(|e| EngineError::Record(e.to_string()))?;
         let name = def.rule.name.clone();
+        let generation = next_generation();
+        // The pending mark names this definition: a run of an older one leaves it.
         self.log.apply_kv(
             &[
                 (format!("rules/def/{name}"), body),
-                (format!("rules/pending/{name}"), Vec::new()),
+                (
+                    format!("rules/pending/{name}"),
+                    generation.to_be_bytes().to_vec(),
+                ),
             ],
-            &[format!("rules/deleting/{name}")],
+            &[],
         )?;
         {
             let mut st = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
@@ -360,6 +400,7 @@ impl Engine {
                 Arc::new(Active {
                     def: def.clone(),
                     judge,
+                    generation,
                 }),
             );
         tracing::info!(rule = %name, id = %def.id, "Rule put.");
@@ -474,7 +515,8 @@ impl Engine {
         if self.recorder.is_none() {
             return Err(EngineError::Offline);
         }
-        let outcomes = self.results_of(&rule, &evals, invoked_ms, now, None);
+        let generation = self.active(&rule).map_or(0, |a| a.generation);
+        let outcomes = self.results_of(&rule, generation, &evals, invoked_ms, now, None);
         self.apply(outcomes, false).await?;
         Ok(Vec::new())
     }
@@ -484,6 +526,7 @@ impl Engine {
     fn results_of(
         &self,
         rule: &str,
+        generation: u64,
         evals: &[Evaluation],
         invoked_ms: i64,
         now: i64,
@@ -526,19 +569,22 @@ impl Engine {
                         (a, r, 0)
                     }
                 };
-                Outcome::Result(ResultRecord {
-                    rule: rule.to_string(),
-                    account,
-                    region,
-                    resource_type: e.resource_type.clone(),
-                    resource_id: e.resource_id.clone(),
-                    compliance: e.compliance,
-                    annotation: e.annotation.clone(),
-                    ordering_ms: e.ordering_ms,
-                    recorded_ms: now,
-                    invoked_ms,
-                    item_seq: seq,
-                })
+                Outcome::Result(
+                    ResultRecord {
+                        rule: rule.to_string(),
+                        account,
+                        region,
+                        resource_type: e.resource_type.clone(),
+                        resource_id: e.resource_id.clone(),
+                        compliance: e.compliance,
+                        annotation: e.annotation.clone(),
+                        ordering_ms: e.ordering_ms,
+                        recorded_ms: now,
+                        invoked_ms,
+                        item_seq: seq,
+                    },
+                    generation,
+                )
             })
             .collect()
     }
@@ -778,109 +824,79 @@ impl Engine {
         if last == cursor {
             return Ok(None);
         }
-        let rules: Vec<Arc<Active>> = self
+        let all: Vec<Arc<Active>> = self
             .rules
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .filter(|a| a.def.triggers.on_change)
             .cloned()
             .collect();
-        if !rules.is_empty() {
-            let outcomes = self.judge_items(&rules, &items, false).await;
+        let (rules, others): (Vec<Arc<Active>>, Vec<Arc<Active>>) =
+            all.into_iter().partition(|a| a.def.triggers.on_change);
+        // A deleted resource's results end under every rule, periodic ones included.
+        let mut outcomes: Vec<Outcome> = items
+            .iter()
+            .filter(|i| i.status.is_deletion() && i.key.resource_type != COMPLIANCE_TYPE)
+            .flat_map(|i| {
+                others
+                    .iter()
+                    .filter(|a| a.def.rule.applies_to_type(&i.key.resource_type))
+                    .map(|a| Outcome::Ended {
+                        rule: a.def.rule.name.clone(),
+                        resource_type: i.key.resource_type.clone(),
+                        resource_id: i.key.resource_id.clone(),
+                        judged_by: Some(i.seq),
+                    })
+            })
+            .collect();
+        let relevant = items.iter().any(|i| i.key.resource_type != COMPLIANCE_TYPE);
+        if !rules.is_empty() && relevant {
+            outcomes.extend(self.judge_items(&rules, items, false).await);
+        }
+        if !outcomes.is_empty() {
             self.apply(outcomes, false).await?;
         }
         // After the results: a crash in between judges the batch again, and the diff stage
-        // finds the recorded results unchanged.
-        self.log.set_cursor(CURSOR, last)?;
+        // finds the recorded results unchanged — so the cursor need not wait for the disk.
+        self.log.set_cursor_lazy(CURSOR, last)?;
         Ok(Some(last))
     }
 
     /// Judges items with rules. Deleted items, and items that left a rule's scope, end
-    /// the rule's result for them (if it had one).
+    /// the rule's result for them (if it had one). The CPU-bound judging runs on a
+    /// blocking thread, so a big batch never stalls the server's async workers; external
+    /// evaluators are then invoked, a few at a time.
     async fn judge_items(
         &self,
         rules: &[Arc<Active>],
-        items: &[ConfigurationItem],
+        items: Vec<ConfigurationItem>,
         on_demand: bool,
     ) -> Vec<Outcome> {
-        let invoked = now_ms();
-        let mut out = Vec::new();
-        let mut external: Vec<(Arc<Active>, &ConfigurationItem, Value)> = Vec::new();
-        for item in items {
-            let rtype = item.key.resource_type.as_str();
-            if rtype == COMPLIANCE_TYPE {
-                continue;
-            }
-            let relevant: Vec<&Arc<Active>> = rules
-                .iter()
-                .filter(|a| a.def.rule.applies_to_type(rtype))
-                .collect();
-            if relevant.is_empty() {
-                continue;
-            }
-            // A full run's item may be stale by the time its outcome is applied: it ends
-            // only a result judged from this item or an older one.
-            let ended = |a: &Arc<Active>| Outcome::Ended {
-                rule: a.def.rule.name.clone(),
-                resource_type: item.key.resource_type.clone(),
-                resource_id: item.key.resource_id.clone(),
-                judged_by: on_demand.then_some(item.seq),
-            };
-            if item.status.is_deletion() {
-                out.extend(relevant.into_iter().map(ended));
-                continue;
-            }
-            let json = match item.to_notification_json() {
-                Ok(j) => j,
-                Err(e) => {
-                    for a in relevant {
-                        out.push(Outcome::Failed {
-                            rule: a.def.rule.name.clone(),
-                            message: format!(
-                                "{} {}: unreadable item: {e}",
-                                rtype, item.key.resource_id
-                            ),
-                            invocation: false,
-                        });
-                    }
-                    continue;
-                }
-            };
-            for a in relevant {
-                if !a.def.rule.applies_to(&json) {
-                    out.push(ended(a));
-                    continue;
-                }
-                if a.judge.external().is_some() {
-                    external.push((a.clone(), item, json.clone()));
-                    continue;
-                }
-                match a.judge.judge(&json) {
-                    Ok(Some(v)) => out.push(Outcome::Result(ResultRecord {
+        let rules_owned: Vec<Arc<Active>> = rules.to_vec();
+        let judged = tokio::task::spawn_blocking(move || {
+            let (out, external) = judge_sync(&rules_owned, &items);
+            (out, external, items)
+        })
+        .await;
+        let (mut out, external, items) = match judged {
+            Ok(v) => v,
+            Err(e) => {
+                return rules
+                    .iter()
+                    .map(|a| Outcome::Failed {
                         rule: a.def.rule.name.clone(),
-                        account: item.key.account.clone(),
-                        region: item.key.region.clone(),
-                        resource_type: item.key.resource_type.clone(),
-                        resource_id: item.key.resource_id.clone(),
-                        compliance: v.compliance,
-                        annotation: v.annotation,
-                        ordering_ms: item.capture_time_ms,
-                        recorded_ms: invoked,
-                        invoked_ms: invoked,
-                        item_seq: item.seq,
-                    })),
-                    Ok(None) => out.push(ended(a)),
-                    Err(e) => out.push(Outcome::Failed {
-                        rule: a.def.rule.name.clone(),
-                        message: format!("{} {}: {e}", rtype, item.key.resource_id),
+                        message: format!("judging failed: {e}"),
                         invocation: false,
-                    }),
-                }
+                    })
+                    .collect()
             }
-        }
+        };
         if !external.is_empty() {
-            out.extend(self.invoke_all(external, on_demand).await);
+            let calls: Vec<(Arc<Active>, &ConfigurationItem, Value)> = external
+                .into_iter()
+                .filter_map(|(a, i, json)| items.get(i).map(|it| (a, it, json)))
+                .collect();
+            out.extend(self.invoke_all(calls, on_demand).await);
         }
         out
     }
@@ -952,7 +968,7 @@ impl Engine {
         });
         match external::invoke(spec, &self.http, &event, now_ms()).await {
             Ok(evals) => {
-                let mut v = self.results_of(&name, &evals, invoked, now_ms(), item);
+                let mut v = self.results_of(&name, a.generation, &evals, invoked, now_ms(), item);
                 v.push(Outcome::Invoked { rule: name });
                 v
             }
@@ -994,13 +1010,17 @@ impl Engine {
         };
         for o in outcomes {
             match o {
-                Outcome::Result(r) => {
-                    if !rules.contains_key(&r.rule) {
+                Outcome::Result(r, generation) => {
+                    let Some(active) = rules.get(&r.rule) else {
+                        continue;
+                    };
+                    if active.generation != generation {
+                        // Judged by a definition replaced since: its own run re-judges.
                         continue;
                     }
                     let t = touched.entry(r.rule.clone()).or_default();
                     t.0 += 1;
-                    if full_run && r.item_seq != 0 {
+                    if full_run && r.item_seq != 0 && active.def.triggers.on_change {
                         // A full run judged an item that has a newer version (or was
                         // deleted) since: the change loop judges that one.
                         let id = ResourceKey::new(
@@ -1026,6 +1046,10 @@ impl Engine {
                     };
                     if let Some(c) = &current {
                         if r.item_seq != 0 && c.item_seq > r.item_seq {
+                            continue;
+                        }
+                        if r.item_seq == 0 && c.ordering_ms > r.ordering_ms {
+                            // A late report (PutEvaluations) older than the verdict held.
                             continue;
                         }
                         if c.compliance == r.compliance && c.annotation == r.annotation {
@@ -1230,12 +1254,20 @@ impl Engine {
                     v
                 };
                 let t0 = std::time::Instant::now();
-                match me.full_run(&names, why).await {
-                    Ok(n) => {
+                // Its own task: a panic in a rule ends this run, not the runner.
+                let run = {
+                    let (me, names) = (me.clone(), names.clone());
+                    tokio::spawn(async move { me.full_run(&names, why).await })
+                };
+                match run.await {
+                    Ok(Ok(n)) => {
                         tracing::info!(rules = ?names, why, items = n, ms = t0.elapsed().as_millis() as u64, "Rules evaluated over the inventory.")
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         tracing::warn!(rules = ?names, why, error = %e, "Full evaluation failed.")
+                    }
+                    Err(e) => {
+                        tracing::error!(rules = ?names, why, error = %e, "Full evaluation panicked.")
                     }
                 }
                 let mut running = me.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -1303,17 +1335,28 @@ impl Engine {
                 v.sort_unstable();
                 (v, at)
             };
-            let mut seen: HashSet<(String, String)> = HashSet::with_capacity(seqs.len());
+            let mut seen: HashSet<u128> = HashSet::with_capacity(seqs.len());
             for chunk in seqs.chunks(FULL_RUN_BATCH) {
-                let mut items = Vec::with_capacity(chunk.len());
-                for s in chunk {
-                    if let Some(it) = self.log.get(*s)? {
-                        seen.insert((it.key.resource_type.clone(), it.key.resource_id.clone()));
-                        items.push(it);
-                    }
+                let log = self.log.clone();
+                let chunk = chunk.to_vec();
+                let items = tokio::task::spawn_blocking(
+                    move || -> driftlog_log::Result<Vec<ConfigurationItem>> {
+                        let mut items = Vec::with_capacity(chunk.len());
+                        for s in chunk {
+                            if let Some(it) = log.get(s)? {
+                                items.push(it);
+                            }
+                        }
+                        Ok(items)
+                    },
+                )
+                .await
+                .map_err(|e| EngineError::Record(e.to_string()))??;
+                for it in &items {
+                    seen.insert(it.key.id_hash());
                 }
                 read += items.len();
-                let outcomes = self.judge_items(&judged_here, &items, true).await;
+                let outcomes = self.judge_items(&judged_here, items, true).await;
                 self.apply(outcomes, true).await?;
             }
             // Results for resources no longer live end.
@@ -1329,9 +1372,16 @@ impl Engine {
                         .iter()
                         .filter_map(|(_, v)| kv_json::<ResultRecord>(v))
                         .filter(|r| {
+                            let key = ResourceKey::new(
+                                &r.account,
+                                &r.region,
+                                &r.resource_type,
+                                &r.resource_id,
+                            );
                             r.item_seq != 0
                                 && r.item_seq <= snapshot_at
-                                && !seen.contains(&(r.resource_type.clone(), r.resource_id.clone()))
+                                && (!seen.contains(&key.id_hash())
+                                    || !a.def.rule.applies_to_type(&r.resource_type))
                         })
                         .map(|r| Outcome::Ended {
                             rule: r.rule,
@@ -1346,19 +1396,21 @@ impl Engine {
                 }
             }
         }
+        // Done: when each ran, and the pending marks of the definitions judged (a rule put
+        // again meanwhile has a new mark, and its own run queued).
         let mut puts = Vec::new();
-        let mut removes = Vec::new();
-        for n in names {
-            puts.push((
-                format!("rules/lastrun/{n}"),
-                started.to_string().into_bytes(),
-            ));
-            removes.push(format!("rules/pending/{n}"));
+        for a in scheduled.iter().chain(judged_here.iter()) {
+            let n = &a.def.rule.name;
+            if self.active(n).is_some() {
+                puts.push((
+                    format!("rules/lastrun/{n}"),
+                    started.to_string().into_bytes(),
+                ));
+            }
+            self.log
+                .remove_kv_if(&format!("rules/pending/{n}"), &a.generation.to_be_bytes())?;
         }
-        // A rule put again meanwhile keeps its pending mark (its run is queued).
-        let queued = self.rerun.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        removes.retain(|k| !queued.contains(k.trim_start_matches("rules/pending/")));
-        self.log.apply_kv(&puts, &removes)?;
+        self.log.apply_kv(&puts, &[])?;
         Ok(read)
     }
 
@@ -1367,30 +1419,43 @@ impl Engine {
         let prefix = rule_prefix(name);
         loop {
             if self.active(name).is_some() {
-                // Put again meanwhile: its full run owns the results now.
-                break;
+                // Cannot happen (a rule being deleted cannot be put), but never end a live
+                // rule's results.
+                return Ok(());
             }
             let page = self.log.kv_page(&prefix, None, 1024)?;
             if page.is_empty() {
                 break;
             }
-            let outcomes = page
-                .iter()
-                .filter_map(|(_, v)| kv_json::<ResultRecord>(v))
-                .map(|r| Outcome::Ended {
-                    rule: r.rule,
-                    resource_type: r.resource_type,
-                    resource_id: r.resource_id,
-                    judged_by: None,
-                })
-                .collect();
+            let mut outcomes = Vec::new();
+            for (k, v) in &page {
+                match kv_json::<ResultRecord>(v) {
+                    Some(r) => outcomes.push(Outcome::Ended {
+                        rule: r.rule,
+                        resource_type: r.resource_type,
+                        resource_id: r.resource_id,
+                        judged_by: None,
+                    }),
+                    None => {
+                        tracing::warn!(key = %k, "Unreadable result of a deleted rule; removed.");
+                        self.log.remove_kv(k)?;
+                    }
+                }
+            }
             self.apply(outcomes, false).await?;
         }
         self.counts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
-        self.log.remove_kv(&format!("rules/deleting/{name}"))?;
+        self.log.apply_kv(
+            &[],
+            &[
+                format!("rules/deleting/{name}"),
+                format!("rules/status/{name}"),
+                format!("rules/lastrun/{name}"),
+            ],
+        )?;
         Ok(())
     }
 
@@ -1427,6 +1492,97 @@ impl Engine {
             format!("{rule}/{}/{}", key.resource_type, key.resource_id),
         )
     }
+}
+
+/// The synchronous part of judging: verdicts of managed and CEL rules, ended results, and
+/// the (rule, item index, item JSON) of each external invocation to make.
+#[allow(
+    clippy::type_complexity,
+    reason = "outcomes and the external calls to make"
+)]
+fn judge_sync(
+    rules: &[Arc<Active>],
+    items: &[ConfigurationItem],
+) -> (Vec<Outcome>, Vec<(Arc<Active>, usize, Value)>) {
+    let invoked = now_ms();
+    let mut out = Vec::new();
+    let mut external = Vec::new();
+    for (idx, item) in items.iter().enumerate() {
+        let rtype = item.key.resource_type.as_str();
+        if rtype == COMPLIANCE_TYPE {
+            continue;
+        }
+        let relevant: Vec<&Arc<Active>> = rules
+            .iter()
+            .filter(|a| a.def.rule.applies_to_type(rtype))
+            .collect();
+        if relevant.is_empty() {
+            continue;
+        }
+        // Ends only a result judged from this item or an older one: a newer result (a
+        // full run ahead of a lagging change loop, or the reverse) stays.
+        let ended = |a: &Arc<Active>| Outcome::Ended {
+            rule: a.def.rule.name.clone(),
+            resource_type: item.key.resource_type.clone(),
+            resource_id: item.key.resource_id.clone(),
+            judged_by: Some(item.seq),
+        };
+        if item.status.is_deletion() {
+            out.extend(relevant.into_iter().map(ended));
+            continue;
+        }
+        let json = match item.to_notification_json() {
+            Ok(j) => j,
+            Err(e) => {
+                for a in relevant {
+                    out.push(Outcome::Failed {
+                        rule: a.def.rule.name.clone(),
+                        message: format!(
+                            "{} {}: unreadable item: {e}",
+                            rtype, item.key.resource_id
+                        ),
+                        invocation: false,
+                    });
+                }
+                continue;
+            }
+        };
+        for a in relevant {
+            if !a.def.rule.applies_to(&json) {
+                out.push(ended(a));
+                continue;
+            }
+            if a.judge.external().is_some() {
+                external.push((a.clone(), idx, json.clone()));
+                continue;
+            }
+            match a.judge.judge(&json) {
+                Ok(Some(v)) => out.push(Outcome::Result(
+                    ResultRecord {
+                        rule: a.def.rule.name.clone(),
+                        account: item.key.account.clone(),
+                        region: item.key.region.clone(),
+                        resource_type: item.key.resource_type.clone(),
+                        resource_id: item.key.resource_id.clone(),
+                        compliance: v.compliance,
+                        annotation: v.annotation,
+                        ordering_ms: item.capture_time_ms,
+                        recorded_ms: invoked,
+                        invoked_ms: invoked,
+                        item_seq: item.seq,
+                    },
+                    a.generation,
+                )),
+                Ok(None) => out.push(ended(a)),
+                Err(e) => out.push(Outcome::Failed {
+                    rule: a.def.rule.name.clone(),
+                    message: format!("{} {}: {e}", rtype, item.key.resource_id),
+                    invocation: false,
+                }),
+            }
+        }
+    }
+    (out, external)
 }
 
 /// Awaits futures together (a handful at a time), in order.

@@ -12,6 +12,10 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The largest answer read from an evaluator (100 evaluations of AWS's sizes are far
+/// smaller): a runaway evaluator cannot exhaust memory.
+const MAX_ANSWER_BYTES: u64 = 4 << 20;
+
 /// How an evaluator is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExternalKind {
@@ -175,26 +179,39 @@ pub async fn invoke(
                     .kill_on_drop(true)
                     .spawn()
                     .map_err(|e| format!("cannot run {program}: {e}"))?;
-                if let Some(mut stdin) = child.stdin.take() {
-                    stdin
-                        .write_all(&body)
-                        .await
-                        .map_err(|e| format!("writing the event to {program}: {e}"))?;
-                }
-                let mut out = String::new();
-                let mut err = String::new();
-                let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
+                // The event is written while the answer is read: an evaluator that starts
+                // answering before it read everything never deadlocks on a full pipe.
+                let stdin = child.stdin.take();
+                let write = async {
+                    if let Some(mut stdin) = stdin {
+                        // An evaluator that does not read its input is not an error.
+                        let _ = stdin.write_all(&body).await;
+                    }
+                };
+                let mut out = Vec::new();
+                let mut err = Vec::new();
+                let (so, se) = (child.stdout.take(), child.stderr.take());
                 let read_out = async {
-                    if let Some(s) = so.as_mut() {
-                        let _ = s.read_to_string(&mut out).await;
+                    if let Some(s) = so {
+                        let _ = s.take(MAX_ANSWER_BYTES).read_to_end(&mut out).await;
                     }
                 };
                 let read_err = async {
-                    if let Some(s) = se.as_mut() {
-                        let _ = s.read_to_string(&mut err).await;
+                    if let Some(s) = se {
+                        let _ = s.take(64 * 1024).read_to_end(&mut err).await;
                     }
                 };
-                tokio::join!(read_out, read_err);
+                tokio::join!(write, read_out, read_err);
+                let err = String::from_utf8_lossy(&err).into_owned();
+                if out.len() as u64 >= MAX_ANSWER_BYTES {
+                    return Err(format!(
+                        "evaluator {} answered more than {MAX_ANSWER_BYTES} bytes",
+                        spec.name
+                    ));
+                }
+                let out = String::from_utf8(out).map_err(|_| {
+                    format!("evaluator {} answered bytes that are not UTF-8", spec.name)
+                })?;
                 let status = child.wait().await.map_err(|e| e.to_string())?;
                 if !status.success() {
                     let tail: String = err
@@ -239,7 +256,19 @@ pub async fn invoke(
                     }
                 })?;
             let status = resp.status();
+            if resp.content_length().is_some_and(|n| n >= MAX_ANSWER_BYTES) {
+                return Err(format!(
+                    "evaluator {} answered more than {MAX_ANSWER_BYTES} bytes",
+                    spec.name
+                ));
+            }
             let text = resp.text().await.map_err(|e| e.to_string())?;
+            if text.len() as u64 >= MAX_ANSWER_BYTES {
+                return Err(format!(
+                    "evaluator {} answered more than {MAX_ANSWER_BYTES} bytes",
+                    spec.name
+                ));
+            }
             if !status.is_success() {
                 return Err(format!(
                     "evaluator {} answered HTTP {status}: {}",
@@ -322,6 +351,17 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.contains("timed out"), "{e}");
+        // An evaluator that answers (a lot) before reading a large event does not deadlock.
+        let big = json!({"invokingEvent": "x".repeat(300_000)});
+        let chatty = spec(
+            &[
+                "sh",
+                "-c",
+                "head -c 200000 /dev/zero | tr '\\0' ' '; cat >/dev/null",
+            ],
+            5000,
+        );
+        assert_eq!(invoke(&chatty, &http, &big, 0).await.unwrap(), vec![]);
         let e = invoke(&spec(&["/no/such/program"], 1000), &http, &json!({}), 0)
             .await
             .unwrap_err();

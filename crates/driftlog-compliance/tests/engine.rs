@@ -735,6 +735,20 @@ async fn http_evaluators_periodic_rules_and_timeouts() {
         verdicts(&engine, "hourly")[&k.resource_id] == Compliance::NonCompliant
     })
     .await;
+    // A deleted group's result ends at once under every rule, periodic ones included.
+    let gone = groups
+        .iter()
+        .find(|g| **g != k && **g != groups[0])
+        .unwrap()
+        .clone();
+    assert!(w.sim.estate().remove(&gone));
+    w.rec.poll_once(&gone.scope()).await.unwrap();
+    wait_for("results of the deleted group ended", || {
+        ["managed", "http", "hourly"]
+            .iter()
+            .all(|r| !verdicts(&engine, r).contains_key(&gone.resource_id))
+    })
+    .await;
     stop.send(true).unwrap();
     h.await.unwrap();
 }

@@ -511,6 +511,19 @@ impl Log {
         Ok(())
     }
 
+    /// Moves a cursor without waiting for the disk: durable with the next flush (sled's
+    /// own, at most half a second later). For readers whose replay after a crash is
+    /// harmless — they find their work already done — and who move often.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn set_cursor_lazy(&self, name: &str, seq: Seq) -> Result<()> {
+        self.cursors
+            .insert(name.as_bytes(), &seq.to_be_bytes())
+            .map_err(storage("write cursor"))?;
+        Ok(())
+    }
+
     /// Names and positions of all durable cursors.
     ///
     /// # Errors
@@ -573,6 +586,19 @@ impl Log {
                 Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
             })
             .collect()
+    }
+
+    /// Removes a side record only if it still holds `expected` (compare-and-swap): a
+    /// marker rewritten meanwhile by someone else stays.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn remove_kv_if(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let r = self
+            .kv
+            .compare_and_swap(key.as_bytes(), Some(expected), None as Option<&[u8]>)
+            .map_err(storage("remove kv if"))?;
+        Ok(r.is_ok())
     }
 
     /// Up to `max` side records under `prefix` whose keys sort after `after` (all when
