@@ -203,6 +203,14 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
     )
     .context("opening the rules in the store")?;
     api.set_rules(engine.clone());
+    {
+        let delivery = delivery.clone();
+        engine.set_notifier(Arc::new(move |subject: &str, body: &serde_json::Value| {
+            if let Some(ch) = delivery.channel() {
+                ch.notify(subject, body);
+            }
+        }));
+    }
     if !engine.rules().is_empty() {
         eprintln!(
             "driftlog: {} config rule(s) judging changes; `driftlog compliance` shows them",

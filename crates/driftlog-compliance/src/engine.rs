@@ -213,7 +213,12 @@ pub struct Engine {
     tokens: Tokens,
     http: reqwest::Client,
     wake: Notify,
+    /// Where `ConfigRulesEvaluationStarted` goes (the delivery channel's topic).
+    notifier: std::sync::OnceLock<Notifier>,
 }
+
+/// Sends a message (subject, body) to the delivery channel's topic.
+pub type Notifier = Arc<dyn Fn(&str, &Value) + Send + Sync>;
 
 fn kv_json<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Option<T> {
     serde_json::from_slice(v).ok()
@@ -300,6 +305,7 @@ impl Engine {
             tokens: Tokens::new(key),
             http,
             wake: Notify::new(),
+            notifier: std::sync::OnceLock::new(),
         }))
     }
 
@@ -472,6 +478,15 @@ impl Engine {
         }
         for n in names {
             self.spawn_full_run(n.clone(), "on demand");
+        }
+        if let Some(notify) = self.notifier.get() {
+            let (subject, body) = driftlog_deliver::rules_evaluation_started(
+                &self.settings.account,
+                &self.settings.region,
+                names,
+                now_ms(),
+            );
+            notify(&subject, &body);
         }
         Ok(())
     }
@@ -1457,6 +1472,11 @@ impl Engine {
             ],
         )?;
         Ok(())
+    }
+
+    /// Sends `ConfigRulesEvaluationStarted` through `notifier` from now on (set once).
+    pub fn set_notifier(&self, notifier: Notifier) {
+        let _ = self.notifier.set(notifier);
     }
 
     /// Wakes the change loop (tests, and after a rule is put).

@@ -226,6 +226,39 @@ async fn a_change_flips_compliance_within_one_poll_and_both_are_recorded() {
     let counts = engine.counts("no-ssh");
     assert_eq!((counts.compliant + counts.non_compliant) as usize, n);
 
+    // On demand: ConfigRulesEvaluationStarted goes to the channel's topic.
+    let sent: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
+    {
+        let sent = sent.clone();
+        engine.set_notifier(Arc::new(move |subject: &str, body: &Value| {
+            sent.lock()
+                .unwrap()
+                .push((subject.to_string(), body.clone()));
+        }));
+    }
+    engine.start_evaluation(&["no-ssh".to_string()]).unwrap();
+    {
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        let (subject, body) = &sent[0];
+        assert!(
+            subject.contains("Config Rules Evaluation Started"),
+            "{subject}"
+        );
+        assert_eq!(body["messageType"], "ConfigRulesEvaluationStarted");
+        assert_eq!(body["recordVersion"], "1.0");
+        assert_eq!(body["configRuleNames"], json!(["no-ssh"]));
+        assert!(body["awsAccountId"].is_string() && body["awsRegion"].is_string());
+    }
+    // While it runs, another start of the same rule is refused.
+    if engine.is_running("no-ssh") {
+        assert!(matches!(
+            engine.start_evaluation(&["no-ssh".to_string()]),
+            Err(driftlog_compliance::EngineError::Busy(_))
+        ));
+    }
+    wait_for("on-demand run over", || !engine.is_running("no-ssh")).await;
+
     // A poll with nothing new records no compliance item (re-judged, same verdict).
     let mark = w.log.watermark();
     w.rec.refresh(std::slice::from_ref(&k)).await.unwrap();

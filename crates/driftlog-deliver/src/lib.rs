@@ -23,8 +23,9 @@ pub use keys::{
 };
 pub use messages::{
     change_notification, change_subject, compliance_change_notification, compliance_subject, gzip,
-    history_delivery_completed, oversized_notification, snapshot_delivery_completed,
-    snapshot_delivery_failed, snapshot_delivery_started, SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
+    history_delivery_completed, oversized_notification, rules_evaluation_started,
+    snapshot_delivery_completed, snapshot_delivery_failed, snapshot_delivery_started,
+    SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
 };
 
 use thiserror::Error;

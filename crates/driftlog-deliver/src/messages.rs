@@ -146,6 +146,29 @@ pub fn compliance_change_notification(ci: &ConfigurationItem, now_ms: i64) -> Re
     Ok(common(body, "ComplianceChangeNotification", "1.0", now_ms))
 }
 
+/// `ConfigRulesEvaluationStarted` (spec §4.2, version 1.0), sent when rules are evaluated
+/// on demand, and its SNS subject.
+pub fn rules_evaluation_started(
+    account: &str,
+    region: &str,
+    rules: &[String],
+    now_ms: i64,
+) -> (String, Value) {
+    let mut body = Map::new();
+    body.insert("awsAccountId".into(), json!(account));
+    body.insert("awsRegion".into(), json!(region));
+    body.insert("configRuleNames".into(), json!(rules));
+    let subject: String =
+        format!("[AWS Config:{region}] Config Rules Evaluation Started for Account {account}")
+            .chars()
+            .take(100)
+            .collect();
+    (
+        subject,
+        common(body, "ConfigRulesEvaluationStarted", "1.0", now_ms),
+    )
+}
+
 /// The SNS subject of a compliance change: `[AWS Config:<region>] <type> <id> is <TYPE>
 /// with <rule> in Account <acct>`, cut to SNS's 100 characters.
 pub fn compliance_subject(message: &Value) -> String {

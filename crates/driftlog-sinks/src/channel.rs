@@ -387,7 +387,10 @@ impl DeliveryChannel {
     /// delivery: an SNS outage never holds back the files or an API call. Events are never lost to an outage and go
     /// out in order once the topic is reachable again (at least once: a crash between a
     /// publish and its removal from the queue repeats it).
-    fn notify(&self, subject: &str, body: &serde_json::Value) {
+    /// Queues a message for the channel's SNS topic (durably, in order with the delivery
+    /// events; nothing without a topic): delivery events, and the rules engine's
+    /// `ConfigRulesEvaluationStarted`.
+    pub fn notify(&self, subject: &str, body: &serde_json::Value) {
         if self.topic.is_none() {
             return;
         }
