@@ -126,16 +126,22 @@ impl ConfigApi {
             "BatchGetResourceConfig" => self.batch_get(caller, input).await,
             "GetDiscoveredResourceCounts" => self.counts(caller, input),
             "SelectResourceConfig" => self.select(caller, input).await,
-            "PutConfigRule" => self.put_config_rule(input).await,
-            "DescribeConfigRules" => self.describe_config_rules(input),
-            "DeleteConfigRule" => self.delete_config_rule(input).await,
-            "StartConfigRulesEvaluation" => self.start_rules_evaluation(input),
+            "PutConfigRule" => self.put_config_rule(caller, input).await,
+            "DescribeConfigRules" => self.describe_config_rules(caller, input),
+            "DeleteConfigRule" => self.delete_config_rule(caller, input).await,
+            "StartConfigRulesEvaluation" => self.start_rules_evaluation(caller, input),
             "PutEvaluations" => self.put_evaluations(input).await,
-            "DescribeComplianceByConfigRule" => self.describe_compliance_by_rule(input),
-            "DescribeComplianceByResource" => self.describe_compliance_by_resource(input).await,
-            "GetComplianceDetailsByConfigRule" => self.compliance_details_by_rule(input).await,
-            "GetComplianceDetailsByResource" => self.compliance_details_by_resource(input),
-            "DescribeConfigRuleEvaluationStatus" => self.describe_rule_evaluation_status(input),
+            "DescribeComplianceByConfigRule" => self.describe_compliance_by_rule(caller, input),
+            "DescribeComplianceByResource" => {
+                self.describe_compliance_by_resource(caller, input).await
+            }
+            "GetComplianceDetailsByConfigRule" => {
+                self.compliance_details_by_rule(caller, input).await
+            }
+            "GetComplianceDetailsByResource" => self.compliance_details_by_resource(caller, input),
+            "DescribeConfigRuleEvaluationStatus" => {
+                self.describe_rule_evaluation_status(caller, input)
+            }
             _ => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("Unknown operation: StarlingDoveService.{operation}"),

@@ -3,6 +3,7 @@
 //! from the compliance items of the log); PutEvaluations takes an external evaluator's
 //! late results with its result token.
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::input::Input;
 use crate::ConfigApi;
@@ -31,6 +32,17 @@ fn engine_error(e: EngineError) -> ApiError {
         EngineError::Invalid(m) => ApiError::new("InvalidParameterValueException", m),
         other => ApiError::internal(other),
     }
+}
+
+/// True when the caller sees the rule: rules live in the account and region they were put
+/// in, as AWS's do (rules put from the CLI or a config, with no place, are seen by all).
+fn visible(caller: &Caller, def: &driftlog_compliance::RuleDef) -> bool {
+    let sc = &def.rule.scope;
+    let same = |mine: &Option<String>, theirs: &Option<String>| match (mine, theirs) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    same(&sc.region, &caller.region) && same(&sc.account, &caller.account)
 }
 
 fn no_such_rule(name: &str) -> ApiError {
@@ -157,7 +169,29 @@ impl ConfigApi {
         input.strings("ConfigRuleNames", 25, 1, 128)
     }
 
-    pub(crate) async fn put_config_rule(&self, input: &Input) -> ApiResult<Value> {
+    /// The rules the caller sees, by name.
+    fn visible_rules(&self, caller: &Caller, engine: &Engine) -> Vec<driftlog_compliance::RuleDef> {
+        engine
+            .rules()
+            .into_iter()
+            .filter(|d| visible(caller, d))
+            .collect()
+    }
+
+    /// The rule of that name, if the caller sees it.
+    fn visible_rule(
+        &self,
+        caller: &Caller,
+        engine: &Engine,
+        name: &str,
+    ) -> ApiResult<driftlog_compliance::RuleDef> {
+        engine
+            .rule(name)
+            .filter(|d| visible(caller, d))
+            .ok_or_else(|| no_such_rule(name))
+    }
+
+    pub(crate) async fn put_config_rule(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
         let engine = self.engine()?;
         let Some(cr) = input.object("ConfigRule")? else {
             return Err(input.missing("ConfigRule"));
@@ -179,11 +213,17 @@ impl ConfigApi {
         }
         let raw = input.raw("ConfigRule").cloned().unwrap_or(Value::Null);
         let _w = self.writes.lock().await;
-        engine.put_rule(&raw).map_err(engine_error)?;
+        // The rule lives in the caller's account and region, and judges their resources.
+        let mut ctx = engine.def_context();
+        ctx.account = self.account(caller);
+        ctx.region = self.region(caller);
+        ctx.scope_account.clone_from(&caller.account);
+        ctx.scope_region = Some(ctx.region.clone());
+        engine.put_rule_in(&raw, &ctx).map_err(engine_error)?;
         Ok(json!({}))
     }
 
-    pub(crate) fn describe_config_rules(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) fn describe_config_rules(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
         let engine = self.engine()?;
         let names = self.rule_names(input)?;
         if let Some(f) = input.object("Filters")? {
@@ -194,7 +234,7 @@ impl ConfigApi {
                 return Ok(json!({"ConfigRules": []}));
             }
         }
-        let rules = engine.rules();
+        let rules = self.visible_rules(caller, &engine);
         if let Some(names) = names.filter(|n| !n.is_empty()) {
             let mut out = Vec::new();
             for n in &names {
@@ -225,15 +265,24 @@ impl ConfigApi {
         Ok(out)
     }
 
-    pub(crate) async fn delete_config_rule(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) async fn delete_config_rule(
+        &self,
+        caller: &Caller,
+        input: &Input,
+    ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let name = input.required_string("ConfigRuleName", 1, 128)?;
+        self.visible_rule(caller, &engine, &name)?;
         let _w = self.writes.lock().await;
         engine.delete_rule(&name).map_err(engine_error)?;
         Ok(json!({}))
     }
 
-    pub(crate) fn start_rules_evaluation(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) fn start_rules_evaluation(
+        &self,
+        caller: &Caller,
+        input: &Input,
+    ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let names = self.rule_names(input)?.unwrap_or_default();
         if names.is_empty() {
@@ -241,6 +290,9 @@ impl ConfigApi {
                 "InvalidParameterValueException",
                 "ConfigRuleNames is required: name 1 to 25 rules to evaluate.",
             ));
+        }
+        for n in &names {
+            self.visible_rule(caller, &engine, n)?;
         }
         engine.start_evaluation(&names).map_err(engine_error)?;
         Ok(json!({}))
@@ -275,7 +327,11 @@ impl ConfigApi {
         Ok(json!({"FailedEvaluations": failed}))
     }
 
-    pub(crate) fn describe_compliance_by_rule(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) fn describe_compliance_by_rule(
+        &self,
+        caller: &Caller,
+        input: &Input,
+    ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let names = self.rule_names(input)?;
         let filter = compliance_filter(input, 3)?;
@@ -284,7 +340,7 @@ impl ConfigApi {
             self.tokens
                 .position("DescribeComplianceByConfigRule", "", &t)?;
         }
-        let rules = engine.rules();
+        let rules = self.visible_rules(caller, &engine);
         let chosen: Vec<String> = match names.filter(|n| !n.is_empty()) {
             Some(names) => {
                 for n in &names {
@@ -309,7 +365,11 @@ impl ConfigApi {
         Ok(json!({"ComplianceByConfigRules": out}))
     }
 
-    pub(crate) async fn describe_compliance_by_resource(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) async fn describe_compliance_by_resource(
+        &self,
+        caller: &Caller,
+        input: &Input,
+    ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let rtype = input.string("ResourceType", 1, 256)?;
         let rid = input.string("ResourceId", 1, 768)?;
@@ -330,9 +390,15 @@ impl ConfigApi {
             )?),
             None => None,
         };
+        let seen: std::collections::HashSet<String> = self
+            .visible_rules(caller, &engine)
+            .into_iter()
+            .map(|d| d.rule.name)
+            .collect();
         if let (Some(t), Some(id)) = (&rtype, &rid) {
             // One resource: AWS answers INSUFFICIENT_DATA for a resource no rule judged.
-            let results = engine.resource_results(t, id).map_err(engine_error)?;
+            let mut results = engine.resource_results(t, id).map_err(engine_error)?;
+            results.retain(|r| seen.contains(&r.rule));
             let (c, nc) = resource_compliance(&results);
             let list = if filter.is_empty() || filter.contains(&c) {
                 vec![
@@ -343,12 +409,21 @@ impl ConfigApi {
             };
             return Ok(json!({"ComplianceByResources": list}));
         }
+        let seen2 = seen.clone();
         let (page, next) = tokio::task::spawn_blocking(move || {
             engine.resources_page(
                 rtype.as_deref(),
                 None,
                 after.as_deref(),
-                |rs| filter.is_empty() || filter.contains(&resource_compliance(rs).0),
+                |rs| {
+                    let mine: Vec<ResultRecord> = rs
+                        .iter()
+                        .filter(|r| seen2.contains(&r.rule))
+                        .cloned()
+                        .collect();
+                    !mine.is_empty()
+                        && (filter.is_empty() || filter.contains(&resource_compliance(&mine).0))
+                },
                 limit,
             )
         })
@@ -358,7 +433,12 @@ impl ConfigApi {
         let list: Vec<Value> = page
             .iter()
             .map(|(t, id, rs)| {
-                let (c, nc) = resource_compliance(rs);
+                let mine: Vec<ResultRecord> = rs
+                    .iter()
+                    .filter(|r| seen.contains(&r.rule))
+                    .cloned()
+                    .collect();
+                let (c, nc) = resource_compliance(&mine);
                 json!({"ResourceType": t, "ResourceId": id, "Compliance": compliance_json(c, nc)})
             })
             .collect();
@@ -372,7 +452,11 @@ impl ConfigApi {
         Ok(out)
     }
 
-    pub(crate) async fn compliance_details_by_rule(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) async fn compliance_details_by_rule(
+        &self,
+        caller: &Caller,
+        input: &Input,
+    ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let name = input.required_string("ConfigRuleName", 1, 64)?;
         let filter = compliance_filter(input, 3)?;
@@ -383,9 +467,7 @@ impl ConfigApi {
             ));
         }
         let limit = input.limit("Limit", 100, 10)?;
-        if engine.rule(&name).is_none() {
-            return Err(no_such_rule(&name));
-        }
+        self.visible_rule(caller, &engine, &name)?;
         let fingerprint = format!("{name}|{filter:?}");
         let after = match input.string("NextToken", 0, usize::MAX)? {
             Some(t) => Some(self.tokens.position(
@@ -412,7 +494,11 @@ impl ConfigApi {
         Ok(out)
     }
 
-    pub(crate) fn compliance_details_by_resource(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) fn compliance_details_by_resource(
+        &self,
+        caller: &Caller,
+        input: &Input,
+    ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let rtype = input.string("ResourceType", 1, 256)?;
         let rid = input.string("ResourceId", 1, 768)?;
@@ -430,22 +516,32 @@ impl ConfigApi {
             ));
         };
         let results = engine.resource_results(&t, &id).map_err(engine_error)?;
+        let seen: std::collections::HashSet<String> = self
+            .visible_rules(caller, &engine)
+            .into_iter()
+            .map(|d| d.rule.name)
+            .collect();
         let list: Vec<Value> = results
             .iter()
+            .filter(|r| seen.contains(&r.rule))
             .filter(|r| filter.is_empty() || filter.contains(&r.compliance))
             .map(evaluation_result_json)
             .collect();
         Ok(json!({"EvaluationResults": list}))
     }
 
-    pub(crate) fn describe_rule_evaluation_status(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) fn describe_rule_evaluation_status(
+        &self,
+        caller: &Caller,
+        input: &Input,
+    ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let names = self.rule_names(input)?;
         let limit = match input.integer("Limit", 0, 50)? {
             None | Some(0) => 50,
             Some(n) => usize::try_from(n).unwrap_or(50),
         };
-        let rules = engine.rules();
+        let rules = self.visible_rules(caller, &engine);
         let chosen: Vec<&driftlog_compliance::RuleDef> = match names.filter(|n| !n.is_empty()) {
             Some(names) => names
                 .iter()

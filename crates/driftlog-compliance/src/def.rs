@@ -76,6 +76,10 @@ pub struct DefContext {
     pub region: String,
     /// Names of the declared external evaluators.
     pub evaluators: Vec<String>,
+    /// Confine the rule to this account's resources (the API's caller), `None` for all.
+    pub scope_account: Option<String>,
+    /// Confine the rule to this region's resources (and global ones), `None` for all.
+    pub scope_region: Option<String>,
 }
 
 fn str_field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<Option<&'a str>, DefError> {
@@ -218,7 +222,9 @@ impl RuleDef {
                 )));
             }
         }
-        let scope = scope_of(o.get("Scope"))?;
+        let mut scope = scope_of(o.get("Scope"))?;
+        scope.account.clone_from(&ctx.scope_account);
+        scope.region.clone_from(&ctx.scope_region);
         let source = o
             .get("Source")
             .and_then(Value::as_object)
@@ -371,6 +377,8 @@ fn scope_of(v: Option<&Value>) -> Result<Scope, DefError> {
         tag_key: str_field(o, "TagKey")?.map(str::to_string),
         tag_value: str_field(o, "TagValue")?.map(str::to_string),
         resource_id: str_field(o, "ComplianceResourceId")?.map(str::to_string),
+        account: None,
+        region: None,
     };
     scope.check().map_err(|e| invalid(e.to_string()))?;
     Ok(scope)
@@ -494,6 +502,7 @@ mod tests {
             account: "123456789012".into(),
             region: "us-east-1".into(),
             evaluators: vec!["checker".into()],
+            ..DefContext::default()
         }
     }
 

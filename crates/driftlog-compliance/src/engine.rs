@@ -320,6 +320,8 @@ impl Engine {
                 .iter()
                 .map(|e| e.name.clone())
                 .collect(),
+            scope_account: None,
+            scope_region: None,
         }
     }
 
@@ -352,6 +354,15 @@ impl Engine {
     /// # Errors
     /// [`EngineError::Def`] for a refused definition, [`EngineError::TooMany`].
     pub fn put_rule(self: &Arc<Self>, config_rule: &Value) -> Result<RuleDef> {
+        self.put_rule_in(config_rule, &self.def_context())
+    }
+
+    /// [`Engine::put_rule`] in a context: the API's caller's account and region (for the
+    /// ARN, and the resources the rule judges).
+    ///
+    /// # Errors
+    /// As [`Engine::put_rule`].
+    pub fn put_rule_in(self: &Arc<Self>, config_rule: &Value, ctx: &DefContext) -> Result<RuleDef> {
         let name = config_rule
             .get("ConfigRuleName")
             .and_then(Value::as_str)
@@ -365,7 +376,7 @@ impl Engine {
         }
         let existing = self.rule(name);
         let now = now_ms();
-        let def = RuleDef::from_api(config_rule, existing.as_ref(), &self.def_context(), now)?;
+        let def = RuleDef::from_api(config_rule, existing.as_ref(), ctx, now)?;
         if existing.is_none()
             && self.rules.read().unwrap_or_else(|p| p.into_inner()).len() >= MAX_RULES
         {
@@ -855,7 +866,13 @@ impl Engine {
             .flat_map(|i| {
                 others
                     .iter()
-                    .filter(|a| a.def.rule.applies_to_type(&i.key.resource_type))
+                    .filter(|a| {
+                        a.def.rule.applies_to_scope(
+                            &i.key.account,
+                            &i.key.region,
+                            &i.key.resource_type,
+                        )
+                    })
                     .map(|a| Outcome::Ended {
                         rule: a.def.rule.name.clone(),
                         resource_type: i.key.resource_type.clone(),
@@ -1336,9 +1353,13 @@ impl Engine {
                 let mut v = Vec::new();
                 for (scope, _, _) in st.scopes() {
                     if scope.resource_type == COMPLIANCE_TYPE
-                        || !judged_here
-                            .iter()
-                            .any(|a| a.def.rule.applies_to_type(&scope.resource_type))
+                        || !judged_here.iter().any(|a| {
+                            a.def.rule.applies_to_scope(
+                                &scope.account,
+                                &scope.region,
+                                &scope.resource_type,
+                            )
+                        })
                     {
                         continue;
                     }
@@ -1396,7 +1417,11 @@ impl Engine {
                             r.item_seq != 0
                                 && r.item_seq <= snapshot_at
                                 && (!seen.contains(&key.id_hash())
-                                    || !a.def.rule.applies_to_type(&r.resource_type))
+                                    || !a.def.rule.applies_to_scope(
+                                        &r.account,
+                                        &r.region,
+                                        &r.resource_type,
+                                    ))
                         })
                         .map(|r| Outcome::Ended {
                             rule: r.rule,
@@ -1534,7 +1559,11 @@ fn judge_sync(
         }
         let relevant: Vec<&Arc<Active>> = rules
             .iter()
-            .filter(|a| a.def.rule.applies_to_type(rtype))
+            .filter(|a| {
+                a.def
+                    .rule
+                    .applies_to_scope(&item.key.account, &item.key.region, rtype)
+            })
             .collect();
         if relevant.is_empty() {
             continue;

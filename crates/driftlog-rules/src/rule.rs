@@ -18,6 +18,14 @@ pub struct Scope {
     pub tag_value: Option<String>,
     /// `ComplianceResourceId` (needs exactly one type).
     pub resource_id: Option<String>,
+    /// The account whose resources the rule judges: a rule put through the API lives in
+    /// its caller's account and region, as AWS's rules do (`None`: every account).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The region whose resources the rule judges; global resources (`global`, such as
+    /// IAM) are judged by every region's rules (`None`: every region).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 fn tag<'a>(tags: &'a Value, key: &str) -> Option<&'a str> {
@@ -32,6 +40,15 @@ fn tag<'a>(tags: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 impl Scope {
+    /// True when resources of this account and region are the rule's.
+    pub fn covers_place(&self, account: &str, region: &str) -> bool {
+        self.account.as_ref().is_none_or(|a| a == account)
+            && self
+                .region
+                .as_ref()
+                .is_none_or(|r| r == region || region == "global")
+    }
+
     /// Checks AWS's constraints between the parts.
     ///
     /// # Errors
@@ -57,6 +74,12 @@ impl Scope {
     /// True when the item (notification form) is in scope. A deleted item keeps the tags
     /// of its last version only if the caller passes them; scope by type and id still holds.
     pub fn covers(&self, item: &Value) -> bool {
+        if !self.covers_place(
+            item["awsAccountId"].as_str().unwrap_or(""),
+            item["awsRegion"].as_str().unwrap_or(""),
+        ) {
+            return false;
+        }
         let rtype = item["resourceType"].as_str().unwrap_or("");
         if !self.resource_types.is_empty() && !self.resource_types.iter().any(|t| t == rtype) {
             return false;
@@ -159,6 +182,12 @@ impl Rule {
             }),
             _ => true,
         }
+    }
+
+    /// True when the rule could judge resources of this scope (account, region, type) at
+    /// all, so runs read only those.
+    pub fn applies_to_scope(&self, account: &str, region: &str, resource_type: &str) -> bool {
+        self.scope.covers_place(account, region) && self.applies_to_type(resource_type)
     }
 
     /// True when the rule could judge resources of this type at all (scope and managed
