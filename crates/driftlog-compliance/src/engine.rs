@@ -282,10 +282,17 @@ impl Engine {
                 statuses.insert(k.trim_start_matches("rules/status/").to_string(), s);
             }
         }
+        // Counted page by page: millions of results never sit in memory at once.
         let mut counts: HashMap<String, RuleCounts> = HashMap::new();
-        for (_, v) in log.kv_prefix("rules/res/", usize::MAX)? {
-            if let Some(r) = kv_json::<ResultRecord>(&v) {
-                counts.entry(r.rule).or_default().add(r.compliance, 1);
+        let mut after: Option<String> = None;
+        loop {
+            let page = log.kv_page("rules/res/", after.as_deref(), 10_000)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (_, v) in &page {
+                if let Some(r) = kv_json::<ResultRecord>(v) {
+                    counts.entry(r.rule).or_default().add(r.compliance, 1);
+                }
             }
         }
         let http = reqwest::Client::builder()
