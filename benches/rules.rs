@@ -43,10 +43,6 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn managed_rules() -> Vec<Value> {
-    driftlog_compliance::def::all_managed()
-}
-
 async fn wait_idle(engine: &Engine, names: &[String]) {
     tokio::time::sleep(Duration::from_millis(50)).await;
     while names.iter().any(|n| engine.is_running(n)) {
@@ -120,7 +116,7 @@ fn main() {
             let run = tokio::spawn(engine.clone().run(stop_rx));
             let before = w.log.watermark();
             let t = Instant::now();
-            let names: Vec<String> = managed_rules()
+            let names: Vec<String> = driftlog_compliance::def::all_managed()
                 .iter()
                 .map(|r| engine.put_rule(r).unwrap().name().to_string())
                 .collect();

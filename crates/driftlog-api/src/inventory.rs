@@ -84,15 +84,10 @@ impl ConfigApi {
             }
         }
         let fingerprint = format!("{rtype}|{rid}|{earlier:?}|{later:?}|{order}");
-        let token = match input.string("nextToken", 0, usize::MAX)? {
-            Some(t) => Some(
-                self.tokens
-                    .position("GetResourceConfigHistory", &fingerprint, &t)?
-                    .parse::<u64>()
-                    .map_err(|_| ApiError::bad_token())?,
-            ),
-            None => None,
-        };
+        let token = self
+            .resume(input, "nextToken", "GetResourceConfigHistory", &fingerprint)?
+            .map(|p| p.parse::<u64>().map_err(|_| ApiError::bad_token()))
+            .transpose()?;
         let Some(key) = self.find(caller, &rtype, &rid) else {
             return Err(ApiError::new(
                 "ResourceNotDiscoveredException",
@@ -145,13 +140,7 @@ impl ConfigApi {
         let limit = input.limit("limit", 100, 100)?;
         let deleted = input.boolean("includeDeletedResources")?.unwrap_or(false);
         let fingerprint = format!("{rtype}|{ids:?}|{name:?}|{deleted}");
-        let after = match input.string("nextToken", 0, usize::MAX)? {
-            Some(t) => Some(
-                self.tokens
-                    .position("ListDiscoveredResources", &fingerprint, &t)?,
-            ),
-            None => None,
-        };
+        let after = self.resume(input, "nextToken", "ListDiscoveredResources", &fingerprint)?;
         // Candidates in a stable order (resource id, then account and region), resumed
         // after the token's position.
         let mut candidates: Vec<(String, ResourceKey)> = {
@@ -304,14 +293,12 @@ impl ConfigApi {
             .unwrap_or_default();
         let limit = input.limit("limit", 100, 100)?;
         let fingerprint = format!("{types:?}");
-        let after = match input.string("nextToken", 0, usize::MAX)? {
-            Some(t) => Some(self.tokens.position(
-                "GetDiscoveredResourceCounts",
-                &fingerprint,
-                &t,
-            )?),
-            None => None,
-        };
+        let after = self.resume(
+            input,
+            "nextToken",
+            "GetDiscoveredResourceCounts",
+            &fingerprint,
+        )?;
         let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
         {
             let state = self.log.state();
@@ -413,14 +400,11 @@ impl ConfigApi {
         let expr = input.required_string("Expression", 1, 4096)?;
         let limit = input.limit("Limit", 100, 100)?;
         let query = crate::sql::parse(&expr)?;
-        let offset = match input.string("NextToken", 0, usize::MAX)? {
-            Some(t) => self
-                .tokens
-                .position("SelectResourceConfig", &expr, &t)?
-                .parse::<usize>()
-                .map_err(|_| ApiError::bad_token())?,
-            None => 0,
-        };
+        let offset = self
+            .resume(input, "NextToken", "SelectResourceConfig", &expr)?
+            .map(|p| p.parse::<usize>().map_err(|_| ApiError::bad_token()))
+            .transpose()?
+            .unwrap_or(0);
         // Later pages come from the result the first page computed (one consistent answer
         // across pages, and no rescan per page); a result no longer cached is recomputed.
         let cache_key = format!("{expr}\u{1}{:?}\u{1}{:?}", caller.account, caller.region);

@@ -154,6 +154,21 @@ impl ConfigApi {
         matches!(self.settings.auth, Auth::Off)
     }
 
+    /// Where the page token in `member` resumes `operation` (`None`: the first page);
+    /// a token of another operation or other parameters is refused.
+    fn resume(
+        &self,
+        input: &Input,
+        member: &str,
+        operation: &str,
+        fingerprint: &str,
+    ) -> ApiResult<Option<String>> {
+        input
+            .string(member, 0, usize::MAX)?
+            .map(|t| self.tokens.position(operation, fingerprint, &t))
+            .transpose()
+    }
+
     fn account(&self, caller: &Caller) -> String {
         caller
             .account

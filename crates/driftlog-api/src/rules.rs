@@ -45,6 +45,21 @@ fn visible(caller: &Caller, def: &driftlog_compliance::RuleDef) -> bool {
     same(&sc.region, &caller.region) && same(&sc.account, &caller.account)
 }
 
+/// One page of rules after the name `after`, in the order given, and the name the next page
+/// resumes after (when there is one).
+fn page_by_name<'a>(
+    rules: &'a [driftlog_compliance::RuleDef],
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<&'a driftlog_compliance::RuleDef>, Option<String>) {
+    let mut rest = rules
+        .iter()
+        .filter(|r| after.is_none_or(|a| r.rule.name.as_str() > a));
+    let page: Vec<_> = rest.by_ref().take(limit).collect();
+    let next = rest.next().and(page.last()).map(|r| r.rule.name.clone());
+    (page, next)
+}
+
 fn no_such_rule(name: &str) -> ApiError {
     engine_error(EngineError::NoSuchRule(name.to_string()))
 }
@@ -246,21 +261,12 @@ impl ConfigApi {
             }
             return Ok(json!({"ConfigRules": out}));
         }
-        let after = match input.string("NextToken", 0, usize::MAX)? {
-            Some(t) => Some(self.tokens.position("DescribeConfigRules", "", &t)?),
-            None => None,
-        };
-        let rest: Vec<_> = rules
-            .iter()
-            .filter(|r| after.as_ref().is_none_or(|a| &r.rule.name > a))
-            .collect();
-        let page: Vec<Value> = rest.iter().take(25).map(|r| r.api.clone()).collect();
+        let after = self.resume(input, "NextToken", "DescribeConfigRules", "")?;
+        let (page, next) = page_by_name(&rules, after.as_deref(), 25);
+        let page: Vec<Value> = page.iter().map(|r| r.api.clone()).collect();
         let mut out = json!({"ConfigRules": page});
-        if rest.len() > 25 {
-            out["NextToken"] =
-                json!(self
-                    .tokens
-                    .issue("DescribeConfigRules", "", &rest[24].rule.name));
+        if let Some(n) = next {
+            out["NextToken"] = json!(self.tokens.issue("DescribeConfigRules", "", &n));
         }
         Ok(out)
     }
@@ -335,11 +341,8 @@ impl ConfigApi {
         let engine = self.engine()?;
         let names = self.rule_names(input)?;
         let filter = compliance_filter(input, 3)?;
-        if let Some(t) = input.string("NextToken", 0, usize::MAX)? {
-            // One page holds every rule: no token was ever issued for this operation.
-            self.tokens
-                .position("DescribeComplianceByConfigRule", "", &t)?;
-        }
+        // One page holds every rule: a token was never issued, so any is refused.
+        self.resume(input, "NextToken", "DescribeComplianceByConfigRule", "")?;
         let rules = self.visible_rules(caller, &engine);
         let chosen: Vec<String> = match names.filter(|n| !n.is_empty()) {
             Some(names) => {
@@ -382,14 +385,12 @@ impl ConfigApi {
         let filter = compliance_filter(input, 3)?;
         let limit = input.limit("Limit", 100, 10)?;
         let fingerprint = format!("{rtype:?}|{rid:?}|{filter:?}");
-        let after = match input.string("NextToken", 0, usize::MAX)? {
-            Some(t) => Some(self.tokens.position(
-                "DescribeComplianceByResource",
-                &fingerprint,
-                &t,
-            )?),
-            None => None,
-        };
+        let after = self.resume(
+            input,
+            "NextToken",
+            "DescribeComplianceByResource",
+            &fingerprint,
+        )?;
         let seen: std::collections::HashSet<String> = self
             .visible_rules(caller, &engine)
             .into_iter()
@@ -469,14 +470,12 @@ impl ConfigApi {
         let limit = input.limit("Limit", 100, 10)?;
         self.visible_rule(caller, &engine, &name)?;
         let fingerprint = format!("{name}|{filter:?}");
-        let after = match input.string("NextToken", 0, usize::MAX)? {
-            Some(t) => Some(self.tokens.position(
-                "GetComplianceDetailsByConfigRule",
-                &fingerprint,
-                &t,
-            )?),
-            None => None,
-        };
+        let after = self.resume(
+            input,
+            "NextToken",
+            "GetComplianceDetailsByConfigRule",
+            &fingerprint,
+        )?;
         let n2 = name.clone();
         let (page, next) = tokio::task::spawn_blocking(move || {
             engine.results_page(&n2, &filter, after.as_deref(), limit)
@@ -542,41 +541,31 @@ impl ConfigApi {
             Some(n) => usize::try_from(n).unwrap_or(50),
         };
         let rules = self.visible_rules(caller, &engine);
-        let chosen: Vec<&driftlog_compliance::RuleDef> = match names.filter(|n| !n.is_empty()) {
+        let chosen: Vec<driftlog_compliance::RuleDef> = match names.filter(|n| !n.is_empty()) {
             Some(names) => names
                 .iter()
                 .map(|n| {
                     rules
                         .iter()
                         .find(|r| &r.rule.name == n)
+                        .cloned()
                         .ok_or_else(|| no_such_rule(n))
                 })
                 .collect::<ApiResult<_>>()?,
-            None => rules.iter().collect(),
+            None => rules,
         };
-        let after = match input.string("NextToken", 0, usize::MAX)? {
-            Some(t) => Some(
-                self.tokens
-                    .position("DescribeConfigRuleEvaluationStatus", "", &t)?,
-            ),
-            None => None,
-        };
-        let rest: Vec<_> = chosen
-            .into_iter()
-            .filter(|r| after.as_ref().is_none_or(|a| &r.rule.name > a))
-            .collect();
-        let page: Vec<Value> = rest
+        let after = self.resume(input, "NextToken", "DescribeConfigRuleEvaluationStatus", "")?;
+        let (page, next) = page_by_name(&chosen, after.as_deref(), limit);
+        let page: Vec<Value> = page
             .iter()
-            .take(limit)
             .map(|d| status_json(d, &engine.status(&d.rule.name).unwrap_or_default()))
             .collect();
         let mut out = json!({"ConfigRulesEvaluationStatus": page});
-        if rest.len() > limit {
-            out["NextToken"] = json!(self.tokens.issue(
-                "DescribeConfigRuleEvaluationStatus",
-                "",
-                &rest[limit - 1].rule.name
-            ));
+        if let Some(n) = next {
+            out["NextToken"] =
+                json!(self
+                    .tokens
+                    .issue("DescribeConfigRuleEvaluationStatus", "", &n));
         }
         Ok(out)
     }

@@ -117,8 +117,7 @@ fn judge_item(judge: &Judge, ci: &ConfigurationItem) -> Seen {
 /// # Errors
 /// [`BacktestError`].
 pub fn judge_at(log: &Log, judge: &Judge, at_ms: i64) -> Result<Vec<Judged>, BacktestError> {
-    if let Some(n) = judge.external() {
-        let _ = n;
+    if judge.external().is_some() {
         return Err(BacktestError::External(judge.rule().name.clone()));
     }
     let mut out = Vec::new();

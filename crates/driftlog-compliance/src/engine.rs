@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 /// The cursor of the change loop in the store.
 const CURSOR: &str = "rules/changes";
@@ -212,7 +212,6 @@ pub struct Engine {
     apply_lock: tokio::sync::Mutex<()>,
     tokens: Tokens,
     http: reqwest::Client,
-    wake: Notify,
     /// Where `ConfigRulesEvaluationStarted` goes (the delivery channel's topic).
     notifier: std::sync::OnceLock<Notifier>,
 }
@@ -311,7 +310,6 @@ impl Engine {
             apply_lock: tokio::sync::Mutex::new(()),
             tokens: Tokens::new(key),
             http,
-            wake: Notify::new(),
             notifier: std::sync::OnceLock::new(),
         }))
     }
@@ -842,7 +840,6 @@ impl Engine {
             }
             tokio::select! {
                 _ = water.changed() => {}
-                _ = self.wake.notified() => {}
                 _ = stop.changed() => {}
             }
         };
@@ -1511,38 +1508,9 @@ impl Engine {
         let _ = self.notifier.set(notifier);
     }
 
-    /// Wakes the change loop (tests, and after a rule is put).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// The store this engine works on.
-    pub fn log(&self) -> &Arc<Log> {
-        &self.log
-    }
-
-    /// Judges items with one rule outside any run: what `driftlog rules eval` prints and
-    /// back-testing uses. External rules are not invoked here.
-    pub fn judge_one(
-        judge: &Judge,
-        item: &ConfigurationItem,
-    ) -> Option<Result<(Compliance, Option<String>), String>> {
-        let json = item.to_notification_json().ok()?;
-        match judge.judge(&json) {
-            Ok(Some(v)) => Some(Ok((v.compliance, v.annotation))),
-            Ok(None) => None,
-            Err(e) => Some(Err(e.to_string())),
-        }
-    }
-
-    /// Where an item of `key` is judged, for callers that need the compliance item's key.
+    /// The key of `rule`'s compliance item for the resource `key`.
     pub fn compliance_key_of(rule: &str, key: &ResourceKey) -> ResourceKey {
-        ResourceKey::new(
-            &key.account,
-            &key.region,
-            COMPLIANCE_TYPE,
-            format!("{rule}/{}/{}", key.resource_type, key.resource_id),
-        )
+        crate::item::compliance_key_for(rule, key)
     }
 }
 

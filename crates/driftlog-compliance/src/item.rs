@@ -81,13 +81,22 @@ pub fn parse_by_resource_key(key: &str) -> Option<(&str, &str, &str)> {
     Some((it.next()?, it.next()?, it.next()?))
 }
 
-/// The log key of a rule's compliance item for one resource.
-pub fn compliance_key(r: &ResultRecord) -> ResourceKey {
+/// The log key of `rule`'s compliance item for the resource `key`: in the resource's
+/// account and region, id `<rule>/<type>/<id>`.
+pub fn compliance_key_for(rule: &str, key: &ResourceKey) -> ResourceKey {
     ResourceKey::new(
-        &r.account,
-        &r.region,
+        &key.account,
+        &key.region,
         COMPLIANCE_TYPE,
-        format!("{}/{}/{}", r.rule, r.resource_type, r.resource_id),
+        format!("{rule}/{}/{}", key.resource_type, key.resource_id),
+    )
+}
+
+/// The log key of a result's compliance item.
+pub fn compliance_key(r: &ResultRecord) -> ResourceKey {
+    compliance_key_for(
+        &r.rule,
+        &ResourceKey::new(&r.account, &r.region, &r.resource_type, &r.resource_id),
     )
 }
 

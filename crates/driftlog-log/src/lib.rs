@@ -504,9 +504,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn set_cursor(&self, name: &str, seq: Seq) -> Result<()> {
-        self.cursors
-            .insert(name.as_bytes(), &seq.to_be_bytes())
-            .map_err(storage("write cursor"))?;
+        self.set_cursor_lazy(name, seq)?;
         self.db.flush().map_err(storage("flush cursor"))?;
         Ok(())
     }
@@ -578,14 +576,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn kv_prefix(&self, prefix: &str, max: usize) -> Result<Vec<(String, Vec<u8>)>> {
-        self.kv
-            .scan_prefix(prefix.as_bytes())
-            .take(max)
-            .map(|kv| {
-                let (k, v) = kv.map_err(storage("scan kv"))?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
-            })
-            .collect()
+        self.kv_page(prefix, None, max)
     }
 
     /// Removes a side record only if it still holds `expected` (compare-and-swap): a
