@@ -31,6 +31,7 @@ REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 SG = "AWS::EC2::SecurityGroup"
 BUCKET = "AWS::S3::Bucket"
 IPVE = "InvalidParameterValueException"
+VE = "ValidationException"
 NO_RULE = "NoSuchConfigRuleException"
 CHANGE = [{"EventSource": "aws.config", "MessageType": "ConfigurationItemChangeNotification"}]
 SCHEDULED = [{"EventSource": "aws.config", "MessageType": "ScheduledNotification",
@@ -507,6 +508,21 @@ def run(args):
         ("ConfigRuleId on create", *put(rule("bad-18", ssh, sg_scope, ConfigRuleId="config-rule-abc123")), IPVE),
         ("ConfigRuleState DELETING", *put(rule("bad-19", ssh, sg_scope, ConfigRuleState="DELETING")), IPVE),
         ("ConfigRuleState EVALUATING", *put(rule("bad-20", ssh, sg_scope, ConfigRuleState="EVALUATING")), IPVE),
+        ("no ConfigRuleName", *put({"Source": ssh, "Scope": sg_scope}), IPVE),
+        # What the model constrains (enums, lengths) botocore leaves to the server: ValidationException.
+        ("ConfigRuleName of blanks", *put(rule("   ", ssh, sg_scope)), VE),
+        ("Owner outside the enum", *put(rule("bad-21", {"Owner": "SOMEONE", "SourceIdentifier": "X"})), VE),
+        ("MaximumExecutionFrequency outside the enum", *put(rule("bad-22", ssh, sg_scope, MaximumExecutionFrequency="Two_Hours")), VE),
+        ("MessageType outside the enum", *put(rule("bad-23", lam(args.immediate, details=[
+            {"EventSource": "aws.config", "MessageType": "SomethingChanged"}]), sg_scope)), VE),
+        ("EventSource outside the enum", *put(rule("bad-24", lam(args.immediate, details=[
+            {"EventSource": "aws.ec2", "MessageType": "ConfigurationItemChangeNotification"}]), sg_scope)), VE),
+        ("ConfigRuleState outside the enum", *put(rule("bad-25", ssh, sg_scope, ConfigRuleState="PAUSED")), VE),
+        ("TagKey of 129 characters", *put(rule("bad-26", ssh, {"TagKey": "k" * 129})), VE),
+        ("a resource type of 257 characters", *put(rule("bad-27", ssh, {"ComplianceResourceTypes": ["A" * 257]})), VE),
+        ("101 resource types", *put(rule("bad-28", ssh, {"ComplianceResourceTypes": [SG] * 101})), VE),
+        ("26 SourceDetails", *put(rule("bad-29", lam(args.immediate, details=CHANGE * 26), sg_scope)), VE),
+        ("PolicyText of 10001 characters", *put(rule("bad-30", cel("true" + " " * 9997), sg_scope)), VE),
     ]
     error_table(cases)
     guard = error_of(*put(rule("bad-8", cel("rule r { configuration.x == 1 }", runtime="guard-2.x.x"))))
@@ -578,6 +594,11 @@ def run(args):
         ("resource details: type without id", "GetComplianceDetailsByResource", {"ResourceType": SG}, IPVE),
         ("status: unknown rule", "DescribeConfigRuleEvaluationStatus", {"ConfigRuleNames": ["no-such-rule"]}, NO_RULE),
         ("status: Limit 51", "DescribeConfigRuleEvaluationStatus", {"Limit": 51}, "ValidationException"),
+        ("by rule: NOT_APPLICABLE is not a rule's compliance", "DescribeComplianceByConfigRule", {"ComplianceTypes": ["NOT_APPLICABLE"]}, IPVE),
+        ("by resource: NOT_APPLICABLE is not a resource's compliance", "DescribeComplianceByResource", {"ResourceType": SG, "ComplianceTypes": ["NOT_APPLICABLE"]}, IPVE),
+        ("resource details: INSUFFICIENT_DATA filter", "GetComplianceDetailsByResource",
+         {"ResourceType": SG, "ResourceId": sg0, "ComplianceTypes": ["INSUFFICIENT_DATA"]}, IPVE),
+        ("compliance type outside the enum", "DescribeComplianceByResource", {"ResourceType": SG, "ComplianceTypes": ["MAYBE"]}, VE),
     ])
 
     step("results for every security group, agreeing with its configuration")
@@ -711,6 +732,10 @@ def run(args):
             check(not s.get(k), lambda: f"{name} never fails, yet {k} = {s.get(k)!r}: {short({k: str(v) for k, v in s.items()})}")
     some, _ = statuses(["ssh-managed", "broken-cel"])
     check(set(some) == {"ssh-managed", "broken-cel"}, lambda: f"by name: {sorted(some)}")
+    # Named out of order and one per page: every named rule once.
+    unordered = ["ssh-managed", "broken-cel", "pick-cel", "https-managed"]
+    some, sizes = statuses(unordered, page_size=1)
+    check(set(some) == set(unordered) and len(sizes) == 4, lambda: f"by name, Limit 1: {sorted(some)} in pages {sizes}")
 
     step("the deferred evaluator: its Lambda event, then PutEvaluations")
     d_desc = desc["deferred-external"]
@@ -878,6 +903,9 @@ def run(args):
     summary["cappedRuleResults"] = len(keys)
 
     step("DeleteConfigRule: the rule and its results vanish")
+    for r in call("DescribeConfigRules", ConfigRuleNames=["ssh-external"])["ConfigRules"]:
+        check(all(d.get("EventSource") == "aws.config" for d in r["Source"]["SourceDetails"]),
+              lambda: f"SourceDetails answered without EventSource aws.config: {r['Source']['SourceDetails']}")
     for name in ["ssh-managed", "all-false"] + sorted(quiet - {"broken-cel", "broken-external"}):
         check(call("DeleteConfigRule", ConfigRuleName=name) == {}, "DeleteConfigRule answers {}")
     gone = {"ssh-managed", "all-false"} | (quiet - {"broken-cel", "broken-external"})
@@ -905,6 +933,14 @@ def run(args):
             problems.append(f"results of {sg0} still from deleted rules: {d}")
         return not problems or (None, problems)
 
+    # Until its results have ended a deleted rule is listed DELETING; deleting or putting it
+    # again meanwhile is ResourceInUseException (AWS's asynchronous deletion).
+    for r in call("DescribeConfigRules")["ConfigRules"]:
+        if r["ConfigRuleName"] in gone:
+            check(r.get("ConfigRuleState") == "DELETING", lambda: f"{r['ConfigRuleName']} listed {r.get('ConfigRuleState')} after its deletion")
+            e = error_of("DeleteConfigRule", {"ConfigRuleName": r["ConfigRuleName"]})
+            check(e is not None and e[0] in ("ResourceInUseException", NO_RULE),
+                  lambda: f"DeleteConfigRule of a deleting rule: {e}")
     wait_for("the deleted rules to vanish", 30, vanished)
     error_table([("DeleteConfigRule twice", "DeleteConfigRule", {"ConfigRuleName": "ssh-managed"}, NO_RULE)])
 

@@ -231,8 +231,20 @@ impl Input {
             return Err(self.wrong(name, v, "list"));
         };
         if list.len() > max_items {
+            // AWS prints the list itself; a list of structures by its size.
+            let shown = if list.iter().all(Value::is_string) {
+                format!(
+                    "[{}]",
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!("[{} items]", list.len())
+            };
             return Err(ApiError::constraint(
-                &format!("[{} items]", list.len()),
+                &shown,
                 &self.label(name),
                 &format!("Member must have length less than or equal to {max_items}"),
             ));

@@ -30,6 +30,7 @@ fn engine_error(e: EngineError) -> ApiError {
         }
         EngineError::InvalidToken => ApiError::new("InvalidResultTokenException", e.to_string()),
         EngineError::Invalid(m) => ApiError::new("InvalidParameterValueException", m),
+        EngineError::InUse(_) => ApiError::new("ResourceInUseException", e.to_string()),
         other => ApiError::internal(other),
     }
 }
@@ -77,6 +78,23 @@ fn compliance_of(s: &str) -> Compliance {
     }
 }
 
+/// `ComplianceTypes` as a filter (empty: all), refusing `not_a_filter` with AWS's reason.
+fn compliance_filter_without(
+    input: &Input,
+    max: usize,
+    not_a_filter: Compliance,
+    why: &str,
+) -> ApiResult<Vec<Compliance>> {
+    let filter = compliance_filter(input, max)?;
+    if filter.contains(&not_a_filter) {
+        return Err(ApiError::new(
+            "InvalidParameterValueException",
+            format!("{} cannot be used to filter {why}.", not_a_filter.as_str()),
+        ));
+    }
+    Ok(filter)
+}
+
 /// `ComplianceTypes` as a filter (empty: all).
 fn compliance_filter(input: &Input, max: usize) -> ApiResult<Vec<Compliance>> {
     let Some(list) = input.strings("ComplianceTypes", max, 1, usize::MAX)? else {
@@ -101,6 +119,89 @@ fn compliance_filter(input: &Input, max: usize) -> ApiResult<Vec<Compliance>> {
         .collect()
 }
 
+const FREQUENCIES: &[&str] = &[
+    "One_Hour",
+    "Three_Hours",
+    "Six_Hours",
+    "Twelve_Hours",
+    "TwentyFour_Hours",
+];
+
+/// PutConfigRule's `ConfigRule` against the model's constraints (lengths, enums, list
+/// sizes), each a `ValidationException` naming the member as AWS does. What the model allows
+/// but the service refuses (no name, Arn on create, state ≠ ACTIVE, …) is left to the rules
+/// engine's `InvalidParameterValueException`s.
+fn check_config_rule(cr: &Input) -> ApiResult<()> {
+    if let Some(name) = cr.string("ConfigRuleName", 1, 128)? {
+        if name.trim().is_empty() {
+            return Err(ApiError::constraint(
+                &name,
+                "configRule.configRuleName",
+                "Member must satisfy regular expression pattern: .*\\S.*",
+            ));
+        }
+    }
+    cr.string("ConfigRuleArn", 1, 256)?;
+    cr.string("ConfigRuleId", 1, 64)?;
+    cr.string("Description", 0, 256)?;
+    cr.string("InputParameters", 1, 1024)?;
+    cr.string("CreatedBy", 1, 256)?;
+    cr.enumerated("MaximumExecutionFrequency", FREQUENCIES)?;
+    cr.enumerated(
+        "ConfigRuleState",
+        &["ACTIVE", "DELETING", "DELETING_RESULTS", "EVALUATING"],
+    )?;
+    cr.enumerated("RuleEvaluationVisibility", &["EXTERNAL", "INTERNAL"])?;
+    if let Some(modes) = cr.objects("EvaluationModes", usize::MAX)? {
+        for m in &modes {
+            m.enumerated("Mode", &["DETECTIVE", "PROACTIVE"])?;
+        }
+    }
+    if let Some(scope) = cr.object("Scope")? {
+        scope.strings("ComplianceResourceTypes", 100, 1, 256)?;
+        scope.string("TagKey", 1, 128)?;
+        scope.string("TagValue", 1, 256)?;
+        scope.string("ComplianceResourceId", 1, 768)?;
+        scope.strings("ServicePrincipals", 100, 1, 128)?;
+    }
+    let Some(source) = cr.object("Source")? else {
+        return Err(cr.missing("Source"));
+    };
+    if source
+        .enumerated("Owner", &["CUSTOM_LAMBDA", "AWS", "CUSTOM_POLICY"])?
+        .is_none()
+    {
+        return Err(source.missing("Owner"));
+    }
+    source.string("SourceIdentifier", 1, 256)?;
+    if let Some(details) = source.objects("SourceDetails", 25)? {
+        for d in &details {
+            d.enumerated("EventSource", &["aws.config"])?;
+            d.enumerated(
+                "MessageType",
+                &[
+                    "ConfigurationItemChangeNotification",
+                    "ConfigurationSnapshotDeliveryCompleted",
+                    "ScheduledNotification",
+                    "OversizedConfigurationItemChangeNotification",
+                ],
+            )?;
+            d.enumerated("MaximumExecutionFrequency", FREQUENCIES)?;
+        }
+    }
+    if let Some(policy) = source.object("CustomPolicyDetails")? {
+        // The model's runtime pattern is Guard's; driftlog's runtime is "cel" (the engine
+        // says so), so only the length is checked here.
+        policy.required_string("PolicyRuntime", 1, 64)?;
+        if !policy.has("PolicyText") {
+            return Err(policy.missing("PolicyText"));
+        }
+        policy.string("PolicyText", 0, 10_000)?;
+        policy.boolean("EnableDebugLogDelivery")?;
+    }
+    Ok(())
+}
+
 fn contributor(n: u64) -> Value {
     json!({"CappedCount": n.min(CAP), "CapExceeded": n > CAP})
 }
@@ -118,12 +219,9 @@ fn resource_compliance(results: &[ResultRecord]) -> (Compliance, u64) {
         .any(|r| r.compliance == Compliance::Compliant)
     {
         Compliance::Compliant
-    } else if results
-        .iter()
-        .any(|r| r.compliance == Compliance::NotApplicable)
-    {
-        Compliance::NotApplicable
     } else {
+        // AWS's Compliance type has no NOT_APPLICABLE: a resource no rule applies to is
+        // INSUFFICIENT_DATA.
         Compliance::InsufficientData
     };
     (c, nc)
@@ -211,9 +309,7 @@ impl ConfigApi {
         let Some(cr) = input.object("ConfigRule")? else {
             return Err(input.missing("ConfigRule"));
         };
-        cr.required_string("ConfigRuleName", 1, 128)?;
-        cr.string("Description", 0, 256)?;
-        cr.string("InputParameters", 1, 1024)?;
+        check_config_rule(&cr)?;
         if let Some(tags) = input.objects("Tags", 50)? {
             for t in &tags {
                 t.required_string("Key", 1, 128)?;
@@ -242,6 +338,7 @@ impl ConfigApi {
         let engine = self.engine()?;
         let names = self.rule_names(input)?;
         if let Some(f) = input.object("Filters")? {
+            f.enumerated("RuleEvaluationVisibility", &["EXTERNAL", "INTERNAL"])?;
             if f.enumerated("EvaluationMode", &["DETECTIVE", "PROACTIVE"])?
                 .as_deref()
                 == Some("PROACTIVE")
@@ -249,7 +346,15 @@ impl ConfigApi {
                 return Ok(json!({"ConfigRules": []}));
             }
         }
-        let rules = self.visible_rules(caller, &engine);
+        // Rules being deleted are listed DELETING until their results have ended, as AWS's.
+        let mut rules = self.visible_rules(caller, &engine);
+        for mut d in engine.deleting_rules() {
+            if visible(caller, &d) && !rules.iter().any(|r| r.rule.name == d.rule.name) {
+                d.api["ConfigRuleState"] = json!("DELETING");
+                rules.push(d);
+            }
+        }
+        rules.sort_by(|a, b| a.rule.name.cmp(&b.rule.name));
         if let Some(names) = names.filter(|n| !n.is_empty()) {
             let mut out = Vec::new();
             for n in &names {
@@ -278,6 +383,13 @@ impl ConfigApi {
     ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let name = input.required_string("ConfigRuleName", 1, 128)?;
+        if engine
+            .deleting_rules()
+            .iter()
+            .any(|d| d.rule.name == name && visible(caller, d))
+        {
+            return Err(engine_error(EngineError::InUse(name)));
+        }
         self.visible_rule(caller, &engine, &name)?;
         let _w = self.writes.lock().await;
         engine.delete_rule(&name).map_err(engine_error)?;
@@ -290,11 +402,17 @@ impl ConfigApi {
         input: &Input,
     ) -> ApiResult<Value> {
         let engine = self.engine()?;
-        let names = self.rule_names(input)?.unwrap_or_default();
-        if names.is_empty() {
+        let Some(names) = self.rule_names(input)? else {
             return Err(ApiError::new(
                 "InvalidParameterValueException",
                 "ConfigRuleNames is required: name 1 to 25 rules to evaluate.",
+            ));
+        };
+        if names.is_empty() {
+            return Err(ApiError::constraint(
+                "[]",
+                "configRuleNames",
+                "Member must have length greater than or equal to 1",
             ));
         }
         for n in &names {
@@ -313,7 +431,9 @@ impl ConfigApi {
             for e in evals {
                 e.required_string("ComplianceResourceType", 1, 256)?;
                 e.required_string("ComplianceResourceId", 1, 768)?;
-                e.required_string("ComplianceType", 0, usize::MAX)?;
+                if e.enumerated("ComplianceType", COMPLIANCE_TYPES)?.is_none() {
+                    return Err(e.missing("ComplianceType"));
+                }
                 e.string("Annotation", 1, 256)?;
                 if !e.has("OrderingTimestamp") {
                     return Err(e.missing("OrderingTimestamp"));
@@ -340,7 +460,12 @@ impl ConfigApi {
     ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let names = self.rule_names(input)?;
-        let filter = compliance_filter(input, 3)?;
+        let filter = compliance_filter_without(
+            input,
+            3,
+            Compliance::NotApplicable,
+            "a rule's compliance (a rule is COMPLIANT, NON_COMPLIANT or INSUFFICIENT_DATA)",
+        )?;
         // One page holds every rule: a token was never issued, so any is refused.
         self.resume(input, "NextToken", "DescribeComplianceByConfigRule", "")?;
         let rules = self.visible_rules(caller, &engine);
@@ -382,7 +507,12 @@ impl ConfigApi {
                 "ResourceId needs ResourceType: name the resource's type too.",
             ));
         }
-        let filter = compliance_filter(input, 3)?;
+        let filter = compliance_filter_without(
+            input,
+            3,
+            Compliance::NotApplicable,
+            "a resource's compliance (a resource is COMPLIANT, NON_COMPLIANT or INSUFFICIENT_DATA)",
+        )?;
         let limit = input.limit("Limit", 100, 10)?;
         let fingerprint = format!("{rtype:?}|{rid:?}|{filter:?}");
         let after = self.resume(
@@ -460,13 +590,12 @@ impl ConfigApi {
     ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let name = input.required_string("ConfigRuleName", 1, 64)?;
-        let filter = compliance_filter(input, 3)?;
-        if filter.contains(&Compliance::InsufficientData) {
-            return Err(ApiError::new(
-                "InvalidParameterValueException",
-                "INSUFFICIENT_DATA cannot be used to filter evaluation results; use COMPLIANT, NON_COMPLIANT or NOT_APPLICABLE.",
-            ));
-        }
+        let filter = compliance_filter_without(
+            input,
+            3,
+            Compliance::InsufficientData,
+            "evaluation results; use COMPLIANT, NON_COMPLIANT or NOT_APPLICABLE",
+        )?;
         let limit = input.limit("Limit", 100, 10)?;
         self.visible_rule(caller, &engine, &name)?;
         let fingerprint = format!("{name}|{filter:?}");
@@ -502,7 +631,12 @@ impl ConfigApi {
         let rtype = input.string("ResourceType", 1, 256)?;
         let rid = input.string("ResourceId", 1, 768)?;
         let eval_id = input.string("ResourceEvaluationId", 1, 128)?;
-        let filter = compliance_filter(input, 3)?;
+        let filter = compliance_filter_without(
+            input,
+            3,
+            Compliance::InsufficientData,
+            "evaluation results; use COMPLIANT, NON_COMPLIANT or NOT_APPLICABLE",
+        )?;
         input.string("NextToken", 0, usize::MAX)?;
         let (Some(t), Some(id)) = (rtype, rid) else {
             if eval_id.is_some() {
@@ -554,6 +688,10 @@ impl ConfigApi {
                 .collect::<ApiResult<_>>()?,
             None => rules,
         };
+        // Pages resume after a name, so they walk the names in order.
+        let mut chosen = chosen;
+        chosen.sort_by(|a, b| a.rule.name.cmp(&b.rule.name));
+        chosen.dedup_by(|a, b| a.rule.name == b.rule.name);
         let after = self.resume(input, "NextToken", "DescribeConfigRuleEvaluationStatus", "")?;
         let (page, next) = page_by_name(&chosen, after.as_deref(), limit);
         let page: Vec<Value> = page

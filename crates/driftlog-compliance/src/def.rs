@@ -337,6 +337,17 @@ impl RuleDef {
             api.insert("MaximumExecutionFrequency".into(), json!(f));
         }
         api.insert("EvaluationModes".into(), json!([{"Mode": "DETECTIVE"}]));
+        // AWS answers each SourceDetail with its event source, given or not.
+        if let Some(details) = api
+            .get_mut("Source")
+            .and_then(|s| s.get_mut("SourceDetails"))
+            .and_then(Value::as_array_mut)
+        {
+            for d in details.iter_mut().filter_map(Value::as_object_mut) {
+                d.entry("EventSource")
+                    .or_insert_with(|| json!("aws.config"));
+            }
+        }
         Ok(Self {
             rule,
             id,

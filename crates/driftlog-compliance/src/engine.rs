@@ -72,7 +72,7 @@ pub enum EngineError {
     #[error("An evaluation of the rule '{0}' is in progress; start another when it finished.")]
     Busy(String),
     /// The rule of that name is still being deleted (`ResourceInUseException`).
-    #[error("The rule '{0}' is being deleted (its results are being ended); put it again when DescribeConfigRules no longer lists it and this error stops.")]
+    #[error("The rule '{0}' is being deleted (state DELETING while its results end); retry when DescribeConfigRules no longer lists it.")]
     InUse(String),
     /// 1000 rules already (`MaxNumberOfConfigRulesExceededException`).
     #[error("Failed to put config rule because the maximum number of config rules ({MAX_RULES}) is reached.")]
@@ -340,6 +340,18 @@ impl Engine {
             .collect()
     }
 
+    /// Rules deleted whose results are still being ended (AWS's `DELETING` state), by name.
+    /// Marks written before definitions were kept in them are left out.
+    pub fn deleting_rules(&self) -> Vec<RuleDef> {
+        let Ok(marks) = self.log.kv_prefix("rules/deleting/", usize::MAX) else {
+            return Vec::new();
+        };
+        marks
+            .iter()
+            .filter_map(|(_, v)| serde_json::from_slice::<RuleDef>(v).ok())
+            .collect()
+    }
+
     /// One rule.
     pub fn rule(&self, name: &str) -> Option<RuleDef> {
         self.active(name).map(|a| a.def.clone())
@@ -438,11 +450,21 @@ impl Engine {
     /// # Errors
     /// [`EngineError::NoSuchRule`].
     pub fn delete_rule(self: &Arc<Self>, name: &str) -> Result<()> {
-        if self.active(name).is_none() {
+        let Some(active) = self.active(name) else {
+            if self
+                .log
+                .get_kv(&format!("rules/deleting/{name}"))?
+                .is_some()
+            {
+                return Err(EngineError::InUse(name.to_string()));
+            }
             return Err(EngineError::NoSuchRule(name.to_string()));
-        }
+        };
+        // The mark keeps the definition, so DescribeConfigRules shows the rule DELETING.
+        let mark =
+            serde_json::to_vec(&active.def).map_err(|e| EngineError::Record(e.to_string()))?;
         self.log.apply_kv(
-            &[(format!("rules/deleting/{name}"), Vec::new())],
+            &[(format!("rules/deleting/{name}"), mark)],
             &[
                 format!("rules/def/{name}"),
                 format!("rules/pending/{name}"),

@@ -785,3 +785,49 @@ async fn http_evaluators_periodic_rules_and_timeouts() {
     stop.send(true).unwrap();
     h.await.unwrap();
 }
+
+/// A deleted rule stays `DELETING` (listed, its definition kept) until its results have
+/// ended; meanwhile putting or deleting it again is `ResourceInUseException`, as in AWS.
+/// Offline (no recorder, as the CLI opens the store) the cleanup waits for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_rule_is_deleting_until_its_results_end() {
+    use driftlog_compliance::EngineError;
+    let w = world(60);
+    w.rec.poll_all_once().await.unwrap();
+    let (engine, stop, h) = start(&w);
+    engine.put_rule(&ssh_rule("no-ssh")).unwrap();
+    wait_for("first results", || !verdicts(&engine, "no-ssh").is_empty()).await;
+    stop.send(true).unwrap();
+    h.await.unwrap();
+
+    let offline = Engine::open(w.log.clone(), None, EngineSettings::default()).unwrap();
+    offline.delete_rule("no-ssh").unwrap();
+    let deleting = offline.deleting_rules();
+    assert_eq!(deleting.len(), 1);
+    assert_eq!(deleting[0].name(), "no-ssh");
+    assert!(offline.rule("no-ssh").is_none());
+    assert!(matches!(
+        offline.delete_rule("no-ssh"),
+        Err(EngineError::InUse(_))
+    ));
+    assert!(matches!(
+        offline.put_rule(&ssh_rule("no-ssh")),
+        Err(EngineError::InUse(_))
+    ));
+    assert!(matches!(
+        offline.delete_rule("never-was"),
+        Err(EngineError::NoSuchRule(_))
+    ));
+    drop(offline);
+
+    // The server finishes the deletion: results end, the rule vanishes, the name is free.
+    let (engine, stop, h) = start(&w);
+    wait_for("the deletion to finish", || {
+        engine.deleting_rules().is_empty()
+    })
+    .await;
+    assert!(verdicts(&engine, "no-ssh").is_empty());
+    engine.put_rule(&ssh_rule("no-ssh")).unwrap();
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}
