@@ -255,13 +255,6 @@ enum Cmd {
     /// Config rules: AWS's managed security rules, CEL expressions and external evaluators,
     /// judged on every recorded change (and periodically), with compliance recorded in the
     /// log. Also served as AWS's rules API (PutConfigRule, …) for boto3 and the aws CLI.
-    ///
-    /// Examples:
-    ///   driftlog rules add no-ssh --managed INCOMING_SSH_DISABLED --type AWS::EC2::SecurityGroup
-    ///   driftlog rules add tagged --managed REQUIRED_TAGS --param tag1Key=owner
-    ///   driftlog rules add no-public-ip --cel '!has(configuration.publicIpAddress)' --type AWS::EC2::Instance
-    ///   driftlog rules backtest no-ssh --from -24h --to now
-    ///   driftlog rules list
     #[command(subcommand)]
     Rules(RulesCmd),
     /// Compliance by rule (a summary table), one rule's non-compliant resources, one
@@ -424,6 +417,14 @@ impl RuleSpecArgs {
 }
 
 #[derive(Subcommand)]
+#[command(after_help = "Examples:
+  driftlog rules add no-ssh --managed INCOMING_SSH_DISABLED --type AWS::EC2::SecurityGroup
+  driftlog rules add tagged --managed REQUIRED_TAGS --param tag1Key=owner
+  driftlog rules add no-public-ip --cel '!has(configuration.publicIpAddress)' --type AWS::EC2::Instance
+  driftlog rules list
+  driftlog rules eval no-ssh
+  driftlog rules backtest no-ssh --from -24h --to now
+  driftlog compliance --rule no-ssh")]
 enum RulesCmd {
     /// Every rule: how it judges, when it runs, its compliance and results, its last error.
     List {
