@@ -172,6 +172,10 @@ access_keys = []
 periodic_check = "30s"
 # External evaluator invocations in flight at once.
 concurrency = 4
+# A failed external invocation (error, timeout, bad answer) is tried again after retry_after,
+# then after twice that, `retries` times in all; the rule's status shows the error meanwhile.
+retry_after = "1m"
+retries = 2
 
 # External evaluators, the counterpart of custom Lambda rules: a rule with Source.Owner
 # CUSTOM_LAMBDA and SourceIdentifier arn:aws:lambda:<region>:<account>:function:<name> is
@@ -221,6 +225,11 @@ pub struct RulesSection {
     pub periodic_check: Duration,
     /// External invocations in flight.
     pub concurrency: usize,
+    /// First wait before a failed external invocation is tried again (doubling after).
+    #[serde(deserialize_with = "duration")]
+    pub retry_after: Duration,
+    /// Tries after the first failure before giving up.
+    pub retries: u32,
 }
 
 impl Default for RulesSection {
@@ -228,6 +237,8 @@ impl Default for RulesSection {
         Self {
             periodic_check: Duration::from_secs(30),
             concurrency: 4,
+            retry_after: Duration::from_secs(60),
+            retries: 2,
         }
     }
 }

@@ -85,6 +85,8 @@ pub fn rules_settings(
         evaluators: cfg.evaluators.iter().map(|e| e.spec()).collect(),
         periodic_check: cfg.rules.periodic_check,
         concurrency: cfg.rules.concurrency,
+        retry_after: cfg.rules.retry_after,
+        retries: cfg.rules.retries,
     }
 }
 

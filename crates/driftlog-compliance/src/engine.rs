@@ -45,6 +45,13 @@ pub struct EngineSettings {
     pub periodic_check: Duration,
     /// External invocations in flight at once.
     pub concurrency: usize,
+    /// A failed external invocation (error, timeout, bad answer) is tried again this long
+    /// after, then twice as long after each further failure — as Lambda retries an
+    /// asynchronous invocation.
+    pub retry_after: Duration,
+    /// Tries after the first failed one before giving up (the rule's status keeps the
+    /// error; the resource is judged again on its next change or run).
+    pub retries: u32,
 }
 
 impl Default for EngineSettings {
@@ -55,6 +62,8 @@ impl Default for EngineSettings {
             evaluators: Vec::new(),
             periodic_check: Duration::from_secs(30),
             concurrency: 4,
+            retry_after: Duration::from_secs(60),
+            retries: 2,
         }
     }
 }
@@ -189,10 +198,32 @@ enum Outcome {
         rule: String,
         message: String,
         invocation: bool,
+        /// The resource whose external invocation failed: it is tried again later.
+        retry: Option<ResourceKey>,
     },
     Invoked {
         rule: String,
+        /// The resource the evaluator was invoked for: a pending retry of it is done.
+        key: Option<ResourceKey>,
     },
+}
+
+/// A failed external invocation waiting to be tried again (`rules/retry/…`): durable, so a
+/// restart still retries it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Retry {
+    rule: String,
+    key: ResourceKey,
+    /// Failed tries so far.
+    failures: u32,
+    due_ms: i64,
+}
+
+fn retry_key(rule: &str, key: &ResourceKey) -> String {
+    format!(
+        "rules/retry/{rule}\u{1}{}\u{1}{}\u{1}{}\u{1}{}",
+        key.resource_type, key.resource_id, key.account, key.region
+    )
 }
 
 /// The rules engine (see the crate docs).
@@ -821,6 +852,9 @@ impl Engine {
             tokio::spawn(async move {
                 loop {
                     me.start_due_periodic();
+                    if let Err(e) = me.retry_due().await {
+                        tracing::warn!(error = %e, "Retrying failed external evaluations failed; tried again later.");
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(me.settings.periodic_check) => {}
                         _ = stop.changed() => break,
@@ -945,6 +979,7 @@ impl Engine {
                         rule: a.def.rule.name.clone(),
                         message: format!("judging failed: {e}"),
                         invocation: false,
+                        retry: None,
                     })
                     .collect()
             }
@@ -1009,6 +1044,7 @@ impl Engine {
                 rule: name,
                 message: "the rule's evaluator is no longer declared in the configuration".into(),
                 invocation: true,
+                retry: None,
             }];
         };
         let event = json!({
@@ -1027,13 +1063,17 @@ impl Engine {
         match external::invoke(spec, &self.http, &event, now_ms()).await {
             Ok(evals) => {
                 let mut v = self.results_of(&name, a.generation, &evals, invoked, now_ms(), item);
-                v.push(Outcome::Invoked { rule: name });
+                v.push(Outcome::Invoked {
+                    rule: name,
+                    key: item.map(|i| i.key.clone()),
+                });
                 v
             }
             Err(message) => vec![Outcome::Failed {
                 rule: name,
                 message,
                 invocation: true,
+                retry: item.map(|i| i.key.clone()),
             }],
         }
     }
@@ -1057,6 +1097,8 @@ impl Engine {
         let mut prev_of: HashMap<String, Option<ResultRecord>> = HashMap::new();
         // Per rule: results seen, the last failure (message, was an invocation), invoked ok.
         let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
+        // External invocations per (rule, resource): succeeded (true) or to be retried.
+        let mut retries: Vec<(String, ResourceKey, bool)> = Vec::new();
         let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
         let place = |k: String, a: Action, rounds: &mut Vec<BTreeMap<String, Action>>| {
             if rounds.last().is_some_and(|r| r.contains_key(&k)) {
@@ -1140,11 +1182,18 @@ impl Engine {
                     rule,
                     message,
                     invocation,
+                    retry,
                 } => {
+                    if let Some(key) = retry {
+                        retries.push((rule.clone(), key, false));
+                    }
                     let t = touched.entry(rule).or_default();
                     t.1 = Some((message, invocation));
                 }
-                Outcome::Invoked { rule } => {
+                Outcome::Invoked { rule, key } => {
+                    if let Some(key) = key {
+                        retries.push((rule.clone(), key, true));
+                    }
                     touched.entry(rule).or_default().2 = true;
                 }
             }
@@ -1237,6 +1286,87 @@ impl Engine {
                 }
             }
             self.save_status(&rule, s);
+        }
+        drop(st);
+        self.note_retries(retries, &rules)?;
+        Ok(())
+    }
+
+    /// Schedules a failed invocation's next try (`rules/retry/…`), or gives up after
+    /// `retries`; a successful one clears its pending retry.
+    fn note_retries(
+        &self,
+        retries: Vec<(String, ResourceKey, bool)>,
+        rules: &BTreeMap<String, Arc<Active>>,
+    ) -> Result<()> {
+        let now = now_ms();
+        let mut puts = Vec::new();
+        let mut removes = Vec::new();
+        for (rule, key, ok) in retries {
+            let k = retry_key(&rule, &key);
+            let pending: Option<Retry> = self.log.get_kv(&k)?.and_then(|v| kv_json(&v));
+            if ok || !rules.contains_key(&rule) {
+                if pending.is_some() {
+                    removes.push(k);
+                }
+                continue;
+            }
+            let failures = pending.map_or(1, |p| p.failures + 1);
+            if failures > self.settings.retries {
+                tracing::warn!(rule = %rule, resource = %key, failures, "External evaluator failed on every try; giving up until the resource changes or the rule runs again.");
+                removes.push(k);
+                continue;
+            }
+            let wait = self
+                .settings
+                .retry_after
+                .saturating_mul(1 << (failures - 1).min(16));
+            let due_ms = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+            let r = Retry {
+                rule,
+                key,
+                failures,
+                due_ms,
+            };
+            puts.push((
+                k,
+                serde_json::to_vec(&r).map_err(|e| EngineError::Record(e.to_string()))?,
+            ));
+        }
+        if !puts.is_empty() || !removes.is_empty() {
+            self.log.apply_kv(&puts, &removes)?;
+        }
+        Ok(())
+    }
+
+    /// Tries again the failed external invocations that are due, each with its resource's
+    /// latest item. A retry whose resource is gone, or whose rule is gone or no longer
+    /// judges it, is dropped.
+    async fn retry_due(&self) -> Result<()> {
+        let now = now_ms();
+        let pending = self.log.kv_prefix("rules/retry/", usize::MAX)?;
+        for (k, v) in pending {
+            let Some(r) = kv_json::<Retry>(&v) else {
+                self.log.remove_kv(&k)?;
+                continue;
+            };
+            if r.due_ms > now {
+                continue;
+            }
+            let active = self
+                .active(&r.rule)
+                .filter(|a| a.judge.external().is_some());
+            let item = self.log.latest(&r.key)?.filter(|i| !i.status.is_deletion());
+            let (Some(active), Some(item)) = (active, item) else {
+                self.log.remove_kv_if(&k, &v)?;
+                continue;
+            };
+            tracing::info!(rule = %r.rule, resource = %r.key, try_ = r.failures + 1, "Retrying a failed external evaluation.");
+            let outcomes = self.judge_items(&[active], vec![item], false).await;
+            self.apply(outcomes, false).await?;
+            // Neither failed again (rescheduled) nor succeeded (cleared): the rule no longer
+            // judges this resource — nothing to retry.
+            self.log.remove_kv_if(&k, &v)?;
         }
         Ok(())
     }
@@ -1588,6 +1718,7 @@ fn judge_sync(
                             rtype, item.key.resource_id
                         ),
                         invocation: false,
+                        retry: None,
                     });
                 }
                 continue;
@@ -1624,6 +1755,7 @@ fn judge_sync(
                     rule: a.def.rule.name.clone(),
                     message: format!("{} {}: {e}", rtype, item.key.resource_id),
                     invocation: false,
+                    retry: None,
                 }),
             }
         }

@@ -831,3 +831,103 @@ async fn a_deleted_rule_is_deleting_until_its_results_end() {
     stop.send(true).unwrap();
     h.await.unwrap();
 }
+
+/// Counts its invocations per resource in `<dir>/<resourceId>`; with `flaky` the first
+/// invocation for a resource fails and later ones judge as the no-SSH evaluator does,
+/// otherwise every invocation fails.
+const COUNTING: &str = r#"
+import json, os, sys
+mode, dir = sys.argv[1], sys.argv[2]
+event = json.load(sys.stdin)
+ci = json.loads(event["invokingEvent"])["configurationItem"]
+path = os.path.join(dir, ci["resourceId"])
+tries = open(path).read().count("\n") if os.path.exists(path) else 0
+with open(path, "a") as f:
+    f.write("try\n")
+if mode == "broken" or tries == 0:
+    print("flaky evaluator: try again", file=sys.stderr)
+    sys.exit(3)
+def open22(p):
+    proto = p.get("ipProtocol")
+    if proto not in ("tcp", "-1"):
+        return False
+    if proto == "tcp" and not (p.get("fromPort", 0) <= 22 <= p.get("toPort", 65535)):
+        return False
+    return any(r.get("cidrIp") == "0.0.0.0/0" for r in p.get("ipv4Ranges", [])) or any(r.get("cidrIpv6") == "::/0" for r in p.get("ipv6Ranges", []))
+bad = any(open22(p) for p in ci["configuration"].get("ipPermissions", []))
+print(json.dumps({"evaluations": [{"ComplianceResourceType": ci["resourceType"], "ComplianceResourceId": ci["resourceId"],
+    "ComplianceType": "NON_COMPLIANT" if bad else "COMPLIANT", "OrderingTimestamp": ci["configurationItemCaptureTime"]}]}))
+"#;
+
+/// A failed external invocation is tried again (after `retry_after`, doubling), as Lambda
+/// retries: a flaky evaluator's verdicts arrive on the second try; one that always fails is
+/// tried 1 + `retries` times per resource, then given up, with no verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_external_invocations_are_retried_then_given_up() {
+    let w = world(60);
+    w.rec.poll_all_once().await.unwrap();
+    let groups = sgs(&w);
+    open_22(&w, &groups[0]);
+    w.rec.poll_all_once().await.unwrap();
+    let script = w.dir.path().join("counting.py");
+    std::fs::write(&script, COUNTING).unwrap();
+    let counter = |mode: &str| {
+        let d = w.dir.path().join(mode);
+        std::fs::create_dir_all(&d).unwrap();
+        ExternalSpec {
+            name: mode.into(),
+            kind: ExternalKind::Command(vec![
+                "python3".into(),
+                script.display().to_string(),
+                mode.into(),
+                d.display().to_string(),
+            ]),
+            timeout: Duration::from_secs(20),
+        }
+    };
+    let mut s = settings(w.dir.path());
+    s.evaluators = vec![counter("flaky"), counter("broken")];
+    s.retry_after = Duration::from_millis(100);
+    s.retries = 2;
+    let engine = Engine::open(w.log.clone(), Some(w.rec.clone()), s).unwrap();
+    let (stop, rx) = watch::channel(false);
+    let e = engine.clone();
+    let h = tokio::spawn(async move { e.run(rx).await.unwrap() });
+    engine.put_rule(&ssh_rule("managed")).unwrap();
+    for f in ["flaky", "broken"] {
+        engine
+            .put_rule(&json!({"ConfigRuleName": f, "Scope": {"ComplianceResourceTypes": [SG]},
+                "Source": {"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": format!("arn:aws:lambda:us-east-1:123456789012:function:{f}"),
+                           "SourceDetails": [{"MessageType": "ConfigurationItemChangeNotification"}]}}))
+            .unwrap();
+    }
+    let tries = |mode: &str, k: &ResourceKey| {
+        std::fs::read_to_string(w.dir.path().join(mode).join(&k.resource_id))
+            .map_or(0, |t| t.lines().count())
+    };
+    let pending = || w.log.kv_prefix("rules/retry/", usize::MAX).unwrap().len();
+    wait_for("retries done", || {
+        groups
+            .iter()
+            .all(|k| tries("flaky", k) == 2 && tries("broken", k) == 3)
+            && pending() == 0
+            && verdicts(&engine, "flaky").len() == groups.len()
+    })
+    .await;
+    // The second try's verdicts are the managed rule's; the broken rule has none, an error.
+    assert_eq!(verdicts(&engine, "flaky"), verdicts(&engine, "managed"));
+    assert!(verdicts(&engine, "flaky")
+        .values()
+        .any(|c| *c == Compliance::NonCompliant));
+    assert!(verdicts(&engine, "broken").is_empty());
+    let st = engine.status("broken").unwrap();
+    assert!(st.last_error_message.unwrap().contains("try again"));
+    // Given up: no further tries.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for k in &groups {
+        assert_eq!(tries("flaky", k), 2, "{}", k.resource_id);
+        assert_eq!(tries("broken", k), 3, "{}", k.resource_id);
+    }
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}
