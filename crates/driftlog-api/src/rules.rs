@@ -46,6 +46,25 @@ fn visible(caller: &Caller, def: &driftlog_compliance::RuleDef) -> bool {
     same(&sc.region, &caller.region) && same(&sc.account, &caller.account)
 }
 
+/// Rules by their names, sorted, keeping for a name shared by several the most confined
+/// (own account and region before everywhere).
+fn one_per_name(rules: Vec<driftlog_compliance::RuleDef>) -> Vec<driftlog_compliance::RuleDef> {
+    let confinement = |d: &driftlog_compliance::RuleDef| {
+        u8::from(d.rule.scope.region.is_some()) + u8::from(d.rule.scope.account.is_some())
+    };
+    let mut by_name: std::collections::BTreeMap<String, driftlog_compliance::RuleDef> =
+        std::collections::BTreeMap::new();
+    for d in rules {
+        let keep = by_name
+            .get(d.display_name())
+            .is_some_and(|prev| confinement(prev) >= confinement(&d));
+        if !keep {
+            by_name.insert(d.display_name().to_string(), d);
+        }
+    }
+    by_name.into_values().collect()
+}
+
 /// One page of rules after the name `after`, in the order given, and the name the next page
 /// resumes after (when there is one).
 fn page_by_name<'a>(
@@ -55,9 +74,12 @@ fn page_by_name<'a>(
 ) -> (Vec<&'a driftlog_compliance::RuleDef>, Option<String>) {
     let mut rest = rules
         .iter()
-        .filter(|r| after.is_none_or(|a| r.rule.name.as_str() > a));
+        .filter(|r| after.is_none_or(|a| r.display_name() > a));
     let page: Vec<_> = rest.by_ref().take(limit).collect();
-    let next = rest.next().and(page.last()).map(|r| r.rule.name.clone());
+    let next = rest
+        .next()
+        .and(page.last())
+        .map(|r| r.display_name().to_string());
     (page, next)
 }
 
@@ -237,7 +259,7 @@ fn compliance_json(c: Compliance, non_compliant: u64) -> Value {
 
 fn status_json(def: &driftlog_compliance::RuleDef, s: &RuleStatus) -> Value {
     let mut v = Map::new();
-    v.insert("ConfigRuleName".into(), json!(def.rule.name));
+    v.insert("ConfigRuleName".into(), json!(def.display_name()));
     v.insert("ConfigRuleArn".into(), json!(def.arn));
     v.insert("ConfigRuleId".into(), json!(def.id));
     let mut t = |k: &str, ms: Option<i64>| {
@@ -282,13 +304,16 @@ impl ConfigApi {
         input.strings("ConfigRuleNames", 25, 1, 128)
     }
 
-    /// The rules the caller sees, by name.
+    /// The rules the caller sees, in order of their names, one per name: a rule of the
+    /// caller's own account and region hides a CLI rule (judging everything) of that name.
     fn visible_rules(&self, caller: &Caller, engine: &Engine) -> Vec<driftlog_compliance::RuleDef> {
-        engine
-            .rules()
-            .into_iter()
-            .filter(|d| visible(caller, d))
-            .collect()
+        one_per_name(
+            engine
+                .rules()
+                .into_iter()
+                .filter(|d| visible(caller, d))
+                .collect(),
+        )
     }
 
     /// The rule of that name, if the caller sees it.
@@ -298,9 +323,9 @@ impl ConfigApi {
         engine: &Engine,
         name: &str,
     ) -> ApiResult<driftlog_compliance::RuleDef> {
-        engine
-            .rule(name)
-            .filter(|d| visible(caller, d))
+        self.visible_rules(caller, engine)
+            .into_iter()
+            .find(|d| d.display_name() == name)
             .ok_or_else(|| no_such_rule(name))
     }
 
@@ -349,18 +374,18 @@ impl ConfigApi {
         // Rules being deleted are listed DELETING until their results have ended, as AWS's.
         let mut rules = self.visible_rules(caller, &engine);
         for mut d in engine.deleting_rules() {
-            if visible(caller, &d) && !rules.iter().any(|r| r.rule.name == d.rule.name) {
+            if visible(caller, &d) && !rules.iter().any(|r| r.display_name() == d.display_name()) {
                 d.api["ConfigRuleState"] = json!("DELETING");
                 rules.push(d);
             }
         }
-        rules.sort_by(|a, b| a.rule.name.cmp(&b.rule.name));
+        rules.sort_by(|a, b| a.display_name().cmp(b.display_name()));
         if let Some(names) = names.filter(|n| !n.is_empty()) {
             let mut out = Vec::new();
             for n in &names {
                 let r = rules
                     .iter()
-                    .find(|r| &r.rule.name == n)
+                    .find(|r| r.display_name() == n)
                     .ok_or_else(|| no_such_rule(n))?;
                 out.push(r.api.clone());
             }
@@ -386,13 +411,13 @@ impl ConfigApi {
         if engine
             .deleting_rules()
             .iter()
-            .any(|d| d.rule.name == name && visible(caller, d))
+            .any(|d| d.display_name() == name && visible(caller, d))
         {
             return Err(engine_error(EngineError::InUse(name)));
         }
-        self.visible_rule(caller, &engine, &name)?;
+        let key = self.visible_rule(caller, &engine, &name)?.rule.name;
         let _w = self.writes.lock().await;
-        engine.delete_rule(&name).map_err(engine_error)?;
+        engine.delete_rule(&key).map_err(engine_error)?;
         Ok(json!({}))
     }
 
@@ -415,10 +440,11 @@ impl ConfigApi {
                 "Member must have length greater than or equal to 1",
             ));
         }
-        for n in &names {
-            self.visible_rule(caller, &engine, n)?;
-        }
-        engine.start_evaluation(&names).map_err(engine_error)?;
+        let keys = names
+            .iter()
+            .map(|n| Ok(self.visible_rule(caller, &engine, n)?.rule.name))
+            .collect::<ApiResult<Vec<String>>>()?;
+        engine.start_evaluation(&keys).map_err(engine_error)?;
         Ok(json!({}))
     }
 
@@ -469,21 +495,27 @@ impl ConfigApi {
         // One page holds every rule: a token was never issued, so any is refused.
         self.resume(input, "NextToken", "DescribeComplianceByConfigRule", "")?;
         let rules = self.visible_rules(caller, &engine);
-        let chosen: Vec<String> = match names.filter(|n| !n.is_empty()) {
-            Some(names) => {
-                for n in &names {
-                    if !rules.iter().any(|r| &r.rule.name == n) {
-                        return Err(no_such_rule(n));
-                    }
-                }
-                names
-            }
-            None => rules.iter().map(|r| r.rule.name.clone()).collect(),
+        // (name shown, key in the engine)
+        let chosen: Vec<(String, String)> = match names.filter(|n| !n.is_empty()) {
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    rules
+                        .iter()
+                        .find(|r| r.display_name() == n)
+                        .map(|r| (n.clone(), r.rule.name.clone()))
+                        .ok_or_else(|| no_such_rule(n))
+                })
+                .collect::<ApiResult<_>>()?,
+            None => rules
+                .iter()
+                .map(|r| (r.display_name().to_string(), r.rule.name.clone()))
+                .collect(),
         };
         let out: Vec<Value> = chosen
             .iter()
-            .filter_map(|n| {
-                let counts = engine.counts(n);
+            .filter_map(|(n, key)| {
+                let counts = engine.counts(key);
                 let c = counts.compliance();
                 (filter.is_empty() || filter.contains(&c)).then(|| {
                     json!({"ConfigRuleName": n, "Compliance": compliance_json(c, counts.non_compliant)})
@@ -597,7 +629,7 @@ impl ConfigApi {
             "evaluation results; use COMPLIANT, NON_COMPLIANT or NOT_APPLICABLE",
         )?;
         let limit = input.limit("Limit", 100, 10)?;
-        self.visible_rule(caller, &engine, &name)?;
+        let key = self.visible_rule(caller, &engine, &name)?.rule.name;
         let fingerprint = format!("{name}|{filter:?}");
         let after = self.resume(
             input,
@@ -605,14 +637,17 @@ impl ConfigApi {
             "GetComplianceDetailsByConfigRule",
             &fingerprint,
         )?;
-        let n2 = name.clone();
         let (page, next) = tokio::task::spawn_blocking(move || {
-            engine.results_page(&n2, &filter, after.as_deref(), limit)
+            engine.results_page(&key, &filter, after.as_deref(), limit)
         })
         .await
         .map_err(ApiError::internal)?
         .map_err(engine_error)?;
-        let mut out = json!({"EvaluationResults": page.iter().map(evaluation_result_json).collect::<Vec<_>>()});
+        let results: Vec<Value> = page
+            .iter()
+            .map(|r| evaluation_result_json(r, &name))
+            .collect();
+        let mut out = json!({ "EvaluationResults": results });
         if let Some(n) = next {
             out["NextToken"] =
                 json!(self
@@ -649,16 +684,16 @@ impl ConfigApi {
             ));
         };
         let results = engine.resource_results(&t, &id).map_err(engine_error)?;
-        let seen: std::collections::HashSet<String> = self
+        // The caller's rules: key → the name shown.
+        let seen: std::collections::HashMap<String, String> = self
             .visible_rules(caller, &engine)
             .into_iter()
-            .map(|d| d.rule.name)
+            .map(|d| (d.rule.name.clone(), d.display_name().to_string()))
             .collect();
         let list: Vec<Value> = results
             .iter()
-            .filter(|r| seen.contains(&r.rule))
             .filter(|r| filter.is_empty() || filter.contains(&r.compliance))
-            .map(evaluation_result_json)
+            .filter_map(|r| seen.get(&r.rule).map(|n| evaluation_result_json(r, n)))
             .collect();
         Ok(json!({"EvaluationResults": list}))
     }
@@ -681,7 +716,7 @@ impl ConfigApi {
                 .map(|n| {
                     rules
                         .iter()
-                        .find(|r| &r.rule.name == n)
+                        .find(|r| r.display_name() == n)
                         .cloned()
                         .ok_or_else(|| no_such_rule(n))
                 })
@@ -690,7 +725,7 @@ impl ConfigApi {
         };
         // Pages resume after a name, so they walk the names in order.
         let mut chosen = chosen;
-        chosen.sort_by(|a, b| a.rule.name.cmp(&b.rule.name));
+        chosen.sort_by(|a, b| a.display_name().cmp(b.display_name()));
         chosen.dedup_by(|a, b| a.rule.name == b.rule.name);
         let after = self.resume(input, "NextToken", "DescribeConfigRuleEvaluationStatus", "")?;
         let (page, next) = page_by_name(&chosen, after.as_deref(), limit);

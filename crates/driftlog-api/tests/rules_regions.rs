@@ -118,56 +118,123 @@ async fn a_rule_judges_and_shows_in_its_own_region() {
     }
 
     // Its results are exactly the us-east-1 security groups the caller lists.
-    let mut listed = BTreeSet::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut body = json!({"resourceType": SG, "limit": 100});
-        if let Some(t) = &token {
-            body["nextToken"] = json!(t);
-        }
-        let page = call(&api, &east, "ListDiscoveredResources", body)
-            .await
-            .unwrap();
-        for r in page["resourceIdentifiers"].as_array().unwrap() {
-            listed.insert(r["resourceId"].as_str().unwrap().to_string());
-        }
-        match page["nextToken"].as_str() {
-            Some(t) => token = Some(t.to_string()),
-            None => break,
-        }
-    }
-    assert!(!listed.is_empty());
+    let east_sgs = listed_sgs(&api, &east).await;
+    assert!(!east_sgs.is_empty());
+    assert_eq!(
+        judged_by(&api, &east, "ssh", east_sgs.len()).await,
+        east_sgs
+    );
+
+    // The same name put in eu-west-1 is a rule of its own there (AWS's names are unique
+    // per region; one rule is commonly deployed to every region): each region's rule judges
+    // its region's groups, and deleting one leaves the other.
+    call(&api, &west, "PutConfigRule", json!({"ConfigRule": {"ConfigRuleName": "ssh",
+        "Scope": {"ComplianceResourceTypes": [SG]}, "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"}}}))
+        .await
+        .unwrap();
+    let rule_of = |d: Value| d["ConfigRules"][0].clone();
+    let e = rule_of(
+        call(
+            &api,
+            &east,
+            "DescribeConfigRules",
+            json!({"ConfigRuleNames": ["ssh"]}),
+        )
+        .await
+        .unwrap(),
+    );
+    let w = rule_of(
+        call(
+            &api,
+            &west,
+            "DescribeConfigRules",
+            json!({"ConfigRuleNames": ["ssh"]}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(e["ConfigRuleName"], "ssh");
+    assert_eq!(w["ConfigRuleName"], "ssh");
+    assert!(w["ConfigRuleArn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:config:eu-west-1:"));
+    assert!(e["ConfigRuleArn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:config:us-east-1:"));
+    assert_ne!(e["ConfigRuleId"], w["ConfigRuleId"]);
+    let west_sgs = listed_sgs(&api, &west).await;
+    assert!(!west_sgs.is_empty() && west_sgs.is_disjoint(&east_sgs));
+    assert_eq!(
+        judged_by(&api, &west, "ssh", west_sgs.len()).await,
+        west_sgs
+    );
+    assert_eq!(
+        judged_by(&api, &east, "ssh", east_sgs.len()).await,
+        east_sgs
+    );
+    let status = call(
+        &api,
+        &west,
+        "DescribeConfigRuleEvaluationStatus",
+        json!({"ConfigRuleNames": ["ssh"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        status["ConfigRulesEvaluationStatus"][0]["ConfigRuleArn"],
+        w["ConfigRuleArn"]
+    );
+    let by_rule = call(&api, &west, "DescribeComplianceByConfigRule", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_rule["ComplianceByConfigRules"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        by_rule["ComplianceByConfigRules"][0]["ConfigRuleName"],
+        "ssh"
+    );
+    call(
+        &api,
+        &west,
+        "DeleteConfigRule",
+        json!({"ConfigRuleName": "ssh"}),
+    )
+    .await
+    .unwrap();
     let t0 = Instant::now();
-    let judged = loop {
-        let mut judged = BTreeSet::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut body = json!({"ConfigRuleName": "ssh", "Limit": 100});
-            if let Some(t) = &token {
-                body["NextToken"] = json!(t);
-            }
-            let page = call(&api, &east, "GetComplianceDetailsByConfigRule", body)
-                .await
-                .unwrap();
-            for r in page["EvaluationResults"].as_array().unwrap() {
-                judged.insert(
-                    r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceId"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
-                );
-            }
-            match page["NextToken"].as_str() {
-                Some(t) => token = Some(t.to_string()),
-                None => break,
-            }
-        }
-        if judged.len() >= listed.len() || t0.elapsed() > Duration::from_secs(30) {
-            break judged;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(judged, listed);
+    while call(&api, &west, "DescribeConfigRules", json!({}))
+        .await
+        .unwrap()["ConfigRules"]
+        != json!([])
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "west's rule never vanished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        rule_of(
+            call(
+                &api,
+                &east,
+                "DescribeConfigRules",
+                json!({"ConfigRuleNames": ["ssh"]})
+            )
+            .await
+            .unwrap()
+        )["ConfigRuleId"],
+        e["ConfigRuleId"]
+    );
+    assert_eq!(
+        judged_by(&api, &east, "ssh", east_sgs.len()).await,
+        east_sgs
+    );
+
     // By resource: an eu-west-1 group has no result for the east caller's rules.
     let west_sg = sim
         .estate()
@@ -186,4 +253,59 @@ async fn a_rule_judges_and_shows_in_its_own_region() {
     assert_eq!(r["EvaluationResults"], json!([]));
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
+}
+
+/// The security groups ListDiscoveredResources lists for the caller.
+async fn listed_sgs(api: &ConfigApi, who: &Caller) -> BTreeSet<String> {
+    let mut listed = BTreeSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = json!({"resourceType": SG, "limit": 100});
+        if let Some(t) = &token {
+            body["nextToken"] = json!(t);
+        }
+        let page = call(api, who, "ListDiscoveredResources", body)
+            .await
+            .unwrap();
+        for r in page["resourceIdentifiers"].as_array().unwrap() {
+            listed.insert(r["resourceId"].as_str().unwrap().to_string());
+        }
+        match page["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    listed
+}
+
+/// The resources the caller's rule `name` has results for, once it has `want` of them (or
+/// after 30 s); every result names the rule as put.
+async fn judged_by(api: &ConfigApi, who: &Caller, name: &str, want: usize) -> BTreeSet<String> {
+    let t0 = Instant::now();
+    loop {
+        let mut judged = BTreeSet::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = json!({"ConfigRuleName": name, "Limit": 100});
+            if let Some(t) = &token {
+                body["NextToken"] = json!(t);
+            }
+            let page = call(api, who, "GetComplianceDetailsByConfigRule", body)
+                .await
+                .unwrap();
+            for r in page["EvaluationResults"].as_array().unwrap() {
+                let q = &r["EvaluationResultIdentifier"]["EvaluationResultQualifier"];
+                assert_eq!(q["ConfigRuleName"], name);
+                judged.insert(q["ResourceId"].as_str().unwrap().to_string());
+            }
+            match page["NextToken"].as_str() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        if judged.len() >= want || t0.elapsed() > Duration::from_secs(30) {
+            return judged;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -80,6 +80,34 @@ pub struct DefContext {
     pub scope_account: Option<String>,
     /// Confine the rule to this region's resources (and global ones), `None` for all.
     pub scope_region: Option<String>,
+    /// The server's own account: rules confined to it keep their name as their key.
+    pub home_account: String,
+    /// The server's own region: rules confined to it keep their name as their key.
+    pub home_region: String,
+}
+
+impl DefContext {
+    /// The key a rule named `name` is stored and judged under in this context. AWS's rule
+    /// names are unique per account and region, and the same rule is commonly deployed to
+    /// every region under one name: a rule of the server's own account and region (or of
+    /// the CLI, judging everything) is keyed by its name, one confined elsewhere by
+    /// `name@region` (`name@account:region` for another account), so each region has its
+    /// own.
+    pub fn rule_key(&self, name: &str) -> String {
+        let region = self
+            .scope_region
+            .as_deref()
+            .filter(|r| *r != self.home_region);
+        let account = self
+            .scope_account
+            .as_deref()
+            .filter(|a| *a != self.home_account);
+        match (account, region) {
+            (None, None) => name.to_string(),
+            (None, Some(r)) => format!("{name}@{r}"),
+            (Some(a), r) => format!("{name}@{a}:{}", r.unwrap_or(&self.home_region)),
+        }
+    }
 }
 
 fn str_field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<Option<&'a str>, DefError> {
@@ -313,7 +341,7 @@ impl RuleDef {
             }
         };
         let rule = Rule {
-            name: name.clone(),
+            name: ctx.rule_key(&name),
             scope,
             evaluator,
         };
@@ -361,6 +389,16 @@ impl RuleDef {
     /// The rule's name.
     pub fn name(&self) -> &str {
         &self.rule.name
+    }
+
+    /// The `ConfigRuleName` its owner gave it, which the API, the Lambda event and the
+    /// compliance items show (the key differs for rules of other regions, see
+    /// [`DefContext::rule_key`]).
+    pub fn display_name(&self) -> &str {
+        self.api
+            .get("ConfigRuleName")
+            .and_then(Value::as_str)
+            .unwrap_or(&self.rule.name)
     }
 }
 
@@ -515,6 +553,35 @@ mod tests {
             evaluators: vec!["checker".into()],
             ..DefContext::default()
         }
+    }
+
+    #[test]
+    fn rule_keys_are_names_at_home_and_carry_the_place_elsewhere() {
+        let mut c = DefContext {
+            home_account: "111111111111".into(),
+            home_region: "us-east-1".into(),
+            ..ctx()
+        };
+        assert_eq!(c.rule_key("ssh"), "ssh");
+        c.scope_region = Some("us-east-1".into());
+        assert_eq!(c.rule_key("ssh"), "ssh");
+        c.scope_account = Some("111111111111".into());
+        assert_eq!(c.rule_key("ssh"), "ssh");
+        c.scope_region = Some("eu-west-1".into());
+        assert_eq!(c.rule_key("ssh"), "ssh@eu-west-1");
+        c.scope_account = Some("222222222222".into());
+        assert_eq!(c.rule_key("ssh"), "ssh@222222222222:eu-west-1");
+        c.scope_region = None;
+        assert_eq!(c.rule_key("ssh"), "ssh@222222222222:us-east-1");
+        let d = RuleDef::from_api(
+            &json!({"ConfigRuleName": "ssh", "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"}}),
+            None,
+            &c,
+            1,
+        )
+        .unwrap();
+        assert_eq!(d.name(), "ssh@222222222222:us-east-1");
+        assert_eq!(d.display_name(), "ssh");
     }
 
     #[test]

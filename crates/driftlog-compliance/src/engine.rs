@@ -358,6 +358,8 @@ impl Engine {
                 .collect(),
             scope_account: None,
             scope_region: None,
+            home_account: self.settings.account.clone(),
+            home_region: self.settings.region.clone(),
         }
     }
 
@@ -411,10 +413,12 @@ impl Engine {
     /// # Errors
     /// As [`Engine::put_rule`].
     pub fn put_rule_in(self: &Arc<Self>, config_rule: &Value, ctx: &DefContext) -> Result<RuleDef> {
-        let name = config_rule
-            .get("ConfigRuleName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let name = ctx.rule_key(
+            config_rule
+                .get("ConfigRuleName")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        );
         if self
             .log
             .get_kv(&format!("rules/deleting/{name}"))?
@@ -422,7 +426,7 @@ impl Engine {
         {
             return Err(EngineError::InUse(name.to_string()));
         }
-        let existing = self.rule(name);
+        let existing = self.rule(&name);
         let now = now_ms();
         let def = RuleDef::from_api(config_rule, existing.as_ref(), ctx, now)?;
         if existing.is_none()
@@ -549,10 +553,17 @@ impl Engine {
             self.spawn_full_run(n.clone(), "on demand");
         }
         if let Some(notify) = self.notifier.get() {
+            let shown: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    self.active(n)
+                        .map_or_else(|| n.clone(), |a| a.def.display_name().to_string())
+                })
+                .collect();
             let (subject, body) = driftlog_deliver::rules_evaluation_started(
                 &self.settings.account,
                 &self.settings.region,
-                names,
+                &shown,
                 now_ms(),
             );
             notify(&subject, &body);
@@ -1055,7 +1066,7 @@ impl Engine {
             "eventLeftScope": false,
             "executionRoleArn": format!("arn:aws:iam::{}:role/driftlog", self.settings.account),
             "configRuleArn": a.def.arn,
-            "configRuleName": name,
+            "configRuleName": a.def.display_name(),
             "configRuleId": a.def.id,
             "accountId": item.map_or(self.settings.account.as_str(), |i| i.key.account.as_str()),
             "evaluationMode": "DETECTIVE",
@@ -1212,11 +1223,17 @@ impl Engine {
                 }
                 match a {
                     Action::Put(r) => {
-                        let (arn, id) = rules
+                        let (arn, id, shown) = rules
                             .get(&r.rule)
-                            .map(|a| (a.def.arn.clone(), a.def.id.clone()))
-                            .unwrap_or_default();
-                        upserts.push(compliance_observed(r, &arn, &id));
+                            .map(|a| {
+                                (
+                                    a.def.arn.clone(),
+                                    a.def.id.clone(),
+                                    a.def.display_name().to_string(),
+                                )
+                            })
+                            .unwrap_or_else(|| (String::new(), String::new(), r.rule.clone()));
+                        upserts.push(compliance_observed(r, &shown, &arn, &id));
                         puts.push((
                             k.clone(),
                             serde_json::to_vec(r)

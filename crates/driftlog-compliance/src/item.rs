@@ -100,11 +100,16 @@ pub fn compliance_key(r: &ResultRecord) -> ResourceKey {
     )
 }
 
-/// The compliance item's document: the rule, the resource, the verdict (hashed) and the
-/// evaluation's times (volatile).
-pub fn compliance_observed(r: &ResultRecord, rule_arn: &str, rule_id: &str) -> Observed {
+/// The compliance item's document: the rule (by the name its owner gave it), the resource,
+/// the verdict (hashed) and the evaluation's times (volatile).
+pub fn compliance_observed(
+    r: &ResultRecord,
+    rule_name: &str,
+    rule_arn: &str,
+    rule_id: &str,
+) -> Observed {
     let mut configuration = json!({
-        "configRuleName": r.rule,
+        "configRuleName": rule_name,
         "configRuleArn": rule_arn,
         "configRuleId": rule_id,
         "resourceType": r.resource_type,
@@ -130,13 +135,14 @@ pub fn compliance_observed(r: &ResultRecord, rule_arn: &str, rule_id: &str) -> O
     Observed::from_value(compliance_key(r), doc)
 }
 
-/// AWS's `EvaluationResult` (PascalCase, epoch-second times) of a record.
-pub fn evaluation_result_json(r: &ResultRecord) -> Value {
+/// AWS's `EvaluationResult` (PascalCase, epoch-second times) of a record, under the rule's
+/// name as its owner gave it.
+pub fn evaluation_result_json(r: &ResultRecord, rule_name: &str) -> Value {
     let secs = |ms: i64| json!(ms as f64 / 1000.0);
     let mut v = json!({
         "EvaluationResultIdentifier": {
             "EvaluationResultQualifier": {
-                "ConfigRuleName": r.rule,
+                "ConfigRuleName": rule_name,
                 "ResourceType": r.resource_type,
                 "ResourceId": r.resource_id,
                 "EvaluationMode": "DETECTIVE",
@@ -176,9 +182,9 @@ mod tests {
 
     #[test]
     fn times_alone_do_not_change_the_item() {
-        let a = compliance_observed(&rec(Compliance::Compliant, 1_000), "arn", "id");
-        let b = compliance_observed(&rec(Compliance::Compliant, 9_000), "arn", "id");
-        let c = compliance_observed(&rec(Compliance::NonCompliant, 9_000), "arn", "id");
+        let a = compliance_observed(&rec(Compliance::Compliant, 1_000), "ssh", "arn", "id");
+        let b = compliance_observed(&rec(Compliance::Compliant, 9_000), "ssh", "arn", "id");
+        let c = compliance_observed(&rec(Compliance::NonCompliant, 9_000), "ssh", "arn", "id");
         assert_eq!(a.doc, b.doc);
         assert_ne!(a.volatile, b.volatile);
         assert_ne!(a.doc, c.doc);
