@@ -407,14 +407,28 @@ async fn compliance_at(
         log.inventory_at(at, &filter, |ci| {
             if let Ok(doc) = ci.document() {
                 let c = &doc["configuration"];
-                let ok_rule = only_rule
-                    .as_ref()
-                    .is_none_or(|r| c["configRuleName"].as_str() == Some(r));
+                // The item's id is `<rule key>/<type>/<id>`: the key tells apart rules of one
+                // name in several regions (`name@region`), as `rules list` shows them.
+                let suffix = format!(
+                    "/{}/{}",
+                    c["resourceType"].as_str().unwrap_or(""),
+                    c["resourceId"].as_str().unwrap_or("")
+                );
+                let key = ci
+                    .key
+                    .resource_id
+                    .strip_suffix(&suffix)
+                    .or(c["configRuleName"].as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let ok_rule = only_rule.as_ref().is_none_or(|r| *r == key);
                 let ok_res = want.as_ref().is_none_or(|(t, id)| {
                     c["resourceType"].as_str() == Some(t) && c["resourceId"].as_str() == Some(id)
                 });
                 if ok_rule && ok_res {
-                    rows.push(c.clone());
+                    let mut row = c.clone();
+                    row["rule"] = json!(key);
+                    rows.push(row);
                 }
             }
             true
@@ -425,7 +439,7 @@ async fn compliance_at(
     let mut per_rule: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for r in &rows {
         *per_rule
-            .entry(r["configRuleName"].as_str().unwrap_or("").to_string())
+            .entry(r["rule"].as_str().unwrap_or("").to_string())
             .or_default()
             .entry(r["complianceType"].as_str().unwrap_or("").to_string())
             .or_default() += 1;
@@ -456,7 +470,7 @@ async fn compliance_at(
         {
             lines.push(format!(
                 "  NON_COMPLIANT  {} {}/{}  {}",
-                r["configRuleName"].as_str().unwrap_or(""),
+                r["rule"].as_str().unwrap_or(""),
                 r["resourceType"].as_str().unwrap_or(""),
                 r["resourceId"].as_str().unwrap_or(""),
                 r["annotation"].as_str().unwrap_or("")

@@ -373,8 +373,15 @@ impl ConfigApi {
         }
         // Rules being deleted are listed DELETING until their results have ended, as AWS's.
         let mut rules = self.visible_rules(caller, &engine);
-        for mut d in engine.deleting_rules() {
-            if visible(caller, &d) && !rules.iter().any(|r| r.display_name() == d.display_name()) {
+        let deleting = one_per_name(
+            engine
+                .deleting_rules()
+                .into_iter()
+                .filter(|d| visible(caller, d))
+                .collect(),
+        );
+        for mut d in deleting {
+            if !rules.iter().any(|r| r.display_name() == d.display_name()) {
                 d.api["ConfigRuleState"] = json!("DELETING");
                 rules.push(d);
             }
@@ -408,14 +415,20 @@ impl ConfigApi {
     ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let name = input.required_string("ConfigRuleName", 1, 128)?;
-        if engine
-            .deleting_rules()
-            .iter()
-            .any(|d| d.display_name() == name && visible(caller, d))
-        {
-            return Err(engine_error(EngineError::InUse(name)));
-        }
-        let key = self.visible_rule(caller, &engine, &name)?.rule.name;
+        let key = match self.visible_rule(caller, &engine, &name) {
+            Ok(d) => d.rule.name,
+            Err(e) => {
+                // Deleted already and still ending its results: in use, as AWS answers.
+                if engine
+                    .deleting_rules()
+                    .iter()
+                    .any(|d| d.display_name() == name && visible(caller, d))
+                {
+                    return Err(engine_error(EngineError::InUse(name)));
+                }
+                return Err(e);
+            }
+        };
         let _w = self.writes.lock().await;
         engine.delete_rule(&key).map_err(engine_error)?;
         Ok(json!({}))
@@ -630,7 +643,8 @@ impl ConfigApi {
         )?;
         let limit = input.limit("Limit", 100, 10)?;
         let key = self.visible_rule(caller, &engine, &name)?.rule.name;
-        let fingerprint = format!("{name}|{filter:?}");
+        // The cursor is a position among this rule key's results.
+        let fingerprint = format!("{key}|{filter:?}");
         let after = self.resume(
             input,
             "NextToken",

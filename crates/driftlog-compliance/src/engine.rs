@@ -199,7 +199,7 @@ enum Outcome {
         message: String,
         invocation: bool,
         /// The resource whose external invocation failed: it is tried again later.
-        retry: Option<ResourceKey>,
+        retry: Option<(ResourceKey, Seq)>,
     },
     Invoked {
         rule: String,
@@ -214,6 +214,9 @@ enum Outcome {
 struct Retry {
     rule: String,
     key: ResourceKey,
+    /// The item the last failed try judged: a failure on a newer one starts afresh.
+    #[serde(default)]
+    seq: Seq,
     /// Failed tries so far.
     failures: u32,
     due_ms: i64,
@@ -240,6 +243,8 @@ pub struct Engine {
     rerun: Mutex<HashSet<String>>,
     /// True while the full-run runner task exists.
     runner: std::sync::atomic::AtomicBool,
+    /// True while a task retries failed external invocations.
+    retrying: std::sync::atomic::AtomicBool,
     apply_lock: tokio::sync::Mutex<()>,
     tokens: Tokens,
     http: reqwest::Client,
@@ -338,6 +343,7 @@ impl Engine {
             running: Mutex::new(HashSet::new()),
             rerun: Mutex::new(HashSet::new()),
             runner: std::sync::atomic::AtomicBool::new(false),
+            retrying: std::sync::atomic::AtomicBool::new(false),
             apply_lock: tokio::sync::Mutex::new(()),
             tokens: Tokens::new(key),
             http,
@@ -413,12 +419,22 @@ impl Engine {
     /// # Errors
     /// As [`Engine::put_rule`].
     pub fn put_rule_in(self: &Arc<Self>, config_rule: &Value, ctx: &DefContext) -> Result<RuleDef> {
-        let name = ctx.rule_key(
-            config_rule
-                .get("ConfigRuleName")
-                .and_then(Value::as_str)
-                .unwrap_or(""),
-        );
+        let shown = config_rule
+            .get("ConfigRuleName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let mut name = ctx.rule_key(shown);
+        // Stores written before names were per region keep such a rule under its plain
+        // name: it stays there when the same place puts it again.
+        if name != shown
+            && self.rule(&name).is_none()
+            && self.rule(shown).is_some_and(|old| {
+                old.rule.scope.region == ctx.scope_region
+                    && old.rule.scope.account == ctx.scope_account
+            })
+        {
+            name = shown.to_string();
+        }
         if self
             .log
             .get_kv(&format!("rules/deleting/{name}"))?
@@ -427,8 +443,26 @@ impl Engine {
             return Err(EngineError::InUse(name.to_string()));
         }
         let existing = self.rule(&name);
+        // A name that spells another place's key (`ssh@eu-west-1` put in us-east-1) never
+        // takes that place's rule over. (A rule of the CLI, which judges everything, may be
+        // confined by the API, and the CLI may widen any.)
+        if let Some(old) = &existing {
+            let theirs = (&old.rule.scope.region, &old.rule.scope.account);
+            let mine = (&ctx.scope_region, &ctx.scope_account);
+            if theirs.0.is_some() && mine.0.is_some() && theirs != mine {
+                return Err(DefError {
+                    code: "InvalidParameterValueException",
+                    message: format!(
+                        "The name {shown:?} is taken by a rule of another region or account ({}); choose another name.",
+                        old.arn
+                    ),
+                }
+                .into());
+            }
+        }
         let now = now_ms();
-        let def = RuleDef::from_api(config_rule, existing.as_ref(), ctx, now)?;
+        let mut def = RuleDef::from_api(config_rule, existing.as_ref(), ctx, now)?;
+        def.rule.name.clone_from(&name);
         if existing.is_none()
             && self.rules.read().unwrap_or_else(|p| p.into_inner()).len() >= MAX_RULES
         {
@@ -560,12 +594,18 @@ impl Engine {
                         .map_or_else(|| n.clone(), |a| a.def.display_name().to_string())
                 })
                 .collect();
-            let (subject, body) = driftlog_deliver::rules_evaluation_started(
-                &self.settings.account,
-                &self.settings.region,
-                &shown,
-                now_ms(),
-            );
+            // The rules' own place (the API starts rules of one region and account).
+            let place = names.first().and_then(|n| self.active(n));
+            let account = place
+                .as_ref()
+                .and_then(|a| a.def.rule.scope.account.clone())
+                .unwrap_or_else(|| self.settings.account.clone());
+            let region = place
+                .as_ref()
+                .and_then(|a| a.def.rule.scope.region.clone())
+                .unwrap_or_else(|| self.settings.region.clone());
+            let (subject, body) =
+                driftlog_deliver::rules_evaluation_started(&account, &region, &shown, now_ms());
             notify(&subject, &body);
         }
         Ok(())
@@ -863,9 +903,7 @@ impl Engine {
             tokio::spawn(async move {
                 loop {
                     me.start_due_periodic();
-                    if let Err(e) = me.retry_due().await {
-                        tracing::warn!(error = %e, "Retrying failed external evaluations failed; tried again later.");
-                    }
+                    me.spawn_due_retries();
                     tokio::select! {
                         _ = tokio::time::sleep(me.settings.periodic_check) => {}
                         _ = stop.changed() => break,
@@ -1084,7 +1122,7 @@ impl Engine {
                 rule: name,
                 message,
                 invocation: true,
-                retry: item.map(|i| i.key.clone()),
+                retry: item.map(|i| (i.key.clone(), i.seq)),
             }],
         }
     }
@@ -1108,8 +1146,9 @@ impl Engine {
         let mut prev_of: HashMap<String, Option<ResultRecord>> = HashMap::new();
         // Per rule: results seen, the last failure (message, was an invocation), invoked ok.
         let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
-        // External invocations per (rule, resource): succeeded (true) or to be retried.
-        let mut retries: Vec<(String, ResourceKey, bool)> = Vec::new();
+        // External invocations per (rule, resource): succeeded (None) or failed on the item
+        // at that position (to be retried).
+        let mut retries: Vec<(String, ResourceKey, Option<Seq>)> = Vec::new();
         let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
         let place = |k: String, a: Action, rounds: &mut Vec<BTreeMap<String, Action>>| {
             if rounds.last().is_some_and(|r| r.contains_key(&k)) {
@@ -1195,15 +1234,15 @@ impl Engine {
                     invocation,
                     retry,
                 } => {
-                    if let Some(key) = retry {
-                        retries.push((rule.clone(), key, false));
+                    if let Some((key, seq)) = retry {
+                        retries.push((rule.clone(), key, Some(seq)));
                     }
                     let t = touched.entry(rule).or_default();
                     t.1 = Some((message, invocation));
                 }
                 Outcome::Invoked { rule, key } => {
                     if let Some(key) = key {
-                        retries.push((rule.clone(), key, true));
+                        retries.push((rule.clone(), key, None));
                     }
                     touched.entry(rule).or_default().2 = true;
                 }
@@ -1313,22 +1352,25 @@ impl Engine {
     /// `retries`; a successful one clears its pending retry.
     fn note_retries(
         &self,
-        retries: Vec<(String, ResourceKey, bool)>,
+        retries: Vec<(String, ResourceKey, Option<Seq>)>,
         rules: &BTreeMap<String, Arc<Active>>,
     ) -> Result<()> {
         let now = now_ms();
         let mut puts = Vec::new();
         let mut removes = Vec::new();
-        for (rule, key, ok) in retries {
+        for (rule, key, failed_on) in retries {
             let k = retry_key(&rule, &key);
             let pending: Option<Retry> = self.log.get_kv(&k)?.and_then(|v| kv_json(&v));
-            if ok || !rules.contains_key(&rule) {
+            let Some(seq) = failed_on.filter(|_| rules.contains_key(&rule)) else {
                 if pending.is_some() {
                     removes.push(k);
                 }
                 continue;
-            }
-            let failures = pending.map_or(1, |p| p.failures + 1);
+            };
+            let failures = match pending {
+                Some(p) if p.seq >= seq => p.failures + 1,
+                _ => 1,
+            };
             if failures > self.settings.retries {
                 tracing::warn!(rule = %rule, resource = %key, failures, "External evaluator failed on every try; giving up until the resource changes or the rule runs again.");
                 removes.push(k);
@@ -1342,6 +1384,7 @@ impl Engine {
             let r = Retry {
                 rule,
                 key,
+                seq,
                 failures,
                 due_ms,
             };
@@ -1356,34 +1399,67 @@ impl Engine {
         Ok(())
     }
 
-    /// Tries again the failed external invocations that are due, each with its resource's
-    /// latest item. A retry whose resource is gone, or whose rule is gone or no longer
-    /// judges it, is dropped.
-    async fn retry_due(&self) -> Result<()> {
-        let now = now_ms();
-        let pending = self.log.kv_prefix("rules/retry/", usize::MAX)?;
-        for (k, v) in pending {
-            let Some(r) = kv_json::<Retry>(&v) else {
-                self.log.remove_kv(&k)?;
-                continue;
-            };
-            if r.due_ms > now {
-                continue;
+    /// Starts a task trying again the failed external invocations that are due (unless one
+    /// still runs): per rule, with the resources' latest items, through the same invocation
+    /// path as changes (so `concurrency` holds). A retry whose resource is gone, or whose
+    /// rule is gone or no longer judges it, is dropped.
+    fn spawn_due_retries(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.retrying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.retry_due().await {
+                tracing::warn!(error = %e, "Retrying failed external evaluations failed; tried again later.");
             }
-            let active = self
-                .active(&r.rule)
-                .filter(|a| a.judge.external().is_some());
-            let item = self.log.latest(&r.key)?.filter(|i| !i.status.is_deletion());
-            let (Some(active), Some(item)) = (active, item) else {
-                self.log.remove_kv_if(&k, &v)?;
+            me.retrying.store(false, Ordering::Release);
+        });
+    }
+
+    async fn retry_due(self: &Arc<Self>) -> Result<()> {
+        let me = self.clone();
+        // (rule, [(mark key, mark value, latest item)]) of the due marks, read off the workers.
+        let due = tokio::task::spawn_blocking(move || -> Result<_> {
+            let now = now_ms();
+            let mut by_rule: BTreeMap<String, Vec<(String, Vec<u8>, ConfigurationItem)>> =
+                BTreeMap::new();
+            for (k, v) in me.log.kv_prefix("rules/retry/", usize::MAX)? {
+                let Some(r) = kv_json::<Retry>(&v) else {
+                    me.log.remove_kv(&k)?;
+                    continue;
+                };
+                if r.due_ms > now {
+                    continue;
+                }
+                let judged = me
+                    .active(&r.rule)
+                    .is_some_and(|a| a.judge.external().is_some());
+                let item = me.log.latest(&r.key)?.filter(|i| !i.status.is_deletion());
+                match (judged, item) {
+                    (true, Some(item)) => by_rule.entry(r.rule).or_default().push((k, v, item)),
+                    _ => {
+                        me.log.remove_kv_if(&k, &v)?;
+                    }
+                }
+            }
+            Ok(by_rule)
+        })
+        .await
+        .map_err(|e| EngineError::Record(e.to_string()))??;
+        for (rule, marks) in due {
+            let Some(active) = self.active(&rule) else {
                 continue;
             };
-            tracing::info!(rule = %r.rule, resource = %r.key, try_ = r.failures + 1, "Retrying a failed external evaluation.");
-            let outcomes = self.judge_items(&[active], vec![item], false).await;
+            tracing::info!(rule = %rule, resources = marks.len(), "Retrying failed external evaluations.");
+            let items: Vec<ConfigurationItem> = marks.iter().map(|(_, _, i)| i.clone()).collect();
+            let outcomes = self.judge_items(&[active], items, false).await;
             self.apply(outcomes, false).await?;
             // Neither failed again (rescheduled) nor succeeded (cleared): the rule no longer
-            // judges this resource — nothing to retry.
-            self.log.remove_kv_if(&k, &v)?;
+            // judges the resource — nothing to retry.
+            for (k, v, _) in marks {
+                self.log.remove_kv_if(&k, &v)?;
+            }
         }
         Ok(())
     }
@@ -1661,14 +1737,18 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
-        self.log.apply_kv(
-            &[],
-            &[
-                format!("rules/deleting/{name}"),
-                format!("rules/status/{name}"),
-                format!("rules/lastrun/{name}"),
-            ],
-        )?;
+        let mut removes: Vec<String> = self
+            .log
+            .kv_prefix(&format!("rules/retry/{name}\u{1}"), usize::MAX)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        removes.extend([
+            format!("rules/deleting/{name}"),
+            format!("rules/status/{name}"),
+            format!("rules/lastrun/{name}"),
+        ]);
+        self.log.apply_kv(&[], &removes)?;
         Ok(())
     }
 

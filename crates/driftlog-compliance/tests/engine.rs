@@ -931,3 +931,51 @@ async fn failed_external_invocations_are_retried_then_given_up() {
     stop.send(true).unwrap();
     h.await.unwrap();
 }
+
+/// Rule names are unique per region: another region's rule is keyed `name@region`; a name
+/// spelling another place's key never takes its rule over; a rule a store kept under its
+/// plain name (before names were per region) stays there when its place puts it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_keys_per_region_never_collide() {
+    use driftlog_compliance::EngineError;
+    let w = world(20);
+    let engine = Engine::open(w.log.clone(), None, EngineSettings::default()).unwrap();
+    let place = |region: &str| {
+        let mut c = engine.def_context();
+        c.scope_region = Some(region.into());
+        c
+    };
+    let east = engine
+        .put_rule_in(&ssh_rule("ssh"), &place("us-east-1"))
+        .unwrap();
+    let west = engine
+        .put_rule_in(&ssh_rule("ssh"), &place("eu-west-1"))
+        .unwrap();
+    assert_eq!(east.name(), "ssh");
+    assert_eq!(west.name(), "ssh@eu-west-1");
+    assert_eq!(west.display_name(), "ssh");
+    // us-east-1 naming a rule "ssh@eu-west-1" does not replace eu-west-1's "ssh".
+    let e = engine
+        .put_rule_in(&ssh_rule("ssh@eu-west-1"), &place("us-east-1"))
+        .unwrap_err();
+    assert!(
+        matches!(&e, EngineError::Def(d) if d.code == "InvalidParameterValueException"),
+        "{e}"
+    );
+    assert_eq!(engine.rule("ssh@eu-west-1").unwrap().id, west.id);
+
+    // An older store: eu-west-1's rule under its plain name. Putting it again from
+    // eu-west-1 updates that rule (same id), it does not create a second one.
+    let mut old = place("ap-south-1");
+    old.home_region = "ap-south-1".into();
+    let legacy = engine.put_rule_in(&ssh_rule("legacy"), &old).unwrap();
+    assert_eq!(legacy.name(), "legacy");
+    let again = engine
+        .put_rule_in(&ssh_rule("legacy"), &place("ap-south-1"))
+        .unwrap();
+    assert_eq!(
+        (again.name(), again.id.as_str()),
+        ("legacy", legacy.id.as_str())
+    );
+    assert_eq!(engine.rules().len(), 3);
+}
