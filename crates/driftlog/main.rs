@@ -420,7 +420,7 @@ impl RuleSpecArgs {
 #[command(after_help = "Examples:
   driftlog rules add no-ssh --managed INCOMING_SSH_DISABLED --type AWS::EC2::SecurityGroup
   driftlog rules add tagged --managed REQUIRED_TAGS --param tag1Key=owner
-  driftlog rules add no-public-ip --cel '!has(configuration.publicIpAddress)' --type AWS::EC2::Instance
+  driftlog rules add no-public-ip --cel '!has(configuration.publicIpAddress) || configuration.publicIpAddress == null' --type AWS::EC2::Instance
   driftlog rules list
   driftlog rules eval no-ssh
   driftlog rules backtest no-ssh --from -24h --to now

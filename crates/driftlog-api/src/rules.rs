@@ -46,6 +46,21 @@ fn visible(caller: &Caller, def: &driftlog_compliance::RuleDef) -> bool {
     same(&sc.region, &caller.region) && same(&sc.account, &caller.account)
 }
 
+/// True when the caller's account and region hold the resource (global ones, such as IAM,
+/// are in every region): a rule of the CLI judges every place, and a caller is told only of
+/// its own, as of its resources.
+fn place_visible(caller: &Caller, account: &str, region: &str) -> bool {
+    caller.account.as_deref().is_none_or(|a| a == account)
+        && caller
+            .region
+            .as_deref()
+            .is_none_or(|r| r == region || region == "global")
+}
+
+fn result_visible(caller: &Caller, r: &ResultRecord) -> bool {
+    place_visible(caller, &r.account, &r.region)
+}
+
 /// Rules by their names, sorted, keeping for a name shared by several the most confined
 /// (own account and region before everywhere).
 fn one_per_name(rules: Vec<driftlog_compliance::RuleDef>) -> Vec<driftlog_compliance::RuleDef> {
@@ -347,7 +362,29 @@ impl ConfigApi {
                 "No configuration recorder is defined: create one with PutConfigurationRecorder before putting rules.",
             ));
         }
-        let raw = input.raw("ConfigRule").cloned().unwrap_or(Value::Null);
+        let mut raw = input.raw("ConfigRule").cloned().unwrap_or(Value::Null);
+        // An existing rule may be named by its ConfigRuleName, ConfigRuleId or ConfigRuleArn.
+        if raw.get("ConfigRuleName").is_none_or(Value::is_null) {
+            let arn = raw.get("ConfigRuleArn").and_then(Value::as_str);
+            let id = raw.get("ConfigRuleId").and_then(Value::as_str);
+            if arn.is_some() || id.is_some() {
+                let found = self
+                    .visible_rules(caller, &engine)
+                    .into_iter()
+                    .find(|d| arn.is_none_or(|a| a == d.arn) && id.is_none_or(|i| i == d.id));
+                let Some(found) = found else {
+                    return Err(ApiError::new(
+                        "InvalidParameterValueException",
+                        format!(
+                            "No rule has ConfigRuleArn {} / ConfigRuleId {}: name the rule with ConfigRuleName to create it.",
+                            arn.unwrap_or("-"),
+                            id.unwrap_or("-")
+                        ),
+                    ));
+                };
+                raw["ConfigRuleName"] = json!(found.display_name());
+            }
+        }
         let _w = self.writes.lock().await;
         // The rule lives in the caller's account and region, and judges their resources.
         let mut ctx = engine.def_context();
@@ -528,7 +565,7 @@ impl ConfigApi {
         let out: Vec<Value> = chosen
             .iter()
             .filter_map(|(n, key)| {
-                let counts = engine.counts(key);
+                let counts = engine.counts_where(key, |a, r| place_visible(caller, a, r));
                 let c = counts.compliance();
                 (filter.is_empty() || filter.contains(&c)).then(|| {
                     json!({"ConfigRuleName": n, "Compliance": compliance_json(c, counts.non_compliant)})
@@ -574,7 +611,7 @@ impl ConfigApi {
         if let (Some(t), Some(id)) = (&rtype, &rid) {
             // One resource: AWS answers INSUFFICIENT_DATA for a resource no rule judged.
             let mut results = engine.resource_results(t, id).map_err(engine_error)?;
-            results.retain(|r| seen.contains(&r.rule));
+            results.retain(|r| seen.contains(&r.rule) && result_visible(caller, r));
             let (c, nc) = resource_compliance(&results);
             let list = if filter.is_empty() || filter.contains(&c) {
                 vec![
@@ -586,6 +623,7 @@ impl ConfigApi {
             return Ok(json!({"ComplianceByResources": list}));
         }
         let seen2 = seen.clone();
+        let who = caller.clone();
         let (page, next) = tokio::task::spawn_blocking(move || {
             engine.resources_page(
                 rtype.as_deref(),
@@ -594,7 +632,7 @@ impl ConfigApi {
                 |rs| {
                     let mine: Vec<ResultRecord> = rs
                         .iter()
-                        .filter(|r| seen2.contains(&r.rule))
+                        .filter(|r| seen2.contains(&r.rule) && result_visible(&who, r))
                         .cloned()
                         .collect();
                     !mine.is_empty()
@@ -611,7 +649,7 @@ impl ConfigApi {
             .map(|(t, id, rs)| {
                 let mine: Vec<ResultRecord> = rs
                     .iter()
-                    .filter(|r| seen.contains(&r.rule))
+                    .filter(|r| seen.contains(&r.rule) && result_visible(caller, r))
                     .cloned()
                     .collect();
                 let (c, nc) = resource_compliance(&mine);
@@ -651,8 +689,11 @@ impl ConfigApi {
             "GetComplianceDetailsByConfigRule",
             &fingerprint,
         )?;
+        let who = caller.clone();
         let (page, next) = tokio::task::spawn_blocking(move || {
-            engine.results_page(&key, &filter, after.as_deref(), limit)
+            engine.results_page_where(&key, &filter, after.as_deref(), limit, |r| {
+                result_visible(&who, r)
+            })
         })
         .await
         .map_err(ApiError::internal)?
@@ -707,6 +748,7 @@ impl ConfigApi {
         let list: Vec<Value> = results
             .iter()
             .filter(|r| filter.is_empty() || filter.contains(&r.compliance))
+            .filter(|r| result_visible(caller, r))
             .filter_map(|r| seen.get(&r.rule).map(|n| evaluation_result_json(r, n)))
             .collect();
         Ok(json!({"EvaluationResults": list}))

@@ -197,6 +197,131 @@ async fn a_rule_judges_and_shows_in_its_own_region() {
         by_rule["ComplianceByConfigRules"][0]["ConfigRuleName"],
         "ssh"
     );
+
+    // An existing rule is named by its ARN alone, as PutConfigRule allows.
+    call(
+        &api,
+        &east,
+        "PutConfigRule",
+        json!({"ConfigRule": {"ConfigRuleArn": e["ConfigRuleArn"],
+        "Description": "named by its ARN", "Scope": {"ComplianceResourceTypes": [SG]},
+        "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"}}}),
+    )
+    .await
+    .unwrap();
+    let e2 = rule_of(
+        call(
+            &api,
+            &east,
+            "DescribeConfigRules",
+            json!({"ConfigRuleNames": ["ssh"]}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        (&e2["ConfigRuleId"], &e2["Description"]),
+        (&e["ConfigRuleId"], &json!("named by its ARN"))
+    );
+    // A name spelling the other region's key does not reach its rule.
+    assert_eq!(
+        call(
+            &api,
+            &east,
+            "PutConfigRule",
+            json!({"ConfigRule": {"ConfigRuleName": "ssh@eu-west-1",
+            "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"}}})
+        )
+        .await
+        .unwrap_err()
+        .code,
+        "InvalidParameterValueException"
+    );
+
+    // A rule of the CLI judges every region; each region's caller is told of its own.
+    engine
+        .put_rule(
+            &json!({"ConfigRuleName": "cli-ssh", "Scope": {"ComplianceResourceTypes": [SG]},
+            "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"}}),
+        )
+        .unwrap();
+    assert_eq!(
+        judged_by(&api, &east, "cli-ssh", east_sgs.len()).await,
+        east_sgs
+    );
+    assert_eq!(
+        judged_by(&api, &west, "cli-ssh", west_sgs.len()).await,
+        west_sgs
+    );
+    let counted = |v: &Value| {
+        let c = &v["ComplianceByConfigRules"][0]["Compliance"];
+        c["ComplianceType"].clone()
+    };
+    let east_count = call(
+        &api,
+        &east,
+        "DescribeComplianceByConfigRule",
+        json!({"ConfigRuleNames": ["cli-ssh"]}),
+    )
+    .await
+    .unwrap();
+    assert!(counted(&east_count).is_string());
+    let all = engine.counts("cli-ssh");
+    let mine = engine.counts_where("cli-ssh", |_, r| r == "us-east-1" || r == "global");
+    assert_eq!(
+        (mine.compliant + mine.non_compliant) as usize,
+        east_sgs.len()
+    );
+    assert!(all.compliant + all.non_compliant > mine.compliant + mine.non_compliant);
+    let west_one = west_sgs.iter().next().unwrap();
+    let r = call(
+        &api,
+        &east,
+        "GetComplianceDetailsByResource",
+        json!({"ResourceType": SG, "ResourceId": west_one}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["EvaluationResults"], json!([]));
+    let r = call(
+        &api,
+        &west,
+        "GetComplianceDetailsByResource",
+        json!({"ResourceType": SG, "ResourceId": west_one}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["EvaluationResults"].as_array().unwrap().len(), 2, "{r}");
+
+    // A rule of one region judging global resources (IAM) records their compliance in
+    // its region, as AWS does.
+    call(&api, &west, "PutConfigRule", json!({"ConfigRule": {"ConfigRuleName": "roles",
+        "Scope": {"ComplianceResourceTypes": ["AWS::IAM::Role"]},
+        "Source": {"Owner": "CUSTOM_POLICY", "SourceDetails": [{"MessageType": "ConfigurationItemChangeNotification"}],
+                   "CustomPolicyDetails": {"PolicyRuntime": "cel", "PolicyText": "true"}}}}))
+        .await
+        .unwrap();
+    let roles = sim.estate().keys_of_type("AWS::IAM::Role").len();
+    assert!(roles > 0);
+    assert_eq!(judged_by(&api, &west, "roles", roles).await.len(), roles);
+    let compliance_ids = |who: Caller| {
+        let api = &api;
+        async move {
+            let page = call(api, &who, "ListDiscoveredResources",
+                json!({"resourceType": "AWS::Config::ResourceCompliance", "limit": 100, "includeDeletedResources": false}))
+                .await
+                .unwrap();
+            page["resourceIdentifiers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|r| r["resourceId"].as_str().map(str::to_string))
+                .filter(|id| id.starts_with("roles@"))
+                .count()
+        }
+    };
+    assert!(compliance_ids(west.clone()).await > 0);
+    assert_eq!(compliance_ids(east.clone()).await, 0);
     call(
         &api,
         &west,
@@ -206,10 +331,14 @@ async fn a_rule_judges_and_shows_in_its_own_region() {
     .await
     .unwrap();
     let t0 = Instant::now();
-    while call(&api, &west, "DescribeConfigRules", json!({}))
-        .await
-        .unwrap()["ConfigRules"]
-        != json!([])
+    while call(
+        &api,
+        &west,
+        "DescribeConfigRules",
+        json!({"ConfigRuleNames": ["ssh"]}),
+    )
+    .await
+    .is_ok()
     {
         assert!(
             t0.elapsed() < Duration::from_secs(30),

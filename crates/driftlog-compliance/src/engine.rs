@@ -130,6 +130,9 @@ pub struct RuleStatus {
     pub errors: u64,
 }
 
+/// A rule's counts by the (account, region) of the resources judged.
+type PlaceCounts = HashMap<(String, String), RuleCounts>;
+
 /// Results of one rule by compliance type (live, from the index).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleCounts {
@@ -235,7 +238,9 @@ pub struct Engine {
     recorder: Option<Arc<Recorder>>,
     settings: EngineSettings,
     rules: RwLock<BTreeMap<String, Arc<Active>>>,
-    counts: Mutex<HashMap<String, RuleCounts>>,
+    /// Per rule, per (account, region) of the resources: a caller of one region is told the
+    /// counts of its own place only.
+    counts: Mutex<HashMap<String, PlaceCounts>>,
     statuses: Mutex<BTreeMap<String, RuleStatus>>,
     /// Rules queued for or in a full run.
     running: Mutex<HashSet<String>>,
@@ -318,7 +323,7 @@ impl Engine {
             }
         }
         // Counted page by page: millions of results never sit in memory at once.
-        let mut counts: HashMap<String, RuleCounts> = HashMap::new();
+        let mut counts: HashMap<String, PlaceCounts> = HashMap::new();
         let mut after: Option<String> = None;
         loop {
             let page = log.kv_page("rules/res/", after.as_deref(), 10_000)?;
@@ -326,7 +331,12 @@ impl Engine {
             after = Some(last.clone());
             for (_, v) in &page {
                 if let Some(r) = kv_json::<ResultRecord>(v) {
-                    counts.entry(r.rule).or_default().add(r.compliance, 1);
+                    counts
+                        .entry(r.rule)
+                        .or_default()
+                        .entry((r.account, r.region))
+                        .or_default()
+                        .add(r.compliance, 1);
                 }
             }
         }
@@ -440,7 +450,7 @@ impl Engine {
             .get_kv(&format!("rules/deleting/{name}"))?
             .is_some()
         {
-            return Err(EngineError::InUse(name.to_string()));
+            return Err(EngineError::InUse(shown.to_string()));
         }
         let existing = self.rule(&name);
         // A name that spells another place's key (`ssh@eu-west-1` put in us-east-1) never
@@ -580,7 +590,10 @@ impl Engine {
         {
             let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(n) = names.iter().find(|n| running.contains(*n)) {
-                return Err(EngineError::Busy(n.clone()));
+                return Err(EngineError::Busy(
+                    self.active(n)
+                        .map_or_else(|| n.clone(), |a| a.def.display_name().to_string()),
+                ));
             }
         }
         for n in names {
@@ -684,6 +697,10 @@ impl Engine {
                 }
             }
         }
+        // Where the rule lives: results for resources not recorded are placed there.
+        let scope = self.active(rule).map(|a| a.def.rule.scope.clone());
+        let rule_region = scope.as_ref().and_then(|s| s.region.clone());
+        let rule_account = scope.and_then(|s| s.account);
         evals
             .iter()
             .map(|e| {
@@ -699,16 +716,25 @@ impl Engine {
                             .get(&(e.resource_type.clone(), e.resource_id.clone()))
                             .cloned()
                             .unwrap_or_else(|| {
-                                (self.settings.account.clone(), self.settings.region.clone())
+                                (
+                                    rule_account
+                                        .clone()
+                                        .unwrap_or_else(|| self.settings.account.clone()),
+                                    rule_region
+                                        .clone()
+                                        .unwrap_or_else(|| self.settings.region.clone()),
+                                )
                             });
                         (a, r, 0)
                     }
                 };
+                let place_region = rule_region.clone().filter(|r| *r != region);
                 Outcome::Result(
                     ResultRecord {
                         rule: rule.to_string(),
                         account,
                         region,
+                        place_region,
                         resource_type: e.resource_type.clone(),
                         resource_id: e.resource_id.clone(),
                         compliance: e.compliance,
@@ -735,6 +761,21 @@ impl Engine {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<ResultRecord>, Option<String>)> {
+        self.results_page_where(rule, types, after, limit, |_| true)
+    }
+
+    /// [`Engine::results_page`] of the results `keep` takes (a caller's account and region).
+    ///
+    /// # Errors
+    /// [`EngineError::Log`].
+    pub fn results_page_where(
+        &self,
+        rule: &str,
+        types: &[Compliance],
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&ResultRecord) -> bool,
+    ) -> Result<(Vec<ResultRecord>, Option<String>)> {
         let prefix = rule_prefix(rule);
         let mut out = Vec::new();
         let mut cursor = after.map(str::to_string);
@@ -746,7 +787,7 @@ impl Engine {
             for (k, v) in &page {
                 cursor = Some(k.clone());
                 if let Some(r) = kv_json::<ResultRecord>(v) {
-                    if types.is_empty() || types.contains(&r.compliance) {
+                    if (types.is_empty() || types.contains(&r.compliance)) && keep(&r) {
                         out.push(r);
                         if out.len() == limit {
                             let more = !self.log.kv_page(&prefix, Some(k), 1)?.is_empty();
@@ -847,12 +888,22 @@ impl Engine {
 
     /// A rule's live results by compliance type.
     pub fn counts(&self, rule: &str) -> RuleCounts {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(rule)
-            .copied()
-            .unwrap_or_default()
+        self.counts_where(rule, |_, _| true)
+    }
+
+    /// A rule's live results by compliance type, of the resources whose (account, region)
+    /// `place` takes.
+    pub fn counts_where(&self, rule: &str, place: impl Fn(&str, &str) -> bool) -> RuleCounts {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sum = RuleCounts::default();
+        for ((account, region), c) in counts.get(rule).into_iter().flatten() {
+            if place(account, region) {
+                sum.compliant += c.compliant;
+                sum.non_compliant += c.non_compliant;
+                sum.not_applicable += c.not_applicable;
+            }
+        }
+        sum
     }
 
     /// A rule's evaluation status.
@@ -1255,11 +1306,15 @@ impl Engine {
             let mut ended = Vec::new();
             let mut puts = Vec::new();
             let mut removes = Vec::new();
-            let mut deltas: Vec<(String, Compliance, i64)> = Vec::new();
+            let mut deltas: Vec<(&ResultRecord, i64)> = Vec::new();
+            let befores: Vec<Option<ResultRecord>> = actions
+                .keys()
+                .map(|k| before_round.get(k).cloned().flatten())
+                .collect();
+            for b in befores.iter().flatten() {
+                deltas.push((b, -1));
+            }
             for (k, a) in &actions {
-                if let Some(Some(b)) = before_round.get(k) {
-                    deltas.push((b.rule.clone(), b.compliance, -1));
-                }
                 match a {
                     Action::Put(r) => {
                         let (arn, id, shown) = rules
@@ -1282,7 +1337,7 @@ impl Engine {
                             by_resource_key(&r.resource_type, &r.resource_id, &r.rule),
                             Vec::new(),
                         ));
-                        deltas.push((r.rule.clone(), r.compliance, 1));
+                        deltas.push((r, 1));
                         before_round.insert(k.clone(), Some(r.clone()));
                     }
                     Action::End(r) => {
@@ -1299,8 +1354,13 @@ impl Engine {
                 .map_err(|e| EngineError::Record(e.to_string()))?;
             self.log.apply_kv(&puts, &removes)?;
             let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-            for (rule, c, d) in deltas {
-                counts.entry(rule).or_default().add(c, d);
+            for (r, d) in deltas {
+                counts
+                    .entry(r.rule.clone())
+                    .or_default()
+                    .entry((r.account.clone(), r.region.clone()))
+                    .or_default()
+                    .add(r.compliance, d);
             }
         }
         let now = now_ms();
@@ -1844,6 +1904,13 @@ fn judge_sync(
                         recorded_ms: invoked,
                         invoked_ms: invoked,
                         item_seq: item.seq,
+                        place_region: a
+                            .def
+                            .rule
+                            .scope
+                            .region
+                            .clone()
+                            .filter(|r| *r != item.key.region),
                     },
                     a.generation,
                 )),

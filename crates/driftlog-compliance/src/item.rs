@@ -47,6 +47,11 @@ pub struct ResultRecord {
     /// Log position of the item judged (0 for results reported through PutEvaluations):
     /// a result from an older item never replaces one from a newer item.
     pub item_seq: u64,
+    /// The region of the rule that judged, where it differs from the resource's (a global
+    /// resource such as an IAM role judged by a rule of one region): the compliance item is
+    /// recorded there, as AWS records it in the rule's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place_region: Option<String>,
 }
 
 /// Index key of a rule's result for one resource.
@@ -96,7 +101,12 @@ pub fn compliance_key_for(rule: &str, key: &ResourceKey) -> ResourceKey {
 pub fn compliance_key(r: &ResultRecord) -> ResourceKey {
     compliance_key_for(
         &r.rule,
-        &ResourceKey::new(&r.account, &r.region, &r.resource_type, &r.resource_id),
+        &ResourceKey::new(
+            &r.account,
+            r.place_region.as_deref().unwrap_or(&r.region),
+            &r.resource_type,
+            &r.resource_id,
+        ),
     )
 }
 
@@ -177,6 +187,7 @@ mod tests {
             recorded_ms: t,
             invoked_ms: t,
             item_seq: 1,
+            place_region: None,
         }
     }
 

@@ -88,6 +88,9 @@ pub enum RuleError {
     /// A parameter is missing, unknown or malformed (names it).
     #[error("InputParameters: {0}")]
     Parameter(String),
+    /// The rule's scope contradicts itself (names the members).
+    #[error("Scope: {0}")]
+    Scope(String),
     /// The item is not what the rule's type looks like (names the path).
     #[error("configuration item: {0}")]
     Item(String),

@@ -52,20 +52,19 @@ impl Scope {
     /// Checks AWS's constraints between the parts.
     ///
     /// # Errors
-    /// [`RuleError::Parameter`] naming the conflict.
+    /// [`RuleError::Scope`] naming the conflict.
     pub fn check(&self) -> Result<(), RuleError> {
         if self.tag_value.is_some() && self.tag_key.is_none() {
-            return Err(RuleError::Parameter("Scope: TagValue needs TagKey".into()));
+            return Err(RuleError::Scope("TagValue needs TagKey".into()));
         }
         if self.resource_id.is_some() && self.resource_types.len() != 1 {
-            return Err(RuleError::Parameter(
-                "Scope: ComplianceResourceId needs exactly one ComplianceResourceTypes entry"
-                    .into(),
+            return Err(RuleError::Scope(
+                "ComplianceResourceId needs exactly one ComplianceResourceTypes entry".into(),
             ));
         }
         if self.resource_types.len() > 100 {
-            return Err(RuleError::Parameter(
-                "Scope: at most 100 ComplianceResourceTypes".into(),
+            return Err(RuleError::Scope(
+                "at most 100 ComplianceResourceTypes".into(),
             ));
         }
         Ok(())
