@@ -1327,7 +1327,8 @@ impl Engine {
                                 )
                             })
                             .unwrap_or_else(|| (String::new(), String::new(), r.rule.clone()));
-                        upserts.push(compliance_observed(r, &shown, &arn, &id));
+                        let previous = before_round.get(k).cloned().flatten();
+                        upserts.push(compliance_observed(r, previous.as_ref(), &shown, &arn, &id));
                         puts.push((
                             k.clone(),
                             serde_json::to_vec(r)

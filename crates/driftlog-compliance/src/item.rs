@@ -111,9 +111,13 @@ pub fn compliance_key(r: &ResultRecord) -> ResourceKey {
 }
 
 /// The compliance item's document: the rule (by the name its owner gave it), the resource,
-/// the verdict (hashed) and the evaluation's times (volatile).
+/// the verdict (hashed) and the evaluation's times (volatile). The times of the result it
+/// replaces (`previous`) ride along, volatile too, in
+/// `supplementaryConfiguration.previousEvaluationResult`, so a ComplianceChangeNotification
+/// built from this version alone carries the old result whole.
 pub fn compliance_observed(
     r: &ResultRecord,
+    previous: Option<&ResultRecord>,
     rule_name: &str,
     rule_arn: &str,
     rule_id: &str,
@@ -142,6 +146,14 @@ pub fn compliance_observed(
         "configuration": configuration,
         "supplementaryConfiguration": {},
     });
+    let mut doc = doc;
+    if let Some(p) = previous {
+        doc["supplementaryConfiguration"]["previousEvaluationResult"] = json!({
+            "orderingTimestamp": iso_ms(p.ordering_ms),
+            "resultRecordedTime": iso_ms(p.recorded_ms),
+            "configRuleInvokedTime": iso_ms(p.invoked_ms),
+        });
+    }
     Observed::from_value(compliance_key(r), doc)
 }
 
@@ -193,9 +205,21 @@ mod tests {
 
     #[test]
     fn times_alone_do_not_change_the_item() {
-        let a = compliance_observed(&rec(Compliance::Compliant, 1_000), "ssh", "arn", "id");
-        let b = compliance_observed(&rec(Compliance::Compliant, 9_000), "ssh", "arn", "id");
-        let c = compliance_observed(&rec(Compliance::NonCompliant, 9_000), "ssh", "arn", "id");
+        let a = compliance_observed(&rec(Compliance::Compliant, 1_000), None, "ssh", "arn", "id");
+        let b = compliance_observed(
+            &rec(Compliance::Compliant, 9_000),
+            Some(&rec(Compliance::Compliant, 1_000)),
+            "ssh",
+            "arn",
+            "id",
+        );
+        let c = compliance_observed(
+            &rec(Compliance::NonCompliant, 9_000),
+            None,
+            "ssh",
+            "arn",
+            "id",
+        );
         assert_eq!(a.doc, b.doc);
         assert_ne!(a.volatile, b.volatile);
         assert_ne!(a.doc, c.doc);

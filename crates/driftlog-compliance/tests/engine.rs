@@ -330,6 +330,18 @@ async fn a_change_flips_compliance_within_one_poll_and_both_are_recorded() {
     assert!(
         m["newEvaluationResult"]["evaluationResultIdentifier"]["orderingTimestamp"].is_string()
     );
+    // The old result is whole: its verdict from the diff, its times from this version.
+    let old = &m["oldEvaluationResult"];
+    assert_eq!(old["complianceType"], "COMPLIANT");
+    assert!(
+        old["evaluationResultIdentifier"]["orderingTimestamp"].is_string(),
+        "{old}"
+    );
+    assert!(old["resultRecordedTime"].is_string() && old["configRuleInvokedTime"].is_string());
+    assert_eq!(
+        msgs[0]["newEvaluationResult"]["resultRecordedTime"],
+        old["resultRecordedTime"]
+    );
     assert!(driftlog_deliver::compliance_subject(m).contains("is NON_COMPLIANT with no-ssh"));
     stop.send(true).unwrap();
     h.await.unwrap();

@@ -124,12 +124,15 @@ pub fn compliance_change_notification(ci: &ConfigurationItem, now_ms: i64) -> Re
                 Some(c) => c["previousValue"].clone(),
                 None => s(k),
             };
+            // Its times ride along with this version (the diff leaves volatile fields out).
+            let times = &doc["supplementaryConfiguration"]["previousEvaluationResult"];
+            let t = |k: &str| times.get(k).cloned().unwrap_or(Value::Null);
             result(
                 prev("complianceType", "Configuration.ComplianceType"),
                 prev("annotation", "Configuration.Annotation"),
-                Value::Null,
-                Value::Null,
-                Value::Null,
+                t("orderingTimestamp"),
+                t("resultRecordedTime"),
+                t("configRuleInvokedTime"),
             )
         };
         (new, old)

@@ -180,6 +180,7 @@ static COMPLIANCE_SPEC: TypeSpec = TypeSpec {
         "configuration.orderingTimestamp",
         "configuration.resultRecordedTime",
         "configuration.configRuleInvokedTime",
+        "supplementaryConfiguration.previousEvaluationResult",
     ],
     global: false,
 };
