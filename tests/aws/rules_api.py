@@ -754,6 +754,16 @@ def run(args):
         ("no evaluations", "PutEvaluations", {"ResultToken": token, "Evaluations": []}, IPVE),
         ("INSUFFICIENT_DATA", "PutEvaluations", {"ResultToken": token, "Evaluations": [evaluation("INSUFFICIENT_DATA")]}, IPVE),
     ])
+    # The token names a rule of this region: a caller of another region cannot use it.
+    other = boto3.client("config", region_name="eu-west-1" if REGION != "eu-west-1" else "us-west-2",
+                         endpoint_url=os.environ["AWS_ENDPOINT_URL_CONFIG"],
+                         config=botocore.config.Config(retries={"max_attempts": 1}))
+    try:
+        other.put_evaluations(ResultToken=token, Evaluations=[evaluation("NON_COMPLIANT")])
+        check(False, "another region's caller used this region's result token")
+    except ClientError as e:
+        code = e.response["Error"]["Code"]
+        check(code == "InvalidResultTokenException", lambda: f"another region's caller: {code}")
     r = call("PutEvaluations", ResultToken="any-token-in-test-mode", Evaluations=[evaluation("NON_COMPLIANT", Annotation="test mode")], TestMode=True)
     check(r.get("FailedEvaluations") == [], lambda: f"TestMode: {short(r)}")
     time.sleep(1)

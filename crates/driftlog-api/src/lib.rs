@@ -130,7 +130,7 @@ impl ConfigApi {
             "DescribeConfigRules" => self.describe_config_rules(caller, input),
             "DeleteConfigRule" => self.delete_config_rule(caller, input).await,
             "StartConfigRulesEvaluation" => self.start_rules_evaluation(caller, input),
-            "PutEvaluations" => self.put_evaluations(input).await,
+            "PutEvaluations" => self.put_evaluations(caller, input).await,
             "DescribeComplianceByConfigRule" => self.describe_compliance_by_rule(caller, input),
             "DescribeComplianceByResource" => {
                 self.describe_compliance_by_resource(caller, input).await

@@ -498,7 +498,7 @@ impl ConfigApi {
         Ok(json!({}))
     }
 
-    pub(crate) async fn put_evaluations(&self, input: &Input) -> ApiResult<Value> {
+    pub(crate) async fn put_evaluations(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
         let engine = self.engine()?;
         let token = input.required_string("ResultToken", 0, usize::MAX)?;
         let test_mode = input.boolean("TestMode")?.unwrap_or(false);
@@ -522,6 +522,14 @@ impl ConfigApi {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        // A token names a rule of one region (and account): another's caller cannot use it.
+        if !test_mode
+            && engine
+                .token_rule(&token)
+                .is_some_and(|d| !visible(caller, &d))
+        {
+            return Err(engine_error(EngineError::InvalidToken));
+        }
         let failed = engine
             .put_evaluations(&token, &raw, test_mode)
             .await

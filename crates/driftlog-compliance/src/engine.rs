@@ -632,6 +632,13 @@ impl Engine {
             .contains(name)
     }
 
+    /// The live rule a result token was issued for, if the token is genuine and current
+    /// (the API checks that the caller sees that rule).
+    pub fn token_rule(&self, token: &str) -> Option<RuleDef> {
+        let (rule, _) = self.tokens.check(token, now_ms())?;
+        self.rule(&rule)
+    }
+
     /// Records evaluations an external evaluator reports later (`PutEvaluations`).
     /// `test_mode` checks them and records nothing. Returns the evaluations not recorded.
     ///
