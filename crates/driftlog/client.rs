@@ -29,8 +29,16 @@ pub fn remote(stream: UnixStream, req: &Request, printer: &mut Printer) -> Resul
         error: Option<String>,
         seq: Option<u64>,
     }
+    // A tail has no end of its own (but its --limit): the stream closing means the server
+    // went away, which the user must hear of.
+    let tail_limit = match req {
+        Request::Tail { limit, .. } => Some(*limit),
+        _ => None,
+    };
+    let mut printed = 0u64;
     for line in BufReader::new(stream).lines() {
         let line = line.context("reading answer")?;
+        printed += 1;
         let head: Head = serde_json::from_str(&line).context("bad answer line")?;
         if let Some(e) = head.error {
             bail!("{e}");
@@ -47,7 +55,15 @@ pub fn remote(stream: UnixStream, req: &Request, printer: &mut Printer) -> Resul
             }
         }
     }
-    printer.finish()
+    printer.finish()?;
+    if let Some(limit) = tail_limit {
+        if limit.is_none_or(|l| printed < l) {
+            bail!(
+                "the server ended the tail after {printed} items (it stopped or restarted); run tail again — with --durable NAME it resumes right after the last item printed"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Tails a store opened by this process (no server running, so nothing new will come):
