@@ -89,7 +89,9 @@ pub async fn tail(url: &str, a: TailArgs, printer: &mut Printer) -> Result<()> {
         };
         let Some(change) = next.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
         else {
-            return Ok(());
+            anyhow::bail!(
+                "the server ended the stream after {printed} items (it stopped or restarted); run tail again — with --durable NAME it resumes right after the last item printed"
+            );
         };
         printer.print(&event(&change)?)?;
         printed += 1;
