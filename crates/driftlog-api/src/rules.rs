@@ -319,6 +319,19 @@ impl ConfigApi {
         input.strings("ConfigRuleNames", 25, 1, 128)
     }
 
+    /// True when the caller is of the server's own region (and account): the place whose
+    /// rules keep their plain names, as the CLI's do.
+    fn at_home(&self, caller: &Caller) -> bool {
+        caller
+            .region
+            .as_deref()
+            .is_none_or(|r| r == self.settings.region)
+            && caller
+                .account
+                .as_deref()
+                .is_none_or(|a| a == self.settings.account)
+    }
+
     /// The rules the caller sees, in order of their names, one per name: a rule of the
     /// caller's own account and region hides a CLI rule (judging everything) of that name.
     fn visible_rules(&self, caller: &Caller, engine: &Engine) -> Vec<driftlog_compliance::RuleDef> {
@@ -453,6 +466,17 @@ impl ConfigApi {
         let engine = self.engine()?;
         let name = input.required_string("ConfigRuleName", 1, 128)?;
         let key = match self.visible_rule(caller, &engine, &name) {
+            Ok(d) if d.rule.scope.region.is_none() && !self.at_home(caller) => {
+                // A rule of the CLI judges every region: one region's caller cannot take it
+                // from all the others.
+                return Err(ApiError::new(
+                    "InvalidParameterValueException",
+                    format!(
+                        "The rule {name:?} is server-wide (added with `driftlog rules add`, judging every region); delete it with `driftlog rules remove {name}` or from {}.",
+                        self.settings.region
+                    ),
+                ));
+            }
             Ok(d) => d.rule.name,
             Err(e) => {
                 // Deleted already and still ending its results: in use, as AWS answers.

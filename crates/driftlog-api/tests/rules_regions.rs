@@ -293,6 +293,30 @@ async fn a_rule_judges_and_shows_in_its_own_region() {
     .unwrap();
     assert_eq!(r["EvaluationResults"].as_array().unwrap().len(), 2, "{r}");
 
+    // Another region's caller cannot delete the server-wide rule for every region; the
+    // server's own region can.
+    assert_eq!(
+        call(
+            &api,
+            &west,
+            "DeleteConfigRule",
+            json!({"ConfigRuleName": "cli-ssh"})
+        )
+        .await
+        .unwrap_err()
+        .code,
+        "InvalidParameterValueException"
+    );
+    assert!(engine.rule("cli-ssh").is_some());
+    call(
+        &api,
+        &east,
+        "DeleteConfigRule",
+        json!({"ConfigRuleName": "cli-ssh"}),
+    )
+    .await
+    .unwrap();
+
     // A rule of one region judging global resources (IAM) records their compliance in
     // its region, as AWS does.
     call(&api, &west, "PutConfigRule", json!({"ConfigRule": {"ConfigRuleName": "roles",

@@ -342,6 +342,12 @@ async fn a_change_flips_compliance_within_one_poll_and_both_are_recorded() {
         msgs[0]["newEvaluationResult"]["resultRecordedTime"],
         old["resultRecordedTime"]
     );
+    // An ended result's old result has its times too (the last version's).
+    assert_eq!(
+        msgs[3]["oldEvaluationResult"]["resultRecordedTime"],
+        msgs[2]["newEvaluationResult"]["resultRecordedTime"]
+    );
+    assert!(msgs[3]["oldEvaluationResult"]["resultRecordedTime"].is_string());
     assert!(driftlog_deliver::compliance_subject(m).contains("is NON_COMPLIANT with no-ssh"));
     stop.send(true).unwrap();
     h.await.unwrap();

@@ -107,7 +107,13 @@ pub fn compliance_change_notification(ci: &ConfigurationItem, now_ms: i64) -> Re
                 at.clone(),
                 at,
             ),
-            result(s("complianceType"), s("annotation"), Value::Null, Value::Null, Value::Null),
+            result(
+                s("complianceType"),
+                s("annotation"),
+                s("orderingTimestamp"),
+                s("resultRecordedTime"),
+                s("configRuleInvokedTime"),
+            ),
         )
     } else {
         let new = result(

@@ -403,6 +403,15 @@ impl Recorder {
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
             let load = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> { log.doc_at(seq) };
+            // A derived item that ends (a compliance result) keeps its last evaluation's
+            // times (volatile) in the deletion's previous value, for the notification's old
+            // result.
+            let load_whole = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> {
+                match log.get(seq)?.and_then(|ci| ci.document().ok()) {
+                    Some(doc) => Ok(bytes::Bytes::from(doc.to_string())),
+                    None => log.doc_at(seq),
+                }
+            };
             // Inputs are distinct scopes: diff them on all cores, merge in input order.
             let results: Vec<driftlog_log::Result<Diffed>> = {
                 let state = log.state();
@@ -433,7 +442,8 @@ impl Recorder {
                                                 &state, p, *as_of, load,
                                             )
                                             .and_then(|mut d| {
-                                                let r = diff_removed(&state, gone, *as_of, load)?;
+                                                let r =
+                                                    diff_removed(&state, gone, *as_of, load_whole)?;
                                                 d.changes.extend(r.changes);
                                                 d.stats.add(&r.stats);
                                                 Ok(d)
