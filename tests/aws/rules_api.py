@@ -792,6 +792,7 @@ def run(args):
     step("StartConfigRulesEvaluation re-invokes the evaluator")
     before = len(events(args.tokens, "deferred-external"))
     check(call("StartConfigRulesEvaluation", ConfigRuleNames=["deferred-external", "pick-cel"]) == {}, "StartConfigRulesEvaluation answers {}")
+    error_table([("StartConfigRulesEvaluation twice a minute", "StartConfigRulesEvaluation", {"ConfigRuleNames": ["pick-cel"]}, "LimitExceededException")])
     evs = wait_for("a new invocation after StartConfigRulesEvaluation", 20,
                    lambda: (lambda e: e if len(e) > before else (None, f"{len(e)} invocations"))(events(args.tokens, "deferred-external")))
     check_event(evs[-1], d_desc, BUCKET, bucket0, {"purpose": "deferred"})

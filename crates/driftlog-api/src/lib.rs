@@ -63,6 +63,8 @@ pub struct ConfigApi {
     select_cache: Mutex<std::collections::VecDeque<(String, Arc<Vec<String>>)>>,
     /// The rules engine, once the server started it.
     rules: std::sync::OnceLock<Arc<driftlog_compliance::Engine>>,
+    /// When StartConfigRulesEvaluation last started each rule (AWS allows one call a minute).
+    started: Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl ConfigApi {
@@ -96,6 +98,7 @@ impl ConfigApi {
             calls: Mutex::default(),
             select_cache: Mutex::default(),
             rules: std::sync::OnceLock::new(),
+            started: Mutex::default(),
         }))
     }
 

@@ -518,7 +518,27 @@ impl ConfigApi {
             .iter()
             .map(|n| Ok(self.visible_rule(caller, &engine, n)?.rule.name))
             .collect::<ApiResult<Vec<String>>>()?;
+        // AWS: "more than once per minute" is LimitExceededException, as is a running one.
+        {
+            let started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((n, _)) = names.iter().zip(&keys).find(|(_, k)| {
+                started
+                    .get(*k)
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(60))
+            }) {
+                return Err(ApiError::new(
+                    "LimitExceededException",
+                    format!("The rule '{n}' was started less than a minute ago; StartConfigRulesEvaluation takes each rule once a minute."),
+                ));
+            }
+        }
         engine.start_evaluation(&keys).map_err(engine_error)?;
+        let now = std::time::Instant::now();
+        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        started.retain(|_, t| t.elapsed() < std::time::Duration::from_secs(60));
+        for k in keys {
+            started.insert(k, now);
+        }
         Ok(json!({}))
     }
 

@@ -293,6 +293,26 @@ async fn a_rule_judges_and_shows_in_its_own_region() {
     .unwrap();
     assert_eq!(r["EvaluationResults"].as_array().unwrap().len(), 2, "{r}");
 
+    // The server-wide rule's name is taken in every region; the server's own region
+    // updates it in place, server-wide still.
+    let cli_rule = json!({"ConfigRule": {"ConfigRuleName": "cli-ssh", "Description": "updated",
+        "Scope": {"ComplianceResourceTypes": [SG]}, "Source": {"Owner": "AWS", "SourceIdentifier": "INCOMING_SSH_DISABLED"}}});
+    assert_eq!(
+        call(&api, &west, "PutConfigRule", cli_rule.clone())
+            .await
+            .unwrap_err()
+            .code,
+        "InvalidParameterValueException"
+    );
+    call(&api, &east, "PutConfigRule", cli_rule).await.unwrap();
+    let wide = engine.rule("cli-ssh").unwrap();
+    assert_eq!(wide.rule.scope.region, None);
+    assert_eq!(wide.api["Description"], "updated");
+    assert_eq!(
+        judged_by(&api, &west, "cli-ssh", west_sgs.len()).await,
+        west_sgs
+    );
+
     // Another region's caller cannot delete the server-wide rule for every region; the
     // server's own region can.
     assert_eq!(

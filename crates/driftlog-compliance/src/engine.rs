@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The cursor of the change loop in the store.
@@ -453,9 +453,29 @@ impl Engine {
             return Err(EngineError::InUse(shown.to_string()));
         }
         let existing = self.rule(&name);
+        // A server-wide rule (the CLI's, judging every region) is seen by every region's
+        // caller under its name: another region cannot put a rule of that name beside it,
+        // and the server's own region updates it in place, server-wide still.
+        let mut ctx = ctx.clone();
+        if ctx.scope_region.is_some() {
+            if let Some(wide) = self.rule(shown).filter(|d| d.rule.scope.region.is_none()) {
+                if name != shown {
+                    return Err(DefError {
+                        code: "InvalidParameterValueException",
+                        message: format!(
+                            "The name {shown:?} is taken by a server-wide rule (added with `driftlog rules add`, judging every region); choose another name, or update it from {}.",
+                            self.settings.region
+                        ),
+                    }
+                    .into());
+                }
+                ctx.scope_region.clone_from(&wide.rule.scope.region);
+                ctx.scope_account.clone_from(&wide.rule.scope.account);
+            }
+        }
+        let ctx = &ctx;
         // A name that spells another place's key (`ssh@eu-west-1` put in us-east-1) never
-        // takes that place's rule over. (A rule of the CLI, which judges everything, may be
-        // confined by the API, and the CLI may widen any.)
+        // takes that place's rule over. (The CLI may widen any rule.)
         if let Some(old) = &existing {
             let theirs = (&old.rule.scope.region, &old.rule.scope.account);
             let mine = (&ctx.scope_region, &ctx.scope_account);
@@ -697,9 +717,16 @@ impl Engine {
             })
             .map(|e| (e.resource_type.as_str(), e.resource_id.as_str()))
             .collect();
+        // A rule of one region reports on its own place's resources only (a resource of that
+        // id elsewhere is not the one meant).
+        let in_place = self.active(rule).map(|a| a.def.rule.scope.clone());
         if !wanted.is_empty() {
             for k in self.log.state().keys() {
-                if wanted.contains(&(k.resource_type.as_str(), k.resource_id.as_str())) {
+                if wanted.contains(&(k.resource_type.as_str(), k.resource_id.as_str()))
+                    && in_place
+                        .as_ref()
+                        .is_none_or(|sc| sc.covers_place(&k.account, &k.region))
+                {
                     places.insert((k.resource_type, k.resource_id), (k.account, k.region));
                 }
             }
@@ -959,11 +986,22 @@ impl Engine {
             let me = self.clone();
             let mut stop = stop.clone();
             tokio::spawn(async move {
+                // Periodic rules are looked for every periodic_check, failed invocations
+                // retried as soon as due (every retry_after at most).
+                let tick = me
+                    .settings
+                    .periodic_check
+                    .min(me.settings.retry_after)
+                    .max(Duration::from_millis(50));
+                let mut last_periodic: Option<Instant> = None;
                 loop {
-                    me.start_due_periodic();
+                    if last_periodic.is_none_or(|t| t.elapsed() >= me.settings.periodic_check) {
+                        last_periodic = Some(Instant::now());
+                        me.start_due_periodic();
+                    }
                     me.spawn_due_retries();
                     tokio::select! {
-                        _ = tokio::time::sleep(me.settings.periodic_check) => {}
+                        _ = tokio::time::sleep(tick) => {}
                         _ = stop.changed() => break,
                     }
                     if *stop.borrow() {

@@ -907,6 +907,8 @@ async fn failed_external_invocations_are_retried_then_given_up() {
     s.evaluators = vec![counter("flaky"), counter("broken")];
     s.retry_after = Duration::from_millis(100);
     s.retries = 2;
+    // Retries are due long before the next periodic check: they must not wait for it.
+    s.periodic_check = Duration::from_secs(300);
     let engine = Engine::open(w.log.clone(), Some(w.rec.clone()), s).unwrap();
     let (stop, rx) = watch::channel(false);
     let e = engine.clone();
