@@ -887,3 +887,41 @@ fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
     assert_eq!(st["resources"].as_array().unwrap().len(), 3);
     assert!(st["resources"][0]["items"].as_u64() >= st["resources"][2]["items"].as_u64());
 }
+
+/// The config stream's status (`configStreamDeliveryInfo`) follows the SNS deliveries of
+/// configuration changes, not only the channel's own notifications: `Success` once changes
+/// reached the topic on moto, with the time of the last one.
+#[test]
+fn config_stream_status_follows_the_sns_deliveries() {
+    let Some(m) = moto_support::moto() else {
+        return;
+    };
+    for (k, v) in moto_support::CREDENTIALS {
+        std::env::set_var(k, v);
+    }
+    let r = moto_support::delivery(&m, &["topics", "stream-topic", "stream-queue", "us-east-1"]);
+    let topic = r["topics"]["us-east-1"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port, 200);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[delivery]\n",
+        &format!(
+            "[delivery]\nsns_topic_arn = \"{topic}\"\nendpoint_url = \"{}\"\nregion = \"us-east-1\"\n",
+            m.url
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let s = start(&cfg, port);
+    let status = || {
+        ok(&call(&s, "DescribeDeliveryChannelStatus", json!({})))["DeliveryChannelsStatus"][0]
+            ["configStreamDeliveryInfo"]
+            .clone()
+    };
+    wait("the config stream to report Success", 60, || {
+        status()["lastStatus"] == "Success"
+    });
+    let st = status();
+    assert!(st["lastStatusChangeTime"].is_number(), "{st}");
+    assert!(st.get("lastErrorCode").is_none(), "{st}");
+}

@@ -941,7 +941,7 @@ impl Default for StoreSection {
 }
 
 /// The sink that carries the config stream to `delivery.sns_topic_arn`.
-pub const CONFIG_STREAM_SINK: &str = "config-stream";
+pub const CONFIG_STREAM_SINK: &str = driftlog_sinks::CONFIG_STREAM_SINK;
 
 /// Parses `90s`, `5m`, `2h`, `1d`, `250ms`.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {

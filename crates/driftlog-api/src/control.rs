@@ -375,6 +375,51 @@ fn stream_info(i: &DeliveryInfo) -> Value {
 }
 
 impl ConfigApi {
+    /// The config stream's status: the channel's own notifications (delivery events) and
+    /// the configuration item changes the config-stream sink publishes, whichever was
+    /// attempted last.
+    fn stream_status(
+        &self,
+        mut info: driftlog_sinks::DeliveryInfo,
+    ) -> driftlog_sinks::DeliveryInfo {
+        let Some(sink) = self
+            .delivery
+            .sinks()
+            .into_iter()
+            .find(|s| s.name == driftlog_sinks::CONFIG_STREAM_SINK)
+        else {
+            return info;
+        };
+        let Some(at) = sink.last_attempt_ms else {
+            return info;
+        };
+        if info.last_attempt_time.is_some_and(|t| t > at) {
+            return info;
+        }
+        let (status, error) = match &sink.last_error {
+            Some(e) => {
+                let (code, message) = e.split_once(": ").unwrap_or(("Error", e.as_str()));
+                (
+                    driftlog_sinks::status::FAILURE,
+                    Some((code.to_string(), message.to_string())),
+                )
+            }
+            None if sink.last_success_ms.is_some() => (driftlog_sinks::status::SUCCESS, None),
+            None => return info,
+        };
+        if info.last_status != status {
+            info.last_status = status.to_string();
+            info.last_status_change_time = Some(at);
+        }
+        info.last_attempt_time = Some(at);
+        info.last_error_code = error.as_ref().map(|e| e.0.clone());
+        info.last_error_message = error.map(|e| e.1);
+        if status == driftlog_sinks::status::SUCCESS {
+            info.last_successful_time = sink.last_success_ms;
+        }
+        info
+    }
+
     pub(crate) fn control(&self) -> Control {
         self.control
             .lock()
@@ -743,7 +788,7 @@ impl ConfigApi {
             "name": def.name,
             "configSnapshotDeliveryInfo": export_info(&st.config_snapshot_delivery_info),
             "configHistoryDeliveryInfo": export_info(&st.config_history_delivery_info),
-            "configStreamDeliveryInfo": stream_info(&st.config_stream_delivery_info),
+            "configStreamDeliveryInfo": stream_info(&self.stream_status(st.config_stream_delivery_info)),
         }]}))
     }
 

@@ -37,6 +37,10 @@ pub use store::{error_code, DeliveryStore, StoreLocation};
 pub use transport::{Message, SendError, Transport};
 pub use webhook::WebhookTransport;
 
+/// The sink that carries the config stream to the delivery channel's SNS topic: its
+/// deliveries are the channel's `configStreamDeliveryInfo`.
+pub const CONFIG_STREAM_SINK: &str = "config-stream";
+
 use thiserror::Error;
 
 /// Why delivery could not start or a file could not be delivered.
