@@ -131,7 +131,32 @@ pub struct RuleStatus {
 }
 
 /// A rule's counts by the (account, region) of the resources judged.
-type PlaceCounts = HashMap<(String, String), RuleCounts>;
+/// Nested (account, then region) so that counting a result looks keys up by reference and
+/// allocates only for a new place.
+type PlaceCounts = HashMap<String, HashMap<String, RuleCounts>>;
+
+/// Adds `d` results of `r`'s compliance to `r`'s rule and place.
+fn count(counts: &mut HashMap<String, PlaceCounts>, r: &ResultRecord, d: i64) {
+    if !counts.contains_key(&r.rule) {
+        counts.insert(r.rule.clone(), PlaceCounts::new());
+    }
+    let Some(by_account) = counts.get_mut(&r.rule) else {
+        return;
+    };
+    if !by_account.contains_key(&r.account) {
+        by_account.insert(r.account.clone(), HashMap::new());
+    }
+    let Some(by_region) = by_account.get_mut(&r.account) else {
+        return;
+    };
+    match by_region.get_mut(&r.region) {
+        Some(c) => c.add(r.compliance, d),
+        None => by_region
+            .entry(r.region.clone())
+            .or_default()
+            .add(r.compliance, d),
+    }
+}
 
 /// Results of one rule by compliance type (live, from the index).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,12 +356,7 @@ impl Engine {
             after = Some(last.clone());
             for (_, v) in &page {
                 if let Some(r) = kv_json::<ResultRecord>(v) {
-                    counts
-                        .entry(r.rule)
-                        .or_default()
-                        .entry((r.account, r.region))
-                        .or_default()
-                        .add(r.compliance, 1);
+                    count(&mut counts, &r, 1);
                 }
             }
         }
@@ -930,7 +950,10 @@ impl Engine {
     pub fn counts_where(&self, rule: &str, place: impl Fn(&str, &str) -> bool) -> RuleCounts {
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let mut sum = RuleCounts::default();
-        for ((account, region), c) in counts.get(rule).into_iter().flatten() {
+        let places = counts.get(rule).into_iter().flatten();
+        for ((account, region), c) in
+            places.flat_map(|(a, by_region)| by_region.iter().map(move |(r, c)| ((a, r), c)))
+        {
             if place(account, region) {
                 sum.compliant += c.compliant;
                 sum.non_compliant += c.non_compliant;
@@ -1351,14 +1374,9 @@ impl Engine {
             let mut ended = Vec::new();
             let mut puts = Vec::new();
             let mut removes = Vec::new();
-            let mut deltas: Vec<(&ResultRecord, i64)> = Vec::new();
-            let befores: Vec<Option<ResultRecord>> = actions
-                .keys()
-                .map(|k| before_round.get(k).cloned().flatten())
-                .collect();
-            for b in befores.iter().flatten() {
-                deltas.push((b, -1));
-            }
+            // Counts change by the results replaced (-1) and the results put (+1).
+            let mut replaced: Vec<ResultRecord> = Vec::new();
+            let mut added: Vec<&ResultRecord> = Vec::new();
             for (k, a) in &actions {
                 match a {
                     Action::Put(r) => {
@@ -1372,8 +1390,9 @@ impl Engine {
                                 )
                             })
                             .unwrap_or_else(|| (String::new(), String::new(), r.rule.clone()));
-                        let previous = before_round.get(k).cloned().flatten();
+                        let previous = before_round.insert(k.clone(), Some(r.clone())).flatten();
                         upserts.push(compliance_observed(r, previous.as_ref(), &shown, &arn, &id));
+                        replaced.extend(previous);
                         puts.push((
                             k.clone(),
                             serde_json::to_vec(r)
@@ -1383,14 +1402,13 @@ impl Engine {
                             by_resource_key(&r.resource_type, &r.resource_id, &r.rule),
                             Vec::new(),
                         ));
-                        deltas.push((r, 1));
-                        before_round.insert(k.clone(), Some(r.clone()));
+                        added.push(r);
                     }
                     Action::End(r) => {
                         ended.push(compliance_key(r));
                         removes.push(k.clone());
                         removes.push(by_resource_key(&r.resource_type, &r.resource_id, &r.rule));
-                        before_round.insert(k.clone(), None);
+                        replaced.extend(before_round.insert(k.clone(), None).flatten());
                     }
                 }
             }
@@ -1400,13 +1418,11 @@ impl Engine {
                 .map_err(|e| EngineError::Record(e.to_string()))?;
             self.log.apply_kv(&puts, &removes)?;
             let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-            for (r, d) in deltas {
-                counts
-                    .entry(r.rule.clone())
-                    .or_default()
-                    .entry((r.account.clone(), r.region.clone()))
-                    .or_default()
-                    .add(r.compliance, d);
+            for r in &replaced {
+                count(&mut counts, r, -1);
+            }
+            for r in added {
+                count(&mut counts, r, 1);
             }
         }
         let now = now_ms();
