@@ -409,18 +409,14 @@ async fn compliance_at(
                 let c = &doc["configuration"];
                 // The item's id is `<rule key>/<type>/<id>`: the key tells apart rules of one
                 // name in several regions (`name@region`), as `rules list` shows them.
-                let suffix = format!(
-                    "/{}/{}",
+                let key = driftlog_compliance::item::rule_of_compliance_id(
+                    &ci.key.resource_id,
                     c["resourceType"].as_str().unwrap_or(""),
-                    c["resourceId"].as_str().unwrap_or("")
-                );
-                let key = ci
-                    .key
-                    .resource_id
-                    .strip_suffix(&suffix)
-                    .or(c["configRuleName"].as_str())
-                    .unwrap_or("")
-                    .to_string();
+                    c["resourceId"].as_str().unwrap_or(""),
+                )
+                .or(c["configRuleName"].as_str())
+                .unwrap_or("")
+                .to_string();
                 let ok_rule = only_rule.as_ref().is_none_or(|r| *r == key);
                 let ok_res = want.as_ref().is_none_or(|(t, id)| {
                     c["resourceType"].as_str() == Some(t) && c["resourceId"].as_str() == Some(id)

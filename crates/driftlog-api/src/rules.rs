@@ -61,6 +61,41 @@ fn result_visible(caller: &Caller, r: &ResultRecord) -> bool {
     place_visible(caller, &r.account, &r.region)
 }
 
+/// A resource's compliance as the caller sees it: from the results of the caller's rules
+/// (`seen`, by key) for the caller's place.
+fn callers_compliance(
+    results: &[ResultRecord],
+    seen: &std::collections::HashSet<String>,
+    caller: &Caller,
+) -> (Compliance, u64) {
+    let mine: Vec<&ResultRecord> = results
+        .iter()
+        .filter(|r| seen.contains(&r.rule) && result_visible(caller, r))
+        .collect();
+    resource_compliance(&mine)
+}
+
+/// The rules named, in the order named (`NoSuchConfigRuleException` for a name not among
+/// `rules`), or all of `rules` when none is named.
+fn named_or_all(
+    rules: Vec<driftlog_compliance::RuleDef>,
+    names: Option<Vec<String>>,
+) -> ApiResult<Vec<driftlog_compliance::RuleDef>> {
+    match names.filter(|n| !n.is_empty()) {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                rules
+                    .iter()
+                    .find(|r| r.display_name() == n)
+                    .cloned()
+                    .ok_or_else(|| no_such_rule(n))
+            })
+            .collect(),
+        None => Ok(rules),
+    }
+}
+
 /// Rules by their names, sorted, keeping for a name shared by several the most confined
 /// (own account and region before everywhere).
 fn one_per_name(rules: Vec<driftlog_compliance::RuleDef>) -> Vec<driftlog_compliance::RuleDef> {
@@ -244,7 +279,7 @@ fn contributor(n: u64) -> Value {
 }
 
 /// A resource's compliance over its rules' results, and how many rules it violates.
-fn resource_compliance(results: &[ResultRecord]) -> (Compliance, u64) {
+fn resource_compliance(results: &[&ResultRecord]) -> (Compliance, u64) {
     let nc = results
         .iter()
         .filter(|r| r.compliance == Compliance::NonCompliant)
@@ -437,16 +472,12 @@ impl ConfigApi {
             }
         }
         rules.sort_by(|a, b| a.display_name().cmp(b.display_name()));
-        if let Some(names) = names.filter(|n| !n.is_empty()) {
-            let mut out = Vec::new();
-            for n in &names {
-                let r = rules
-                    .iter()
-                    .find(|r| r.display_name() == n)
-                    .ok_or_else(|| no_such_rule(n))?;
-                out.push(r.api.clone());
-            }
-            return Ok(json!({"ConfigRules": out}));
+        if names.as_ref().is_some_and(|n| !n.is_empty()) {
+            let out: Vec<Value> = named_or_all(rules, names)?
+                .into_iter()
+                .map(|r| r.api)
+                .collect();
+            return Ok(json!({ "ConfigRules": out }));
         }
         let after = self.resume(input, "NextToken", "DescribeConfigRules", "")?;
         let (page, next) = page_by_name(&rules, after.as_deref(), 25);
@@ -597,27 +628,12 @@ impl ConfigApi {
         // One page holds every rule: a token was never issued, so any is refused.
         self.resume(input, "NextToken", "DescribeComplianceByConfigRule", "")?;
         let rules = self.visible_rules(caller, &engine);
-        // (name shown, key in the engine)
-        let chosen: Vec<(String, String)> = match names.filter(|n| !n.is_empty()) {
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    rules
-                        .iter()
-                        .find(|r| r.display_name() == n)
-                        .map(|r| (n.clone(), r.rule.name.clone()))
-                        .ok_or_else(|| no_such_rule(n))
-                })
-                .collect::<ApiResult<_>>()?,
-            None => rules
-                .iter()
-                .map(|r| (r.display_name().to_string(), r.rule.name.clone()))
-                .collect(),
-        };
-        let out: Vec<Value> = chosen
+        let out: Vec<Value> = named_or_all(rules, names)?
             .iter()
-            .filter_map(|(n, key)| {
-                let counts = engine.counts_where(key, |a, r| place_visible(caller, a, r));
+            .filter_map(|d| {
+                let n = d.display_name();
+                let counts =
+                    engine.counts_where(&d.rule.name, |a, r| place_visible(caller, a, r));
                 let c = counts.compliance();
                 (filter.is_empty() || filter.contains(&c)).then(|| {
                     json!({"ConfigRuleName": n, "Compliance": compliance_json(c, counts.non_compliant)})
@@ -662,9 +678,8 @@ impl ConfigApi {
             .collect();
         if let (Some(t), Some(id)) = (&rtype, &rid) {
             // One resource: AWS answers INSUFFICIENT_DATA for a resource no rule judged.
-            let mut results = engine.resource_results(t, id).map_err(engine_error)?;
-            results.retain(|r| seen.contains(&r.rule) && result_visible(caller, r));
-            let (c, nc) = resource_compliance(&results);
+            let results = engine.resource_results(t, id).map_err(engine_error)?;
+            let (c, nc) = callers_compliance(&results, &seen, caller);
             let list = if filter.is_empty() || filter.contains(&c) {
                 vec![
                     json!({"ResourceType": t, "ResourceId": id, "Compliance": compliance_json(c, nc)}),
@@ -682,13 +697,10 @@ impl ConfigApi {
                 None,
                 after.as_deref(),
                 |rs| {
-                    let mine: Vec<ResultRecord> = rs
-                        .iter()
-                        .filter(|r| seen2.contains(&r.rule) && result_visible(&who, r))
-                        .cloned()
-                        .collect();
-                    !mine.is_empty()
-                        && (filter.is_empty() || filter.contains(&resource_compliance(&mine).0))
+                    rs.iter()
+                        .any(|r| seen2.contains(&r.rule) && result_visible(&who, r))
+                        && (filter.is_empty()
+                            || filter.contains(&callers_compliance(rs, &seen2, &who).0))
                 },
                 limit,
             )
@@ -699,12 +711,7 @@ impl ConfigApi {
         let list: Vec<Value> = page
             .iter()
             .map(|(t, id, rs)| {
-                let mine: Vec<ResultRecord> = rs
-                    .iter()
-                    .filter(|r| seen.contains(&r.rule) && result_visible(caller, r))
-                    .cloned()
-                    .collect();
-                let (c, nc) = resource_compliance(&mine);
+                let (c, nc) = callers_compliance(rs, &seen, caller);
                 json!({"ResourceType": t, "ResourceId": id, "Compliance": compliance_json(c, nc)})
             })
             .collect();
@@ -813,26 +820,10 @@ impl ConfigApi {
     ) -> ApiResult<Value> {
         let engine = self.engine()?;
         let names = self.rule_names(input)?;
-        let limit = match input.integer("Limit", 0, 50)? {
-            None | Some(0) => 50,
-            Some(n) => usize::try_from(n).unwrap_or(50),
-        };
+        let limit = input.limit("Limit", 50, 50)?;
         let rules = self.visible_rules(caller, &engine);
-        let chosen: Vec<driftlog_compliance::RuleDef> = match names.filter(|n| !n.is_empty()) {
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    rules
-                        .iter()
-                        .find(|r| r.display_name() == n)
-                        .cloned()
-                        .ok_or_else(|| no_such_rule(n))
-                })
-                .collect::<ApiResult<_>>()?,
-            None => rules,
-        };
         // Pages resume after a name, so they walk the names in order.
-        let mut chosen = chosen;
+        let mut chosen = named_or_all(rules, names)?;
         chosen.sort_by(|a, b| a.display_name().cmp(b.display_name()));
         chosen.dedup_by(|a, b| a.rule.name == b.rule.name);
         let after = self.resume(input, "NextToken", "DescribeConfigRuleEvaluationStatus", "")?;

@@ -428,27 +428,41 @@ async fn a_rule_judges_and_shows_in_its_own_region() {
     run.await.unwrap().unwrap();
 }
 
-/// The security groups ListDiscoveredResources lists for the caller.
-async fn listed_sgs(api: &ConfigApi, who: &Caller) -> BTreeSet<String> {
-    let mut listed = BTreeSet::new();
-    let mut token: Option<String> = None;
+/// Every item of every page of `op`: `items` of each answer, pages chained by `token`.
+async fn all_pages(
+    api: &ConfigApi,
+    who: &Caller,
+    op: &str,
+    mut body: Value,
+    token: &str,
+    items: &str,
+) -> Vec<Value> {
+    let mut out = Vec::new();
     loop {
-        let mut body = json!({"resourceType": SG, "limit": 100});
-        if let Some(t) = &token {
-            body["nextToken"] = json!(t);
-        }
-        let page = call(api, who, "ListDiscoveredResources", body)
-            .await
-            .unwrap();
-        for r in page["resourceIdentifiers"].as_array().unwrap() {
-            listed.insert(r["resourceId"].as_str().unwrap().to_string());
-        }
-        match page["nextToken"].as_str() {
-            Some(t) => token = Some(t.to_string()),
-            None => break,
+        let page = call(api, who, op, body.clone()).await.unwrap();
+        out.extend(page[items].as_array().unwrap().iter().cloned());
+        match page[token].as_str() {
+            Some(t) => body[token] = json!(t),
+            None => return out,
         }
     }
-    listed
+}
+
+/// The security groups ListDiscoveredResources lists for the caller.
+async fn listed_sgs(api: &ConfigApi, who: &Caller) -> BTreeSet<String> {
+    let body = json!({"resourceType": SG, "limit": 100});
+    all_pages(
+        api,
+        who,
+        "ListDiscoveredResources",
+        body,
+        "nextToken",
+        "resourceIdentifiers",
+    )
+    .await
+    .iter()
+    .map(|r| r["resourceId"].as_str().unwrap().to_string())
+    .collect()
 }
 
 /// The resources the caller's rule `name` has results for, once it has `want` of them (or
@@ -456,26 +470,24 @@ async fn listed_sgs(api: &ConfigApi, who: &Caller) -> BTreeSet<String> {
 async fn judged_by(api: &ConfigApi, who: &Caller, name: &str, want: usize) -> BTreeSet<String> {
     let t0 = Instant::now();
     loop {
-        let mut judged = BTreeSet::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut body = json!({"ConfigRuleName": name, "Limit": 100});
-            if let Some(t) = &token {
-                body["NextToken"] = json!(t);
-            }
-            let page = call(api, who, "GetComplianceDetailsByConfigRule", body)
-                .await
-                .unwrap();
-            for r in page["EvaluationResults"].as_array().unwrap() {
+        let body = json!({"ConfigRuleName": name, "Limit": 100});
+        let results = all_pages(
+            api,
+            who,
+            "GetComplianceDetailsByConfigRule",
+            body,
+            "NextToken",
+            "EvaluationResults",
+        )
+        .await;
+        let judged: BTreeSet<String> = results
+            .iter()
+            .map(|r| {
                 let q = &r["EvaluationResultIdentifier"]["EvaluationResultQualifier"];
                 assert_eq!(q["ConfigRuleName"], name);
-                judged.insert(q["ResourceId"].as_str().unwrap().to_string());
-            }
-            match page["NextToken"].as_str() {
-                Some(t) => token = Some(t.to_string()),
-                None => break,
-            }
-        }
+                q["ResourceId"].as_str().unwrap().to_string()
+            })
+            .collect();
         if judged.len() >= want || t0.elapsed() > Duration::from_secs(30) {
             return judged;
         }

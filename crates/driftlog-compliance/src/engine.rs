@@ -250,11 +250,26 @@ struct Retry {
     due_ms: i64,
 }
 
+/// Where `rule`'s retry marks are (all of them start with it).
+fn retry_prefix(rule: &str) -> String {
+    format!("rules/retry/{rule}\u{1}")
+}
+
 fn retry_key(rule: &str, key: &ResourceKey) -> String {
     format!(
-        "rules/retry/{rule}\u{1}{}\u{1}{}\u{1}{}\u{1}{}",
-        key.resource_type, key.resource_id, key.account, key.region
+        "{}{}\u{1}{}\u{1}{}\u{1}{}",
+        retry_prefix(rule),
+        key.resource_type,
+        key.resource_id,
+        key.account,
+        key.region
     )
+}
+
+/// A result's [`ResultRecord::place_region`]: the judging rule's region where it differs
+/// from the resource's.
+fn place_region(rule_region: Option<&String>, resource_region: &str) -> Option<String> {
+    rule_region.filter(|r| *r != resource_region).cloned()
 }
 
 /// The rules engine (see the crate docs).
@@ -426,6 +441,12 @@ impl Engine {
         self.active(name).map(|a| a.def.clone())
     }
 
+    /// The name a rule's owner gave it (its key when the rule is gone).
+    fn display_of(&self, key: &str) -> String {
+        self.active(key)
+            .map_or_else(|| key.to_string(), |a| a.def.display_name().to_string())
+    }
+
     fn active(&self, name: &str) -> Option<Arc<Active>> {
         self.rules
             .read()
@@ -453,18 +474,8 @@ impl Engine {
             .get("ConfigRuleName")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let mut name = ctx.rule_key(shown);
-        // Stores written before names were per region keep such a rule under its plain
-        // name: it stays there when the same place puts it again.
-        if name != shown
-            && self.rule(&name).is_none()
-            && self.rule(shown).is_some_and(|old| {
-                old.rule.scope.region == ctx.scope_region
-                    && old.rule.scope.account == ctx.scope_account
-            })
-        {
-            name = shown.to_string();
-        }
+        let (name, ctx) = self.key_and_place(shown, ctx)?;
+        let ctx = &ctx;
         if self
             .log
             .get_kv(&format!("rules/deleting/{name}"))?
@@ -473,43 +484,6 @@ impl Engine {
             return Err(EngineError::InUse(shown.to_string()));
         }
         let existing = self.rule(&name);
-        // A server-wide rule (the CLI's, judging every region) is seen by every region's
-        // caller under its name: another region cannot put a rule of that name beside it,
-        // and the server's own region updates it in place, server-wide still.
-        let mut ctx = ctx.clone();
-        if ctx.scope_region.is_some() {
-            if let Some(wide) = self.rule(shown).filter(|d| d.rule.scope.region.is_none()) {
-                if name != shown {
-                    return Err(DefError {
-                        code: "InvalidParameterValueException",
-                        message: format!(
-                            "The name {shown:?} is taken by a server-wide rule (added with `driftlog rules add`, judging every region); choose another name, or update it from {}.",
-                            self.settings.region
-                        ),
-                    }
-                    .into());
-                }
-                ctx.scope_region.clone_from(&wide.rule.scope.region);
-                ctx.scope_account.clone_from(&wide.rule.scope.account);
-            }
-        }
-        let ctx = &ctx;
-        // A name that spells another place's key (`ssh@eu-west-1` put in us-east-1) never
-        // takes that place's rule over. (The CLI may widen any rule.)
-        if let Some(old) = &existing {
-            let theirs = (&old.rule.scope.region, &old.rule.scope.account);
-            let mine = (&ctx.scope_region, &ctx.scope_account);
-            if theirs.0.is_some() && mine.0.is_some() && theirs != mine {
-                return Err(DefError {
-                    code: "InvalidParameterValueException",
-                    message: format!(
-                        "The name {shown:?} is taken by a rule of another region or account ({}); choose another name.",
-                        old.arn
-                    ),
-                }
-                .into());
-            }
-        }
         let now = now_ms();
         let mut def = RuleDef::from_api(config_rule, existing.as_ref(), ctx, now)?;
         def.rule.name.clone_from(&name);
@@ -561,6 +535,61 @@ impl Engine {
             self.spawn_full_run(name, "put");
         }
         Ok(def)
+    }
+
+    /// The key a rule named `shown` is put under from `ctx`, and the place it judges:
+    /// * a rule an older store kept under its plain name (before names were per region)
+    ///   stays there when the same place puts it again;
+    /// * a server-wide rule (the CLI's, judging every region) is seen by every region's
+    ///   caller under its name: another region cannot put a rule of that name beside it,
+    ///   and the server's own region updates it in place, server-wide still;
+    /// * a name that spells another place's key (`ssh@eu-west-1` put in us-east-1) never
+    ///   takes that place's rule over (the CLI may widen any rule).
+    fn key_and_place(&self, shown: &str, ctx: &DefContext) -> Result<(String, DefContext)> {
+        let taken = |by: &RuleDef, what: &str| -> EngineError {
+            DefError {
+                code: "InvalidParameterValueException",
+                message: format!(
+                    "The name {shown:?} is taken by {what} ({}); choose another name.",
+                    by.arn
+                ),
+            }
+            .into()
+        };
+        let mut name = ctx.rule_key(shown);
+        let mut ctx = ctx.clone();
+        let plain = self.rule(shown);
+        if name != shown && self.rule(&name).is_none() {
+            if let Some(old) = plain.as_ref().filter(|old| {
+                old.rule.scope.region == ctx.scope_region
+                    && old.rule.scope.account == ctx.scope_account
+            }) {
+                name = old.rule.name.clone();
+            }
+        }
+        if ctx.scope_region.is_some() {
+            if let Some(wide) = plain.as_ref().filter(|d| d.rule.scope.region.is_none()) {
+                if name != shown {
+                    return Err(taken(
+                        wide,
+                        &format!(
+                            "a server-wide rule (added with `driftlog rules add`, judging every region; update it from {})",
+                            self.settings.region
+                        ),
+                    ));
+                }
+                ctx.scope_region.clone_from(&wide.rule.scope.region);
+                ctx.scope_account.clone_from(&wide.rule.scope.account);
+            }
+        }
+        if let Some(old) = self.rule(&name) {
+            let theirs = (&old.rule.scope.region, &old.rule.scope.account);
+            let mine = (&ctx.scope_region, &ctx.scope_account);
+            if theirs.0.is_some() && mine.0.is_some() && theirs != mine {
+                return Err(taken(&old, "a rule of another region or account"));
+            }
+        }
+        Ok((name, ctx))
     }
 
     /// Deletes a rule (`DeleteConfigRule`); its results end (recorded as deleted) in the
@@ -630,23 +659,14 @@ impl Engine {
         {
             let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(n) = names.iter().find(|n| running.contains(*n)) {
-                return Err(EngineError::Busy(
-                    self.active(n)
-                        .map_or_else(|| n.clone(), |a| a.def.display_name().to_string()),
-                ));
+                return Err(EngineError::Busy(self.display_of(n)));
             }
         }
         for n in names {
             self.spawn_full_run(n.clone(), "on demand");
         }
         if let Some(notify) = self.notifier.get() {
-            let shown: Vec<String> = names
-                .iter()
-                .map(|n| {
-                    self.active(n)
-                        .map_or_else(|| n.clone(), |a| a.def.display_name().to_string())
-                })
-                .collect();
+            let shown: Vec<String> = names.iter().map(|n| self.display_of(n)).collect();
             // The rules' own place (the API starts rules of one region and account).
             let place = names.first().and_then(|n| self.active(n));
             let account = place
@@ -737,13 +757,14 @@ impl Engine {
             })
             .map(|e| (e.resource_type.as_str(), e.resource_id.as_str()))
             .collect();
-        // A rule of one region reports on its own place's resources only (a resource of that
-        // id elsewhere is not the one meant).
-        let in_place = self.active(rule).map(|a| a.def.rule.scope.clone());
+        // Where the rule lives: a rule of one region reports on its own place's resources
+        // only (a resource of that id elsewhere is not the one meant), and results for
+        // resources not recorded are placed there.
+        let scope = self.active(rule).map(|a| a.def.rule.scope.clone());
         if !wanted.is_empty() {
             for k in self.log.state().keys() {
                 if wanted.contains(&(k.resource_type.as_str(), k.resource_id.as_str()))
-                    && in_place
+                    && scope
                         .as_ref()
                         .is_none_or(|sc| sc.covers_place(&k.account, &k.region))
                 {
@@ -751,8 +772,6 @@ impl Engine {
                 }
             }
         }
-        // Where the rule lives: results for resources not recorded are placed there.
-        let scope = self.active(rule).map(|a| a.def.rule.scope.clone());
         let rule_region = scope.as_ref().and_then(|s| s.region.clone());
         let rule_account = scope.and_then(|s| s.account);
         evals
@@ -782,7 +801,7 @@ impl Engine {
                         (a, r, 0)
                     }
                 };
-                let place_region = rule_region.clone().filter(|r| *r != region);
+                let place_region = place_region(rule_region.as_ref(), &region);
                 Outcome::Result(
                     ResultRecord {
                         rule: rule.to_string(),
@@ -1861,7 +1880,7 @@ impl Engine {
             .remove(name);
         let mut removes: Vec<String> = self
             .log
-            .kv_prefix(&format!("rules/retry/{name}\u{1}"), usize::MAX)?
+            .kv_prefix(&retry_prefix(name), usize::MAX)?
             .into_iter()
             .map(|(k, _)| k)
             .collect();
@@ -1966,13 +1985,10 @@ fn judge_sync(
                         recorded_ms: invoked,
                         invoked_ms: invoked,
                         item_seq: item.seq,
-                        place_region: a
-                            .def
-                            .rule
-                            .scope
-                            .region
-                            .clone()
-                            .filter(|r| *r != item.key.region),
+                        place_region: place_region(
+                            a.def.rule.scope.region.as_ref(),
+                            &item.key.region,
+                        ),
                     },
                     a.generation,
                 )),

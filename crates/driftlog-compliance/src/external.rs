@@ -16,6 +16,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// smaller): a runaway evaluator cannot exhaust memory.
 const MAX_ANSWER_BYTES: u64 = 4 << 20;
 
+fn too_large(spec: &ExternalSpec) -> String {
+    format!(
+        "evaluator {} answered more than {MAX_ANSWER_BYTES} bytes",
+        spec.name
+    )
+}
+
 /// How an evaluator is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExternalKind {
@@ -204,10 +211,7 @@ pub async fn invoke(
                 tokio::join!(write, read_out, read_err);
                 let err = String::from_utf8_lossy(&err).into_owned();
                 if out.len() as u64 >= MAX_ANSWER_BYTES {
-                    return Err(format!(
-                        "evaluator {} answered more than {MAX_ANSWER_BYTES} bytes",
-                        spec.name
-                    ));
+                    return Err(too_large(spec));
                 }
                 let out = String::from_utf8(out).map_err(|_| {
                     format!("evaluator {} answered bytes that are not UTF-8", spec.name)
@@ -257,17 +261,11 @@ pub async fn invoke(
                 })?;
             let status = resp.status();
             if resp.content_length().is_some_and(|n| n >= MAX_ANSWER_BYTES) {
-                return Err(format!(
-                    "evaluator {} answered more than {MAX_ANSWER_BYTES} bytes",
-                    spec.name
-                ));
+                return Err(too_large(spec));
             }
             let text = resp.text().await.map_err(|e| e.to_string())?;
             if text.len() as u64 >= MAX_ANSWER_BYTES {
-                return Err(format!(
-                    "evaluator {} answered more than {MAX_ANSWER_BYTES} bytes",
-                    spec.name
-                ));
+                return Err(too_large(spec));
             }
             if !status.is_success() {
                 return Err(format!(

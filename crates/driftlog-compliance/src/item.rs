@@ -97,6 +97,20 @@ pub fn compliance_key_for(rule: &str, key: &ResourceKey) -> ResourceKey {
     )
 }
 
+/// The rule key in a compliance item's id (`<rule>/<type>/<id>`, see
+/// [`compliance_key_for`]) for the resource `resource_type`/`resource_id` it judges.
+pub fn rule_of_compliance_id<'a>(
+    item_id: &'a str,
+    resource_type: &str,
+    resource_id: &str,
+) -> Option<&'a str> {
+    item_id
+        .strip_suffix(resource_id)?
+        .strip_suffix('/')?
+        .strip_suffix(resource_type)?
+        .strip_suffix('/')
+}
+
 /// The log key of a result's compliance item.
 pub fn compliance_key(r: &ResultRecord) -> ResourceKey {
     compliance_key_for(
@@ -224,6 +238,10 @@ mod tests {
         assert_ne!(a.volatile, b.volatile);
         assert_ne!(a.doc, c.doc);
         assert_eq!(a.key.resource_id, "ssh/AWS::EC2::SecurityGroup/sg-1");
+        assert_eq!(
+            rule_of_compliance_id(&a.key.resource_id, "AWS::EC2::SecurityGroup", "sg-1"),
+            Some("ssh")
+        );
     }
 
     #[test]
