@@ -314,3 +314,64 @@ fn issue_3_bad_aws_settings_are_refused_with_the_key() {
         assert!(text.contains(key), "`driftlog config` documents {key}");
     }
 }
+
+/// Issue 13.5: a start without credentials prints driftlog's own error, naming every place
+/// the credential chain looked — not the SDK's multi-line WARN dump, which `-v` still shows.
+#[test]
+fn issue_13_missing_credentials_name_where_driftlog_looked_without_the_sdks_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |verbose: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_driftlog"));
+        c.env_clear()
+            .env("HOME", dir.path())
+            .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.path().join("no-credentials"),
+            )
+            // Off EC2 the metadata service cannot answer; do not wait for its timeouts.
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")
+            .args([
+                "serve",
+                "--source",
+                "aws",
+                "--region",
+                "us-east-1",
+                "--listen",
+                "off",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        if verbose {
+            c.arg("-v");
+        }
+        c.output().unwrap()
+    };
+    let out = run(false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for place in [
+        "environment",
+        "profile",
+        "SSO",
+        "IMDS",
+        "no AWS credentials were found",
+    ] {
+        assert!(err.contains(place), "names {place}: {err}");
+    }
+    assert!(
+        !err.contains("WARN") && !err.contains("ProviderError"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| !l.trim().is_empty()).count(),
+        1,
+        "one error line: {err}"
+    );
+    let verbose = run(true);
+    let err = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        err.contains("WARN") && err.contains("aws_"),
+        "-v shows the SDK's own steps: {err}"
+    );
+}

@@ -216,3 +216,320 @@ start = "beginning"
         .count();
     assert!(history > 0);
 }
+
+#[path = "support/disk.rs"]
+mod disk;
+
+/// `kill -INT`: the graceful stop (Ctrl-C) of a `serve`; its exit status, within `secs`.
+fn interrupt(child: &mut KillOnDrop, secs: u64) -> std::process::ExitStatus {
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "serve did not stop within {secs} s of Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One AWS Config API call with authentication off; the answer's JSON body.
+fn config_api(port: u16, operation: &str, body: &str) -> Value {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        c,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: StarlingDoveService.{operation}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut s = String::new();
+    c.read_to_string(&mut s).unwrap();
+    let body = s.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve_logging(cfg: &std::path::Path, stderr: &std::path::Path) -> KillOnDrop {
+    KillOnDrop(
+        driftlog()
+            .args(["serve", "--config"])
+            .arg(cfg)
+            .env("DRIFTLOG_HOOK_SECRET", SECRET)
+            .stderr(std::fs::File::create(stderr).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Issue 13.1–3: the data dir's disk fills while `serve` records, judges a rule, delivers
+/// history files and feeds a webhook. Recording stops — and says so in `status`,
+/// `/metrics` and DescribeConfigurationRecorderStatus — while the server keeps answering;
+/// Ctrl-C then ends it with the cause said once. Restarted with space, it records again,
+/// and the webhook has every item of the log once, in order: a batch that failed and may
+/// or may not have reached the disk cannot be told from any other.
+#[test]
+fn issue_13_a_full_disk_stops_recording_not_the_server_and_each_item_is_delivered_once() {
+    let Some(disk) = disk::SmallDisk::mount(48) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let received = Arc::new(Mutex::new(Received::default()));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(received.clone());
+    rt.spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = disk.path().join("data");
+    let cfg = dir.path().join("driftlog.toml");
+    let port = free_port();
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"data_dir = "{}"
+[source.sim]
+resources = 1500
+churn = 0.05
+tick_interval = "1s"
+[recorder]
+interval = "1s"
+[api]
+listen = "127.0.0.1:{port}"
+[delivery]
+history_period = "2s"
+snapshot_frequency = "off"
+[[sinks]]
+name = "everything"
+kind = "webhook"
+url = "{url}"
+secret_env = "DRIFTLOG_HOOK_SECRET"
+start = "beginning"
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let q = |args: &[&str]| {
+        driftlog()
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let status = || json_lines(&q(&["status", "--json"])).remove(0);
+
+    let mut server = serve_logging(&cfg, &dir.path().join("serve-1.log"));
+    wait("first discovery", 120, || {
+        q(&["status", "--json"]).status.success() && status()["resources"].as_u64() > Some(0)
+    });
+    let added = q(&[
+        "rules",
+        "add",
+        "no-ssh",
+        "--managed",
+        "INCOMING_SSH_DISABLED",
+        "--type",
+        "AWS::EC2::SecurityGroup",
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    wait("compliance results recorded", 60, || {
+        String::from_utf8_lossy(
+            &q(&[
+                "at",
+                "now",
+                "--type",
+                "AWS::Config::ResourceCompliance",
+                "--json",
+            ])
+            .stdout,
+        )
+        .contains("ResourceCompliance")
+    });
+    let healthy = config_api(port, "DescribeConfigurationRecorderStatus", "{}");
+    assert_eq!(
+        healthy["ConfigurationRecordersStatus"][0]["recording"],
+        true
+    );
+
+    // The disk fills while the estate keeps changing.
+    disk.fill();
+    wait("recording reported stopped", 60, || {
+        status()["recordingFailure"]["code"] == "StorageFull"
+    });
+    let st = status();
+    let failed_at = st["watermark"].as_u64().unwrap();
+    assert_eq!(st["recording"], false, "{st}");
+    assert!(
+        st["recordingFailure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{st}"
+    );
+    let text = String::from_utf8(q(&["status"]).stdout).unwrap();
+    assert!(
+        text.contains("recording: STOPPED")
+            && text.contains("StorageFull")
+            && text.contains("free space"),
+        "{text}"
+    );
+    let metrics = cli_support::http_get(port, "/metrics");
+    assert!(metrics.contains("driftlog_recorder_up 0"), "{metrics}");
+    assert!(
+        metrics.contains("driftlog_log_writer_poisoned 1"),
+        "{metrics}"
+    );
+    let api = config_api(port, "DescribeConfigurationRecorderStatus", "{}");
+    let s = &api["ConfigurationRecordersStatus"][0];
+    assert_eq!(s["recording"], false, "{api}");
+    assert_eq!(s["lastStatus"], "Failure", "{api}");
+    assert_eq!(s["lastErrorCode"], "StorageFull", "{api}");
+    assert!(
+        s["lastErrorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("No space left"),
+        "{api}"
+    );
+
+    // Still serving, well after the failure: reads, the API, the query socket.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "serve exited on a full disk"
+    );
+    assert!(q(&["at", "now", "--json"]).status.success());
+    let again = config_api(port, "DescribeConfigurationRecorders", "{}");
+    assert!(again["ConfigurationRecorders"].is_array(), "{again}");
+
+    // Ctrl-C: a non-zero exit saying why, the cause once.
+    let exit = interrupt(&mut server, 60);
+    assert!(!exit.success());
+    let log1 = std::fs::read_to_string(dir.path().join("serve-1.log")).unwrap();
+    let last = log1
+        .lines()
+        .rfind(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(last.contains("recording had stopped"), "{log1}");
+    assert_eq!(last.matches("No space left on device").count(), 1, "{last}");
+
+    // With space again, recording resumes where the log ends.
+    disk.free();
+    let mut server = serve_logging(&cfg, &dir.path().join("serve-2.log"));
+    wait("recording again", 120, || {
+        q(&["status", "--json"]).status.success() && status()["recording"] == true
+    });
+    let resumed_at = status()["watermark"].as_u64().unwrap();
+    wait("new items recorded and delivered", 120, || {
+        let w = status()["watermark"].as_u64().unwrap();
+        w > resumed_at + 20
+            && received.lock().unwrap().seqs.iter().max() >= Some(&(resumed_at + 20))
+    });
+    let exit = interrupt(&mut server, 60);
+    assert!(
+        exit.success(),
+        "{}",
+        std::fs::read_to_string(dir.path().join("serve-2.log")).unwrap()
+    );
+
+    // Every item of the log, once and in order, up to the sink's cursor.
+    let log = Log::open(data.join("store"), LogOptions::default()).unwrap();
+    let cursor = log.cursor("sink/everything").unwrap().unwrap();
+    assert!(cursor > resumed_at + 20);
+    // Delivery is at-least-once: a batch the webhook acknowledged just as the store
+    // refused the sink's cursor is sent again after the restart — only such a batch, from
+    // before the failure. Everything the failed run could not publish (the failed batch,
+    // whether or not it reached the disk) and everything after arrives exactly once.
+    let r = received.lock().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut in_order = Vec::new();
+    for &s in r.seqs.iter().filter(|s| **s <= cursor) {
+        if seen.insert(s) {
+            in_order.push(s);
+        } else {
+            assert!(
+                s <= failed_at,
+                "seq {s} (after the failure at {failed_at}) delivered twice"
+            );
+        }
+    }
+    let expected: Vec<u64> = (1..=cursor).collect();
+    assert_eq!(in_order, expected, "every item, in log order");
+    assert_eq!(r.bad_signatures, 0);
+}
+
+/// Issue 13.2: a disk too small for the first discovery stops recording at once; the
+/// server stays up and says why.
+#[test]
+fn issue_13_a_disk_too_small_for_discovery_stops_recording_and_says_why() {
+    let Some(disk) = disk::SmallDisk::mount(6) else {
+        return;
+    };
+    let data = disk.path().join("data");
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = KillOnDrop(
+        driftlog()
+            .args([
+                "serve",
+                "--quiet",
+                "--listen",
+                "off",
+                "--resources",
+                "30000",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let q = |args: &[&str]| {
+        driftlog()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    wait("recording reported stopped", 180, || {
+        let o = q(&["status", "--json"]);
+        o.status.success() && json_lines(&o)[0]["recordingFailure"]["code"] == "StorageFull"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "serve exited on a full disk"
+    );
+    let text = String::from_utf8(q(&["status"]).stdout).unwrap();
+    assert!(
+        text.contains("recording: STOPPED") && text.contains("No space left"),
+        "{text}"
+    );
+    let exit = interrupt(&mut server, 60);
+    assert!(!exit.success());
+}

@@ -473,6 +473,121 @@ async fn issue_2_scheduler_runs_scopes_and_stops() {
     run.await.unwrap().unwrap();
 }
 
+/// Issue 13.7: DAILY recording on the simulated estate with an accelerated clock (one
+/// poll per simulated hour, three days): instances DAILY, security groups CONTINUOUS by
+/// override. A DAILY resource gets at most one item per 24 hours, each the state at that
+/// moment; a change is recorded once its window has passed, a deletion too; continuous
+/// types are untouched, and the recorder counts what DAILY saved.
+#[tokio::test]
+async fn issue_13_daily_recording_writes_at_most_one_item_per_resource_per_day() {
+    use driftlog_recorder::{Clock, RecordingMode, DAILY_MS};
+    use std::sync::atomic::{AtomicI64, Ordering};
+    const HOUR: i64 = 3600 * 1000;
+    let t0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let now = Arc::new(AtomicI64::new(t0));
+    let clock = {
+        let now = now.clone();
+        Clock(Arc::new(move || now.load(Ordering::SeqCst)))
+    };
+    let mut cfg = RecorderConfig {
+        mode: RecordingMode {
+            daily: true,
+            overrides: vec![(vec![TypePattern::parse(SG).unwrap()], false)],
+        },
+        clock,
+        ..RecorderConfig::default()
+    };
+    cfg.recheck_related = false;
+    let w = world_with(400, cfg);
+    w.rec.poll_all_once().await.unwrap();
+    let discovered = w.log.watermark();
+    assert!(discovered > 0, "first items are never held");
+
+    // A deletion right after discovery waits for its window too.
+    let gone = first_key(&w, INSTANCE);
+    let mut sg_items = 0;
+    let mut deleted_seen_at = None;
+    for hour in 1..=72 {
+        now.fetch_add(HOUR, Ordering::SeqCst);
+        {
+            let mut estate = w.sim.estate();
+            for _ in 0..3 {
+                estate.tick();
+            }
+            if hour == 2 {
+                assert!(estate.remove(&gone));
+            }
+        }
+        let mark = w.log.watermark();
+        w.rec.poll_all_once().await.unwrap();
+        for i in items_after(&w.log, mark) {
+            if i.key.resource_type == SG {
+                sg_items += 1;
+            }
+            if i.key == gone {
+                assert_eq!(i.status, Status::ResourceDeleted);
+                deleted_seen_at = Some(hour);
+            }
+        }
+    }
+    assert_eq!(
+        deleted_seen_at,
+        Some(24),
+        "deleted at hour 2, recorded when its 24 hours passed"
+    );
+    assert!(
+        sg_items > 3,
+        "CONTINUOUS by override: security groups recorded hourly"
+    );
+
+    // At most one item per DAILY resource per 24 hours; continuous types unchanged.
+    let mut last: BTreeMap<ResourceKey, i64> = BTreeMap::new();
+    let mut daily_updates = 0;
+    for i in items_after(&w.log, 0) {
+        if i.key.resource_type == SG {
+            continue;
+        }
+        if let Some(prev) = last.insert(i.key.clone(), i.capture_time_ms) {
+            assert!(
+                i.capture_time_ms - prev >= DAILY_MS,
+                "{} recorded {} ms after its previous item",
+                i.key,
+                i.capture_time_ms - prev
+            );
+            daily_updates += 1;
+        }
+    }
+    assert!(
+        daily_updates > 0,
+        "changes of DAILY types are recorded, once a day"
+    );
+
+    // A day without change elsewhere: every held change lands, with the state of now.
+    now.fetch_add(DAILY_MS, Ordering::SeqCst);
+    w.rec.poll_all_once().await.unwrap();
+    let estate = w.sim.estate();
+    let state = w.log.state();
+    assert_eq!(
+        state.live_count(),
+        estate.len(),
+        "every deletion and discovery recorded"
+    );
+    for o in estate.iter() {
+        let r = state.get(o.id).unwrap();
+        assert!(!r.deleted);
+        assert_eq!(
+            r.doc_hash,
+            driftlog_model::canonical::hash128(&o.doc),
+            "{} recorded as it is now",
+            o.key
+        );
+    }
+    drop(state);
+    let saved: u64 = w.rec.daily_saved().values().sum();
+    assert!(saved > 0, "DAILY saved items: {:?}", w.rec.daily_saved());
+    assert!(!w.rec.daily_saved().contains_key(SG));
+}
+
 #[path = "support/cli.rs"]
 mod cli_support;
 

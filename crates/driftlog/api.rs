@@ -441,10 +441,20 @@ pub async fn execute(
                     log.get_kv("recorder_running")?.map(|v| v == b"1"),
                 ),
             };
+            // Recording that stopped on its own (a full disk) is said, with why and since.
+            let failure = b.recorder.as_ref().and_then(|r| r.failure()).map(|f| {
+                json!({
+                    "code": f.code,
+                    "message": f.message,
+                    "sinceMs": f.since_ms,
+                    "remedy": f.remedy(),
+                })
+            });
             let st = log.state();
             out(Answer::Value(json!({
                 "running": b.recorder.is_some(),
                 "recording": recording,
+                "recordingFailure": failure,
                 "watermark": log.watermark(),
                 "oldestSeq": log.oldest(),
                 "resources": st.live_count(),
@@ -569,6 +579,11 @@ pub async fn execute(
                     *by_type.entry(s.resource_type).or_default() += s.total_volatile_ticks;
                 }
                 v["volatileSuppressedSinceStart"] = json!(by_type);
+                // Items DAILY recording saved (changes continuous recording would have written).
+                let mode = rec.mode();
+                if !mode.all_continuous() {
+                    v["dailySavedSinceStart"] = json!(rec.daily_saved());
+                }
             }
             out(Answer::Value(v));
         }

@@ -85,6 +85,15 @@ backoff_base = "5s"
 backoff_max = "10m"
 # Re-describe resources related to a changed one in the same cycle.
 recheck_related = true
+# AWS Config's recordingMode. CONTINUOUS: an item for every change. DAILY: at most one item
+# per resource per 24 hours, the state at that time if it changed since the last item
+# (deletions too) — far fewer items for types that flap. `driftlog stats` shows the saving.
+recording_frequency = "CONTINUOUS"
+# Types recorded otherwise than recording_frequency (globs allowed), e.g.
+# [[recorder.recording_mode_overrides]]
+# resource_types = ["AWS::EC2::Instance", "AWS::EC2::NetworkInterface"]
+# recording_frequency = "DAILY"
+# description = "instances flap; once a day is enough"
 
 [recording_group]
 # Types to record (globs allowed, e.g. "AWS::EC2::*"); empty = all supported types.
@@ -111,7 +120,7 @@ s3_key_prefix = ""
 # KMS key for SSE-KMS on every object (s3KmsKeyArn); "" = the bucket's default encryption.
 s3_kms_key_arn = ""
 # SNS topic (snsTopicARN): every configuration change and the delivery events, as AWS
-# Config's config stream. "" = none.
+# Config's config stream. "off" (or "") = none.
 sns_topic_arn = ""
 # Periodic snapshots: One_Hour, Three_Hours, Six_Hours, Twelve_Hours, TwentyFour_Hours or
 # "off" (on demand only: `driftlog deliver snapshot`).
@@ -131,7 +140,7 @@ role_arn = ""
 
 [api]
 # The AWS Config API (boto3, `aws configservice --endpoint-url http://<listen>`) on this
-# address; "" = no API server. A loopback address by default.
+# address; "off" (or "") = no API server. A loopback address by default.
 listen = "127.0.0.1:7440"
 # "sigv4": every request signed with one of access_keys (AWS's errors otherwise); "off": no
 # authentication, refused unless listen is a loopback address.
@@ -359,7 +368,7 @@ impl ApiSection {
             return Ok(None);
         };
         let addr: std::net::SocketAddr = l.parse().with_context(|| {
-            format!("api.listen = {l:?} rejected: use IP:PORT, e.g. 127.0.0.1:7440")
+            format!("api.listen = {l:?} rejected: use IP:PORT (e.g. 127.0.0.1:7440), or {OFF_FORMS} for no API server")
         })?;
         if self.auth == "off" && !addr.ip().is_loopback() {
             bail!(
@@ -476,6 +485,14 @@ impl Default for DeliverySection {
             role_arn: String::new(),
         }
     }
+}
+
+/// The spellings of "turned off" for a value that can disable something.
+pub const OFF_FORMS: &str = "\"off\", \"none\" or \"\"";
+
+/// True for `off`, `none` or nothing: a value that disables what it configures.
+pub fn is_off(s: &str) -> bool {
+    matches!(s.trim().to_ascii_lowercase().as_str(), "" | "off" | "none")
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -872,6 +889,23 @@ pub struct RecorderSection {
     pub backoff_max: Duration,
     /// Related re-checks.
     pub recheck_related: bool,
+    /// AWS Config's recordingFrequency: `CONTINUOUS` or `DAILY`.
+    pub recording_frequency: String,
+    /// AWS Config's recordingModeOverrides.
+    pub recording_mode_overrides: Vec<ModeOverride>,
+}
+
+/// `[[recorder.recording_mode_overrides]]`: types recorded at another frequency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeOverride {
+    /// Types (or globs).
+    pub resource_types: Vec<String>,
+    /// `CONTINUOUS` or `DAILY`.
+    pub recording_frequency: String,
+    /// Free text, echoed by DescribeConfigurationRecorders.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl Default for RecorderSection {
@@ -886,11 +920,55 @@ impl Default for RecorderSection {
             backoff_base: s.backoff_base,
             backoff_max: s.backoff_max,
             recheck_related: true,
+            recording_frequency: "CONTINUOUS".into(),
+            recording_mode_overrides: Vec::new(),
         }
     }
 }
 
 impl RecorderSection {
+    /// The recording mode of this section (checked by [`Config::check`]).
+    pub fn mode(&self) -> driftlog_recorder::RecordingMode {
+        driftlog_recorder::RecordingMode {
+            daily: self.recording_frequency == "DAILY",
+            overrides: self
+                .recording_mode_overrides
+                .iter()
+                .map(|o| {
+                    (
+                        o.resource_types
+                            .iter()
+                            .filter_map(|t| TypePattern::parse(t).ok())
+                            .collect(),
+                        o.recording_frequency == "DAILY",
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The recording mode as AWS Config's API shows it (`recordingMode`).
+    pub fn mode_json(&self) -> serde_json::Value {
+        let overrides: Vec<serde_json::Value> = self
+            .recording_mode_overrides
+            .iter()
+            .map(|o| {
+                let mut v = serde_json::json!({
+                    "resourceTypes": o.resource_types,
+                    "recordingFrequency": o.recording_frequency,
+                });
+                if !o.description.is_empty() {
+                    v["description"] = serde_json::json!(o.description);
+                }
+                v
+            })
+            .collect();
+        serde_json::json!({
+            "recordingFrequency": self.recording_frequency,
+            "recordingModeOverrides": overrides,
+        })
+    }
+
     /// The scheduler settings of this section.
     pub fn scheduler(&self) -> SchedulerConfig {
         SchedulerConfig {
@@ -991,9 +1069,23 @@ impl Config {
     /// # Errors
     /// As [`Config::load`].
     pub fn parse(text: &str) -> Result<Self> {
-        let cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.normalize();
         cfg.check()?;
         Ok(cfg)
+    }
+
+    /// One spelling per meaning: a value that turns something off may be written `"off"`,
+    /// `"none"` or `""` in the file as on the command line (`serve --listen off`).
+    pub fn normalize(&mut self) {
+        for v in [&mut self.api.listen, &mut self.delivery.sns_topic_arn] {
+            if is_off(v) {
+                v.clear();
+            }
+        }
+        if is_off(&self.delivery.snapshot_frequency) {
+            self.delivery.snapshot_frequency = "off".into();
+        }
     }
 
     /// Checks values serde cannot (ranges, patterns); also run after command-line overrides.
@@ -1073,10 +1165,42 @@ impl Config {
                 self.store.cache_mb
             );
         }
+        let freq = |k: &str, v: &str| -> Result<()> {
+            if matches!(v, "CONTINUOUS" | "DAILY") {
+                Ok(())
+            } else {
+                bail!("{k} = {v:?} rejected: use \"CONTINUOUS\" or \"DAILY\"")
+            }
+        };
+        freq(
+            "recorder.recording_frequency",
+            &self.recorder.recording_frequency,
+        )?;
+        for (i, o) in self.recorder.recording_mode_overrides.iter().enumerate() {
+            let at = format!("recorder.recording_mode_overrides[{i}]");
+            freq(&format!("{at}.recording_frequency"), &o.recording_frequency)?;
+            if o.resource_types.is_empty() {
+                bail!("{at}.resource_types is empty: name the types it applies to");
+            }
+            for t in &o.resource_types {
+                TypePattern::parse(t)
+                    .with_context(|| format!("{at}.resource_types: {t:?} rejected"))?;
+                if o.recording_frequency == "DAILY"
+                    && driftlog_recorder::ALWAYS_CONTINUOUS.contains(&t.as_str())
+                {
+                    bail!(
+                        "{at}: {t} cannot be recorded DAILY (AWS Config records it continuously)"
+                    );
+                }
+            }
+        }
         let d = &self.delivery;
         if d.snapshot_frequency != "off" {
-            driftlog_sinks::SnapshotFrequency::parse(&d.snapshot_frequency)
-                .map_err(|e| anyhow::anyhow!("delivery.snapshot_frequency: {e}, or \"off\""))?;
+            driftlog_sinks::SnapshotFrequency::parse(&d.snapshot_frequency).map_err(|e| {
+                anyhow::anyhow!(
+                    "delivery.snapshot_frequency: {e}, or {OFF_FORMS} for on demand only"
+                )
+            })?;
         }
         if d.history_period < Duration::from_secs(1) {
             bail!("delivery.history_period must be at least 1s (AWS Config: 6h)");
@@ -1090,7 +1214,7 @@ impl Config {
         }
         let t = d.sns_topic_arn.trim();
         if !(t.is_empty() || (t.starts_with("arn:") && t.contains(":sns:"))) {
-            bail!("delivery.sns_topic_arn = {t:?} rejected: use arn:aws:sns:<region>:<account>:<topic>");
+            bail!("delivery.sns_topic_arn = {t:?} rejected: use arn:aws:sns:<region>:<account>:<topic>, or {OFF_FORMS} for no config stream");
         }
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sinks {
@@ -1199,6 +1323,29 @@ mod tests {
         assert!(format!("{e:#}").contains("used twice"), "{e:#}");
         let e = Config::parse("[delivery]\nsnapshot_frequency = \"Daily\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("TwentyFour_Hours"), "{e:#}");
+    }
+
+    /// Issue 13.6: `off` turns things off in the file as on the command line.
+    #[test]
+    fn off_is_spelled_the_same_in_the_file_and_on_the_command_line() {
+        for off in ["off", "none", "", "OFF"] {
+            let c = Config::parse(&format!("[api]\nlisten = \"{off}\"\n")).unwrap();
+            assert_eq!(c.api.address().unwrap(), None, "listen = {off:?}");
+            let c = Config::parse(&format!(
+                "[delivery]\nsns_topic_arn = \"{off}\"\nsnapshot_frequency = \"{off}\"\n"
+            ))
+            .unwrap();
+            let ch = c.delivery.channel(Path::new("d"));
+            assert_eq!(ch.sns_topic_arn, None);
+            assert_eq!(ch.snapshot_frequency, None);
+        }
+        let e = Config::parse("[api]\nlisten = \"of\"\n")
+            .and_then(|c| c.api.address().map(|_| c))
+            .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("IP:PORT") && msg.contains("\"off\""), "{msg}");
+        let e = Config::parse("[delivery]\nsns_topic_arn = \"nope\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("\"off\""), "{e:#}");
     }
 
     #[test]

@@ -109,7 +109,7 @@ pub fn open_api(
             name: "default".into(),
             role_arn: role,
             recording_group: config_group(cfg),
-            recording_mode: json!({"recordingFrequency": "CONTINUOUS", "recordingModeOverrides": []}),
+            recording_mode: cfg.recorder.mode_json(),
             arn: format!(
                 "arn:aws:config:{region}:{account}:configuration-recorder/default/driftlog"
             ),

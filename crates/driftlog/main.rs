@@ -47,6 +47,11 @@ struct Cli {
     /// Data directory (overrides `data_dir` of the config).
     #[arg(long, global = true, env = "DRIFTLOG_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// More detail on stderr: -v adds driftlog's progress and the AWS SDK's own warnings
+    /// (credential lookups, retries), -vv debug detail. DRIFTLOG_LOG (or RUST_LOG), e.g.
+    /// `aws_config=debug`, picks modules exactly.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -513,10 +518,7 @@ fn load_config(cli: &Cli) -> Result<Config> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DRIFTLOG_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(log_filter(cli.verbose))
         .with_writer(std::io::stderr)
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -537,10 +539,44 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// What goes to stderr. By default driftlog's own warnings and errors only: the AWS SDK
+/// logs every failed step of its credential chain as a multi-line WARN, while driftlog's
+/// error already says what was missing and where it looked. `-v` and `-vv` open it up;
+/// DRIFTLOG_LOG or RUST_LOG choose exactly.
+fn log_filter(verbose: u8) -> tracing_subscriber::EnvFilter {
+    let from_env = ["DRIFTLOG_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|var| tracing_subscriber::EnvFilter::try_from_env(var).ok());
+    from_env.unwrap_or_else(|| {
+        tracing_subscriber::EnvFilter::new(match verbose {
+            0 => "warn,aws_config=off,aws_runtime=off,aws_types=off,aws_smithy_runtime=off,aws_smithy_runtime_api=off,aws_smithy_http_client=off,aws_sdk_sts=off,aws_sdk_sso=off,aws_sdk_ssooidc=off",
+            1 => "info,aws_config=warn,aws_runtime=warn,aws_smithy_runtime=warn",
+            _ => "debug,hyper=info,h2=info,sled=info",
+        })
+    })
+}
+
+/// An error and its causes, each said once: a library error that shows its cause in its
+/// own message and also chains it would otherwise print the cause twice.
+fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(text.as_str()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -566,9 +602,9 @@ async fn run(cli: Cli) -> Result<()> {
             quiet,
         } => {
             let mut cfg = cfg;
-            let listen_required = listen.as_ref().is_some_and(|l| l != "off");
+            let listen_required = listen.as_ref().is_some_and(|l| !config::is_off(l));
             if let Some(l) = listen {
-                cfg.api.listen = if l == "off" { String::new() } else { l };
+                cfg.api.listen = if config::is_off(&l) { String::new() } else { l };
             }
             if let Some(s) = source {
                 cfg.source.kind = if s == "aws" {

@@ -212,13 +212,31 @@ impl Printer {
                     o,
                     "server: {}  recording: {}  items: {} (oldest seq {})  resources: {} live, {} ever  disk: {:.1} MiB",
                     if v["running"].as_bool() == Some(true) { "running" } else { "not running" },
-                    match v["recording"].as_bool() { Some(true) => "on", Some(false) => "off", None => "never started" },
+                    match (v["recording"].as_bool(), v["recordingFailure"].is_object()) {
+                        (_, true) => "STOPPED by a failure (below)",
+                        (Some(true), _) => "on",
+                        (Some(false), _) => "off",
+                        (None, _) => "never started",
+                    },
                     v["watermark"],
                     v["oldestSeq"],
                     v["resources"],
                     v["resourcesEverSeen"],
                     v["bytesOnDisk"].as_f64().unwrap_or(0.0) / 1048576.0
                 )?;
+                let f = &v["recordingFailure"];
+                if f.is_object() {
+                    writeln!(
+                        o,
+                        "recording stopped at {}: {}: {}\n  to resume: {}",
+                        f["sinceMs"]
+                            .as_i64()
+                            .map_or_else(|| "-".into(), driftlog_model::time::iso_ms),
+                        s(f, "code"),
+                        s(f, "message"),
+                        s(f, "remedy")
+                    )?;
+                }
                 writeln!(
                     o,
                     "{:<14} {:<10} {:<28} {:>7} {:>7} {:<24} {:<24} ERROR",
@@ -361,41 +379,159 @@ fn stats_table(o: &mut impl Write, v: &Value) -> Result<()> {
         s(v, "until"),
         v["itemsPerHour"]
     )?;
-    writeln!(
+    // JSON values ignore width and alignment when displayed: every cell becomes a string
+    // first, and columns are as wide as their widest cell.
+    let num = |x: &Value| match x {
+        Value::Null => "-".to_string(),
+        Value::String(t) => t.clone(),
+        other => other.to_string(),
+    };
+    writeln!(o)?;
+    table(
         o,
-        "\n{:<40} {:>10} {:>10} {:>7}",
-        "RESOURCE TYPE", "ITEMS", "PER HOUR", "SHARE"
+        &["RESOURCE TYPE", ">ITEMS", ">PER HOUR", ">SHARE"],
+        v["types"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                vec![
+                    s(t, "resourceType").to_string(),
+                    num(&t["items"]),
+                    num(&t["perHour"]),
+                    format!("{}%", num(&t["percent"])),
+                ]
+            })
+            .collect(),
     )?;
-    for t in v["types"].as_array().into_iter().flatten() {
-        writeln!(
-            o,
-            "{:<40} {:>10} {:>10} {:>6}%",
-            s(t, "resourceType"),
-            t["items"],
-            t["perHour"],
-            t["percent"]
-        )?;
-    }
-    writeln!(
+    writeln!(o)?;
+    table(
         o,
-        "\n{:<80} {:>8} {:>10}",
-        "BUSIEST RESOURCES", "ITEMS", "PER HOUR"
+        &["BUSIEST RESOURCES", ">ITEMS", ">PER HOUR"],
+        v["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                vec![
+                    s(r, "resource").to_string(),
+                    num(&r["items"]),
+                    num(&r["perHour"]),
+                ]
+            })
+            .collect(),
     )?;
-    for r in v["resources"].as_array().into_iter().flatten() {
-        writeln!(
-            o,
-            "{:<80} {:>8} {:>10}",
-            s(r, "resource"),
-            r["items"],
-            r["perHour"]
-        )?;
-    }
     if let Some(m) = v["volatileSuppressedSinceStart"].as_object() {
         let total: u64 = m.values().filter_map(Value::as_u64).sum();
         writeln!(o, "\nvolatile-only changes suppressed since the server started (no item written): {total}")?;
-        for (t, n) in m.iter().filter(|(_, n)| n.as_u64().unwrap_or(0) > 0) {
-            writeln!(o, "  {t:<38} {n:>10}")?;
+        let rows: Vec<Vec<String>> = m
+            .iter()
+            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+            .map(|(t, n)| vec![format!("  {t}"), num(n)])
+            .collect();
+        if !rows.is_empty() {
+            table(o, &["  RESOURCE TYPE", ">SUPPRESSED"], rows)?;
+        }
+    }
+    if let Some(m) = v["dailySavedSinceStart"].as_object() {
+        let total: u64 = m.values().filter_map(Value::as_u64).sum();
+        writeln!(o, "\nitems DAILY recording saved since the server started (changes continuous recording would have written): {total}")?;
+        let rows: Vec<Vec<String>> = m
+            .iter()
+            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+            .map(|(t, n)| vec![format!("  {t}"), num(n)])
+            .collect();
+        if !rows.is_empty() {
+            table(o, &["  RESOURCE TYPE", ">SAVED"], rows)?;
         }
     }
     Ok(())
+}
+
+/// A plain-text table: columns as wide as their widest cell, a header starting with `>`
+/// right-aligned (numbers), one space between columns, no trailing spaces.
+fn table(o: &mut impl Write, headers: &[&str], rows: Vec<Vec<String>>) -> Result<()> {
+    let right: Vec<bool> = headers.iter().map(|h| h.starts_with('>')).collect();
+    let heads: Vec<&str> = headers.iter().map(|h| h.trim_start_matches('>')).collect();
+    let mut width: Vec<usize> = heads.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| -> String {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                l.push(' ');
+            }
+            let pad = width[i].saturating_sub(c.chars().count());
+            if right[i] {
+                l.push_str(&" ".repeat(pad));
+                l.push_str(c);
+            } else {
+                l.push_str(c);
+                l.push_str(&" ".repeat(pad));
+            }
+        }
+        l.trim_end().to_string()
+    };
+    writeln!(o, "{}", line(&heads))?;
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        writeln!(o, "{}", line(&cells))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Issue 13.4: every number ends under the end of its header.
+    #[test]
+    fn stats_columns_line_up_under_their_headers() {
+        let v = json!({
+            "items": 520, "hours": 24, "since": "a", "until": "b", "itemsPerHour": 21.7,
+            "types": [
+                {"resourceType": "AWS::EC2::Instance", "items": 460, "perHour": 19.2, "percent": 23.0},
+                {"resourceType": "AWS::Config::ResourceCompliance", "items": 60000, "perHour": 2500.25, "percent": 7.5},
+            ],
+            "resources": [
+                {"resource": "AWS::EC2::Instance/i-0123", "items": 12, "perHour": 0.5},
+            ],
+        });
+        let mut out = Vec::new();
+        stats_table(&mut out, &v).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines
+            .iter()
+            .find(|l| l.starts_with("RESOURCE TYPE"))
+            .unwrap();
+        // Where a whole cell ends: the word as a column, not inside another word.
+        let end_of = |line: &str, word: &str| {
+            let padded = format!(" {word}");
+            line.find(&padded).map_or(word.len(), |i| i + padded.len())
+        };
+        let row = lines
+            .iter()
+            .find(|l| l.starts_with("AWS::EC2::Instance "))
+            .unwrap();
+        assert_eq!(end_of(header, "ITEMS"), end_of(row, "460"), "{text}");
+        assert_eq!(end_of(header, "PER HOUR"), end_of(row, "19.2"), "{text}");
+        assert_eq!(end_of(header, "SHARE"), end_of(row, "23.0%"), "{text}");
+        let long = lines
+            .iter()
+            .find(|l| l.starts_with("AWS::Config::ResourceCompliance"))
+            .unwrap();
+        assert_eq!(end_of(header, "ITEMS"), end_of(long, "60000"), "{text}");
+        let busy = lines
+            .iter()
+            .find(|l| l.starts_with("BUSIEST RESOURCES"))
+            .unwrap();
+        let r = lines.iter().find(|l| l.contains("i-0123")).unwrap();
+        assert_eq!(end_of(busy, "ITEMS"), end_of(r, "12"), "{text}");
+    }
 }

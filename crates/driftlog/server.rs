@@ -79,9 +79,15 @@ fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
             estate.tick();
         }
     }
-    log.put_kv(SIM_CONFIG, fingerprint.as_bytes())?;
-    log.put_kv(SIM_TICKS, ticks_done.to_string().as_bytes())?;
-    log.flush()?;
+    // A store that refuses these (a full disk) refuses the first commit too, which the
+    // status then reports; the server still starts and serves what was recorded.
+    if let Err(e) = log
+        .put_kv(SIM_CONFIG, fingerprint.as_bytes())
+        .and_then(|()| log.put_kv(SIM_TICKS, ticks_done.to_string().as_bytes()))
+        .and_then(|()| log.flush())
+    {
+        tracing::warn!(error = %e, "The simulated estate's clock was not saved.");
+    }
     let n = sim.estate().len();
     eprintln!(
         "driftlog: simulated estate of {n} resources (seed {}) built in {:.1}s; data in {}",
@@ -126,6 +132,7 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
             group: cfg.group(),
             recheck_related: cfg.recorder.recheck_related,
             start_recording: cfg.recorder.start,
+            mode: cfg.recorder.mode(),
             ..RecorderConfig::default()
         },
     );
@@ -264,6 +271,7 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
     };
 
     let delivery_ref = delivery.clone();
+    let recorder_ref = recorder.clone();
     let backend = Arc::new(Backend {
         log: log.clone(),
         recorder: Some(recorder.clone()),
@@ -320,10 +328,22 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
     for t in delivery_tasks {
         let _ = t.await;
     }
-    log.flush()?;
+    let flushed = log.flush();
     let _ = std::fs::remove_file(&sock);
     let _ = std::io::stderr().flush();
-    result
+    result?;
+    // Recording that stopped on its own ends the process with an error, so a supervisor
+    // knows; it did not end the server while it ran.
+    if let Some(f) = recorder_ref.failure() {
+        anyhow::bail!(
+            "recording had stopped at {}: {}; {}",
+            driftlog_model::time::iso_ms(f.since_ms),
+            f.message,
+            f.remedy()
+        );
+    }
+    flushed.context("flushing the store at shutdown")?;
+    Ok(())
 }
 
 async fn wait_rec(t: tokio::task::JoinHandle<driftlog_recorder::Result<()>>) -> Result<()> {
@@ -372,7 +392,7 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
         let filter = match filter.to_filter() {
             Ok(f) => f,
             Err(e) => {
-                let msg = json!({"error": format!("{e:#}")}).to_string() + "\n";
+                let msg = json!({"error": crate::report(&e)}).to_string() + "\n";
                 wr.write_all(msg.as_bytes()).await?;
                 return Ok(());
             }
@@ -405,7 +425,7 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
                     let Some(item) = item else { break };
                     let (mut line, is_err) = match item.map_err(anyhow::Error::from).and_then(|ci| item_answer(&ci)?.into_line()) {
                         Ok(line) => (line, false),
-                        Err(e) => (json!({"error": format!("{e:#}")}).to_string().into_bytes(), true),
+                        Err(e) => (json!({"error": crate::report(&e)}).to_string().into_bytes(), true),
                     };
                     line.push(b'\n');
                     if wr.write_all(&line).await.is_err() {
@@ -442,7 +462,7 @@ async fn handle(b: Arc<Backend>, stream: UnixStream) -> Result<()> {
             !broken
         }));
         if let Err(e) = r {
-            writeln!(w, "{}", json!({"error": format!("{e:#}")}))?;
+            writeln!(w, "{}", json!({"error": crate::report(&e)}))?;
         }
         w.flush()?;
         Ok(())

@@ -10,7 +10,7 @@ use driftlog_model::epoch_seconds;
 use driftlog_model::time::now_ms;
 use driftlog_model::TypePattern;
 use driftlog_poll::RecordingGroup;
-use driftlog_recorder::Recorder;
+use driftlog_recorder::{Recorder, RecordingMode};
 use driftlog_sinks::{DeliveryChannel, DeliveryInfo};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -165,6 +165,7 @@ impl Control {
     pub(crate) fn apply_to(&self, rec: &Recorder) {
         if let Some(r) = &self.recorder {
             rec.set_group(group_of(&r.recording_group));
+            rec.set_mode(mode_of(&r.recording_mode));
         }
         if self.recording && self.recorder.is_some() {
             rec.start();
@@ -287,6 +288,28 @@ pub(crate) fn recording_group(g: Option<Input>) -> ApiResult<Value> {
         "exclusionByResourceTypes": {"resourceTypes": excluded},
         "recordingStrategy": {"useOnly": strategy},
     }))
+}
+
+/// The recorder's `recordingMode` as driftlog's recording mode.
+pub(crate) fn mode_of(m: &Value) -> RecordingMode {
+    let daily = |v: &Value| v["recordingFrequency"].as_str() == Some("DAILY");
+    RecordingMode {
+        daily: daily(m),
+        overrides: m["recordingModeOverrides"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                let types = o["resourceTypes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().and_then(|t| TypePattern::parse(t).ok()))
+                    .collect();
+                (types, daily(o))
+            })
+            .collect(),
+    }
 }
 
 fn recording_mode(m: Option<Input>) -> ApiResult<Value> {
@@ -570,6 +593,19 @@ impl ConfigApi {
         }
         if let Some(t) = last_attempt.or(c.last_status_change_ms) {
             v["lastStatusChangeTime"] = epoch_seconds(t);
+        }
+        // Recording that stopped on its own (the store refused a commit: a full disk) is
+        // not recording, whatever was asked, and says why — as AWS reports a recorder that
+        // cannot deliver.
+        if let Some(f) = self.recorder.as_ref().and_then(|rec| rec.failure()) {
+            v["recording"] = json!(false);
+            v["lastStatus"] = json!("Failure");
+            v["lastErrorCode"] = json!(f.code);
+            v["lastErrorMessage"] = json!(format!("{}; {}", f.message, f.remedy()));
+            v["lastStatusChangeTime"] = epoch_seconds(f.since_ms);
+            if c.recording && c.last_stop_ms.is_none_or(|t| t < f.since_ms) {
+                v["lastStopTime"] = epoch_seconds(f.since_ms);
+            }
         }
         Ok(json!({"ConfigurationRecordersStatus": [v]}))
     }

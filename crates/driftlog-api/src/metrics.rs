@@ -26,6 +26,13 @@ fn gauge(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge<f64
     f
 }
 
+/// A gauge without labels that is 0 or 1: `driftlog_recorder_up 1`, what alerts match on.
+fn flag(reg: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    reg.register(name, help, g.clone());
+    g
+}
+
 fn l(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
@@ -102,6 +109,21 @@ impl ConfigApi {
             "sink_lag_seconds",
             "Seconds since a sink's last acknowledged delivery, while it is behind",
         );
+        let recorder_up = flag(
+            &mut reg,
+            "recorder_up",
+            "1 while the recorder is switched on and recording; 0 when it is off or stopped by a failure",
+        );
+        let recorder_failed = gauge(
+            &mut reg,
+            "recorder_failed",
+            "1 once recording stopped on its own (a commit the store refused), by error code; a restart clears it",
+        );
+        let poisoned = flag(
+            &mut reg,
+            "log_writer_poisoned",
+            "1 once a storage failure (a full disk) made the store refuse writes; a restart clears it",
+        );
         let api_calls = counter(
             &mut reg,
             "api_calls",
@@ -154,6 +176,16 @@ impl ConfigApi {
                     .get_or_create(&l(&[("resource_type", &t), ("state", "deleted")]))
                     .set(f(gone));
             }
+        }
+        {
+            let failure = self.recorder.as_ref().and_then(|r| r.failure());
+            let up = self.recorder.as_ref().is_some_and(|r| r.is_recording());
+            recorder_up.set(i64::from(up));
+            let code = failure.as_ref().map_or("", |f| f.code.as_str());
+            recorder_failed
+                .get_or_create(&l(&[("code", code)]))
+                .set(if failure.is_some() { 1.0 } else { 0.0 });
+            poisoned.set(i64::from(self.log.is_poisoned()));
         }
         let w = self.log.watermark();
         watermark.get_or_create(&Vec::new()).set(f(w));

@@ -11,13 +11,33 @@ pub enum AwsError {
     #[error("{0}")]
     Settings(String),
     /// An AWS call needed at start-up failed (identity of the credentials, region list).
-    #[error("{call} failed: {error}; check the credentials (environment, AWS_PROFILE or `profile`), the network and [source.aws.endpoints]")]
+    #[error("{call} failed: {error}; {}", startup_hint(error))]
     Startup {
         /// `sts:GetCallerIdentity`, `ec2:DescribeRegions`, ...
         call: &'static str,
         /// The error, with code and message.
         error: PollError,
     },
+}
+
+/// The code of an SDK error whose credential chain found nothing.
+pub(crate) const NO_CREDENTIALS: &str = "CredentialsNotLoaded";
+
+/// What to check after a failed start-up call: for missing credentials, every place the
+/// SDK's chain looked, in its order.
+fn startup_hint(error: &PollError) -> &'static str {
+    match error {
+        PollError::Source { code, .. } if code == NO_CREDENTIALS => {
+            "no AWS credentials were found. driftlog looked, in order, in: the environment \
+             (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN), the profile \
+             (AWS_PROFILE or `profile` in [source.aws], in ~/.aws/credentials and ~/.aws/config, \
+             credential_process included), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), SSO (the \
+             profile's sso_session: run `aws sso login`), the ECS container endpoint and the EC2 \
+             instance metadata service (IMDS). Set one of them, or pass --profile NAME; \
+             `-v` shows each step"
+        }
+        _ => "check the credentials (environment, AWS_PROFILE or `profile`), the network and [source.aws.endpoints]",
+    }
 }
 
 /// Turns an SDK error into a scope status: the AWS error code (`AccessDenied`,
@@ -29,6 +49,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let (code, message) = match e {
+        // The credential chain found nothing: said once, not as the chain's dump.
+        _ if !matches!(e, SdkError::ServiceError(_)) && no_credentials(&chain(e)) => (
+            NO_CREDENTIALS.to_string(),
+            "no credentials from any provider of the chain".to_string(),
+        ),
         SdkError::ServiceError(se) => match (e.code(), e.message()) {
             (Some(c), m) => (
                 c.to_string(),
@@ -63,6 +88,15 @@ where
         code,
         message: format!("{call}: {message}"),
     }
+}
+
+/// True for the text of an identity-resolution failure of the SDK's credential chain.
+fn no_credentials(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("no providers in chain provided credentials")
+        || t.contains("credentials not loaded")
+        || t.contains("credentialsnotloaded")
+        || (t.contains("identity") && t.contains("credentials"))
 }
 
 /// The error and its causes, each said once: "dispatch failure: io error: tcp connect

@@ -1052,13 +1052,29 @@ impl Engine {
                 }
             })
         };
-        let mut cursor = match self.log.cursor(CURSOR)? {
-            Some(c) => c,
-            None => {
-                // First start: resources recorded so far are judged by each rule's full run.
-                let w = self.log.watermark();
-                self.log.set_cursor(CURSOR, w)?;
-                w
+        // First start: resources recorded so far are judged by each rule's full run. A
+        // store that refuses the cursor (a full disk) is retried, never a reason to stop.
+        let mut cursor = loop {
+            let stored = self.log.cursor(CURSOR).and_then(|c| match c {
+                Some(c) => Ok(c),
+                None => {
+                    let w = self.log.watermark();
+                    self.log.set_cursor(CURSOR, w).map(|()| w)
+                }
+            });
+            match stored {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::error!(error = %e, "Rules cursor not stored; retrying in 5 s.");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        _ = stop.changed() => {}
+                    }
+                    if *stop.borrow() {
+                        periodic.abort();
+                        return Ok(());
+                    }
+                }
             }
         };
         let mut water = self.log.subscribe_watermark();

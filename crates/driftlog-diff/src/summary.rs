@@ -26,6 +26,9 @@ pub struct DiffStats {
     /// Resources skipped because the log already holds a newer observation of them than
     /// this poll (which started before it was recorded).
     pub stale: u64,
+    /// Changes of DAILY-recorded types held back: their resource already has an item from
+    /// the last 24 hours (set by the recorder, not the diff).
+    pub daily_held: u64,
 }
 
 impl DiffStats {
@@ -38,6 +41,7 @@ impl DiffStats {
         self.updated += o.updated;
         self.deleted += o.deleted;
         self.stale += o.stale;
+        self.daily_held += o.daily_held;
     }
 }
 

@@ -7,13 +7,12 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum Error {
     /// sled could not open the store (often: another process holds it).
-    #[error("cannot open store at {path}: {source} (is another `driftlog serve` using this data dir? stop it, or query it through its API)")]
+    #[error("cannot open store at {path}: {} (is another `driftlog serve` using this data dir? stop it, or query it through its API)", describe(cause))]
     Open {
         /// Data directory.
         path: PathBuf,
-        /// sled's report.
-        #[source]
-        source: sled::Error,
+        /// sled's report: shown in the message, not chained, so a report prints it once.
+        cause: sled::Error,
     },
     /// The store was written by a format this build does not read.
     #[error("store at {path} has format {found:?}, this driftlog reads {expected:?}; use the driftlog version that wrote it, or start a new data dir")]
@@ -26,13 +25,12 @@ pub enum Error {
         expected: &'static str,
     },
     /// A storage operation failed.
-    #[error("storage error during {op}: {source}")]
+    #[error("storage error during {op}: {}", describe(cause))]
     Storage {
         /// What we were doing.
         op: &'static str,
-        /// sled's report.
-        #[source]
-        source: sled::Error,
+        /// sled's report: shown in the message, not chained, so a report prints it once.
+        cause: sled::Error,
     },
     /// A frame failed its checksum or could not be decoded.
     #[error("corrupt log frame starting at seq {first_seq}: {reason}")]
@@ -66,5 +64,108 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn storage(op: &'static str) -> impl FnOnce(sled::Error) -> Error {
-    move |source| Error::Storage { op, source }
+    move |cause| Error::Storage { op, cause }
+}
+
+/// Why the store stopped taking writes, and since when: what `driftlog status`, `/metrics`
+/// and DescribeConfigurationRecorderStatus report while recording is stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageFailure {
+    /// When the first write failed (epoch ms).
+    pub since_ms: i64,
+    /// `StorageFull` (no space or quota left on the device) or `StorageError`.
+    pub code: &'static str,
+    /// The failed operation and the system's reason.
+    pub message: String,
+}
+
+impl Error {
+    /// A short, stable code for reports and the API's `lastErrorCode`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Storage { cause, .. } | Error::Open { cause, .. } if is_full(cause) => {
+                "StorageFull"
+            }
+            Error::Storage { .. } | Error::Open { .. } | Error::Poisoned => "StorageError",
+            Error::UnknownFormat { .. } => "UnknownStoreFormat",
+            Error::Corrupt { .. } => "CorruptLog",
+            Error::SnapshotRequired { .. } => "SnapshotRequired",
+            Error::Missing { .. } => "MissingItem",
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT, however sled carried it: its errors are cloned by re-wrapping the
+/// `io::Error`'s debug text, which keeps the kind but loses the OS code.
+fn is_full(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) || matches!(io.raw_os_error(), Some(28 | 122))
+        }
+        _ => false,
+    }
+}
+
+/// sled's report in words: I/O errors by the system's text rather than sled's debug dump
+/// of a cloned error.
+fn describe(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) => format!("I/O error: {}", io_words(io)),
+        other => other.to_string(),
+    }
+}
+
+/// The system's text of an I/O error; for one sled cloned (`Os { code, kind, message }`
+/// as text), its message and code.
+fn io_words(io: &std::io::Error) -> String {
+    let text = io.to_string();
+    match (text.find("message: \""), text.find("code: ")) {
+        (Some(m), Some(c)) if text.starts_with("Os {") => {
+            let msg = text[m + 10..].split('"').next().unwrap_or_default();
+            let code: String = text[c + 6..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            format!("{msg} (os error {code})")
+        }
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_said_once_and_plainly_even_through_sleds_clone() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let e = Error::Storage {
+            op: "flush",
+            cause: sled::Error::Io(io),
+        };
+        #[allow(clippy::redundant_clone, reason = "the clone is what sled hands back")]
+        let cloned = match &e {
+            Error::Storage { cause, .. } => cause.clone(),
+            _ => unreachable!(),
+        };
+        let e2 = Error::Storage {
+            op: "flush",
+            cause: cloned,
+        };
+        for e in [e, e2] {
+            assert_eq!(e.code(), "StorageFull");
+            let text = e.to_string();
+            assert_eq!(
+                text,
+                "storage error during flush: I/O error: No space left on device (os error 28)"
+            );
+            assert!(
+                std::error::Error::source(&e).is_none(),
+                "the cause is in the message, not chained again"
+            );
+        }
+    }
 }

@@ -16,7 +16,7 @@ pub mod frame;
 mod query;
 mod rev;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, StorageFailure};
 pub use query::{HistoryPage, HistoryQuery, Order};
 pub use rev::Related;
 
@@ -75,6 +75,7 @@ pub struct Log {
     writer: Mutex<Writer>,
     watermark: watch::Sender<Seq>,
     poisoned: AtomicBool,
+    failure: Mutex<Option<StorageFailure>>,
     oldest: AtomicU64,
     inventory_floor: AtomicU64,
     cache: Mutex<query::FrameCache>,
@@ -111,10 +112,10 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(source) => {
+            Err(cause) => {
                 return Err(Error::Open {
                     path: path.to_path_buf(),
-                    source,
+                    cause,
                 })
             }
         }
@@ -194,6 +195,7 @@ impl Log {
             }),
             watermark,
             poisoned: AtomicBool::new(false),
+            failure: Mutex::new(None),
             oldest: AtomicU64::new(oldest),
             inventory_floor: AtomicU64::new(inventory_floor),
             cache: Mutex::default(),
@@ -335,19 +337,18 @@ impl Log {
         let result = (|| -> Result<()> {
             self.frames
                 .apply_batch(frames)
-                .map_err(storage("append frames"))?;
+                .map_err(self.write_failed("append frames"))?;
             // Derived indexes: written after the frames, rebuilt from them if lost.
             self.times
                 .insert(time_key(time), &last.to_be_bytes())
-                .map_err(storage("time index"))?;
+                .map_err(self.write_failed("time index"))?;
             self.meta
                 .insert(META_INDEX_SEQ, &last.to_be_bytes())
-                .map_err(storage("index seq"))?;
-            self.db.flush().map_err(storage("flush"))?;
+                .map_err(self.write_failed("index seq"))?;
+            self.db.flush().map_err(self.write_failed("flush"))?;
             Ok(())
         })();
         if let Err(e) = result {
-            self.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(error = %e, first, last, "Append failed; the log writer is poisoned.");
             return Err(e);
         }
@@ -422,6 +423,35 @@ impl Log {
         self.poisoned.load(Ordering::SeqCst)
     }
 
+    /// The first storage failure of a write, if any: from then on the store takes no more
+    /// writes in this process (sled keeps its first I/O error and fails every later write
+    /// with it), so the recorder has stopped and a restart — with space freed, for a full
+    /// disk — resumes. Reads keep working.
+    pub fn storage_failure(&self) -> Option<StorageFailure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The error mapper of every write: a failed write poisons the writer and is kept, the
+    /// first one only, as the store's [`StorageFailure`].
+    fn write_failed(&self, op: &'static str) -> impl FnOnce(sled::Error) -> Error + '_ {
+        move |source| {
+            let e = Error::Storage { op, cause: source };
+            let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if f.is_none() {
+                *f = Some(StorageFailure {
+                    since_ms: driftlog_model::time::now_ms(),
+                    code: e.code(),
+                    message: e.to_string(),
+                });
+            }
+            self.poisoned.store(true, Ordering::SeqCst);
+            e
+        }
+    }
+
     /// Retention: drops the frames that lie wholly before `seq`, stopping at the first frame
     /// that still holds the latest item of a live resource (the current state must stay
     /// rebuildable from the log). Returns how many items were dropped.
@@ -462,11 +492,11 @@ impl Log {
         // are merely unreachable, never a reader that walks into a gap.
         self.meta
             .insert(META_OLDEST, &new_oldest.to_be_bytes())
-            .map_err(storage("write oldest"))?;
+            .map_err(self.write_failed("write oldest"))?;
         self.meta
             .insert(META_INVENTORY_FLOOR, &self.watermark().to_be_bytes())
-            .map_err(storage("write inventory floor"))?;
-        self.db.flush().map_err(storage("flush"))?;
+            .map_err(self.write_failed("write inventory floor"))?;
+        self.db.flush().map_err(self.write_failed("flush"))?;
         self.oldest.store(new_oldest, Ordering::SeqCst);
         self.inventory_floor
             .store(self.watermark(), Ordering::SeqCst);
@@ -476,8 +506,8 @@ impl Log {
         }
         self.frames
             .apply_batch(batch)
-            .map_err(storage("truncate"))?;
-        self.db.flush().map_err(storage("flush"))?;
+            .map_err(self.write_failed("truncate"))?;
+        self.db.flush().map_err(self.write_failed("flush"))?;
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(dropped)
     }
@@ -505,7 +535,7 @@ impl Log {
     /// [`Error::Storage`] when sled fails.
     pub fn set_cursor(&self, name: &str, seq: Seq) -> Result<()> {
         self.set_cursor_lazy(name, seq)?;
-        self.db.flush().map_err(storage("flush cursor"))?;
+        self.db.flush().map_err(self.write_failed("flush cursor"))?;
         Ok(())
     }
 
@@ -518,7 +548,7 @@ impl Log {
     pub fn set_cursor_lazy(&self, name: &str, seq: Seq) -> Result<()> {
         self.cursors
             .insert(name.as_bytes(), &seq.to_be_bytes())
-            .map_err(storage("write cursor"))?;
+            .map_err(self.write_failed("write cursor"))?;
         Ok(())
     }
 
@@ -543,7 +573,7 @@ impl Log {
     pub fn put_kv(&self, key: &str, value: &[u8]) -> Result<()> {
         self.kv
             .insert(key.as_bytes(), value)
-            .map_err(storage("write kv"))?;
+            .map_err(self.write_failed("write kv"))?;
         Ok(())
     }
 
@@ -566,7 +596,7 @@ impl Log {
     pub fn remove_kv(&self, key: &str) -> Result<()> {
         self.kv
             .remove(key.as_bytes())
-            .map_err(storage("remove kv"))?;
+            .map_err(self.write_failed("remove kv"))?;
         Ok(())
     }
 
@@ -588,7 +618,7 @@ impl Log {
         let r = self
             .kv
             .compare_and_swap(key.as_bytes(), Some(expected), None as Option<&[u8]>)
-            .map_err(storage("remove kv if"))?;
+            .map_err(self.write_failed("remove kv if"))?;
         Ok(r.is_ok())
     }
 
@@ -638,7 +668,9 @@ impl Log {
         for k in removes {
             b.remove(k.as_bytes());
         }
-        self.kv.apply_batch(b).map_err(storage("write kv batch"))?;
+        self.kv
+            .apply_batch(b)
+            .map_err(self.write_failed("write kv batch"))?;
         Ok(())
     }
 
@@ -662,10 +694,14 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn append_audit(&self, record: &[u8]) -> Result<u64> {
-        let id = self.db.generate_id().map_err(storage("audit id"))? + 1;
+        let id = self
+            .db
+            .generate_id()
+            .map_err(self.write_failed("audit id"))?
+            + 1;
         self.audit
             .insert(id.to_be_bytes(), record)
-            .map_err(storage("write audit"))?;
+            .map_err(self.write_failed("write audit"))?;
         Ok(id)
     }
 
@@ -705,7 +741,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn flush(&self) -> Result<()> {
-        self.db.flush().map_err(storage("flush"))?;
+        self.db.flush().map_err(self.write_failed("flush"))?;
         Ok(())
     }
 

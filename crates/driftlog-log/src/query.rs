@@ -189,6 +189,14 @@ impl Log {
         Ok(self.item(seq)?.doc)
     }
 
+    /// When the item at `seq` was captured (epoch ms), read from its frame's table only.
+    ///
+    /// # Errors
+    /// [`Error::Missing`] when the log does not hold `seq`; storage or corruption errors.
+    pub fn capture_time_at(&self, seq: Seq) -> Result<i64> {
+        Ok(self.entry_at(seq)?.capture_time_ms)
+    }
+
     /// The item at `seq`, if it is published and still held.
     ///
     /// # Errors

@@ -12,6 +12,7 @@ use driftlog_log::Log;
 use driftlog_model::time::now_ms;
 use driftlog_model::{
     spec_for, Change, Observed, PartialSnapshot, Relationship, ResourceKey, Scope, Seq, Status,
+    TypePattern,
 };
 use driftlog_poll::{
     PollError, PollOutcome, PollResult, RecordingGroup, Scheduler, SchedulerConfig, Source,
@@ -45,6 +46,70 @@ pub enum Error {
 /// The recorder's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// How long a DAILY-recorded resource waits between two items: AWS Config's 24 hours.
+pub const DAILY_MS: i64 = 24 * 3600 * 1000;
+
+/// Types AWS Config never records daily (PutConfigurationRecorder refuses them in a DAILY
+/// override): compliance is history of the rules, kept as it happens.
+pub const ALWAYS_CONTINUOUS: [&str; 3] = [
+    "AWS::Config::ResourceCompliance",
+    "AWS::Config::ConformancePackCompliance",
+    "AWS::Config::ConfigurationRecorder",
+];
+
+/// AWS Config's `recordingMode`: which types are recorded on every change (CONTINUOUS) and
+/// which at most once a day (DAILY) — fewer items, for types whose every flap nobody needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingMode {
+    /// The `recordingFrequency` of every type no override names: true for DAILY.
+    pub daily: bool,
+    /// `recordingModeOverrides`: these types (exact names or globs) recorded DAILY (true)
+    /// or CONTINUOUS (false). The first override naming a type decides.
+    pub overrides: Vec<(Vec<TypePattern>, bool)>,
+}
+
+impl RecordingMode {
+    /// True when `resource_type` is recorded at most once per resource per 24 hours.
+    pub fn is_daily(&self, resource_type: &str) -> bool {
+        if ALWAYS_CONTINUOUS.contains(&resource_type) {
+            return false;
+        }
+        self.overrides
+            .iter()
+            .find(|(types, _)| types.iter().any(|t| t.matches(resource_type)))
+            .map_or(self.daily, |(_, daily)| *daily)
+    }
+
+    /// True when nothing is recorded daily: the commit path skips the check entirely.
+    pub fn all_continuous(&self) -> bool {
+        !self.daily && self.overrides.iter().all(|(_, daily)| !daily)
+    }
+}
+
+/// The recorder's clock (epoch ms): capture times and the DAILY windows. The system clock
+/// by default; tests and benchmarks run an accelerated one.
+#[derive(Clone)]
+pub struct Clock(pub Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// Now, by this clock.
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self(Arc::new(now_ms))
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}
+
 /// Settings of the recorder.
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
@@ -58,6 +123,10 @@ pub struct RecorderConfig {
     pub max_related: usize,
     /// Start recording at once.
     pub start_recording: bool,
+    /// Which types are recorded daily rather than on every change.
+    pub mode: RecordingMode,
+    /// The clock of capture times and DAILY windows.
+    pub clock: Clock,
 }
 
 impl Default for RecorderConfig {
@@ -68,6 +137,8 @@ impl Default for RecorderConfig {
             recheck_related: true,
             max_related: 10_000,
             start_recording: true,
+            mode: RecordingMode::default(),
+            clock: Clock::default(),
         }
     }
 }
@@ -117,6 +188,31 @@ impl CommitReport {
     }
 }
 
+/// Why recording stopped on its own (not by the user's switch), and since when: a commit
+/// the log refused. The server goes on answering reads; `status`, `/metrics` and
+/// DescribeConfigurationRecorderStatus say so until a restart.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecorderFailure {
+    /// When recording stopped (epoch ms).
+    pub since_ms: i64,
+    /// `StorageFull`, `StorageError`, … (see `driftlog_log::Error::code`).
+    pub code: String,
+    /// What failed, in words.
+    pub message: String,
+}
+
+impl RecorderFailure {
+    /// What a user does about it.
+    pub fn remedy(&self) -> &'static str {
+        if self.code == "StorageFull" {
+            "free space on the data dir's disk, then restart driftlog; what was recorded is safe"
+        } else {
+            "fix the storage problem, then restart driftlog; what was recorded is safe"
+        }
+    }
+}
+
 /// The recorder: a source, a log, a status board, and the switch that starts and stops it.
 pub struct Recorder {
     log: Arc<Log>,
@@ -126,12 +222,24 @@ pub struct Recorder {
     running: watch::Sender<bool>,
     cfg: RecorderConfig,
     writer: tokio::sync::Mutex<()>,
+    failure: std::sync::Mutex<Option<RecorderFailure>>,
+    mode: Arc<RwLock<RecordingMode>>,
+    daily: Arc<std::sync::Mutex<DailyHeld>>,
+}
+
+/// What DAILY recording held back: per resource the state last held (to count each state
+/// a continuous recorder would have written once), and per type the items saved.
+#[derive(Debug, Default)]
+struct DailyHeld {
+    held: std::collections::HashMap<u128, u128>,
+    saved: std::collections::BTreeMap<String, u64>,
 }
 
 impl Recorder {
     /// Builds a recorder; nothing runs until [`Recorder::run`] or a `poll_*` call.
     pub fn new(log: Arc<Log>, source: Arc<dyn Source>, cfg: RecorderConfig) -> Arc<Self> {
         let (running, _) = watch::channel(cfg.start_recording);
+        let mode = Arc::new(RwLock::new(cfg.mode.clone()));
         Arc::new(Self {
             log,
             source,
@@ -140,7 +248,55 @@ impl Recorder {
             running,
             cfg,
             writer: tokio::sync::Mutex::new(()),
+            failure: std::sync::Mutex::new(None),
+            mode,
+            daily: Arc::default(),
         })
+    }
+
+    /// Why recording stopped on its own, if it did: a commit the log refused, or a write of
+    /// anyone else that failed the store (sled then refuses every write, so the next commit
+    /// would fail too — said now rather than at the next change).
+    pub fn failure(&self) -> Option<RecorderFailure> {
+        if let Some(f) = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Some(f);
+        }
+        self.log.storage_failure().map(|f| RecorderFailure {
+            since_ms: f.since_ms,
+            code: f.code.to_string(),
+            message: f.message,
+        })
+    }
+
+    /// Notes a failed commit (the first one wins: it is the cause, later ones its echo).
+    fn fail(&self, e: &Error) {
+        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_some() {
+            return;
+        }
+        // The log's first failed write is the cause; `Poisoned` is only its echo.
+        let (code, message) = match (self.log.storage_failure(), e) {
+            (Some(sf), _) => (sf.code.to_string(), sf.message),
+            (None, Error::Log(le)) => (le.code().to_string(), le.to_string()),
+            (None, other) => ("InternalError".to_string(), other.to_string()),
+        };
+        let failure = RecorderFailure {
+            since_ms: now_ms(),
+            code,
+            message,
+        };
+        tracing::error!(
+            code = %failure.code,
+            error = %failure.message,
+            "Recording stopped; reads and the API go on: {}.",
+            failure.remedy()
+        );
+        *f = Some(failure);
     }
 
     fn records(&self, resource_type: &str) -> bool {
@@ -172,14 +328,39 @@ impl Recorder {
         self.save_status();
     }
 
-    /// True while scheduled polling is on.
+    /// True while scheduled polling is on and recording has not failed.
     pub fn is_recording(&self) -> bool {
+        *self.running.borrow() && self.failure().is_none()
+    }
+
+    /// True while the user's switch is on (whatever happened since).
+    pub fn is_switched_on(&self) -> bool {
         *self.running.borrow()
     }
 
     /// Changes which types are recorded, from the next poll on.
     pub fn set_group(&self, group: RecordingGroup) {
         *self.group.write().unwrap_or_else(|p| p.into_inner()) = group;
+    }
+
+    /// Changes which types are recorded daily, from the next commit on.
+    pub fn set_mode(&self, mode: RecordingMode) {
+        *self.mode.write().unwrap_or_else(|p| p.into_inner()) = mode;
+    }
+
+    /// The recording mode in force.
+    pub fn mode(&self) -> RecordingMode {
+        self.mode.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Items DAILY recording saved since the recorder started, per type: the changes a
+    /// continuous recorder would have written that were held back and never written.
+    pub fn daily_saved(&self) -> std::collections::BTreeMap<String, u64> {
+        self.daily
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .saved
+            .clone()
     }
 
     /// The scopes that are recorded now.
@@ -380,15 +561,28 @@ impl Recorder {
         Ok(report)
     }
 
-    /// Keeps the status in the store so `driftlog status` can read it offline.
+    /// Keeps the status in the store so `driftlog status` can read it offline. Best
+    /// effort by design: a store that refuses it has failed, and [`Recorder::failure`]
+    /// reports that.
     fn save_status(&self) {
-        if let Ok(json) = serde_json::to_vec(&self.status.snapshot()) {
-            let _ = self.log.put_kv("recorder_status", &json);
+        let written = serde_json::to_vec(&self.status.snapshot())
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                self.log
+                    .put_kv("recorder_status", &json)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|()| {
+                self.log
+                    .put_kv(
+                        "recorder_running",
+                        if self.is_switched_on() { b"1" } else { b"0" },
+                    )
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "Recorder status not saved.");
         }
-        let _ = self.log.put_kv(
-            "recorder_running",
-            if self.is_recording() { b"1" } else { b"0" },
-        );
     }
 
     /// Diffs every input against the current state and appends all items as one batch.
@@ -401,7 +595,10 @@ impl Recorder {
         // give one resource two "next" versions.
         let _writer = self.writer.lock().await;
         let log = self.log.clone();
-        tokio::task::spawn_blocking(move || -> Result<_> {
+        let mode = self.mode();
+        let clock = self.cfg.clock.clone();
+        let daily = self.daily.clone();
+        let r = tokio::task::spawn_blocking(move || -> Result<_> {
             let load = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> { log.doc_at(seq) };
             // A derived item that ends (a compliance result) keeps its last evaluation's
             // times (volatile) in the deletion's previous value, for the notification's old
@@ -465,25 +662,34 @@ impl Recorder {
                 }
                 slots.into_iter().flatten().collect()
             };
+            let now = clock.now();
             let mut changes = Vec::new();
             let mut per_input = Vec::with_capacity(inputs.len());
             let mut ticks = Vec::new();
-            for r in results {
+            for (r, input) in results.into_iter().zip(&inputs) {
                 let Diffed {
-                    changes: c,
+                    changes: mut c,
                     volatile_ticks,
-                    stats,
+                    mut stats,
                 } = r?;
+                if !mode.all_continuous() && !matches!(input, Input::Derived(..)) {
+                    hold_daily(&log, &mode, &daily, now, &mut c, &mut stats)?;
+                }
                 changes.extend(c);
                 ticks.extend(volatile_ticks);
                 per_input.push(stats);
             }
             log.note_volatile(&ticks);
-            let appended = log.append(&changes, now_ms())?;
+            let appended = log.append(&changes, now)?;
             Ok((per_input, appended, changes))
         })
         .await
-        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(|e| Error::Task(e.to_string()))
+        .and_then(|r| r);
+        if let Err(e @ Error::Log(_)) = &r {
+            self.fail(e);
+        }
+        r
     }
 
     /// Re-describes the resources directly related to updated or deleted ones and records
@@ -555,11 +761,13 @@ impl Recorder {
         Ok(())
     }
 
-    /// Runs scheduled polling and commits until `shutdown` resolves. Returns early with an
-    /// error if the log is poisoned (the process should exit non-zero).
+    /// Runs scheduled polling and commits until `shutdown` resolves. A commit that fails
+    /// stops polling — nothing more can be recorded — but not this task: it waits for
+    /// `shutdown` like a healthy one, and [`Recorder::failure`] says why recording stopped,
+    /// so the rest of the server (reads, the API, delivery of what was recorded) goes on.
     ///
     /// # Errors
-    /// [`Error::Log`] when a commit fails.
+    /// None today; the result is kept for callers that stop on an error.
     pub async fn run(
         self: Arc<Self>,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -613,16 +821,72 @@ impl Recorder {
                 }
             }
             if let Err(e) = self.commit_group(group).await {
-                tracing::error!(error = %e, "Commit failed; stopping the recorder.");
+                self.fail(&e);
                 break Err(e);
             }
         };
         let _ = stop_tx.send(true);
         let _ = sched.await;
+        if result.is_err() {
+            // Polls would only be thrown away: wait for the server to stop.
+            drop(rx);
+            shutdown.await;
+        }
         self.save_status();
-        let _ = self.log.flush();
-        result
+        if let Err(e) = self.log.flush() {
+            tracing::debug!(error = %e, "Final flush failed.");
+        }
+        Ok(())
     }
+}
+
+/// DAILY recording (AWS Config's `recordingMode`): a change of a DAILY type whose resource
+/// already has an item captured less than [`DAILY_MS`] ago is held back — not written, so
+/// the state keeps the last item and the next poll after the window sees the change again
+/// and records the state of that moment (deletions too). A change that went back within
+/// the window records nothing. A resource's first item is never held.
+fn hold_daily(
+    log: &Log,
+    mode: &RecordingMode,
+    daily: &std::sync::Mutex<DailyHeld>,
+    now: i64,
+    changes: &mut Vec<Change>,
+    stats: &mut DiffStats,
+) -> Result<()> {
+    let mut d = daily.lock().unwrap_or_else(|p| p.into_inner());
+    let mut kept = Vec::with_capacity(changes.len());
+    for c in changes.drain(..) {
+        let held = match c.prev_seq {
+            Some(prev) if mode.is_daily(&c.key.resource_type) => {
+                now.saturating_sub(log.capture_time_at(prev)?) < DAILY_MS
+            }
+            _ => false,
+        };
+        if held {
+            // Each distinct state held is one item a continuous recorder would have written.
+            if d.held.insert(c.id, c.doc_hash) != Some(c.doc_hash) {
+                *d.saved.entry(c.key.resource_type.clone()).or_default() += 1;
+            }
+            match c.status {
+                Status::ResourceDiscovered => {
+                    stats.discovered = stats.discovered.saturating_sub(1);
+                }
+                s if s.is_deletion() => stats.deleted = stats.deleted.saturating_sub(1),
+                _ => stats.updated = stats.updated.saturating_sub(1),
+            }
+            stats.daily_held += 1;
+            continue;
+        }
+        // Written now: if this very state was held before, it was counted as saved.
+        if d.held.remove(&c.id) == Some(c.doc_hash) {
+            if let Some(n) = d.saved.get_mut(&c.key.resource_type) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        kept.push(c);
+    }
+    *changes = kept;
+    Ok(())
 }
 
 /// A diff input with the log position its observation started at.

@@ -466,7 +466,12 @@ impl DeliveryChannel {
             match topic.publish(&e.subject, &e.body).await {
                 Ok(()) => {
                     sent += 1;
-                    let _ = self.log.remove_kv(&key).and_then(|()| self.log.flush());
+                    // A store that refuses the removal (a full disk) would hand the same
+                    // event back at once: stop here, and publish it again later (delivery
+                    // is at-least-once) rather than in a tight loop.
+                    if let Err(e) = self.log.remove_kv(&key).and_then(|()| self.log.flush()) {
+                        return Err(crate::SendError::new("Storage", e.to_string()));
+                    }
                     self.dequeued();
                     self.update(|s| s.config_stream_delivery_info.outcome(now_ms(), None));
                 }
@@ -766,6 +771,9 @@ impl DeliveryChannel {
             let _ = self.log.put_kv(SNAPSHOT_LAST_KEY, &now_ms().to_be_bytes());
         }
         let mut snapshot_not_before = 0_i64;
+        let mut history_not_before = 0_i64;
+        let mut history_retry = SNAPSHOT_RETRY_MIN;
+        let mut last_snapshot = i64::MIN;
         let mut snapshot_retry = SNAPSHOT_RETRY_MIN;
         loop {
             let now = now_ms();
@@ -773,20 +781,39 @@ impl DeliveryChannel {
                 let (_, end) = period_of(now, period);
                 end + grace
             };
-            let snapshot_due =
-                every.map(|e| read_i64(&self.log, SNAPSHOT_LAST_KEY).saturating_add(e));
+            // The last snapshot's time as stored, or as remembered when the store refused
+            // it: a refused write must not make the next snapshot due at once.
+            let snapshot_due = every.map(|e| {
+                read_i64(&self.log, SNAPSHOT_LAST_KEY)
+                    .max(last_snapshot)
+                    .saturating_add(e)
+            });
             self.update(|s| {
                 s.config_history_delivery_info.next_delivery_time = Some(history_due);
                 s.config_snapshot_delivery_info.next_delivery_time = snapshot_due;
             });
-            if let Err(e) = self.deliver_history_due(now).await {
-                tracing::warn!(error = %e, "History delivery failed; retrying.");
+            if now >= history_not_before {
+                match self.deliver_history_due(now).await {
+                    Ok(_) => history_retry = SNAPSHOT_RETRY_MIN,
+                    Err(e) => {
+                        // Retried after a growing pause (a bucket that is down, a store that
+                        // refuses the window: a full disk), never in a tight loop.
+                        tracing::warn!(error = %e, retry_in = ?history_retry, "History delivery failed; retrying.");
+                        history_not_before = now_ms().saturating_add(
+                            i64::try_from(history_retry.as_millis()).unwrap_or(i64::MAX),
+                        );
+                        history_retry = (history_retry * 2).min(SNAPSHOT_RETRY_MAX);
+                    }
+                }
             }
             let events_waiting = self.publish_events().await.is_err();
             if snapshot_due.is_some_and(|d| d <= now) && now >= snapshot_not_before {
                 match self.deliver_snapshot(None).await {
                     Ok(r) => {
-                        let _ = self.log.put_kv(SNAPSHOT_LAST_KEY, &r.at_ms.to_be_bytes());
+                        last_snapshot = r.at_ms;
+                        if let Err(e) = self.log.put_kv(SNAPSHOT_LAST_KEY, &r.at_ms.to_be_bytes()) {
+                            tracing::warn!(error = %e, "The last snapshot's time was not stored.");
+                        }
                         snapshot_retry = SNAPSHOT_RETRY_MIN;
                         continue;
                     }
@@ -800,8 +827,10 @@ impl DeliveryChannel {
                     }
                 }
             }
-            let next =
-                snapshot_due.map_or(history_due, |d| d.max(snapshot_not_before).min(history_due));
+            let history_next = history_due.max(history_not_before);
+            let next = snapshot_due.map_or(history_next, |d| {
+                d.max(snapshot_not_before).min(history_next)
+            });
             let most = if events_waiting { 5_000 } else { 60_000 };
             let wait = u64::try_from(next.saturating_sub(now_ms()))
                 .unwrap_or(0)

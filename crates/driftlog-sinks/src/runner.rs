@@ -253,22 +253,39 @@ pub async fn run_sink<T: Transport>(
     let name = spec.name.clone();
     let cname = spec.cursor_name();
     let set = |f: &dyn Fn(&mut SinkStatus)| board.update(&log, &name, |s| f(s));
-    let mut cursor = match log.cursor(&cname) {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            let c = match spec.start {
-                SinkStart::Now => log.watermark(),
-                SinkStart::Beginning => log.oldest().saturating_sub(1),
-            };
-            if let Err(e) = log.set_cursor(&cname, c) {
-                set(&|s| s.last_error = Some(format!("Storage: {e}")));
-                return;
+    // The first position is stored before anything is sent. A store that refuses it (a
+    // full disk) is reported and retried, like a destination that is down.
+    let mut delay = spec.backoff_base;
+    let mut cursor = loop {
+        let stored = log.cursor(&cname).and_then(|c| match c {
+            Some(c) => Ok(c),
+            None => {
+                let c = match spec.start {
+                    SinkStart::Now => log.watermark(),
+                    SinkStart::Beginning => log.oldest().saturating_sub(1),
+                };
+                log.set_cursor(&cname, c).map(|()| c)
             }
-            c
-        }
-        Err(e) => {
-            set(&|s| s.last_error = Some(format!("Storage: {e}")));
-            return;
+        });
+        match stored {
+            Ok(c) => break c,
+            Err(e) => {
+                let err = format!("Storage: {e}");
+                tracing::warn!(sink = %name, error = %err, retry_in = ?delay, "Sink could not store its cursor; retrying.");
+                set(&|s| {
+                    s.state = "retrying".into();
+                    s.failures += 1;
+                    s.last_error = Some(err.clone());
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(jittered(delay)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                if *shutdown.borrow() {
+                    return;
+                }
+                delay = (delay * 2).min(spec.backoff_max);
+            }
         }
     };
     let (kind, target) = (transport.kind().to_string(), transport.target());
@@ -284,6 +301,22 @@ pub async fn run_sink<T: Transport>(
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        // A store that failed (a full disk) cannot keep this sink's cursor: what is sent now
+        // would all be sent again after the restart. Hold, and say why.
+        if let Some(f) = log.storage_failure() {
+            set(&|s| {
+                s.state = "held".into();
+                s.last_error = Some(format!(
+                    "{}: {}; the sink resumes from its cursor after a restart",
+                    f.code, f.message
+                ));
+            });
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            continue;
         }
         let read = {
             let log = log.clone();
@@ -325,10 +358,11 @@ pub async fn run_sink<T: Transport>(
         read_delay = spec.backoff_base;
         if items.is_empty() {
             if last > cursor {
-                // Only filtered-out items: move past them.
+                // Only filtered-out items: move past them. A cursor the store refused is
+                // behind, which only means these are read again after a restart.
                 cursor = last;
-                if log.set_cursor(&cname, cursor).is_err() {
-                    continue;
+                if let Err(e) = log.set_cursor(&cname, cursor) {
+                    set(&|s| s.last_error = Some(format!("Storage: {e}")));
                 }
                 set(&|s| s.cursor = cursor);
                 continue;
