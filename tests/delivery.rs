@@ -220,6 +220,16 @@ start = "beginning"
 #[path = "support/disk.rs"]
 mod disk;
 
+/// The running server's `status --json`, once its socket answers: before that, a query
+/// reads the store directly — and may find it locked by the server that is starting.
+fn live(q: &dyn Fn(&[&str]) -> std::process::Output) -> Option<Value> {
+    let o = q(&["status", "--json"]);
+    o.status
+        .success()
+        .then(|| json_lines(&o).remove(0))
+        .filter(|v| v["running"] == true)
+}
+
 /// `kill -INT`: the graceful stop (Ctrl-C) of a `serve`; its exit status, within `secs`.
 fn interrupt(child: &mut KillOnDrop, secs: u64) -> std::process::ExitStatus {
     let pid = child.0.id().to_string();
@@ -341,7 +351,7 @@ start = "beginning"
 
     let mut server = serve_logging(&cfg, &dir.path().join("serve-1.log"));
     wait("first discovery", 120, || {
-        q(&["status", "--json"]).status.success() && status()["resources"].as_u64() > Some(0)
+        live(&q).is_some_and(|v| v["resources"].as_u64() > Some(0))
     });
     let added = q(&[
         "rules",
@@ -442,7 +452,7 @@ start = "beginning"
     disk.free();
     let mut server = serve_logging(&cfg, &dir.path().join("serve-2.log"));
     wait("recording again", 120, || {
-        q(&["status", "--json"]).status.success() && status()["recording"] == true
+        live(&q).is_some_and(|v| v["recording"] == true)
     });
     let resumed_at = status()["watermark"].as_u64().unwrap();
     wait("new items recorded and delivered", 120, || {
@@ -532,4 +542,100 @@ fn issue_13_a_disk_too_small_for_discovery_stops_recording_and_says_why() {
     );
     let exit = interrupt(&mut server, 60);
     assert!(!exit.success());
+}
+
+/// Issue 13.7 through the API: PutConfigurationRecorder's `recordingMode` DAILY reaches
+/// the running recorder. Every resource was recorded minutes ago, so from then on the
+/// churn writes no update items (only discoveries, which are never held), and `driftlog
+/// stats` shows what DAILY saved.
+#[test]
+fn issue_13_put_recorder_daily_is_applied_to_the_running_recorder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("driftlog.toml");
+    let port = free_port();
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = \"{}\"\n[source.sim]\nresources = 400\nchurn = 0.1\ntick_interval = \"500ms\"\n[recorder]\ninterval = \"500ms\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[delivery]\nenabled = false\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let q = |args: &[&str]| {
+        driftlog()
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let status = || json_lines(&q(&["status", "--json"])).remove(0);
+    let mut server = serve_logging(&cfg, &dir.path().join("serve.log"));
+    wait("first discovery and some updates", 120, || {
+        live(&q).is_some_and(|v| v["watermark"].as_u64() > Some(450))
+    });
+    let put = config_api(
+        port,
+        "PutConfigurationRecorder",
+        r#"{"ConfigurationRecorder": {"name": "default", "roleARN": "arn:aws:iam::123456789012:role/config",
+            "recordingMode": {"recordingFrequency": "DAILY"}}}"#,
+    );
+    assert!(put.as_object().is_some_and(|o| o.is_empty()), "{put}");
+    let echo = config_api(port, "DescribeConfigurationRecorders", "{}");
+    assert_eq!(
+        echo["ConfigurationRecorders"][0]["recordingMode"]["recordingFrequency"], "DAILY",
+        "{echo}"
+    );
+    // The API shows DAILY on the items of a type recorded daily, with their delivery time.
+    let one = json_lines(&q(&[
+        "at",
+        "now",
+        "--type",
+        "AWS::EC2::SecurityGroup",
+        "--items",
+        "--json",
+    ]))
+    .remove(0);
+    let one = match &one["configurationItem"] {
+        Value::Object(_) => one["configurationItem"].clone(),
+        _ => one,
+    };
+    let history = config_api(
+        port,
+        "GetResourceConfigHistory",
+        &serde_json::json!({"resourceType": one["resourceType"], "resourceId": one["resourceId"]})
+            .to_string(),
+    );
+    let ci = &history["configurationItems"][0];
+    assert_eq!(ci["recordingFrequency"], "DAILY", "{history}");
+    assert!(ci["configurationItemDeliveryTime"].is_number(), "{history}");
+    // A commit in flight may still have been diffed under CONTINUOUS: start counting after it.
+    std::thread::sleep(Duration::from_secs(2));
+    let mark = status()["watermark"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let stats = json_lines(&q(&["stats", "--json"])).remove(0);
+    let saved: u64 = stats["dailySavedSinceStart"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{stats}"))
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert!(saved > 0, "{stats}");
+    let text = String::from_utf8(q(&["stats"]).stdout).unwrap();
+    assert!(text.contains("items DAILY recording saved"), "{text}");
+    assert!(interrupt(&mut server, 60).success());
+    let log = Log::open(data.join("store"), LogOptions::default()).unwrap();
+    let (items, _) = log
+        .read_range(mark, usize::MAX, &Filter::default())
+        .unwrap();
+    let updates: Vec<_> = items
+        .iter()
+        .filter(|i| i.status == driftlog_model::Status::Ok || i.status.is_deletion())
+        .map(|i| i.key.to_string())
+        .collect();
+    assert!(
+        updates.is_empty(),
+        "updates or deletions recorded under DAILY: {updates:?}"
+    );
 }

@@ -1348,6 +1348,24 @@ mod tests {
         assert!(format!("{e:#}").contains("\"off\""), "{e:#}");
     }
 
+    /// Issue 13.7: `[recorder]` takes AWS Config's recordingMode.
+    #[test]
+    fn recording_mode_in_the_file() {
+        let c = Config::parse(
+            "[recorder]\nrecording_frequency = \"DAILY\"\n[[recorder.recording_mode_overrides]]\nresource_types = [\"AWS::EC2::SecurityGroup\"]\nrecording_frequency = \"CONTINUOUS\"\n",
+        )
+        .unwrap();
+        let m = c.recorder.mode();
+        assert!(m.is_daily("AWS::EC2::Instance"));
+        assert!(!m.is_daily("AWS::EC2::SecurityGroup"));
+        assert!(!m.is_daily("AWS::Config::ResourceCompliance"));
+        assert_eq!(c.recorder.mode_json()["recordingFrequency"], "DAILY");
+        let e = Config::parse("[recorder]\nrecording_frequency = \"HOURLY\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("CONTINUOUS"), "{e:#}");
+        let e = Config::parse("[[recorder.recording_mode_overrides]]\nresource_types = [\"AWS::Config::ResourceCompliance\"]\nrecording_frequency = \"DAILY\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("continuously"), "{e:#}");
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));

@@ -7,6 +7,7 @@ use crate::input::Input;
 use crate::{Caller, ConfigApi, RESOURCE_TYPES};
 use driftlog_log::{HistoryQuery, Order};
 use driftlog_model::{epoch_seconds, ConfigurationItem, ResourceKey, Scope};
+use driftlog_recorder::RecordingMode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -30,11 +31,25 @@ fn check_type(t: &str, member: &str) -> ApiResult<()> {
 
 /// `OK` and friends: what the API shows for an item (ResourceNotRecorded ones excluded
 /// from the latest-item operations, as AWS does).
-fn api_item(ci: &ConfigurationItem) -> ApiResult<Value> {
-    ci.to_api_json().map_err(ApiError::internal)
+///
+/// A type recorded DAILY now carries `recordingFrequency` and
+/// `configurationItemDeliveryTime` (when the item was recorded), as AWS shows "when DAILY
+/// recording is enabled for a resource type"; continuous types carry neither.
+fn api_item(ci: &ConfigurationItem, mode: &RecordingMode) -> ApiResult<Value> {
+    let mut v = ci.to_api_json().map_err(ApiError::internal)?;
+    if mode.is_daily(&ci.key.resource_type) {
+        v["recordingFrequency"] = json!("DAILY");
+        v["configurationItemDeliveryTime"] = epoch_seconds(ci.capture_time_ms);
+    }
+    Ok(v)
 }
 
 impl ConfigApi {
+    /// The recording mode in force (all continuous without a recorder).
+    fn recording_mode(&self) -> RecordingMode {
+        self.recorder.as_ref().map(|r| r.mode()).unwrap_or_default()
+    }
+
     fn visible(&self, caller: &Caller, scope: &Scope) -> bool {
         caller.account.as_ref().is_none_or(|a| a == &scope.account)
             && caller
@@ -67,6 +82,7 @@ impl ConfigApi {
     }
 
     pub(crate) async fn history(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let mode = self.recording_mode();
         let rtype = resource_type(input, "resourceType")?;
         let rid = input.required_string("resourceId", 1, 768)?;
         let later = input.time("laterTime")?;
@@ -115,7 +131,7 @@ impl ConfigApi {
         let items = page
             .items
             .iter()
-            .map(api_item)
+            .map(|ci| api_item(ci, &mode))
             .collect::<ApiResult<Vec<_>>>()?;
         let mut out = json!({"configurationItems": items});
         if let Some(next) = page.next {
@@ -129,6 +145,7 @@ impl ConfigApi {
     }
 
     pub(crate) async fn list_discovered(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let mode = self.recording_mode();
         let rtype = resource_type(input, "resourceType")?;
         let ids = input.strings("resourceIds", 20, 1, 768)?;
         let name = input.string("resourceName", 0, usize::MAX)?;
@@ -192,7 +209,7 @@ impl ConfigApi {
                 {
                     continue;
                 }
-                let v = api_item(&ci)?;
+                let v = api_item(&ci, &mode)?;
                 let rname = v
                     .get("resourceName")
                     .and_then(Value::as_str)
@@ -233,6 +250,7 @@ impl ConfigApi {
     }
 
     pub(crate) async fn batch_get(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let mode = self.recording_mode();
         let keys = input
             .objects("resourceKeys", 100)?
             .ok_or_else(|| input.missing("resourceKeys"))?;
@@ -267,7 +285,7 @@ impl ConfigApi {
                 {
                     continue;
                 }
-                let mut v = api_item(&ci)?;
+                let mut v = api_item(&ci, &mode)?;
                 if let Some(o) = v.as_object_mut() {
                     for k in [
                         "tags",

@@ -686,8 +686,12 @@ impl Recorder {
         .await
         .map_err(|e| Error::Task(e.to_string()))
         .and_then(|r| r);
+        // The store refused the batch (or an earlier write): recording has stopped, whoever
+        // asked. A read error of the diff (one bad frame) fails this commit only.
         if let Err(e @ Error::Log(_)) = &r {
-            self.fail(e);
+            if self.log.is_poisoned() {
+                self.fail(e);
+            }
         }
         r
     }
@@ -820,9 +824,18 @@ impl Recorder {
                     Err(_) => break,
                 }
             }
-            if let Err(e) = self.commit_group(group).await {
-                self.fail(&e);
-                break Err(e);
+            match self.commit_group(group).await {
+                Ok(_) => {}
+                // The store takes no more writes: polling on would only throw polls away.
+                Err(e) if self.log.is_poisoned() => {
+                    self.fail(&e);
+                    break Err(e);
+                }
+                // One group that could not be diffed (a frame that failed to read, a
+                // panicked diff) records nothing; its scopes are polled again.
+                Err(e) => {
+                    tracing::error!(error = %e, "Commit failed; nothing recorded, the scopes are polled again.");
+                }
             }
         };
         let _ = stop_tx.send(true);
