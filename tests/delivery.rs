@@ -287,15 +287,29 @@ fn serve_logging(cfg: &std::path::Path, stderr: &std::path::Path) -> KillOnDrop 
     )
 }
 
-/// Issue 13.1–3: the data dir's disk fills while `serve` records, judges a rule, delivers
-/// history files and feeds a webhook. Recording stops — and says so in `status`,
-/// `/metrics` and DescribeConfigurationRecorderStatus — while the server keeps answering;
-/// Ctrl-C then ends it with the cause said once. Restarted with space, it records again,
-/// and the webhook has every item of the log once, in order: a batch that failed and may
-/// or may not have reached the disk cannot be told from any other.
-#[test]
-fn issue_13_a_full_disk_stops_recording_not_the_server_and_each_item_is_delivered_once() {
-    let Some(disk) = disk::SmallDisk::mount(48) else {
+/// When the disk fills, in the full-disk scenario.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Moment {
+    /// The first discovery does not fit.
+    Discovery,
+    /// After discovery, while polls record the churn.
+    Poll,
+    /// Recording paused, a rule is added: its definition and first results are written.
+    RuleEvaluation,
+    /// Recording paused, a snapshot is delivered to a directory on the full disk.
+    Delivery,
+}
+
+/// Issue 13.1–3: the data dir's disk fills at `moment` while `serve` records, judges a
+/// rule, delivers history files and feeds a webhook. Recording stops — and says so in
+/// `status`, `/metrics` and DescribeConfigurationRecorderStatus — while the server keeps
+/// answering; Ctrl-C then ends it with the cause said once. Restarted with space, it
+/// records again, and the webhook has every item of the log once, in order: a batch that
+/// failed (mid-batch, for a discovery too big for the disk) and may or may not have reached
+/// the disk cannot be told from any other.
+fn full_disk_at(moment: Moment) {
+    let small = moment == Moment::Discovery;
+    let Some(disk) = disk::SmallDisk::mount(if small { 8 } else { 48 }) else {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -318,7 +332,7 @@ fn issue_13_a_full_disk_stops_recording_not_the_server_and_each_item_is_delivere
         format!(
             r#"data_dir = "{}"
 [source.sim]
-resources = 1500
+resources = {}
 churn = 0.05
 tick_interval = "1s"
 [recorder]
@@ -335,7 +349,8 @@ url = "{url}"
 secret_env = "DRIFTLOG_HOOK_SECRET"
 start = "beginning"
 "#,
-            data.display()
+            data.display(),
+            if small { 30_000 } else { 1500 }
         ),
     )
     .unwrap();
@@ -347,49 +362,96 @@ start = "beginning"
             .output()
             .unwrap()
     };
+    let ok = |args: &[&str]| {
+        let o = q(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
     let status = || json_lines(&q(&["status", "--json"])).remove(0);
 
+    let phase = |what: &str| eprintln!("[{moment:?}] {what}");
     let mut server = serve_logging(&cfg, &dir.path().join("serve-1.log"));
-    wait("first discovery", 120, || {
-        live(&q).is_some_and(|v| v["resources"].as_u64() > Some(0))
-    });
-    let added = q(&[
-        "rules",
-        "add",
-        "no-ssh",
-        "--managed",
-        "INCOMING_SSH_DISABLED",
-        "--type",
-        "AWS::EC2::SecurityGroup",
-    ]);
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    wait("compliance results recorded", 60, || {
-        String::from_utf8_lossy(
-            &q(&[
-                "at",
-                "now",
-                "--type",
-                "AWS::Config::ResourceCompliance",
-                "--json",
-            ])
-            .stdout,
-        )
-        .contains("ResourceCompliance")
-    });
-    let healthy = config_api(port, "DescribeConfigurationRecorderStatus", "{}");
-    assert_eq!(
-        healthy["ConfigurationRecordersStatus"][0]["recording"],
-        true
-    );
-
-    // The disk fills while the estate keeps changing.
-    disk.fill();
-    wait("recording reported stopped", 60, || {
-        status()["recordingFailure"]["code"] == "StorageFull"
+    if !small {
+        wait("first discovery", 120, || {
+            live(&q).is_some_and(|v| v["resources"].as_u64() > Some(0))
+        });
+        ok(&[
+            "rules",
+            "add",
+            "no-ssh",
+            "--managed",
+            "INCOMING_SSH_DISABLED",
+            "--type",
+            "AWS::EC2::SecurityGroup",
+        ]);
+        wait("compliance results recorded", 60, || {
+            String::from_utf8_lossy(
+                &q(&[
+                    "at",
+                    "now",
+                    "--type",
+                    "AWS::Config::ResourceCompliance",
+                    "--json",
+                ])
+                .stdout,
+            )
+            .contains("ResourceCompliance")
+        });
+        let healthy = config_api(port, "DescribeConfigurationRecorderStatus", "{}");
+        assert_eq!(
+            healthy["ConfigurationRecordersStatus"][0]["recording"],
+            true
+        );
+    }
+    phase("filling the disk");
+    match moment {
+        Moment::Discovery => {}
+        Moment::Poll => disk.fill(),
+        Moment::RuleEvaluation => {
+            ok(&["stop"]);
+            disk.fill();
+            // Rules over every resource: each is refused or judged, and their definitions
+            // and results meet the full disk (sled first fills the space its files hold).
+            for i in 0..20 {
+                let _ = q(&[
+                    "rules",
+                    "add",
+                    &format!("tagged-{i}"),
+                    "--managed",
+                    "REQUIRED_TAGS",
+                    "--param",
+                    &format!("tag1Key=owner-{i}"),
+                ]);
+                if live(&q).is_some_and(|v| v["recordingFailure"].is_object()) {
+                    break;
+                }
+            }
+        }
+        Moment::Delivery => {
+            ok(&["stop"]);
+            disk.fill();
+            let snap = q(&["deliver", "snapshot"]);
+            assert!(
+                !snap.status.success(),
+                "a snapshot cannot fit on a full disk"
+            );
+            let err = String::from_utf8_lossy(&snap.stderr);
+            assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+            // Recording again: its first commit meets the full disk — or, if the store
+            // already refused the delivery's bookkeeping, `start` itself says so.
+            let start = q(&["start"]);
+            if !start.status.success() {
+                let err = String::from_utf8_lossy(&start.stderr);
+                assert!(err.contains("No space left on device"), "{err}");
+            }
+        }
+    }
+    phase("waiting for the failure to be reported");
+    wait("recording reported stopped", 180, || {
+        live(&q).is_some_and(|v| v["recordingFailure"]["code"] == "StorageFull")
     });
     let st = status();
     let failed_at = st["watermark"].as_u64().unwrap();
@@ -427,16 +489,23 @@ start = "beginning"
         "{api}"
     );
 
+    phase("checking the server still serves");
     // Still serving, well after the failure: reads, the API, the query socket.
     std::thread::sleep(Duration::from_secs(4));
     assert!(
         server.0.try_wait().unwrap().is_none(),
         "serve exited on a full disk"
     );
-    assert!(q(&["at", "now", "--json"]).status.success());
+    let read = q(&["at", "now", "--json"]);
+    assert!(
+        read.status.success(),
+        "reads go on: {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
     let again = config_api(port, "DescribeConfigurationRecorders", "{}");
     assert!(again["ConfigurationRecorders"].is_array(), "{again}");
 
+    phase("Ctrl-C");
     // Ctrl-C: a non-zero exit saying why, the cause once.
     let exit = interrupt(&mut server, 60);
     assert!(!exit.success());
@@ -448,14 +517,22 @@ start = "beginning"
     assert!(last.contains("recording had stopped"), "{log1}");
     assert_eq!(last.matches("No space left on device").count(), 1, "{last}");
 
+    phase("restarting with space");
     // With space again, recording resumes where the log ends.
     disk.free();
+    if small {
+        disk.grow(512);
+    }
     let mut server = serve_logging(&cfg, &dir.path().join("serve-2.log"));
-    wait("recording again", 120, || {
-        live(&q).is_some_and(|v| v["recording"] == true)
+    if matches!(moment, Moment::RuleEvaluation | Moment::Delivery) {
+        wait("the restarted server answers", 120, || live(&q).is_some());
+        ok(&["start"]);
+    }
+    wait("recording again", 300, || {
+        live(&q).is_some_and(|v| v["recording"] == true && v["resources"].as_u64() > Some(0))
     });
     let resumed_at = status()["watermark"].as_u64().unwrap();
-    wait("new items recorded and delivered", 120, || {
+    wait("new items recorded and delivered", 300, || {
         let w = status()["watermark"].as_u64().unwrap();
         w > resumed_at + 20
             && received.lock().unwrap().seqs.iter().max() >= Some(&(resumed_at + 20))
@@ -467,14 +544,14 @@ start = "beginning"
         std::fs::read_to_string(dir.path().join("serve-2.log")).unwrap()
     );
 
-    // Every item of the log, once and in order, up to the sink's cursor.
+    // Every item of the log, up to the sink's cursor. Delivery is at-least-once: a batch
+    // the webhook acknowledged just as the store refused the sink's cursor is sent again
+    // after the restart — only such a batch, from before the failure. Everything the failed
+    // run could not publish (the failed batch, whether or not it reached the disk) and
+    // everything after arrives exactly once, in log order.
     let log = Log::open(data.join("store"), LogOptions::default()).unwrap();
     let cursor = log.cursor("sink/everything").unwrap().unwrap();
     assert!(cursor > resumed_at + 20);
-    // Delivery is at-least-once: a batch the webhook acknowledged just as the store
-    // refused the sink's cursor is sent again after the restart — only such a batch, from
-    // before the failure. Everything the failed run could not publish (the failed batch,
-    // whether or not it reached the disk) and everything after arrives exactly once.
     let r = received.lock().unwrap();
     let mut seen = std::collections::BTreeSet::new();
     let mut in_order = Vec::new();
@@ -488,60 +565,38 @@ start = "beginning"
             );
         }
     }
-    let expected: Vec<u64> = (1..=cursor).collect();
-    assert_eq!(in_order, expected, "every item, in log order");
+    // Said briefly: the first place the deliveries differ from 1..=cursor.
+    let first_gap = in_order
+        .iter()
+        .enumerate()
+        .find(|(i, s)| **s != *i as u64 + 1)
+        .map(|(i, s)| (i as u64 + 1, *s));
+    assert_eq!(
+        (first_gap, in_order.len() as u64),
+        (None, cursor),
+        "every item once, in log order (first gap: expected seq, delivered seq); failed at {failed_at}, resumed at {resumed_at}"
+    );
     assert_eq!(r.bad_signatures, 0);
 }
 
-/// Issue 13.2: a disk too small for the first discovery stops recording at once; the
-/// server stays up and says why.
 #[test]
-fn issue_13_a_disk_too_small_for_discovery_stops_recording_and_says_why() {
-    let Some(disk) = disk::SmallDisk::mount(6) else {
-        return;
-    };
-    let data = disk.path().join("data");
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = KillOnDrop(
-        driftlog()
-            .args([
-                "serve",
-                "--quiet",
-                "--listen",
-                "off",
-                "--resources",
-                "30000",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let q = |args: &[&str]| {
-        driftlog()
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .output()
-            .unwrap()
-    };
-    wait("recording reported stopped", 180, || {
-        let o = q(&["status", "--json"]);
-        o.status.success() && json_lines(&o)[0]["recordingFailure"]["code"] == "StorageFull"
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        server.0.try_wait().unwrap().is_none(),
-        "serve exited on a full disk"
-    );
-    let text = String::from_utf8(q(&["status"]).stdout).unwrap();
-    assert!(
-        text.contains("recording: STOPPED") && text.contains("No space left"),
-        "{text}"
-    );
-    let exit = interrupt(&mut server, 60);
-    assert!(!exit.success());
+fn issue_13_disk_full_during_discovery_stops_recording_not_the_server() {
+    full_disk_at(Moment::Discovery);
+}
+
+#[test]
+fn issue_13_disk_full_during_a_poll_stops_recording_not_the_server() {
+    full_disk_at(Moment::Poll);
+}
+
+#[test]
+fn issue_13_disk_full_during_rule_evaluation_stops_recording_not_the_server() {
+    full_disk_at(Moment::RuleEvaluation);
+}
+
+#[test]
+fn issue_13_disk_full_during_delivery_stops_recording_not_the_server() {
+    full_disk_at(Moment::Delivery);
 }
 
 /// Issue 13.7 through the API: PutConfigurationRecorder's `recordingMode` DAILY reaches

@@ -106,6 +106,11 @@ include_global = true
 [store]
 # sled page cache, MiB. Bounds memory; larger speeds up history reads of cold resources.
 cache_mb = 64
+# Disk space kept in reserve beside the store (a preallocated store.ballast file, at most a
+# twentieth of the disk), MiB. When free space runs into it, recording stops cleanly with
+# StorageFull and the reserve is released, so the store is never written to a full disk.
+# 0 = no reserve.
+reserve_mb = 64
 
 [delivery]
 # AWS Config's delivery channel: configuration history files (one per resource type per
@@ -1010,11 +1015,16 @@ impl Default for GroupSection {
 pub struct StoreSection {
     /// sled cache in MiB.
     pub cache_mb: u64,
+    /// Disk reserve in MiB.
+    pub reserve_mb: u64,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
-        Self { cache_mb: 64 }
+        Self {
+            cache_mb: 64,
+            reserve_mb: 64,
+        }
     }
 }
 

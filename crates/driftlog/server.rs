@@ -36,6 +36,7 @@ pub fn open_log(cfg: &Config) -> Result<Arc<Log>> {
         cfg.data_dir.join("store"),
         LogOptions {
             cache_bytes: cfg.store.cache_mb << 20,
+            reserve_bytes: cfg.store.reserve_mb << 20,
             ..LogOptions::default()
         },
     )?;
@@ -329,6 +330,11 @@ pub async fn serve(cfg: Config, quiet: bool, listen_required: bool) -> Result<()
         let _ = t.await;
     }
     let flushed = log.flush();
+    if log.is_poisoned() {
+        // sled's own flush when the store is dropped waits forever after its I/O error:
+        // leave the store undropped (what it did not flush was never acknowledged).
+        std::mem::forget(log.clone());
+    }
     let _ = std::fs::remove_file(&sock);
     let _ = std::io::stderr().flush();
     result?;

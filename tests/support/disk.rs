@@ -82,6 +82,17 @@ impl SmallDisk {
         let _ = f.sync_all();
     }
 
+    /// Makes the disk larger (a remount keeps its files).
+    pub fn grow(&self, mib: u64) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={mib}m")])
+            .arg(self.dir.path())
+            .status()
+            .expect("mount -o remount")
+            .success();
+        assert!(ok, "remounting the test disk at {mib} MiB");
+    }
+
     /// Frees what [`SmallDisk::fill`] took.
     pub fn free(&self) {
         for n in 0..self.fillers.get() {

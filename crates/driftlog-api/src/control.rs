@@ -156,8 +156,9 @@ impl Control {
 
     fn store(&self, log: &Log) -> ApiResult<()> {
         let v = serde_json::to_vec(self).map_err(ApiError::internal)?;
-        log.put_kv(CONTROL_RECORD, &v).map_err(ApiError::internal)?;
-        log.flush().map_err(ApiError::internal)?;
+        log.put_kv(CONTROL_RECORD, &v)
+            .map_err(|e| ApiError::storage(&e))?;
+        log.flush().map_err(|e| ApiError::storage(&e))?;
         Ok(())
     }
 

@@ -57,6 +57,20 @@ impl ApiError {
         }
     }
 
+    /// A store that refuses writes (a full disk): `InternalFailure` as AWS answers a
+    /// failure on its side, but saying what failed and what to do, since the operator
+    /// reading it runs the server.
+    pub fn storage(e: &driftlog_log::Error) -> Self {
+        tracing::error!(error = %e, "AWS Config API request failed: the store refused it.");
+        Self {
+            code: "InternalFailure",
+            message: format!(
+                "The request could not be stored: {e}. Recording has stopped; free space on the data dir's disk and restart driftlog."
+            ),
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// `InvalidNextTokenException`.
     pub fn bad_token() -> Self {
         Self::new(

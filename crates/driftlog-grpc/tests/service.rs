@@ -48,6 +48,7 @@ async fn a_start_older_than_the_log_is_snapshot_required_never_a_gap() {
                 cache_bytes: 8 << 20,
                 frame_bytes: 512,
                 frame_items: 3,
+                ..LogOptions::default()
             },
         )
         .unwrap(),

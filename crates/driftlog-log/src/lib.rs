@@ -42,6 +42,12 @@ pub struct LogOptions {
     pub frame_bytes: usize,
     /// Cut a frame after this many items.
     pub frame_items: usize,
+    /// Space kept in reserve on the store's disk (at most a twentieth of the disk): a
+    /// preallocated ballast file next to the store, released the moment a write fails or
+    /// free space runs below half of it, so that sled never runs the disk to zero itself —
+    /// sled 0.34 hangs in a flush after an I/O error and can leave a store it cannot open
+    /// when a write hits ENOSPC.
+    pub reserve_bytes: u64,
 }
 
 impl Default for LogOptions {
@@ -50,6 +56,8 @@ impl Default for LogOptions {
             cache_bytes: 64 << 20,
             frame_bytes: 128 << 10,
             frame_items: 512,
+            // None by default (libraries and tests); `driftlog serve` keeps 64 MiB.
+            reserve_bytes: 0,
         }
     }
 }
@@ -68,6 +76,7 @@ pub struct Log {
     times: sled::Tree,
     rev: RwLock<rev::RevIndex>,
     cursors: sled::Tree,
+    batches: sled::Tree,
     kv: sled::Tree,
     audit: sled::Tree,
     opts: LogOptions,
@@ -76,6 +85,9 @@ pub struct Log {
     watermark: watch::Sender<Seq>,
     poisoned: AtomicBool,
     failure: Mutex<Option<StorageFailure>>,
+    /// The reserve: its file, and the free space below which writes stop.
+    ballast: PathBuf,
+    min_free: u64,
     oldest: AtomicU64,
     inventory_floor: AtomicU64,
     cache: Mutex<query::FrameCache>,
@@ -85,6 +97,9 @@ const META_FORMAT: &[u8] = b"format";
 const META_INDEX_SEQ: &[u8] = b"index_seq";
 const META_OLDEST: &[u8] = b"oldest_seq";
 const META_INVENTORY_FLOOR: &[u8] = b"inventory_floor";
+/// First sequence from which every batch has its extent in the `batches` tree (stores
+/// written before batch extents were kept have frames below it without one).
+const META_BATCHES_FROM: &[u8] = b"batches_from";
 
 fn u64_of(v: &[u8]) -> u64 {
     let mut b = [0u8; 8];
@@ -144,6 +159,7 @@ impl Log {
         let meta = tree("meta")?;
         let times = tree("time_index")?;
         let cursors = tree("cursors")?;
+        let batches = tree("batches")?;
         let kv = tree("kv")?;
         let audit = tree("audit")?;
         match meta.get(META_FORMAT).map_err(storage("read format"))? {
@@ -177,6 +193,7 @@ impl Log {
             .map_err(storage("read inventory floor"))?
             .map_or(0, |v| u64_of(&v));
         let (watermark, _) = watch::channel(0);
+        let (ballast, min_free) = reserve(&path, opts.reserve_bytes);
         let log = Self {
             path,
             db,
@@ -185,6 +202,7 @@ impl Log {
             times,
             rev: RwLock::default(),
             cursors,
+            batches,
             kv,
             audit,
             opts,
@@ -196,6 +214,8 @@ impl Log {
             watermark,
             poisoned: AtomicBool::new(false),
             failure: Mutex::new(None),
+            ballast,
+            min_free,
             oldest: AtomicU64::new(oldest),
             inventory_floor: AtomicU64::new(inventory_floor),
             cache: Mutex::default(),
@@ -204,8 +224,113 @@ impl Log {
         Ok(log)
     }
 
+    /// Removes a batch torn by a storage failure, before anything reads the frames.
+    ///
+    /// Every batch's extent (`first..=last`) goes to the `batches` tree before its frames.
+    /// A flushed batch is whole. A batch whose flush failed (ENOSPC) was never published,
+    /// yet sled may have kept any subset of its frames — holes included — and a reader must
+    /// never see half a batch. Only the last batch can be torn (a failed append poisons the
+    /// writer), so only it is checked: its frames must run without a gap from its first
+    /// to its last sequence, and nothing may follow it. Otherwise the batch and whatever
+    /// follows are dropped: never acknowledged, never seen, so nothing downstream can tell.
+    fn drop_torn_tail(&self) -> Result<()> {
+        let from = match self
+            .meta
+            .get(META_BATCHES_FROM)
+            .map_err(storage("read batches from"))?
+        {
+            Some(v) => u64_of(&v),
+            None => {
+                // First open with batch extents: every batch from the end of the log on.
+                let next = match self.frames.last().map_err(storage("seek log"))? {
+                    Some((_, raw)) => Frame::decode(raw)?.last_seq() + 1,
+                    None => self.oldest.load(Ordering::SeqCst).max(1),
+                };
+                self.meta
+                    .insert(META_BATCHES_FROM, &next.to_be_bytes())
+                    .map_err(storage("write batches from"))?;
+                self.db.flush().map_err(storage("flush"))?;
+                return Ok(());
+            }
+        };
+        let last_batch = self
+            .batches
+            .last()
+            .map_err(storage("read batches"))?
+            .map(|(k, v)| (u64_of(&k), u64_of(&v)))
+            .filter(|(first, _)| *first >= from);
+        // Frames at and after the last batch's start (or, with none recorded, after
+        // `from`) must be exactly that batch; where they are not, `cut` is where the
+        // never-acknowledged tail begins.
+        let (start, end) = match last_batch {
+            Some((first, last)) => (first, Some(last)),
+            None => (from, None),
+        };
+        // Retention may have dropped the batch's first frames: it starts at the oldest.
+        let mut expected = start.max(self.oldest.load(Ordering::SeqCst));
+        let mut cut = None;
+        for kv in self.frames.range(start.to_be_bytes()..) {
+            let (_, raw) = kv.map_err(storage("scan log"))?;
+            let f = Frame::decode(raw)?;
+            match end {
+                // Frames after a whole last batch, with no extent of their own: a batch
+                // whose extent was lost with some of its frames.
+                Some(last) if f.first_seq > last && expected == last + 1 => {
+                    cut = Some(last + 1);
+                }
+                Some(last) if f.first_seq == expected && f.last_seq() <= last => {
+                    expected = f.last_seq() + 1;
+                    continue;
+                }
+                // A gap inside the last batch, or frames where no batch was recorded.
+                _ => cut = Some(start),
+            }
+            break;
+        }
+        if cut.is_none() && end.is_some_and(|last| expected != last + 1) {
+            // The last batch lost its end (or all its frames).
+            cut = Some(start);
+        }
+        let Some(start) = cut else {
+            return Ok(());
+        };
+        let frames: Vec<sled::IVec> = self
+            .frames
+            .range(start.to_be_bytes()..)
+            .keys()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(storage("scan log"))?;
+        let mut drop = sled::Batch::default();
+        for k in &frames {
+            drop.remove(k);
+        }
+        self.frames
+            .apply_batch(drop)
+            .map_err(storage("drop torn batch"))?;
+        let extents: Vec<sled::IVec> = self
+            .batches
+            .range(start.to_be_bytes()..)
+            .keys()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(storage("scan batches"))?;
+        for k in extents {
+            self.batches.remove(k).map_err(storage("drop torn batch"))?;
+        }
+        self.db.flush().map_err(storage("flush"))?;
+        if !frames.is_empty() {
+            tracing::warn!(
+                from = start,
+                through = ?end,
+                frames = frames.len(),
+                "Dropped a batch a storage failure tore (never acknowledged, never published)."
+            );
+        }
+        Ok(())
+    }
+
     /// Replays the frames into the state and catches the derived indexes up.
     fn recover(&self) -> Result<()> {
+        self.drop_torn_tail()?;
         let mut state = CurrentState::new();
         let mut rev = rev::RevIndex::default();
         let mut last_seq = 0;
@@ -287,12 +412,10 @@ impl Log {
         changes: &[Change],
         capture_time_ms: i64,
     ) -> Result<Option<std::ops::RangeInclusive<Seq>>> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(Error::Poisoned);
-        }
         if changes.is_empty() {
-            return Ok(None);
+            return self.writable().map(|()| None);
         }
+        self.has_room("append frames")?;
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let time = capture_time_ms.max(w.last_time_ms.saturating_add(1));
         let first = w.next_seq;
@@ -335,6 +458,11 @@ impl Log {
         frames.insert(&fb.first_seq.to_be_bytes(), fb.finish());
 
         let result = (|| -> Result<()> {
+            // The batch's extent first: a batch a storage failure tears is found and
+            // dropped at the next open (see `drop_torn_tail`).
+            self.batches
+                .insert(first.to_be_bytes(), &last.to_be_bytes())
+                .map_err(self.write_failed("batch extent"))?;
             self.frames
                 .apply_batch(frames)
                 .map_err(self.write_failed("append frames"))?;
@@ -434,11 +562,44 @@ impl Log {
             .clone()
     }
 
+    /// Refuses writes once the store failed: sled keeps failing them anyway, and a flush
+    /// after its I/O error can wait forever (seen on a full disk), which would hang the
+    /// caller — a `rules add`, an API call — instead of telling it.
+    fn writable(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Before anything that reaches the disk: stops writing — as a storage failure — when
+    /// free space has run into the reserve, so the disk never fills under sled.
+    fn has_room(&self, op: &'static str) -> Result<()> {
+        self.writable()?;
+        if self.min_free == 0 {
+            return Ok(());
+        }
+        let free = fs2::available_space(&self.path).unwrap_or(u64::MAX);
+        if free >= self.min_free {
+            return Ok(());
+        }
+        let cause = sled::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!(
+                "No space left on device ({free} bytes free on the data dir's disk, below the {} kept in reserve)",
+                self.min_free
+            ),
+        ));
+        Err(self.write_failed(op)(cause))
+    }
+
     /// The error mapper of every write: a failed write poisons the writer and is kept, the
     /// first one only, as the store's [`StorageFailure`].
     fn write_failed(&self, op: &'static str) -> impl FnOnce(sled::Error) -> Error + '_ {
         move |source| {
             let e = Error::Storage { op, cause: source };
+            // Room for whatever sled still has to write; nothing more comes from us.
+            let _ = std::fs::remove_file(&self.ballast);
             let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
             if f.is_none() {
                 *f = Some(StorageFailure {
@@ -463,6 +624,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn truncate_before(&self, seq: Seq) -> Result<u64> {
+        self.writable()?;
         let _w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let seq = seq.min(self.watermark() + 1);
         let mut drop_keys = Vec::new();
@@ -507,6 +669,18 @@ impl Log {
         self.frames
             .apply_batch(batch)
             .map_err(self.write_failed("truncate"))?;
+        // The extents of wholly dropped batches go too (only the last batch's is ever read;
+        // a batch retention cut into keeps its extent).
+        let mut extents = sled::Batch::default();
+        for kv in self.batches.range(..new_oldest.to_be_bytes()) {
+            let (k, last) = kv.map_err(storage("scan batches"))?;
+            if u64_of(&last) < new_oldest {
+                extents.remove(k);
+            }
+        }
+        self.batches
+            .apply_batch(extents)
+            .map_err(self.write_failed("truncate"))?;
         self.db.flush().map_err(self.write_failed("flush"))?;
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(dropped)
@@ -534,6 +708,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn set_cursor(&self, name: &str, seq: Seq) -> Result<()> {
+        self.has_room("flush")?;
         self.set_cursor_lazy(name, seq)?;
         self.db.flush().map_err(self.write_failed("flush cursor"))?;
         Ok(())
@@ -546,6 +721,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn set_cursor_lazy(&self, name: &str, seq: Seq) -> Result<()> {
+        self.writable()?;
         self.cursors
             .insert(name.as_bytes(), &seq.to_be_bytes())
             .map_err(self.write_failed("write cursor"))?;
@@ -571,6 +747,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn put_kv(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.writable()?;
         self.kv
             .insert(key.as_bytes(), value)
             .map_err(self.write_failed("write kv"))?;
@@ -594,6 +771,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn remove_kv(&self, key: &str) -> Result<()> {
+        self.writable()?;
         self.kv
             .remove(key.as_bytes())
             .map_err(self.write_failed("remove kv"))?;
@@ -615,6 +793,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn remove_kv_if(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        self.writable()?;
         let r = self
             .kv
             .compare_and_swap(key.as_bytes(), Some(expected), None as Option<&[u8]>)
@@ -661,6 +840,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn apply_kv(&self, puts: &[(String, Vec<u8>)], removes: &[String]) -> Result<()> {
+        self.writable()?;
         let mut b = sled::Batch::default();
         for (k, v) in puts {
             b.insert(k.as_bytes(), v.as_slice());
@@ -694,6 +874,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn append_audit(&self, record: &[u8]) -> Result<u64> {
+        self.writable()?;
         let id = self
             .db
             .generate_id()
@@ -741,6 +922,7 @@ impl Log {
     /// # Errors
     /// [`Error::Storage`] when sled fails.
     pub fn flush(&self) -> Result<()> {
+        self.has_room("flush")?;
         self.db.flush().map_err(self.write_failed("flush"))?;
         Ok(())
     }
@@ -749,6 +931,35 @@ impl Log {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Sets up the reserve of a store at `path`: a ballast file beside it of `bytes` (at most
+/// a twentieth of the disk), preallocated so the space is really held. Returns the file and
+/// the free space below which writes stop (half the reserve). Best effort: without room
+/// for it, the store works without one.
+fn reserve(path: &Path, bytes: u64) -> (PathBuf, u64) {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".ballast");
+    let ballast = path.with_file_name(name);
+    if bytes == 0 {
+        let _ = std::fs::remove_file(&ballast);
+        return (ballast, 0);
+    }
+    let size = fs2::total_space(path).map_or(bytes, |t| bytes.min(t / 20));
+    let held = std::fs::metadata(&ballast).map_or(0, |m| m.len());
+    if held < size {
+        let made = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&ballast)
+            .and_then(|f| fs2::FileExt::allocate(&f, size));
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(&ballast);
+            tracing::warn!(error = %e, path = %ballast.display(), "No room for the store's reserve; a full disk may stop recording abruptly.");
+        }
+    }
+    (ballast, size / 2)
 }
 
 /// `f` over `items`, in order, on all cores when there are many.

@@ -56,6 +56,7 @@ fn small() -> LogOptions {
         cache_bytes: 8 << 20,
         frame_bytes: 512,
         frame_items: 3,
+        ..LogOptions::default()
     }
 }
 
@@ -406,4 +407,83 @@ proptest! {
         log.inventory_at(i64::MAX, &Filter::default(), |_| { live += 1; true }).unwrap();
         prop_assert_eq!(live, model.values().filter(|m| m.2).count() as u64);
     }
+}
+
+/// Issue 13.3: a batch a storage failure tore (sled kept some of its frames, not all — a
+/// hole, a lost end, a lost extent) is dropped whole at the next open: never acknowledged,
+/// never published, it cannot reappear as half a batch. Whole batches stay.
+#[test]
+fn a_torn_last_batch_is_dropped_whole_at_open() {
+    let ids: Vec<String> = (0..7).map(|i| format!("sg-{i}")).collect();
+    let batch = |port: u64, n: usize| -> Vec<Observed> {
+        ids[..n].iter().map(|id| sg(id, port, "v")).collect()
+    };
+    // Batch 1: seqs 1..=4 (frames 1-3, 4); batch 2: 5..=11 (frames 5-7, 8-10, 11).
+    let tear = |damage: &dyn Fn(&sled::Db)| {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = Log::open(dir.path(), small()).unwrap();
+            assert_eq!(record(&log, batch(22, 4), 1_000), 4);
+            assert_eq!(record(&log, batch(80, 7), 2_000), 7);
+            assert_eq!(log.watermark(), 11);
+        }
+        {
+            let db = sled::open(dir.path()).unwrap();
+            damage(&db);
+            db.flush().unwrap();
+        }
+        let log = Log::open(dir.path(), small()).unwrap();
+        let w = log.watermark();
+        let seqs: Vec<u64> = log
+            .read_range(0, 100, &Filter::default())
+            .unwrap()
+            .0
+            .iter()
+            .map(|i| i.seq)
+            .collect();
+        assert_eq!(seqs, (1..=w).collect::<Vec<_>>(), "no hole");
+        // The next batch continues right after what is left.
+        let n = record(&log, batch(443, 7), 3_000);
+        assert_eq!(log.watermark(), w + n as u64);
+        drop(log);
+        (w, dir)
+    };
+    // The frames of batch 2 (from seq 5 on), as the store cut them.
+    let frames_of_batch_2 = |db: &sled::Db| -> Vec<u64> {
+        db.open_tree("log")
+            .unwrap()
+            .range(5u64.to_be_bytes()..)
+            .keys()
+            .map(|k| u64::from_be_bytes(k.unwrap().as_ref().try_into().unwrap()))
+            .collect()
+    };
+    let remove = |db: &sled::Db, tree: &str, key: u64| {
+        assert!(db
+            .open_tree(tree)
+            .unwrap()
+            .remove(key.to_be_bytes())
+            .unwrap()
+            .is_some());
+    };
+    let (w, _d) = tear(&|_| {});
+    assert_eq!(w, 11, "a whole batch stays");
+    let (w, _d) = tear(&|db| {
+        let f = frames_of_batch_2(db);
+        assert!(f.len() >= 3, "{f:?}");
+        remove(db, "log", f[1]);
+    });
+    assert_eq!(w, 4, "a hole in the last batch drops it");
+    let (w, _d) = tear(&|db| remove(db, "log", *frames_of_batch_2(db).last().unwrap()));
+    assert_eq!(w, 4, "a lost end drops it");
+    let (w, _d) = tear(&|db| {
+        remove(db, "batches", 5);
+        remove(db, "log", *frames_of_batch_2(db).last().unwrap());
+    });
+    assert_eq!(w, 4, "frames without their extent are dropped");
+    let (w, _d) = tear(&|db| {
+        for k in frames_of_batch_2(db) {
+            remove(db, "log", k);
+        }
+    });
+    assert_eq!(w, 4, "an extent without frames is dropped");
 }
