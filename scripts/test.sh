@@ -4,6 +4,7 @@
 #   * Python 3 virtualenv in .venv (or $DRIFTLOG_VENV) with moto[server], boto3 and the aws
 #     CLI from PyPI: created or completed here; Debian's python3-venv installed if missing.
 #   * nats-server (Debian package; 2.9 on bookworm) for the NATS JetStream sink tests.
+#   * kill (procps) and mount (Debian packages) for stopping `serve` and the full-disk tests.
 # With CI=true a component that cannot be installed fails the run; tests never skip silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,14 @@ fi
 # NATS JetStream, the server the NATS sink is tested against (Debian puts it in /usr/sbin).
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
   apt_install nats-server || die "nats-server not found; install it (apt-get install nats-server, or a release from nats.io on PATH)"
+fi
+
+# The binary's tests stop `serve` with Ctrl-C through `kill` (procps), and the full-disk
+# tests mount small tmpfs filesystems with `mount` (and need root to do so).
+command -v kill >/dev/null 2>&1 || apt_install procps || die "kill not found; install procps (apt-get install procps)"
+command -v mount >/dev/null 2>&1 || apt_install mount || die "mount not found; install it (apt-get install mount)"
+if [ "${CI:-}" = true ] && [ "$(id -u)" != 0 ]; then
+  die "CI=true needs root: the full-disk tests mount tmpfs filesystems (run as root, or without CI=true to skip them)"
 fi
 
 # Tests spawn the driftlog binary, moto_server and the crash-test child.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 #[path = "support/cli.rs"]
 mod cli_support;
-use cli_support::{json_lines, wait, KillOnDrop};
+use cli_support::{interrupt, json_lines, wait, KillOnDrop};
 
 const SECRET: &str = "hook-secret";
 const SG: &str = "AWS::EC2::SecurityGroup";
@@ -63,6 +63,20 @@ async fn hook(
     axum::http::StatusCode::OK
 }
 
+/// The webhook receiver, on loopback in `rt`: its URL and what it received.
+fn receiver(rt: &tokio::runtime::Runtime) -> (String, Arc<Mutex<Received>>) {
+    let received = Arc::new(Mutex::new(Received::default()));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(received.clone());
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
 fn driftlog() -> Command {
     Command::new(env!("CARGO_BIN_EXE_driftlog"))
 }
@@ -82,15 +96,7 @@ fn serve(cfg: &std::path::Path) -> KillOnDrop {
 #[test]
 fn issue_4_serve_delivers_files_and_a_signed_webhook_through_kill_9() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let received = Arc::new(Mutex::new(Received::default()));
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(hook))
-        .with_state(received.clone());
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (url, received) = receiver(&rt);
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -230,27 +236,6 @@ fn live(q: &dyn Fn(&[&str]) -> std::process::Output) -> Option<Value> {
         .filter(|v| v["running"] == true)
 }
 
-/// `kill -INT`: the graceful stop (Ctrl-C) of a `serve`; its exit status, within `secs`.
-fn interrupt(child: &mut KillOnDrop, secs: u64) -> std::process::ExitStatus {
-    let pid = child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t = std::time::Instant::now();
-    loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(secs),
-            "serve did not stop within {secs} s of Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// One AWS Config API call with authentication off; the answer's JSON body.
 fn config_api(port: u16, operation: &str, body: &str) -> Value {
     use std::io::{Read, Write};
@@ -313,15 +298,7 @@ fn full_disk_at(moment: Moment) {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let received = Arc::new(Mutex::new(Received::default()));
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(hook))
-        .with_state(received.clone());
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (url, received) = receiver(&rt);
 
     let dir = tempfile::tempdir().unwrap();
     let data = disk.path().join("data");

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/cli.rs"]
 mod cli_support;
-use cli_support::{http_get, serve_listening};
+use cli_support::{ctrl_c, exit_within, http_get, serve_listening};
 #[path = "support/moto.rs"]
 mod moto_support;
 use moto_support::free_port;
@@ -392,12 +392,7 @@ async fn history_inventory_audit_ndjson_tail_and_a_clean_shutdown() {
         .await
         .unwrap()
         .into_inner();
-    let pid = server.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    ctrl_c(&server);
     let end = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             match stream.message().await {
@@ -409,13 +404,6 @@ async fn history_inventory_audit_ndjson_tail_and_a_clean_shutdown() {
     .await
     .expect("the stream ends when the server stops");
     assert!(end.is_ok(), "ended cleanly: {end:?}");
-    let t = Instant::now();
-    loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            assert!(status.success(), "serve exits 0 on Ctrl-C: {status}");
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "serve did not exit");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let status = exit_within(&mut server, 20);
+    assert!(status.success(), "serve exits 0 on Ctrl-C: {status}");
 }

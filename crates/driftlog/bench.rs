@@ -156,7 +156,7 @@ pub async fn run(a: BenchArgs, aws: driftlog_aws::AwsSettings) -> Result<()> {
     // What the simulated estate itself holds (its own copy of every document), so the
     // recorder's share of the peak can be told apart.
     let rss_sim = proc_status_mb("VmRSS:");
-    let log = Arc::new(Log::open(dir.join("store"), LogOptions::default())?);
+    let log = Arc::new(Log::open(dir.join("store"), serve_options())?);
     let source: Arc<dyn Source> = Arc::new(sim.clone());
     let rec = Recorder::new(log.clone(), source, RecorderConfig::default());
 
@@ -520,7 +520,7 @@ async fn run_aws(a: BenchArgs, settings: driftlog_aws::AwsSettings) -> Result<()
         source.scopes().len(),
         t.elapsed().as_secs_f64()
     ));
-    let log = Arc::new(Log::open(dir.join("store"), LogOptions::default())?);
+    let log = Arc::new(Log::open(dir.join("store"), serve_options())?);
     let rec = Recorder::new(log.clone(), source.clone(), RecorderConfig::default());
     let mut rows = Vec::new();
     // Poll 0 discovers the estate; the others find it unchanged (or changed by whoever
@@ -579,4 +579,13 @@ async fn run_aws(a: BenchArgs, settings: driftlog_aws::AwsSettings) -> Result<()
     drop(log);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The store as `serve` opens it by default (its disk reserve checked before each append
+/// included), so the hot paths are measured as they run.
+fn serve_options() -> LogOptions {
+    LogOptions {
+        reserve_bytes: crate::config::StoreSection::default().reserve_mb << 20,
+        ..LogOptions::default()
+    }
 }

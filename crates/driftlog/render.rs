@@ -421,29 +421,39 @@ fn stats_table(o: &mut impl Write, v: &Value) -> Result<()> {
             })
             .collect(),
     )?;
-    if let Some(m) = v["volatileSuppressedSinceStart"].as_object() {
-        let total: u64 = m.values().filter_map(Value::as_u64).sum();
-        writeln!(o, "\nvolatile-only changes suppressed since the server started (no item written): {total}")?;
-        let rows: Vec<Vec<String>> = m
-            .iter()
-            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
-            .map(|(t, n)| vec![format!("  {t}"), num(n)])
-            .collect();
-        if !rows.is_empty() {
-            table(o, &["  RESOURCE TYPE", ">SUPPRESSED"], rows)?;
-        }
-    }
-    if let Some(m) = v["dailySavedSinceStart"].as_object() {
-        let total: u64 = m.values().filter_map(Value::as_u64).sum();
-        writeln!(o, "\nitems DAILY recording saved since the server started (changes continuous recording would have written): {total}")?;
-        let rows: Vec<Vec<String>> = m
-            .iter()
-            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
-            .map(|(t, n)| vec![format!("  {t}"), num(n)])
-            .collect();
-        if !rows.is_empty() {
-            table(o, &["  RESOURCE TYPE", ">SAVED"], rows)?;
-        }
+    per_type_total(
+        o,
+        &v["volatileSuppressedSinceStart"],
+        "volatile-only changes suppressed since the server started (no item written)",
+        ">SUPPRESSED",
+    )?;
+    per_type_total(
+        o,
+        &v["dailySavedSinceStart"],
+        "items DAILY recording saved since the server started (changes continuous recording would have written)",
+        ">SAVED",
+    )?;
+    Ok(())
+}
+
+/// A per-type count the running server reports (absent offline): its total, then the
+/// types that have some.
+fn per_type_total(o: &mut impl Write, counts: &Value, title: &str, column: &str) -> Result<()> {
+    let Some(m) = counts.as_object() else {
+        return Ok(());
+    };
+    let total: u64 = m.values().filter_map(Value::as_u64).sum();
+    writeln!(o, "\n{title}: {total}")?;
+    let rows: Vec<Vec<String>> = m
+        .iter()
+        .filter_map(|(t, n)| {
+            n.as_u64()
+                .filter(|n| *n > 0)
+                .map(|n| vec![format!("  {t}"), n.to_string()])
+        })
+        .collect();
+    if !rows.is_empty() {
+        table(o, &["  RESOURCE TYPE", column], rows)?;
     }
     Ok(())
 }

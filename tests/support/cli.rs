@@ -6,7 +6,7 @@
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A child that cannot outlive a failing test.
@@ -68,4 +68,35 @@ pub fn http_get(port: u16, path: &str) -> String {
     let mut s = String::new();
     c.read_to_string(&mut s).expect("read");
     s
+}
+
+/// Ctrl-C to a child (SIGINT through `kill`): the graceful stop of `serve`.
+pub fn ctrl_c(child: &KillOnDrop) {
+    let pid = child.0.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -INT {pid}");
+}
+
+/// The child's exit status, failing the test if it has not ended within `secs`.
+pub fn exit_within(child: &mut KillOnDrop, secs: u64) -> ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.0.try_wait().expect("child status") {
+            return s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "the child did not exit within {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Ctrl-C, then the exit status within `secs`.
+pub fn interrupt(child: &mut KillOnDrop, secs: u64) -> ExitStatus {
+    ctrl_c(child);
+    exit_within(child, secs)
 }

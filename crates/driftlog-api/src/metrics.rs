@@ -181,7 +181,7 @@ impl ConfigApi {
             let failure = self.recorder.as_ref().and_then(|r| r.failure());
             let up = self.recorder.as_ref().is_some_and(|r| r.is_recording());
             recorder_up.set(i64::from(up));
-            let code = failure.as_ref().map_or("", |f| f.code.as_str());
+            let code = failure.as_ref().map_or("", |f| f.code);
             recorder_failed
                 .get_or_create(&l(&[("code", code)]))
                 .set(if failure.is_some() { 1.0 } else { 0.0 });

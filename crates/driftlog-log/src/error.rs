@@ -42,8 +42,11 @@ pub enum Error {
     },
     /// An earlier flush failed, so nothing more is accepted: what was acknowledged is safe,
     /// what was not cannot be promised.
-    #[error("the log writer is poisoned by an earlier storage failure; restart driftlog (acknowledged items are safe)")]
-    Poisoned,
+    #[error("the store takes no more writes since a storage failure ({cause}); restart driftlog (acknowledged items are safe)")]
+    Poisoned {
+        /// The failure that poisoned it, as first reported.
+        cause: String,
+    },
     /// A reader asked for history the log no longer holds.
     #[error("snapshot required: seq {requested} is older than the oldest seq the log holds ({oldest}); start from a snapshot (`driftlog at`) and resume from seq {oldest}")]
     SnapshotRequired {
@@ -79,6 +82,17 @@ pub struct StorageFailure {
     pub message: String,
 }
 
+impl StorageFailure {
+    /// What a user does about it.
+    pub fn remedy(&self) -> &'static str {
+        if self.code == "StorageFull" {
+            "free space on the data dir's disk, then restart driftlog; what was recorded is safe"
+        } else {
+            "fix the storage problem, then restart driftlog; what was recorded is safe"
+        }
+    }
+}
+
 impl Error {
     /// A short, stable code for reports and the API's `lastErrorCode`.
     pub fn code(&self) -> &'static str {
@@ -86,7 +100,7 @@ impl Error {
             Error::Storage { cause, .. } | Error::Open { cause, .. } if is_full(cause) => {
                 "StorageFull"
             }
-            Error::Storage { .. } | Error::Open { .. } | Error::Poisoned => "StorageError",
+            Error::Storage { .. } | Error::Open { .. } | Error::Poisoned { .. } => "StorageError",
             Error::UnknownFormat { .. } => "UnknownStoreFormat",
             Error::Corrupt { .. } => "CorruptLog",
             Error::SnapshotRequired { .. } => "SnapshotRequired",

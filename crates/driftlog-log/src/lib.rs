@@ -294,34 +294,14 @@ impl Log {
         let Some(start) = cut else {
             return Ok(());
         };
-        let frames: Vec<sled::IVec> = self
-            .frames
-            .range(start.to_be_bytes()..)
-            .keys()
-            .collect::<std::result::Result<_, _>>()
-            .map_err(storage("scan log"))?;
-        let mut drop = sled::Batch::default();
-        for k in &frames {
-            drop.remove(k);
-        }
-        self.frames
-            .apply_batch(drop)
-            .map_err(storage("drop torn batch"))?;
-        let extents: Vec<sled::IVec> = self
-            .batches
-            .range(start.to_be_bytes()..)
-            .keys()
-            .collect::<std::result::Result<_, _>>()
-            .map_err(storage("scan batches"))?;
-        for k in extents {
-            self.batches.remove(k).map_err(storage("drop torn batch"))?;
-        }
+        let frames = remove_from(&self.frames, start)?;
+        remove_from(&self.batches, start)?;
         self.db.flush().map_err(storage("flush"))?;
-        if !frames.is_empty() {
+        if frames > 0 {
             tracing::warn!(
                 from = start,
                 through = ?end,
-                frames = frames.len(),
+                frames,
                 "Dropped a batch a storage failure tore (never acknowledged, never published)."
             );
         }
@@ -567,7 +547,11 @@ impl Log {
     /// caller — a `rules add`, an API call — instead of telling it.
     fn writable(&self) -> Result<()> {
         if self.poisoned.load(Ordering::SeqCst) {
-            return Err(Error::Poisoned);
+            return Err(Error::Poisoned {
+                cause: self
+                    .storage_failure()
+                    .map_or_else(|| "unknown".into(), |f| f.message),
+            });
         }
         Ok(())
     }
@@ -931,6 +915,18 @@ impl Log {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Removes every key of `tree` from `start` (big-endian) on, in one batch; how many.
+fn remove_from(tree: &sled::Tree, start: Seq) -> Result<usize> {
+    let mut drop = sled::Batch::default();
+    let mut n = 0;
+    for k in tree.range(start.to_be_bytes()..).keys() {
+        drop.remove(k.map_err(storage("scan"))?);
+        n += 1;
+    }
+    tree.apply_batch(drop).map_err(storage("drop torn batch"))?;
+    Ok(n)
 }
 
 /// Sets up the reserve of a store at `path`: a ballast file beside it of `bytes` (at most

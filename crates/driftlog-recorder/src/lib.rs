@@ -8,7 +8,7 @@
 //! and sequence numbers need no locking beyond the log's own.
 
 use driftlog_diff::{diff_complete, diff_partial, diff_removed, DiffStats, Diffed};
-use driftlog_log::Log;
+use driftlog_log::{Log, StorageFailure};
 use driftlog_model::time::now_ms;
 use driftlog_model::{
     spec_for, Change, Observed, PartialSnapshot, Relationship, ResourceKey, Scope, Seq, Status,
@@ -188,31 +188,6 @@ impl CommitReport {
     }
 }
 
-/// Why recording stopped on its own (not by the user's switch), and since when: a commit
-/// the log refused. The server goes on answering reads; `status`, `/metrics` and
-/// DescribeConfigurationRecorderStatus say so until a restart.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecorderFailure {
-    /// When recording stopped (epoch ms).
-    pub since_ms: i64,
-    /// `StorageFull`, `StorageError`, … (see `driftlog_log::Error::code`).
-    pub code: String,
-    /// What failed, in words.
-    pub message: String,
-}
-
-impl RecorderFailure {
-    /// What a user does about it.
-    pub fn remedy(&self) -> &'static str {
-        if self.code == "StorageFull" {
-            "free space on the data dir's disk, then restart driftlog; what was recorded is safe"
-        } else {
-            "fix the storage problem, then restart driftlog; what was recorded is safe"
-        }
-    }
-}
-
 /// The recorder: a source, a log, a status board, and the switch that starts and stops it.
 pub struct Recorder {
     log: Arc<Log>,
@@ -222,7 +197,6 @@ pub struct Recorder {
     running: watch::Sender<bool>,
     cfg: RecorderConfig,
     writer: tokio::sync::Mutex<()>,
-    failure: std::sync::Mutex<Option<RecorderFailure>>,
     mode: Arc<RwLock<RecordingMode>>,
     daily: Arc<std::sync::Mutex<DailyHeld>>,
 }
@@ -248,55 +222,16 @@ impl Recorder {
             running,
             cfg,
             writer: tokio::sync::Mutex::new(()),
-            failure: std::sync::Mutex::new(None),
             mode,
             daily: Arc::default(),
         })
     }
 
-    /// Why recording stopped on its own, if it did: a commit the log refused, or a write of
-    /// anyone else that failed the store (sled then refuses every write, so the next commit
-    /// would fail too — said now rather than at the next change).
-    pub fn failure(&self) -> Option<RecorderFailure> {
-        if let Some(f) = self
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            return Some(f);
-        }
-        self.log.storage_failure().map(|f| RecorderFailure {
-            since_ms: f.since_ms,
-            code: f.code.to_string(),
-            message: f.message,
-        })
-    }
-
-    /// Notes a failed commit (the first one wins: it is the cause, later ones its echo).
-    fn fail(&self, e: &Error) {
-        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_some() {
-            return;
-        }
-        // The log's first failed write is the cause; `Poisoned` is only its echo.
-        let (code, message) = match (self.log.storage_failure(), e) {
-            (Some(sf), _) => (sf.code.to_string(), sf.message),
-            (None, Error::Log(le)) => (le.code().to_string(), le.to_string()),
-            (None, other) => ("InternalError".to_string(), other.to_string()),
-        };
-        let failure = RecorderFailure {
-            since_ms: now_ms(),
-            code,
-            message,
-        };
-        tracing::error!(
-            code = %failure.code,
-            error = %failure.message,
-            "Recording stopped; reads and the API go on: {}.",
-            failure.remedy()
-        );
-        *f = Some(failure);
+    /// Why recording stopped on its own, if it did: the store refused a write — a commit,
+    /// or anyone else's (sled then refuses every write, so the next commit would fail too:
+    /// said now rather than at the next change). Derived from the log, which keeps it.
+    pub fn failure(&self) -> Option<StorageFailure> {
+        self.log.storage_failure()
     }
 
     fn records(&self, resource_type: &str) -> bool {
@@ -598,7 +533,7 @@ impl Recorder {
         let mode = self.mode();
         let clock = self.cfg.clock.clone();
         let daily = self.daily.clone();
-        let r = tokio::task::spawn_blocking(move || -> Result<_> {
+        tokio::task::spawn_blocking(move || -> Result<_> {
             let load = |seq: Seq| -> driftlog_log::Result<bytes::Bytes> { log.doc_at(seq) };
             // A derived item that ends (a compliance result) keeps its last evaluation's
             // times (volatile) in the deletion's previous value, for the notification's old
@@ -684,16 +619,7 @@ impl Recorder {
             Ok((per_input, appended, changes))
         })
         .await
-        .map_err(|e| Error::Task(e.to_string()))
-        .and_then(|r| r);
-        // The store refused the batch (or an earlier write): recording has stopped, whoever
-        // asked. A read error of the diff (one bad frame) fails this commit only.
-        if let Err(e @ Error::Log(_)) = &r {
-            if self.log.is_poisoned() {
-                self.fail(e);
-            }
-        }
-        r
+        .map_err(|e| Error::Task(e.to_string()))?
     }
 
     /// Re-describes the resources directly related to updated or deleted ones and records
@@ -828,7 +754,10 @@ impl Recorder {
                 Ok(_) => {}
                 // The store takes no more writes: polling on would only throw polls away.
                 Err(e) if self.log.is_poisoned() => {
-                    self.fail(&e);
+                    if let Some(f) = self.failure() {
+                        tracing::error!(code = f.code, error = %f.message,
+                            "Recording stopped; reads and the API go on: {}.", f.remedy());
+                    }
                     break Err(e);
                 }
                 // One group that could not be diffed (a frame that failed to read, a

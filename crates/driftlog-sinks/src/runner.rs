@@ -270,21 +270,11 @@ pub async fn run_sink<T: Transport>(
         match stored {
             Ok(c) => break c,
             Err(e) => {
-                let err = format!("Storage: {e}");
-                tracing::warn!(sink = %name, error = %err, retry_in = ?delay, "Sink could not store its cursor; retrying.");
-                set(&|s| {
-                    s.state = "retrying".into();
-                    s.failures += 1;
-                    s.last_error = Some(err.clone());
-                });
-                tokio::select! {
-                    _ = tokio::time::sleep(jittered(delay)) => {}
-                    _ = shutdown.changed() => {}
-                }
+                let what = "Sink could not store its cursor; retrying.";
+                storage_pause(&board, &log, what, &e, &mut delay, &spec, &mut shutdown).await;
                 if *shutdown.borrow() {
                     return;
                 }
-                delay = (delay * 2).min(spec.backoff_max);
             }
         }
     };
@@ -339,18 +329,17 @@ pub async fn run_sink<T: Transport>(
             Ok(Err(e)) => {
                 // A storage error may pass (disk full, a busy moment): the cursor waits and
                 // the read is retried, like a destination that is down.
-                let err = format!("Storage: {e}");
-                tracing::warn!(sink = %name, error = %err, retry_in = ?read_delay, "Sink could not read the log; retrying.");
-                set(&|s| {
-                    s.state = "retrying".into();
-                    s.failures += 1;
-                    s.last_error = Some(err.clone());
-                });
-                tokio::select! {
-                    _ = tokio::time::sleep(jittered(read_delay)) => {}
-                    _ = shutdown.changed() => {}
-                }
-                read_delay = (read_delay * 2).min(spec.backoff_max);
+                let what = "Sink could not read the log; retrying.";
+                storage_pause(
+                    &board,
+                    &log,
+                    what,
+                    &e,
+                    &mut read_delay,
+                    &spec,
+                    &mut shutdown,
+                )
+                .await;
                 continue;
             }
             Err(_) => break,
@@ -434,6 +423,32 @@ pub async fn run_sink<T: Transport>(
         }
         set(&|s| s.cursor = cursor);
     }
+}
+
+/// A store that refused the sink (a read or its cursor): said in its status and the log,
+/// then a jittered pause — cut short by shutdown — after which `delay` has doubled, up to
+/// the sink's `backoff_max`, as for a destination that is down.
+async fn storage_pause(
+    board: &SinkBoard,
+    log: &Log,
+    what: &str,
+    e: &driftlog_log::Error,
+    delay: &mut Duration,
+    spec: &SinkSpec,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let err = format!("Storage: {e}");
+    tracing::warn!(sink = %spec.name, error = %err, retry_in = ?*delay, "{what}");
+    board.update(log, &spec.name, |s| {
+        s.state = "retrying".into();
+        s.failures += 1;
+        s.last_error = Some(err.clone());
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(jittered(*delay)) => {}
+        _ = shutdown.changed() => {}
+    }
+    *delay = (*delay * 2).min(spec.backoff_max);
 }
 
 /// ±20%, so many sinks failing at once do not retry in lockstep.
