@@ -7,11 +7,9 @@
     reason = "test code: a panic is the failure report"
 )]
 
-#[path = "support/moto.rs"]
-mod support;
+use crate::support::moto as support;
 
-#[path = "support/cli.rs"]
-mod cli_support;
+use crate::support::cli as cli_support;
 
 use cli_support::{json_lines, KillOnDrop};
 use driftlog_model::time::now_ms;

@@ -16,25 +16,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/moto.rs"]
-mod moto_support;
-use cli_support::{http_get, json_lines, serve_listening, wait, KillOnDrop};
-use moto_support::{free_port, venv_bin};
+use crate::support::cli as cli_support;
+use crate::support::moto as moto_support;
+use crate::support::server as server_support;
+use cli_support::{http_get, json_lines, wait};
+use moto_support::venv_bin;
 
 const KEY: &str = "AKIDRIFTLOGTEST0001";
 const SECRET: &str = "driftlog-test-secret";
 const REGION: &str = "us-east-1";
 
 struct Server {
-    _child: KillOnDrop,
+    srv: server_support::InProcess,
     url: String,
     cfg: PathBuf,
     data: PathBuf,
 }
 
-fn config(dir: &Path, port: u16, resources: usize) -> PathBuf {
+fn config(dir: &Path, resources: usize) -> PathBuf {
     let data = dir.join("data");
     let cfg = dir.join("driftlog.toml");
     std::fs::write(
@@ -52,7 +51,7 @@ interval = "1s"
 [delivery]
 snapshot_frequency = "off"
 [api]
-listen = "127.0.0.1:{port}"
+listen = "127.0.0.1:0"
 auth = "sigv4"
 access_keys = [{{ access_key_id = "{KEY}", secret_access_key = "{SECRET}" }}]
 "#,
@@ -63,10 +62,12 @@ access_keys = [{{ access_key_id = "{KEY}", secret_access_key = "{SECRET}" }}]
     cfg
 }
 
-fn start(cfg: &Path, port: u16) -> Server {
+/// `serve` in-process on `127.0.0.1:0`.
+fn start(cfg: &Path) -> Server {
+    let srv = server_support::start(cfg);
     Server {
-        _child: serve_listening(cfg, port),
-        url: format!("http://127.0.0.1:{port}"),
+        url: srv.url.clone(),
+        srv,
         cfg: cfg.to_path_buf(),
         data: cfg.parent().unwrap().join("data"),
     }
@@ -173,9 +174,8 @@ fn watermark(s: &Server) -> u64 {
 #[test]
 fn boto3_and_the_aws_cli_drive_the_recorder_channel_and_history() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(dir.path(), port, 12_000);
-    let s = start(&cfg, port);
+    let cfg = config(dir.path(), 12_000);
+    let s = start(&cfg);
     wait("first discovery", 180, || {
         call(&s, "GetDiscoveredResourceCounts", json!({}))["ok"]["totalDiscoveredResources"]
             .as_u64()
@@ -529,7 +529,7 @@ fn boto3_and_the_aws_cli_drive_the_recorder_channel_and_history() {
         json!({"ConfigurationRecorderName": "default"}),
     ));
     drop(s);
-    let s = start(&cfg, port);
+    let s = start(&cfg);
     let rs = boto(
         &s,
         &json!([
@@ -617,9 +617,9 @@ fn find_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(dir.path(), port, 300);
-    let s = start(&cfg, port);
+    let cfg = config(dir.path(), 300);
+    let s = start(&cfg);
+    let port = s.srv.port;
     // A wrong secret: InvalidSignatureException, 403.
     let r = boto_as(
         &s,
@@ -673,7 +673,8 @@ fn signatures_and_malformed_requests_get_aws_errors_and_touch_nothing() {
         .unwrap()
         .replace("auth = \"sigv4\"", "auth = \"off\"");
     std::fs::write(&cfg, text).unwrap();
-    let s = start(&cfg, port);
+    let s = start(&cfg);
+    let port = s.srv.port;
     let rs = boto(
         &s,
         &json!([
@@ -902,8 +903,7 @@ fn config_stream_status_follows_the_sns_deliveries() {
     let r = moto_support::delivery(&m, &["topics", "stream-topic", "stream-queue", "us-east-1"]);
     let topic = r["topics"]["us-east-1"].as_str().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(dir.path(), port, 200);
+    let cfg = config(dir.path(), 200);
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "[delivery]\n",
         &format!(
@@ -912,7 +912,7 @@ fn config_stream_status_follows_the_sns_deliveries() {
         ),
     );
     std::fs::write(&cfg, text).unwrap();
-    let s = start(&cfg, port);
+    let s = start(&cfg);
     let status = || {
         ok(&call(&s, "DescribeDeliveryChannelStatus", json!({})))["DeliveryChannelsStatus"][0]
             ["configStreamDeliveryInfo"]

@@ -15,8 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[path = "support/cli.rs"]
-mod cli_support;
+use crate::support::cli as cli_support;
 use cli_support::{interrupt, json_lines, wait, KillOnDrop};
 
 const SECRET: &str = "hook-secret";
@@ -223,8 +222,7 @@ start = "beginning"
     assert!(history > 0);
 }
 
-#[path = "support/disk.rs"]
-mod disk;
+use crate::support::disk;
 
 /// The running server's `status --json`, once its socket answers: before that, a query
 /// reads the store directly — and may find it locked by the server that is starting.

@@ -588,8 +588,7 @@ async fn issue_13_daily_recording_writes_at_most_one_item_per_resource_per_day()
     assert!(!w.rec.daily_saved().contains_key(SG));
 }
 
-#[path = "support/cli.rs"]
-mod cli_support;
+use crate::support::cli as cli_support;
 
 mod cli {
     use super::cli_support::{json_lines, KillOnDrop};
@@ -781,6 +780,119 @@ mod tidy {
                 "ARCHITECTURE.md lacks a section for crates/{name}"
             );
         }
+    }
+
+    /// No circle of imports between the files of a crate (crates cannot form one: cargo
+    /// refuses). A file's imports are its `crate::<module>` paths outside its tests; the
+    /// crate root, which declares and re-exports every module, is left out, and so are comments.
+    #[test]
+    fn no_import_circle_between_the_files_of_a_crate() {
+        use std::collections::{BTreeMap, BTreeSet};
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut circles = Vec::new();
+        for e in std::fs::read_dir(format!("{root}/crates")).unwrap() {
+            let dir = e.unwrap().path();
+            let src = if dir.join("src").is_dir() {
+                dir.join("src")
+            } else {
+                dir.clone()
+            };
+            let mut files = Vec::new();
+            let mut stack = vec![src.clone()];
+            while let Some(d) = stack.pop() {
+                for f in std::fs::read_dir(&d).unwrap() {
+                    let p = f.unwrap().path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == "rs") {
+                        files.push(p);
+                    }
+                }
+            }
+            // Top-level module of each file (shapes/ec2.rs belongs to `shapes`).
+            let module_of = |p: &std::path::Path| -> String {
+                let rel = p.strip_prefix(&src).unwrap();
+                let first = rel.components().next().unwrap().as_os_str();
+                first.to_string_lossy().trim_end_matches(".rs").to_string()
+            };
+            let modules: BTreeSet<String> = files.iter().map(|p| module_of(p)).collect();
+            let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for f in &files {
+                let from = module_of(f);
+                if ["lib", "main", "build"].contains(&from.as_str()) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(f).unwrap();
+                // Code only: outside its tests, without comments (doc links are not imports).
+                let code: String = text
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let mut rest = code.as_str();
+                while let Some(i) = rest.find("crate::") {
+                    rest = &rest[i + "crate::".len()..];
+                    let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                        let end = group.find('}').unwrap_or(group.len());
+                        group[..end]
+                            .split(',')
+                            .map(|n| n.trim().split("::").next().unwrap_or("").trim())
+                            .collect()
+                    } else {
+                        let end = rest
+                            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                            .unwrap_or(rest.len());
+                        vec![&rest[..end]]
+                    };
+                    for n in names {
+                        if n != from && modules.contains(n) {
+                            edges.entry(from.clone()).or_default().insert(n.to_string());
+                        }
+                    }
+                }
+            }
+            // A circle is a path back to where it started.
+            for start in edges.keys() {
+                let mut path = vec![start.clone()];
+                let mut seen = BTreeSet::new();
+                fn walk(
+                    edges: &BTreeMap<String, BTreeSet<String>>,
+                    start: &str,
+                    path: &mut Vec<String>,
+                    seen: &mut BTreeSet<String>,
+                ) -> bool {
+                    let here = path.last().unwrap().clone();
+                    for next in edges.get(&here).into_iter().flatten() {
+                        if next == start {
+                            return true;
+                        }
+                        if seen.insert(next.clone()) {
+                            path.push(next.clone());
+                            if walk(edges, start, path, seen) {
+                                return true;
+                            }
+                            path.pop();
+                        }
+                    }
+                    false
+                }
+                if walk(&edges, start, &mut path, &mut seen) {
+                    circles.push(format!(
+                        "{}: {} -> {start}",
+                        dir.display(),
+                        path.join(" -> ")
+                    ));
+                }
+            }
+        }
+        assert!(
+            circles.is_empty(),
+            "import circles:\n{}",
+            circles.join("\n")
+        );
     }
 
     /// The README's test command is what CI runs.

@@ -16,11 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[path = "support/cli.rs"]
-mod cli_support;
-use cli_support::{ctrl_c, exit_within, http_get, serve_listening};
-#[path = "support/moto.rs"]
-mod moto_support;
+use crate::support::cli as cli_support;
+use crate::support::moto as moto_support;
+use crate::support::server as server_support;
+use cli_support::{http_get, serve_listening};
 use moto_support::free_port;
 
 const SG: &str = "AWS::EC2::SecurityGroup";
@@ -260,9 +259,10 @@ async fn a_durable_subscription_resumes_across_a_crash_with_nothing_missed_or_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_inventory_audit_ndjson_tail_and_a_clean_shutdown() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(dir.path(), port);
-    let mut server = serve_listening(&cfg, port);
+    // In-process on 127.0.0.1:0: the test stops it as Ctrl-C does.
+    let cfg = config(dir.path(), 0);
+    let server = server_support::start(&cfg);
+    let port = server.port;
     let mut c = client(port).await;
     // Wait for discovery.
     let t = Instant::now();
@@ -392,7 +392,7 @@ async fn history_inventory_audit_ndjson_tail_and_a_clean_shutdown() {
         .await
         .unwrap()
         .into_inner();
-    ctrl_c(&server);
+    let stopped = std::thread::spawn(move || server.stop());
     let end = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             match stream.message().await {
@@ -404,6 +404,14 @@ async fn history_inventory_audit_ndjson_tail_and_a_clean_shutdown() {
     .await
     .expect("the stream ends when the server stops");
     assert!(end.is_ok(), "ended cleanly: {end:?}");
-    let status = exit_within(&mut server, 20);
-    assert!(status.success(), "serve exits 0 on Ctrl-C: {status}");
+    let t = Instant::now();
+    while !stopped.is_finished() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "serve did not return within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let served = stopped.join().unwrap();
+    assert!(served.is_ok(), "serve returns Ok on Ctrl-C: {served:?}");
 }

@@ -22,8 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[path = "support/cli.rs"]
-mod cli_support;
+use crate::support::cli as cli_support;
 use cli_support::{wait, KillOnDrop};
 
 const SG: &str = "AWS::EC2::SecurityGroup";

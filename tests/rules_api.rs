@@ -17,12 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-#[path = "support/cli.rs"]
-mod cli_support;
-#[path = "support/moto.rs"]
-mod moto_support;
-use cli_support::{json_lines, serve_listening};
-use moto_support::{free_port, repo, venv_bin};
+use crate::support::cli as cli_support;
+use crate::support::moto as moto_support;
+use crate::support::server as server_support;
+use cli_support::json_lines;
+use moto_support::{repo, venv_bin};
 
 const KEY: &str = "AKIDRIFTLOGTEST0001";
 const SECRET: &str = "driftlog-test-secret";
@@ -125,7 +124,7 @@ fn toml_str(s: &str) -> String {
 /// recorded security group is one the script reads through the API and expects verdicts
 /// for. 300 resources with 5% churn a second: security groups open and close port 22 to
 /// the world within the test, and more than 100 EC2 resources for the contributor cap.
-fn config(dir: &Path, port: u16, python: &Path) -> (PathBuf, PathBuf) {
+fn config(dir: &Path, python: &Path) -> (PathBuf, PathBuf) {
     let data = dir.join("data");
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).unwrap();
@@ -179,7 +178,7 @@ interval = "1s"
 [delivery]
 snapshot_frequency = "off"
 [api]
-listen = "127.0.0.1:{port}"
+listen = "127.0.0.1:0"
 auth = "sigv4"
 access_keys = [{{ access_key_id = "{KEY}", secret_access_key = "{SECRET}" }}]
 
@@ -209,9 +208,9 @@ fn boto3_drives_rules_and_compliance_with_managed_cel_and_external_evaluators() 
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let (cfg, tokens) = config(dir.path(), port, &python);
-    let _server = serve_listening(&cfg, port);
+    let (cfg, tokens) = config(dir.path(), &python);
+    let server = server_support::start(&cfg);
+    let port = server.port;
     let t = Instant::now();
     let out = Command::new(&python)
         .arg(repo().join("tests/aws/rules_api.py"))

@@ -585,7 +585,7 @@ async fn run_aws(a: BenchArgs, settings: driftlog_aws::AwsSettings) -> Result<()
 /// included), so the hot paths are measured as they run.
 fn serve_options() -> LogOptions {
     LogOptions {
-        reserve_bytes: crate::config::StoreSection::default().reserve_mb << 20,
+        reserve_bytes: driftlog_server::config::StoreSection::default().reserve_mb << 20,
         ..LogOptions::default()
     }
 }

@@ -1,10 +1,10 @@
 //! The CLI side of the query protocol: against a running `serve` over its Unix socket, or
 //! a local tail on a store nobody else holds.
 
-use crate::api::{FilterSpec, Request};
 use crate::render::Printer;
 use anyhow::{bail, Context, Result};
 use driftlog_log::Log;
+use driftlog_server::protocol::{item_answer, FilterSpec, Request, TailArgs};
 use driftlog_subscribe::{resolve_start, Start};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -18,21 +18,22 @@ pub fn remote(stream: UnixStream, req: &Request, printer: &mut Printer) -> Resul
     w.write_all(line.as_bytes()).context("sending request")?;
     let durable = matches!(
         req,
-        Request::Tail {
+        Request::Tail(TailArgs {
             durable: Some(_),
             ..
-        }
+        })
     );
     /// Just the fields the client acts on, so NDJSON passes through without being rebuilt.
     #[derive(serde::Deserialize)]
     struct Head {
         error: Option<String>,
+        code: Option<String>,
         seq: Option<u64>,
     }
     // A tail has no end of its own (but its --limit): the stream closing means the server
     // went away, which the user must hear of.
     let tail_limit = match req {
-        Request::Tail { limit, .. } => Some(*limit),
+        Request::Tail(t) => Some(t.limit),
         _ => None,
     };
     let mut printed = 0u64;
@@ -41,6 +42,9 @@ pub fn remote(stream: UnixStream, req: &Request, printer: &mut Printer) -> Resul
         printed += 1;
         let head: Head = serde_json::from_str(&line).context("bad answer line")?;
         if let Some(e) = head.error {
+            if head.code.as_deref() == Some("NotRunning") {
+                return Err(driftlog_server::Error::NotRunning(e).into());
+            }
             bail!("{e}");
         }
         if printer.passes_through() {
@@ -82,7 +86,7 @@ pub async fn local_tail(
     loop {
         let (items, last) = log.read_range(cursor, 256, &filter)?;
         for ci in &items {
-            printer.print_answer(crate::api::item_answer(ci)?)?;
+            printer.print_answer(item_answer(ci)?)?;
             if let Some(name) = &durable {
                 log.set_cursor(name, ci.seq)?;
             }

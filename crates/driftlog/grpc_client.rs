@@ -2,26 +2,12 @@
 //! API, printed as the local `tail` prints it; a durable name's cursor is acknowledged on
 //! that server after each item is printed.
 
-use crate::api::{FilterSpec, TailFrom};
 use crate::render::Printer;
 use anyhow::{Context, Result};
 use driftlog_grpc::pb;
 use driftlog_grpc::tonic;
+use driftlog_server::protocol::{TailArgs, TailFrom};
 use serde_json::{json, Map, Value};
-
-/// What to follow.
-pub struct TailArgs {
-    /// Types, accounts, regions, statuses, ids.
-    pub filter: FilterSpec,
-    /// Changed-property path prefixes.
-    pub properties: Vec<String>,
-    /// Start.
-    pub from: TailFrom,
-    /// Durable name.
-    pub durable: Option<String>,
-    /// Stop after this many items.
-    pub limit: Option<u64>,
-}
 
 /// The `tail --json` line of a change.
 fn event(c: &pb::Change) -> Result<Value> {
@@ -51,14 +37,14 @@ fn event(c: &pb::Change) -> Result<Value> {
 ///
 /// # Errors
 /// The server cannot be reached or refuses the request (its status is shown).
-pub async fn tail(url: &str, a: TailArgs, printer: &mut Printer) -> Result<()> {
+pub async fn tail(url: &str, a: TailArgs, from: TailFrom, printer: &mut Printer) -> Result<()> {
     let channel = tonic::transport::Endpoint::from_shared(url.to_string())
         .with_context(|| format!("--server {url:?} is not a URL (e.g. http://127.0.0.1:7440)"))?
         .connect()
         .await
         .with_context(|| format!("connecting to the gRPC API at {url}"))?;
     let mut client = driftlog_grpc::DriftlogClient::new(channel);
-    let start = match a.from {
+    let start = match from {
         TailFrom::Now => pb::subscribe_request::Start::Now(true),
         TailFrom::Seq(s) => pb::subscribe_request::Start::AfterSeq(s),
         TailFrom::Time(t) => pb::subscribe_request::Start::FromTimeMs(t),

@@ -100,9 +100,9 @@ impl Printer {
     ///
     /// # Errors
     /// Writing to stdout failed.
-    pub fn print_answer(&mut self, a: crate::api::Answer) -> Result<()> {
+    pub fn print_answer(&mut self, a: driftlog_server::protocol::Answer) -> Result<()> {
         match a {
-            crate::api::Answer::Line(b) if self.passes_through() => {
+            driftlog_server::protocol::Answer::Line(b) if self.passes_through() => {
                 self.print_line(&String::from_utf8_lossy(&b))
             }
             a => self.print(&a.into_value()?),

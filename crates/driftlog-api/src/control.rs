@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const CONTROL_RECORD: &str = "api/control";
+/// The control plane's settings (recorder, recording, channel, what the API set), one record.
+const CONTROL: driftlog_log::Namespace<Control> = driftlog_log::Namespace::new("api/control", 1);
 
 /// The configuration recorder as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,18 +119,17 @@ pub(crate) struct Control {
 /// The channel the API defined, if the API was ever used on this store (`Some(None)`:
 /// the channel was deleted). The binary opens this one instead of the config file's.
 pub fn stored_channel(log: &Log) -> Option<Option<ChannelDef>> {
-    let c: Control = serde_json::from_slice(&log.get_kv(CONTROL_RECORD).ok()??).ok()?;
+    let c = CONTROL.get(log, "").ok()??;
     c.set.channel.then_some(c.channel)
 }
 
 impl Control {
     pub(crate) fn load_or(log: &Log, initial: Initial) -> Result<Self, String> {
         let now = now_ms();
-        let mut c = match log.get_kv(CONTROL_RECORD).map_err(|e| e.to_string())? {
-            Some(v) => serde_json::from_slice::<Control>(&v)
-                .map_err(|e| format!("stored AWS Config API settings ({CONTROL_RECORD}): {e}"))?,
-            None => Control::default(),
-        };
+        let mut c = CONTROL
+            .get(log, "")
+            .map_err(|e| format!("stored AWS Config API settings: {e}"))?
+            .unwrap_or_default();
         // What the API never set follows the config file.
         if !c.set.recorder {
             let arn = c.recorder.as_ref().map(|r| r.arn.clone());
@@ -155,8 +155,8 @@ impl Control {
     }
 
     fn store(&self, log: &Log) -> ApiResult<()> {
-        let v = serde_json::to_vec(self).map_err(ApiError::internal)?;
-        log.put_kv(CONTROL_RECORD, &v)
+        CONTROL
+            .put(log, "", self)
             .map_err(|e| ApiError::storage(&e))?;
         log.flush().map_err(|e| ApiError::storage(&e))?;
         Ok(())

@@ -124,6 +124,11 @@ impl ConfigApi {
             "log_writer_poisoned",
             "1 once a storage failure (a full disk) made the store refuse writes; a restart clears it",
         );
+        let side_write_failures = counter(
+            &mut reg,
+            "store_side_write_failures",
+            "Side records (statuses) the store refused since start: counted and logged, rewritten at the next change",
+        );
         let api_calls = counter(
             &mut reg,
             "api_calls",
@@ -186,6 +191,9 @@ impl ConfigApi {
                 .get_or_create(&l(&[("code", code)]))
                 .set(if failure.is_some() { 1.0 } else { 0.0 });
             poisoned.set(i64::from(self.log.is_poisoned()));
+            side_write_failures
+                .get_or_create(&Vec::new())
+                .inc_by(self.log.side_write_failures());
         }
         let w = self.log.watermark();
         watermark.get_or_create(&Vec::new()).set(f(w));

@@ -11,7 +11,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-const KEY_RECORD: &str = "api/token_key";
+/// The key that signs page tokens: 32 random bytes, made on first use.
+const TOKEN_KEY: driftlog_log::Namespace<Vec<u8>, driftlog_log::namespace::Bytes> =
+    driftlog_log::Namespace::new("api/token_key", 1);
 
 /// Signs and checks page tokens.
 #[derive(Clone)]
@@ -35,7 +37,7 @@ impl Tokens {
     /// # Errors
     /// The store could not be read or written, or the OS gave no randomness.
     pub fn open(log: &Log) -> Result<Self, String> {
-        if let Some(k) = log.get_kv(KEY_RECORD).map_err(|e| e.to_string())? {
+        if let Some(k) = TOKEN_KEY.get(log, "").map_err(|e| e.to_string())? {
             if k.len() == 32 {
                 return Self::with_key(&k);
             }
@@ -43,7 +45,9 @@ impl Tokens {
         let mut key = [0u8; 32];
         getrandom::getrandom(&mut key)
             .map_err(|e| format!("no randomness for the token key: {e}"))?;
-        log.put_kv(KEY_RECORD, &key).map_err(|e| e.to_string())?;
+        TOKEN_KEY
+            .put(log, "", &key.to_vec())
+            .map_err(|e| e.to_string())?;
         log.flush().map_err(|e| e.to_string())?;
         Self::with_key(&key)
     }

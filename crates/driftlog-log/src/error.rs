@@ -55,6 +55,16 @@ pub enum Error {
         /// Oldest position held.
         oldest: Seq,
     },
+    /// A side record of a namespace could not be encoded or decoded.
+    #[error("side record {namespace}{key} rejected: {reason}")]
+    BadRecord {
+        /// The namespace (its key prefix).
+        namespace: &'static str,
+        /// The key within it.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// A record that must exist does not.
     #[error("seq {seq} is not in the log")]
     Missing {
@@ -105,6 +115,7 @@ impl Error {
             Error::Corrupt { .. } => "CorruptLog",
             Error::SnapshotRequired { .. } => "SnapshotRequired",
             Error::Missing { .. } => "MissingItem",
+            Error::BadRecord { .. } => "BadSideRecord",
         }
     }
 }

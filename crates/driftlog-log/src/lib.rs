@@ -10,13 +10,17 @@
 //!   previous item of its resource (`prev_seq`).
 //! * Queries: [`Log::latest`], [`Log::history`], [`Log::inventory_at`], [`Log::changes`],
 //!   [`Log::read_range`] (for subscribers), [`Log::related_to`] (reverse relationships).
+//! * Side records that are not history live in typed [`Namespace`]s, each owned by one
+//!   crate, versioned like the frames.
 
 mod error;
 pub mod frame;
+pub mod namespace;
 mod query;
 mod rev;
 
 pub use error::{Error, Result, StorageFailure};
+pub use namespace::{Batch, Namespace};
 pub use query::{HistoryPage, HistoryQuery, Order};
 pub use rev::Related;
 
@@ -90,6 +94,8 @@ pub struct Log {
     min_free: u64,
     oldest: AtomicU64,
     inventory_floor: AtomicU64,
+    /// Side-record writes refused and counted, not returned ([`Namespace::put_or_count`]).
+    side_write_failures: AtomicU64,
     cache: Mutex<query::FrameCache>,
 }
 
@@ -218,6 +224,7 @@ impl Log {
             min_free,
             oldest: AtomicU64::new(oldest),
             inventory_floor: AtomicU64::new(inventory_floor),
+            side_write_failures: AtomicU64::new(0),
             cache: Mutex::default(),
         };
         log.recover()?;

@@ -428,11 +428,11 @@ fn a_torn_last_batch_is_dropped_whole_at_open() {
             assert_eq!(log.watermark(), 11);
         }
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = sled_open_when_released(dir.path());
             damage(&db);
             db.flush().unwrap();
         }
-        let log = Log::open(dir.path(), small()).unwrap();
+        let log = log_open_when_released(dir.path());
         let w = log.watermark();
         let seqs: Vec<u64> = log
             .read_range(0, 100, &Filter::default())
@@ -486,4 +486,36 @@ fn a_torn_last_batch_is_dropped_whole_at_open() {
         }
     });
     assert_eq!(w, 4, "an extent without frames is dropped");
+}
+
+/// Opens the store's sled directly once the `Log` just dropped has let go of its lock:
+/// sled's flusher thread holds the database for a moment after the last handle is dropped
+/// (postmortem: `could not acquire lock … WouldBlock` in one CI run).
+fn sled_open_when_released(dir: &std::path::Path) -> sled::Db {
+    let t = std::time::Instant::now();
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e) if t.elapsed() < std::time::Duration::from_secs(10) => {
+                assert!(e.to_string().contains("lock"), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("sled stayed locked for 10 s: {e}"),
+        }
+    }
+}
+
+/// As [`sled_open_when_released`], for the `Log` over a database just dropped.
+fn log_open_when_released(dir: &std::path::Path) -> Log {
+    let t = std::time::Instant::now();
+    loop {
+        match Log::open(dir, small()) {
+            Ok(log) => return log,
+            Err(e) if t.elapsed() < std::time::Duration::from_secs(10) => {
+                assert!(e.to_string().contains("lock"), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("the store stayed locked for 10 s: {e}"),
+        }
+    }
 }

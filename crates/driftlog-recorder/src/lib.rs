@@ -46,6 +46,13 @@ pub enum Error {
 /// The recorder's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The recorder's status per scope as last saved, for `driftlog status` without a server.
+pub const STORED_STATUS: driftlog_log::Namespace<Vec<driftlog_poll::ScopeStatus>> =
+    driftlog_log::Namespace::new("recorder_status", 1);
+/// Whether scheduled recording was on (1) or off (0) when the status was last saved.
+pub const STORED_RUNNING: driftlog_log::Namespace<u8> =
+    driftlog_log::Namespace::new("recorder_running", 1);
+
 /// How long a DAILY-recorded resource waits between two items: AWS Config's 24 hours.
 pub const DAILY_MS: i64 = 24 * 3600 * 1000;
 
@@ -496,28 +503,12 @@ impl Recorder {
         Ok(report)
     }
 
-    /// Keeps the status in the store so `driftlog status` can read it offline. Best
-    /// effort by design: a store that refuses it has failed, and [`Recorder::failure`]
-    /// reports that.
+    /// Keeps the status in the store so `driftlog status` can read it offline. A store
+    /// that refuses it has failed ([`Recorder::failure`] reports that); the refusal is
+    /// counted and logged by the store, and the status is rewritten after the next poll.
     fn save_status(&self) {
-        let written = serde_json::to_vec(&self.status.snapshot())
-            .map_err(|e| e.to_string())
-            .and_then(|json| {
-                self.log
-                    .put_kv("recorder_status", &json)
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|()| {
-                self.log
-                    .put_kv(
-                        "recorder_running",
-                        if self.is_switched_on() { b"1" } else { b"0" },
-                    )
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(e) = written {
-            tracing::debug!(error = %e, "Recorder status not saved.");
-        }
+        STORED_STATUS.put_or_count(&self.log, "", &self.status.snapshot());
+        STORED_RUNNING.put_or_count(&self.log, "", &u8::from(self.is_switched_on()));
     }
 
     /// Diffs every input against the current state and appends all items as one batch.

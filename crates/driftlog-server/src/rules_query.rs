@@ -2,71 +2,26 @@
 //! Each command is a request the running `serve` answers (or the store itself when no
 //! server runs); the answer is a report — lines for people, data for `--json`.
 
-use crate::api::Backend;
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Error, Result};
+use crate::protocol::{time_arg, RulesRequest};
+use crate::services::Reach;
 use driftlog_compliance::backtest::{backtest, judge_at};
 use driftlog_compliance::{Engine, ResultRecord, RuleDef};
 use driftlog_model::time::{iso_ms, now_ms};
 use driftlog_model::{Filter, ResourceKey, TypePattern, COMPLIANCE_TYPE};
 use driftlog_rules::{Compliance, Judge};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A rules or compliance request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "rules", rename_all = "snake_case")]
-pub enum RulesRequest {
-    /// Every rule with its status and results.
-    List,
-    /// Put a rule (AWS's `ConfigRule`).
-    Add {
-        /// The rule.
-        rule: Value,
-    },
-    /// Delete a rule.
-    Remove {
-        /// Its name.
-        name: String,
-    },
-    /// Evaluate rules over the inventory now and wait for the verdicts.
-    Eval {
-        /// Rules (empty: all).
-        names: Vec<String>,
-    },
-    /// Judge history with a rule (existing by name, or a new definition).
-    Backtest {
-        /// An existing rule.
-        name: Option<String>,
-        /// Or a new `ConfigRule`.
-        definition: Option<Value>,
-        /// Window start.
-        from_ms: i64,
-        /// Window end.
-        to_ms: i64,
-        /// Judge the inventory at this instant instead.
-        at_ms: Option<i64>,
-    },
-    /// Compliance now or at a time.
-    Compliance {
-        /// One rule.
-        rule: Option<String>,
-        /// One resource (`TYPE/ID`).
-        resource: Option<String>,
-        /// As it was then (replayed from the log's compliance items).
-        at_ms: Option<i64>,
-    },
-}
-
 fn report(lines: Vec<String>, data: Value) -> Value {
     json!({"lines": lines, "data": data})
 }
 
-fn engine(b: &Backend) -> Result<Arc<Engine>> {
-    b.rules
-        .clone()
+fn engine(b: &Reach) -> Result<Arc<Engine>> {
+    b.rules()
+        .cloned()
         .context("the rules engine is not open on this store")
 }
 
@@ -74,7 +29,7 @@ fn def_or_named(e: &Engine, name: Option<&str>, definition: Option<&Value>) -> R
     let rule = match (name, definition) {
         (_, Some(d)) => {
             RuleDef::from_api(d, None, &e.def_context(), now_ms())
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?
+                .map_err(|e| Error::invalid(format!("{}: {}", e.code, e.message)))?
                 .rule
         }
         (Some(n), None) => match e.rule(n) {
@@ -83,7 +38,7 @@ fn def_or_named(e: &Engine, name: Option<&str>, definition: Option<&Value>) -> R
         },
         (None, None) => bail!("name a rule, or describe one with --managed, --cel or --from-json"),
     };
-    Judge::new(rule).map_err(|e| anyhow::anyhow!("{e}"))
+    Judge::new(rule).map_err(|e| Error::invalid(format!("{e}")))
 }
 
 fn when(ms: Option<i64>) -> String {
@@ -94,11 +49,12 @@ fn when(ms: Option<i64>) -> String {
 ///
 /// # Errors
 /// Bad input, named, or a store failure.
-pub async fn execute(b: &Backend, req: RulesRequest) -> Result<Value> {
+pub async fn execute(b: &Reach, req: RulesRequest) -> Result<Value> {
     let e = engine(b)?;
-    let online = b.recorder.is_some();
+    let online = b.server().is_some();
+    let now = crate::protocol::now();
     match req {
-        RulesRequest::List => {
+        RulesRequest::List { .. } => {
             let mut lines = vec![format!(
                 "{:<28} {:<14} {:<40} {:>9} {:>13} {:>9}  LAST ERROR",
                 "RULE", "COMPLIANCE", "JUDGED BY", "COMPLIANT", "NON_COMPLIANT", "N/A"
@@ -144,10 +100,11 @@ pub async fn execute(b: &Backend, req: RulesRequest) -> Result<Value> {
             }
             Ok(report(lines, json!(data)))
         }
-        RulesRequest::Add { rule } => {
+        RulesRequest::Add { name, spec } => {
+            let rule = spec.config_rule(name.as_deref())?;
             let d = e
                 .put_rule(&rule)
-                .map_err(|err| anyhow::anyhow!("rule rejected, nothing stored: {err}"))?;
+                .map_err(|err| Error::invalid(format!("rule rejected, nothing stored: {err}")))?;
             let mut lines = vec![format!("rule {} stored as {} ({})", d.name(), d.id, d.arn)];
             lines.push(if online {
                 "evaluating it over the current inventory now; `driftlog compliance --rule NAME` shows the verdicts".replace("NAME", d.name())
@@ -158,7 +115,7 @@ pub async fn execute(b: &Backend, req: RulesRequest) -> Result<Value> {
         }
         RulesRequest::Remove { name } => {
             e.delete_rule(&name)
-                .map_err(|err| anyhow::anyhow!("{err}"))?;
+                .map_err(|err| Error::invalid(format!("{err}")))?;
             Ok(report(
                 vec![format!(
                     "rule {name} deleted; its results end (recorded as deleted compliance items)"
@@ -166,7 +123,7 @@ pub async fn execute(b: &Backend, req: RulesRequest) -> Result<Value> {
                 json!({"deleted": name}),
             ))
         }
-        RulesRequest::Eval { names } => {
+        RulesRequest::Eval { names, .. } => {
             let names = if names.is_empty() {
                 e.rules().iter().map(|d| d.name().to_string()).collect()
             } else {
@@ -174,7 +131,7 @@ pub async fn execute(b: &Backend, req: RulesRequest) -> Result<Value> {
             };
             if online {
                 e.start_evaluation(&names)
-                    .map_err(|err| anyhow::anyhow!("{err}"))?;
+                    .map_err(|err| Error::invalid(format!("{err}")))?;
                 let t0 = std::time::Instant::now();
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 while names.iter().any(|n| e.is_running(n)) {
@@ -213,7 +170,7 @@ pub async fn execute(b: &Backend, req: RulesRequest) -> Result<Value> {
                 let mut data = Vec::new();
                 for n in &names {
                     let judge = def_or_named(&e, Some(n), None)?;
-                    let log = b.log.clone();
+                    let log = b.log().clone();
                     let judged =
                         tokio::task::spawn_blocking(move || judge_at(&log, &judge, now_ms()))
                             .await??;
@@ -230,14 +187,23 @@ pub async fn execute(b: &Backend, req: RulesRequest) -> Result<Value> {
         }
         RulesRequest::Backtest {
             name,
-            definition,
-            from_ms,
-            to_ms,
-            at_ms,
+            spec,
+            from,
+            to,
+            at,
+            ..
         } => {
+            let definition = if spec.any() {
+                Some(spec.config_rule(Some(name.as_deref().unwrap_or("backtest")))?)
+            } else {
+                None
+            };
+            let from_ms = driftlog_model::time::parse_user_time(&from, now)?;
+            let to_ms = driftlog_model::time::parse_user_time(&to, now)?;
+            let at_ms = time_arg(at.as_deref(), now)?;
             let judge = def_or_named(&e, name.as_deref(), definition.as_ref())?;
             let rule_name = judge.rule().name.clone();
-            let log = b.log.clone();
+            let log = b.log().clone();
             if let Some(at) = at_ms {
                 let judged =
                     tokio::task::spawn_blocking(move || judge_at(&log, &judge, at)).await??;
@@ -300,14 +266,23 @@ pub async fn execute(b: &Backend, req: RulesRequest) -> Result<Value> {
             lines.push(format!("at the end: {:?}", r.at_end));
             Ok(report(lines, serde_json::to_value(&r)?))
         }
-        RulesRequest::Compliance {
-            rule,
-            resource,
-            at_ms,
-        } => match at_ms {
-            Some(at) => compliance_at(b, rule, resource, at).await,
-            None => compliance_now(&e, rule, resource),
-        },
+    }
+}
+
+/// `driftlog compliance`: now, or as it was at a time.
+///
+/// # Errors
+/// Bad input, named, or a store failure.
+pub async fn compliance(
+    b: &Reach,
+    rule: Option<String>,
+    resource: Option<String>,
+    at: Option<&str>,
+) -> Result<Value> {
+    let e = engine(b)?;
+    match time_arg(at, crate::protocol::now())? {
+        Some(at) => compliance_at(b, rule, resource, at).await,
+        None => compliance_now(&e, rule, resource),
     }
 }
 
@@ -390,12 +365,12 @@ fn split_resource(res: &str) -> Result<(String, String)> {
 
 /// Compliance as it was at `at`: the compliance items of the log replayed to that instant.
 async fn compliance_at(
-    b: &Backend,
+    b: &Reach,
     rule: Option<String>,
     resource: Option<String>,
     at: i64,
 ) -> Result<Value> {
-    let log = b.log.clone();
+    let log = b.log().clone();
     let want = resource.as_deref().map(split_resource).transpose()?;
     let only_rule = rule.clone();
     let filter = Filter {

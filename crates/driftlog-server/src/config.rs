@@ -2,7 +2,7 @@
 //! [`DEFAULT_TOML`], printed by `driftlog config`); an unknown key or a bad value is refused
 //! with the key, the line and the reason, and nothing starts.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Error, Result};
 use driftlog_model::TypePattern;
 use driftlog_poll::SchedulerConfig;
 use serde::Deserialize;
@@ -611,7 +611,7 @@ impl SinkSection {
     /// # Errors
     /// A bad type pattern or status, named.
     pub fn filter(&self) -> Result<driftlog_model::Filter> {
-        crate::api::FilterSpec {
+        crate::protocol::FilterSpec {
             types: self.types.clone(),
             accounts: self.accounts.clone(),
             regions: self.regions.clone(),
@@ -1079,7 +1079,7 @@ impl Config {
     /// # Errors
     /// As [`Config::load`].
     pub fn parse(text: &str) -> Result<Self> {
-        let mut cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut cfg: Config = toml::from_str(text).map_err(Error::invalid)?;
         cfg.normalize();
         cfg.check()?;
         Ok(cfg)
@@ -1207,9 +1207,9 @@ impl Config {
         let d = &self.delivery;
         if d.snapshot_frequency != "off" {
             driftlog_sinks::SnapshotFrequency::parse(&d.snapshot_frequency).map_err(|e| {
-                anyhow::anyhow!(
+                Error::invalid(format!(
                     "delivery.snapshot_frequency: {e}, or {OFF_FORMS} for on demand only"
-                )
+                ))
             })?;
         }
         if d.history_period < Duration::from_secs(1) {

@@ -3,7 +3,7 @@
 //! entry, each sink a task with its own durable cursor.
 
 use crate::config::{Config, SinkKind, SinkSection, CONFIG_STREAM_SINK};
-use anyhow::{Context, Result};
+use crate::error::{Context, Error, Result};
 use driftlog_api::{ApiError, ChannelDef};
 use driftlog_log::Log;
 use driftlog_model::Filter;
@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 /// The running channel's own stop switch and tasks (its periodic deliveries and the
 /// config stream to its topic), so `PutDeliveryChannel` can replace it alone.
@@ -31,7 +32,8 @@ pub struct Delivery {
     run: tokio::sync::Mutex<Option<ChannelRun>>,
     cfg: Config,
     log: Arc<Log>,
-    stop: Option<watch::Receiver<bool>>,
+    /// The server's stop switch and task tracker (none offline: nothing runs).
+    running: Option<(watch::Receiver<bool>, TaskTracker)>,
 }
 
 impl Delivery {
@@ -43,7 +45,7 @@ impl Delivery {
             run: tokio::sync::Mutex::new(None),
             cfg: cfg.clone(),
             log: log.clone(),
-            stop: None,
+            running: None,
         }
     }
 
@@ -66,7 +68,7 @@ impl Delivery {
     /// Starts the periodic deliveries and the config stream of `ch`, stopping with the
     /// process or when the channel is replaced.
     async fn start_channel(&self, ch: &Arc<DeliveryChannel>) -> Result<()> {
-        let Some(process_stop) = &self.stop else {
+        let Some((process_stop, tracker)) = &self.running else {
             return Ok(());
         };
         let (tx, rx) = watch::channel(false);
@@ -75,9 +77,10 @@ impl Delivery {
             // AWS Config's config stream: every change to the channel's topic.
             let t = SnsTransport::new(topic, &self.cfg.delivery.access())
                 .await
-                .map_err(anyhow::Error::msg)?;
+                .map_err(Error::invalid)?;
             let spec = SinkSpec::new(CONFIG_STREAM_SINK, Filter::default());
             tasks.push(spawn(
+                tracker,
                 &self.log,
                 spec,
                 t,
@@ -86,12 +89,16 @@ impl Delivery {
                 &rx,
             ));
         }
-        tasks.push(tokio::spawn(ch.clone().run(rx)));
-        // The process's stop stops this channel too.
+        tasks.push(tracker.spawn(ch.clone().run(rx)));
+        // The process's stop stops this channel too; a replaced channel's stop ends this
+        // forwarder with it.
         let mut ps = process_stop.clone();
         let fwd = tx.clone();
-        tokio::spawn(async move {
-            let _ = ps.wait_for(|s| *s).await;
+        tracker.spawn(async move {
+            tokio::select! {
+                _ = ps.wait_for(|s| *s) => {}
+                () = fwd.closed() => {}
+            }
             let _ = fwd.send(true);
         });
         *self.run.lock().await = Some(ChannelRun { stop: tx, tasks });
@@ -249,6 +256,7 @@ impl driftlog_api::DeliveryControl for Delivery {
 }
 
 fn spawn<T: Transport>(
+    tracker: &TaskTracker,
     log: &Arc<Log>,
     spec: SinkSpec,
     transport: T,
@@ -256,7 +264,7 @@ fn spawn<T: Transport>(
     board: &SinkBoard,
     stop: &watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(run_sink(
+    tracker.spawn(run_sink(
         log.clone(),
         spec,
         transport,
@@ -278,8 +286,8 @@ fn spec_of(s: &SinkSection) -> Result<SinkSpec> {
     })
 }
 
-/// Starts the channel's periodic deliveries and every sink; they stop when `stop` turns
-/// true. Returns the handles to wait for.
+/// Starts the channel's periodic deliveries and every sink on `tracker`; they stop when
+/// `stop` turns true.
 ///
 /// # Errors
 /// A sink that cannot be set up (a webhook secret variable that is not set, a bad topic).
@@ -287,7 +295,8 @@ pub async fn start(
     cfg: &Config,
     log: &Arc<Log>,
     stop: &watch::Receiver<bool>,
-) -> Result<(Arc<Delivery>, Vec<JoinHandle<()>>)> {
+    tracker: &TaskTracker,
+) -> Result<Arc<Delivery>> {
     let channel = open_channel(cfg, log).await?;
     let delivery = Arc::new(Delivery {
         channel: RwLock::new(channel.clone()),
@@ -295,12 +304,11 @@ pub async fn start(
         run: tokio::sync::Mutex::new(None),
         cfg: cfg.clone(),
         log: log.clone(),
-        stop: Some(stop.clone()),
+        running: Some((stop.clone(), tracker.clone())),
     });
     let board = delivery.board.clone();
     let oversize = channel.as_ref().map(|c| c.store().clone());
     let access = cfg.delivery.access();
-    let mut tasks = Vec::new();
     if let Some(ch) = &channel {
         delivery.start_channel(ch).await?;
     }
@@ -310,9 +318,9 @@ pub async fn start(
         match s.kind {
             SinkKind::Webhook => {
                 let secret = if s.secret_env.is_empty() {
-                    eprintln!(
-                        "driftlog: warning: sink {:?} sends unsigned webhooks; set secret_env to sign them",
-                        s.name
+                    tracing::warn!(
+                        sink = %s.name,
+                        "Sink sends unsigned webhooks; set secret_env to sign them."
                     );
                     None
                 } else {
@@ -329,24 +337,24 @@ pub async fn start(
                     )
                 };
                 let t = WebhookTransport::new(&s.url, secret, s.timeout)
-                    .map_err(anyhow::Error::msg)
+                    .map_err(Error::invalid)
                     .with_context(at)?;
-                tasks.push(spawn(log, spec, t, oversize.clone(), &board, stop));
+                spawn(tracker, log, spec, t, oversize.clone(), &board, stop);
             }
             SinkKind::Sns => {
                 let t = SnsTransport::new(&s.topic_arn, &access)
                     .await
-                    .map_err(anyhow::Error::msg)
+                    .map_err(Error::invalid)
                     .with_context(at)?;
-                tasks.push(spawn(log, spec, t, oversize.clone(), &board, stop));
+                spawn(tracker, log, spec, t, oversize.clone(), &board, stop);
             }
             SinkKind::Nats => {
                 let t = NatsTransport::new(&s.url, &s.stream, s.timeout)
-                    .map_err(anyhow::Error::msg)
+                    .map_err(Error::invalid)
                     .with_context(at)?;
-                tasks.push(spawn(log, spec, t, oversize.clone(), &board, stop));
+                spawn(tracker, log, spec, t, oversize.clone(), &board, stop);
             }
         }
     }
-    Ok((delivery, tasks))
+    Ok(delivery)
 }

@@ -3,17 +3,17 @@
 
 use crate::config::Config;
 use crate::delivery::{config_channel, Delivery};
-use anyhow::{Context, Result};
+use crate::error::{Context, Error, Result};
 use driftlog_api::{ApiSettings, ConfigApi, Initial, RecorderDef};
 use driftlog_log::Log;
 use driftlog_model::KNOWN_TYPES;
 use driftlog_recorder::Recorder;
 use serde_json::json;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 /// The config file's recording group in the API's terms (globs expanded to the types
 /// driftlog records).
@@ -128,40 +128,26 @@ pub fn open_api(
         },
         initial,
     )
-    .map_err(anyhow::Error::msg)
+    .map_err(Error::invalid)
     .context("opening the AWS Config API settings in the store")
 }
 
-/// Binds `addr` and serves the API until `stop`. Returns the task to wait for (`None`
-/// when the default address is taken: recording goes on, a warning says so).
+/// Serves the AWS Config API (with gRPC, `/v1/changes` and `/metrics` beside it) on
+/// `listener` until `stop`, every connection a task on `tracker`.
 ///
 /// # Errors
-/// An address given on the command line is taken.
-pub async fn serve(
+/// The listener has no local address.
+pub fn serve(
     log: Arc<Log>,
     api: Arc<ConfigApi>,
-    addr: SocketAddr,
+    listener: TcpListener,
     stop: &watch::Receiver<bool>,
-    required: bool,
-) -> Result<Option<JoinHandle<()>>> {
-    let open = api.auth_is_off();
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) if !required => {
-            // The default address may be taken (another driftlog); recording goes on.
-            eprintln!(
-                "driftlog: warning: AWS Config API not started: {addr}: {e}; set [api] listen (or --listen) to a free address, or \"off\""
-            );
-            return Ok(None);
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("binding the API address {addr} (--listen)"))
-        }
-    };
+    tracker: &TaskTracker,
+) -> Result<()> {
     let local = listener.local_addr()?;
-    eprintln!(
-        "driftlog: AWS Config API, gRPC (proto/driftlog.proto), /v1/changes and /metrics on http://{local} — e.g. aws configservice describe-configuration-recorders --endpoint-url http://{local}{}",
-        if open {
+    tracing::info!(
+        "AWS Config API, gRPC (proto/driftlog.proto), /v1/changes and /metrics on http://{local} — e.g. aws configservice describe-configuration-recorders --endpoint-url http://{local}{}",
+        if api.auth_is_off() {
             " (authentication off: loopback only; set [api] auth = \"sigv4\" to require signed requests)"
         } else {
             " (SigV4 signatures required)"
@@ -169,13 +155,13 @@ pub async fn serve(
     );
     // gRPC (HTTP/2) and the NDJSON stream first; everything else is the AWS Config API
     // and /metrics.
-    // gRPC (HTTP/2) and the NDJSON stream first; everything else is the AWS Config API
-    // and /metrics.
     let app = driftlog_grpc::routes(log, stop.clone()).fallback_service(driftlog_api::router(api));
     let mut stop = stop.clone();
-    Ok(Some(tokio::spawn(async move {
-        accept_loop(listener, app, &mut stop).await;
-    })))
+    let conns = tracker.clone();
+    tracker.spawn(async move {
+        accept_loop(listener, app, &mut stop, &conns).await;
+    });
+    Ok(())
 }
 
 /// How long a client may take to send its request headers (a slow client cannot hold a
@@ -187,9 +173,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// requests in flight finish (streams end themselves on `stop`). hyper's own server, not
 /// `axum::serve`, so the header read timeout takes effect.
 async fn accept_loop(
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     app: axum::Router,
     stop: &mut watch::Receiver<bool>,
+    conns: &TaskTracker,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
@@ -234,7 +221,7 @@ async fn accept_loop(
             )
             .into_owned();
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        conns.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "API connection ended.");
             }

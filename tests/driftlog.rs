@@ -1,0 +1,20 @@
+//! End-to-end tests of driftlog, one module per area, in one test binary (each test
+//! binary links the AWS SDK). `serve` runs in-process on `127.0.0.1:0`
+//! (`support/server.rs`) wherever the test does not need a process of its own (kill -9,
+//! the CLI's output and exit codes, `--help`).
+
+/// Helpers shared by the modules: each is loaded once.
+mod support {
+    pub mod cli;
+    pub mod disk;
+    pub mod moto;
+    pub mod server;
+}
+
+mod aws;
+mod config_api;
+mod delivery;
+mod e2e;
+mod grpc;
+mod rules;
+mod rules_api;
