@@ -1,6 +1,11 @@
 //! AWS Config's delivery channel: configuration history files per delivery period,
 //! configuration snapshots on demand and periodically, and the delivery events on the
 //! channel's SNS topic.
+//!
+//! A history window's items are read through a [`Reader`] (`driftlog-subscribe`'s one
+//! cursor loop); the window's position is the channel's own record (`HistoryRun`, then
+//! `HistoryDone`), because it also holds the window's end, which keeps every file's key and
+//! bytes the same when a delivery is redone. The config stream is a sink ([`crate::run_sink`]).
 
 use crate::store::{error_code, DeliveryStore, StoreLocation};
 use crate::{status, AwsAccess, Error, Result, SnsTransport};
@@ -12,6 +17,7 @@ use driftlog_deliver::{
 use driftlog_log::Log;
 use driftlog_model::time::now_ms;
 use driftlog_model::{Filter, Seq};
+use driftlog_subscribe::{ReadError, Reader, Start};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -586,24 +592,23 @@ impl DeliveryChannel {
             HistoryBatcher::new(run.start_ms, run.end_ms, self.settings.max_items_per_file);
         let mut files: Vec<HistoryFile> = Vec::new();
         let mut keys = Vec::new();
-        let mut after = run.after;
-        while after < run.through {
-            let log = self.log.clone();
-            let (items, last) = tokio::task::spawn_blocking(move || {
-                log.read_range(after, 1024, &Filter::default())
-            })
-            .await
-            .map_err(|e| Error::Settings(format!("history reader: {e}")))??;
-            if last == after {
-                break;
-            }
-            for ci in items.iter().filter(|c| c.seq <= run.through) {
+        // A fixed range, not a tail: the window's own record (`HistoryRun`, then
+        // `HistoryDone`) is its cursor, so the reader is not durable and never waits.
+        let mut reader =
+            Reader::open(self.log.clone(), Filter::default(), Start::After(run.after))?
+                .with_batch_size(1024);
+        while reader.position() < run.through {
+            let batch = reader.read().await.map_err(|e| match e {
+                ReadError::Log(e) => Error::Log(e),
+                ReadError::Abandoned(e) => Error::Settings(format!("history reader: {e}")),
+            })?;
+            let Some(batch) = batch else { break };
+            for ci in batch.items.iter().filter(|c| c.seq <= run.through) {
                 files.extend(batcher.push(ci)?);
             }
             for f in files.drain(..) {
                 keys.push(self.put_history(f).await?);
             }
-            after = last;
         }
         for f in batcher.finish()? {
             keys.push(self.put_history(f).await?);

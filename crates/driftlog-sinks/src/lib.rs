@@ -15,6 +15,12 @@
 //! message carries its log sequence, a sink that is down makes only its own cursor wait.
 //! Files cover recorded sequence ranges, so a delivery redone after a crash writes the same
 //! keys with the same bytes.
+//!
+//! Both read the log through `driftlog-subscribe`'s [`Reader`](driftlog_subscribe::Reader),
+//! the one cursor loop of driftlog: its rules (log order, at least once, filtered-out
+//! ranges moving the cursor, `SnapshotRequired` instead of a gap) are defined and tested
+//! there. What this crate adds is delivery policy: messages and files, retries with
+//! backoff, holding while the store has failed, and the status `driftlog sinks` shows.
 
 mod aws;
 mod channel;

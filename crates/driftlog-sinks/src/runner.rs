@@ -1,5 +1,8 @@
-//! The loop behind every sink: read the log from the sink's durable cursor, turn items into
-//! AWS Config messages, send, and move the cursor only after the destination acknowledged.
+//! The loop behind every sink: take the next batch from a [`Reader`] on the sink's durable
+//! cursor, turn its items into AWS Config messages, send, and acknowledge the batch only
+//! after the destination did. How the log is read (order, filtered-out ranges,
+//! `SnapshotRequired`, waking on commits) is `driftlog-subscribe`'s, tested there once;
+//! retries, holding while the store has failed, and the status are the sink's.
 
 use crate::store::{error_code, DeliveryStore};
 use crate::{Message, SendError, Transport};
@@ -10,6 +13,7 @@ use driftlog_deliver::{
 use driftlog_log::Log;
 use driftlog_model::time::now_ms;
 use driftlog_model::{ConfigurationItem, Filter, Seq};
+use driftlog_subscribe::{Batch, ReadError, Reader, Start};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -58,6 +62,19 @@ impl SinkSpec {
     /// The durable cursor's name.
     pub fn cursor_name(&self) -> String {
         cursor_name(&self.name)
+    }
+
+    /// Where the sink's reader starts: its durable cursor, or for a sink seen for the
+    /// first time its `start`.
+    fn reader_start(&self) -> Start {
+        let initial = match self.start {
+            SinkStart::Now => Start::Now,
+            SinkStart::Beginning => Start::Oldest,
+        };
+        Start::Durable {
+            name: self.cursor_name(),
+            initial: Box::new(initial),
+        }
     }
 }
 
@@ -242,6 +259,11 @@ pub async fn messages(
 /// exponential backoff (its cursor waits, nothing else does); memory stays one batch.
 /// A cursor older than the log (retention dropped what it had not delivered) stops the
 /// sink with an error rather than skip items silently; any other read error is retried.
+///
+/// The log is read through a [`Reader`] on the durable cursor `sink/<name>`: the reading
+/// rules (order, filtered-out ranges, `SnapshotRequired`) are `driftlog-subscribe`'s; what
+/// is here is the sink's policy — batches turned into messages, retries, holding while the
+/// store has failed, and the status.
 pub async fn run_sink<T: Transport>(
     log: Arc<Log>,
     spec: SinkSpec,
@@ -251,24 +273,36 @@ pub async fn run_sink<T: Transport>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name = spec.name.clone();
-    let cname = spec.cursor_name();
     let set = |f: &dyn Fn(&mut SinkStatus)| board.update(&log, &name, |s| f(s));
+    let (kind, target) = (transport.kind().to_string(), transport.target());
+    // A cursor the log no longer reaches: said in the status and the log, and the sink
+    // stops — only a snapshot and a new start can fill that hole.
+    let stop = |e: &driftlog_log::Error| {
+        let msg = format!(
+            "{e}; deliver a snapshot (`driftlog deliver snapshot`) and remove the sink's cursor to start it again"
+        );
+        set(&|s| {
+            s.state = "stopped".into();
+            s.last_error = Some(msg.clone());
+        });
+        tracing::error!(sink = %name, error = %msg, "Sink stopped.");
+    };
     // The first position is stored before anything is sent. A store that refuses it (a
     // full disk) is reported and retried, like a destination that is down.
     let mut delay = spec.backoff_base;
-    let mut cursor = loop {
-        let stored = log.cursor(&cname).and_then(|c| match c {
-            Some(c) => Ok(c),
-            None => {
-                let c = match spec.start {
-                    SinkStart::Now => log.watermark(),
-                    SinkStart::Beginning => log.oldest().saturating_sub(1),
-                };
-                log.set_cursor(&cname, c).map(|()| c)
+    let mut reader = loop {
+        match Reader::open(log.clone(), spec.filter.clone(), spec.reader_start()) {
+            Ok(r) => break r.with_batch_size(spec.batch),
+            Err(e @ driftlog_log::Error::SnapshotRequired { .. }) => {
+                let stored = log.cursor(&spec.cursor_name()).ok().flatten();
+                set(&|s| {
+                    s.kind = kind.clone();
+                    s.target = target.clone();
+                    s.cursor = stored.unwrap_or_default();
+                });
+                stop(&e);
+                return;
             }
-        });
-        match stored {
-            Ok(c) => break c,
             Err(e) => {
                 let what = "Sink could not store its cursor; retrying.";
                 storage_pause(&board, &log, what, &e, &mut delay, &spec, &mut shutdown).await;
@@ -278,15 +312,14 @@ pub async fn run_sink<T: Transport>(
             }
         }
     };
-    let (kind, target) = (transport.kind().to_string(), transport.target());
+    // Last position handled (delivered or filtered out), as the status shows it.
+    let mut cursor = reader.position();
     set(&|s| {
         s.kind = kind.clone();
         s.target = target.clone();
         s.cursor = cursor;
         s.state = "idle".into();
     });
-    let mut wake = log.subscribe_watermark();
-    let batch = spec.batch.max(1);
     let mut read_delay = spec.backoff_base;
     loop {
         if *shutdown.borrow() {
@@ -308,25 +341,16 @@ pub async fn run_sink<T: Transport>(
             }
             continue;
         }
-        let read = {
-            let log = log.clone();
-            let filter = spec.filter.clone();
-            tokio::task::spawn_blocking(move || log.read_range(cursor, batch, &filter)).await
-        };
-        let (items, last) = match read {
-            Ok(Ok(r)) => r,
-            Ok(Err(e @ driftlog_log::Error::SnapshotRequired { .. })) => {
-                let msg = format!(
-                    "{e}; deliver a snapshot (`driftlog deliver snapshot`) and remove the sink's cursor to start it again"
-                );
-                set(&|s| {
-                    s.state = "stopped".into();
-                    s.last_error = Some(msg.clone());
-                });
-                tracing::error!(sink = %name, error = %msg, "Sink stopped.");
+        let batch = match reader.read().await {
+            Ok(batch) => {
+                read_delay = spec.backoff_base;
+                batch
+            }
+            Err(ReadError::Log(e @ driftlog_log::Error::SnapshotRequired { .. })) => {
+                stop(&e);
                 break;
             }
-            Ok(Err(e)) => {
+            Err(ReadError::Log(e)) => {
                 // A storage error may pass (disk full, a busy moment): the cursor waits and
                 // the read is retried, like a destination that is down.
                 let what = "Sink could not read the log; retrying.";
@@ -342,25 +366,24 @@ pub async fn run_sink<T: Transport>(
                 .await;
                 continue;
             }
-            Err(_) => break,
+            Err(ReadError::Abandoned(_)) => break,
         };
-        read_delay = spec.backoff_base;
-        if items.is_empty() {
-            if last > cursor {
-                // Only filtered-out items: move past them. A cursor the store refused is
-                // behind, which only means these are read again after a restart.
-                cursor = last;
-                if let Err(e) = log.set_cursor(&cname, cursor) {
-                    set(&|s| s.last_error = Some(format!("Storage: {e}")));
-                }
-                set(&|s| s.cursor = cursor);
-                continue;
-            }
+        let Some(Batch { items, through }) = batch else {
             set(&|s| s.state = "idle".into());
             tokio::select! {
-                r = wake.changed() => { if r.is_err() { break } }
+                () = reader.wait() => {}
                 _ = shutdown.changed() => {}
             }
+            continue;
+        };
+        if items.is_empty() {
+            // Only filtered-out items: move past them. A cursor the store refused is
+            // behind, which only means these are read again after a restart.
+            cursor = through;
+            if let Err(e) = reader.ack(cursor) {
+                set(&|s| s.last_error = Some(format!("Storage: {e}")));
+            }
+            set(&|s| s.cursor = cursor);
             continue;
         }
         let (msgs, problems) = messages(&items, oversize.as_deref()).await;
@@ -392,7 +415,7 @@ pub async fn run_sink<T: Transport>(
                     let delivered = delivered.min(pending.len());
                     if delivered > 0 {
                         let acked = pending[delivered - 1].seq;
-                        if log.set_cursor(&cname, acked).is_ok() {
+                        if reader.ack(acked).is_ok() {
                             cursor = acked;
                         }
                         pending = &pending[delivered..];
@@ -417,8 +440,8 @@ pub async fn run_sink<T: Transport>(
                 }
             }
         }
-        cursor = last;
-        if let Err(e) = log.set_cursor(&cname, cursor) {
+        cursor = through;
+        if let Err(e) = reader.ack(cursor) {
             set(&|s| s.last_error = Some(format!("Storage: {e}")));
         }
         set(&|s| s.cursor = cursor);

@@ -1,26 +1,54 @@
-//! Filtered, resumable subscriptions to the log.
+//! Filtered, resumable reading of the log from a cursor: the one cursor loop of driftlog.
 //!
-//! A subscriber gives a [`Filter`] and a [`Start`] and gets a `Stream` of items. Its task
-//! reads the log from its cursor and is only *woken* by commits (a `watch` of the
-//! watermark): a slow subscriber falls behind and catches up, it never loses an item, never
-//! blocks the recorder, and holds at most one bounded channel of items in memory. A durable
-//! subscriber's cursor lives in the store; after a restart it resumes right after the last
-//! item it acknowledged. A cursor older than the log's oldest item ends the stream with
-//! [`driftlog_log::Error::SnapshotRequired`], never a silent gap.
+//! Everything that follows the log goes through here, in one of two shapes over one core:
+//!
+//! - [`Reader`] — pull, batch by batch: the next batch of up to N matching items after the
+//!   reader's position, `None` (then [`Reader::wait`]) when caught up, acknowledged
+//!   explicitly ([`Reader::ack`]) once the destination confirmed it. The sinks and the
+//!   delivery channel (`driftlog-sinks`) read this way, because they move their cursor only
+//!   after an outside system answered.
+//! - [`subscribe`] — push: a `Stream` of items fed by a task that drives a [`Reader`], for
+//!   gRPC, NDJSON and `driftlog tail`; its [`Subscription::ack`] stores the cursor.
+//!
+//! The rules are the reader's, so they hold for both (and are tested once, here):
+//!
+//! - **At least once, in log order.** A reader's position (what it handed out) runs ahead
+//!   of its durable cursor (what was acknowledged). Only the cursor survives a restart, so
+//!   whatever was handed out but not acknowledged comes again; nothing is skipped.
+//! - **Filtered-out ranges still move the cursor.** A batch whose items were all filtered
+//!   out reports the position it reached; acknowledging it means a narrow filter does not
+//!   re-scan the same range after every restart.
+//! - **No silent gap.** A position before the log's oldest item (retention dropped what the
+//!   reader had not read) is [`SnapshotRequired`], at open and at any later read.
+//! - **Woken, never polling, never blocking the recorder.** A reader sleeps on the log's
+//!   watermark (a `watch`); a slow one falls behind and catches up, and holds one batch in
+//!   memory whatever its lag.
 
-use driftlog_log::{Error, Log, Result};
+mod reader;
+
+pub use reader::{Batch, ReadError, Reader};
+
+// Named in the docs only.
+#[cfg(doc)]
+use driftlog_log::Error::{SnapshotRequired, Storage};
+
+use driftlog_log::{Log, Result};
 use driftlog_model::{ConfigurationItem, Filter, Seq};
+use reader::DEFAULT_BATCH;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-/// Where a subscription begins.
+/// Where a reader or a subscription begins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
     /// Only items committed from now on.
     Now,
     /// Items after this sequence number (0: from the beginning).
     After(Seq),
+    /// Every item the log still holds: never [`SnapshotRequired`], where `After(0)` is
+    /// once retention has run.
+    Oldest,
     /// Items captured at or after this time (epoch ms).
     Time(i64),
     /// The durable cursor of this name; a new name starts as `initial`.
@@ -31,10 +59,6 @@ pub enum Start {
         initial: Box<Start>,
     },
 }
-
-/// Items per read and the depth of the channel to the consumer: bounds memory per
-/// subscriber whatever its lag.
-const CHUNK: usize = 256;
 
 /// A live subscription: the stream of items and, for durable ones, the acknowledgement.
 pub struct Subscription {
@@ -50,10 +74,11 @@ impl Subscription {
     /// right after it. Durable (flushed) when it returns. No-op for non-durable ones.
     ///
     /// # Errors
-    /// [`Error::Storage`] when the cursor cannot be stored.
+    /// [`Storage`] when the cursor cannot be stored.
     pub fn ack(&self, seq: Seq) -> Result<()> {
         match &self.acker {
-            // Never past what was published: an ack from the future would skip items.
+            // Never past what was published: an ack from the future would skip items. (The
+            // reader runs in a task, so what it handed out is not known here.)
             Some((log, name)) => log.set_cursor(name, seq.min(log.watermark())),
             None => Ok(()),
         }
@@ -63,11 +88,12 @@ impl Subscription {
 /// The position a start means now, and the durable cursor name if any.
 ///
 /// # Errors
-/// [`Error::Storage`] when the cursor or the time index cannot be read.
+/// [`Storage`] when the cursor or the time index cannot be read.
 pub fn resolve_start(log: &Log, start: &Start) -> Result<(Seq, Option<String>)> {
     Ok(match start {
         Start::Now => (log.watermark(), None),
         Start::After(s) => (*s, None),
+        Start::Oldest => (log.oldest().saturating_sub(1), None),
         Start::Time(t) => (log.seq_at_time(t.saturating_sub(1))?, None),
         Start::Durable { name, initial } => match log.cursor(name)? {
             Some(s) => (s, Some(name.clone())),
@@ -76,70 +102,48 @@ pub fn resolve_start(log: &Log, start: &Start) -> Result<(Seq, Option<String>)> 
     })
 }
 
-/// Starts a subscription. Must be called inside a tokio runtime (it spawns the reader).
+/// Starts a subscription: a task drives a [`Reader`] and feeds its items into a bounded
+/// channel, so the consumer holds at most one batch of items in memory. Must be called
+/// inside a tokio runtime (it spawns the task), which ends when the stream is dropped.
 ///
 /// # Errors
-/// [`Error::SnapshotRequired`] when the start lies before the oldest item held;
-/// [`Error::Storage`] when the durable cursor cannot be read.
+/// [`SnapshotRequired`] when the start lies before the oldest item held; [`Storage`] when
+/// the durable cursor cannot be read or stored.
 pub fn subscribe(log: Arc<Log>, filter: Filter, start: Start) -> Result<Subscription> {
-    let (after, durable) = resolve_start(&log, &start)?;
-    if after.saturating_add(1) < log.oldest() {
-        return Err(Error::SnapshotRequired {
-            requested: after.saturating_add(1),
-            oldest: log.oldest(),
-        });
-    }
-    if let Some(name) = &durable {
-        // Persist where a new durable subscriber starts, so a restart before its first
-        // acknowledgement does not move its start to a later "now".
-        if log.cursor(name)?.is_none() {
-            log.set_cursor(name, after)?;
-        }
-    }
-    let (tx, rx) = mpsc::channel(CHUNK);
-    let mut wake = log.subscribe_watermark();
-    let reader_log = log.clone();
-    tokio::spawn(async move {
-        let mut cursor = after;
-        loop {
-            // Close behind the head, the frames are in the log's cache and a read takes
-            // microseconds: do it inline (a hop to the blocking pool would cost more than
-            // the read, times a hundred subscribers). Far behind, reads may touch the disk:
-            // keep them off the async workers.
-            let read = if reader_log.watermark().saturating_sub(cursor) <= CHUNK as u64 {
-                Ok(reader_log.read_range(cursor, CHUNK, &filter))
-            } else {
-                let log = reader_log.clone();
-                let filter = filter.clone();
-                tokio::task::spawn_blocking(move || log.read_range(cursor, CHUNK, &filter)).await
-            };
-            let (items, last) = match read {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-                Err(_) => return,
-            };
-            let caught_up = last == cursor;
-            for item in items {
-                if tx.send(Ok(item)).await.is_err() {
-                    return; // The consumer went away.
-                }
-            }
-            cursor = last;
-            if caught_up || cursor >= *wake.borrow_and_update() {
-                // Nothing more to read: sleep until the next commit (or the consumer leaves).
-                tokio::select! {
-                    r = wake.changed() => { if r.is_err() { return } }
-                    _ = tx.closed() => return,
-                }
-            }
-        }
-    });
+    let reader = Reader::open(log.clone(), filter, start)?;
+    let started_after = reader.position();
+    let acker = reader.durable_name().map(|n| (log, n.to_string()));
+    let (tx, rx) = mpsc::channel(DEFAULT_BATCH);
+    tokio::spawn(feed(reader, tx));
     Ok(Subscription {
         stream: ReceiverStream::new(rx),
-        started_after: after,
-        acker: durable.map(|n| (log, n)),
+        started_after,
+        acker,
     })
+}
+
+/// The subscription's task: batches from the reader, item by item into the channel, until
+/// the consumer leaves or the log refuses (that error is the stream's last item).
+async fn feed(mut reader: Reader, tx: mpsc::Sender<Result<ConfigurationItem>>) {
+    loop {
+        let batch = tokio::select! {
+            b = reader.next_batch() => b,
+            () = tx.closed() => return,
+        };
+        match batch {
+            Ok(batch) => {
+                for item in batch.items {
+                    if tx.send(Ok(item)).await.is_err() {
+                        return; // The consumer went away.
+                    }
+                }
+            }
+            Err(ReadError::Log(e)) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+            // The read died with the runtime (or panicked): the stream just ends.
+            Err(ReadError::Abandoned(_)) => return,
+        }
+    }
 }
