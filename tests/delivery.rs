@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::cli as cli_support;
-use cli_support::{interrupt, json_lines, wait, KillOnDrop};
+use cli_support::{api_port, interrupt, json_lines, wait, KillOnDrop};
 
 const SECRET: &str = "hook-secret";
 const SG: &str = "AWS::EC2::SecurityGroup";
@@ -250,14 +250,6 @@ fn config_api(port: u16, operation: &str, body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {s}"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn serve_logging(cfg: &std::path::Path, stderr: &std::path::Path) -> KillOnDrop {
     KillOnDrop(
         driftlog()
@@ -301,7 +293,6 @@ fn full_disk_at(moment: Moment) {
     let dir = tempfile::tempdir().unwrap();
     let data = disk.path().join("data");
     let cfg = dir.path().join("driftlog.toml");
-    let port = free_port();
     std::fs::write(
         &cfg,
         format!(
@@ -313,7 +304,7 @@ tick_interval = "1s"
 [recorder]
 interval = "1s"
 [api]
-listen = "127.0.0.1:{port}"
+listen = "127.0.0.1:0"
 [delivery]
 history_period = "2s"
 snapshot_frequency = "off"
@@ -375,7 +366,7 @@ start = "beginning"
             )
             .contains("ResourceCompliance")
         });
-        let healthy = config_api(port, "DescribeConfigurationRecorderStatus", "{}");
+        let healthy = config_api(api_port(&status()), "DescribeConfigurationRecorderStatus", "{}");
         assert_eq!(
             healthy["ConfigurationRecordersStatus"][0]["recording"],
             true
@@ -451,13 +442,13 @@ start = "beginning"
             && text.contains("free space"),
         "{text}"
     );
-    let metrics = cli_support::http_get(port, "/metrics");
+    let metrics = cli_support::http_get(api_port(&status()), "/metrics");
     assert!(metrics.contains("driftlog_recorder_up 0"), "{metrics}");
     assert!(
         metrics.contains("driftlog_log_writer_poisoned 1"),
         "{metrics}"
     );
-    let api = config_api(port, "DescribeConfigurationRecorderStatus", "{}");
+    let api = config_api(api_port(&status()), "DescribeConfigurationRecorderStatus", "{}");
     let s = &api["ConfigurationRecordersStatus"][0];
     assert_eq!(s["recording"], false, "{api}");
     assert_eq!(s["lastStatus"], "Failure", "{api}");
@@ -483,7 +474,7 @@ start = "beginning"
         "reads go on: {}",
         String::from_utf8_lossy(&read.stderr)
     );
-    let again = config_api(port, "DescribeConfigurationRecorders", "{}");
+    let again = config_api(api_port(&status()), "DescribeConfigurationRecorders", "{}");
     assert!(again["ConfigurationRecorders"].is_array(), "{again}");
 
     phase("Ctrl-C");
@@ -589,11 +580,10 @@ fn issue_13_put_recorder_daily_is_applied_to_the_running_recorder() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cfg = dir.path().join("driftlog.toml");
-    let port = free_port();
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = \"{}\"\n[source.sim]\nresources = 400\nchurn = 0.1\ntick_interval = \"500ms\"\n[recorder]\ninterval = \"500ms\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[delivery]\nenabled = false\n",
+            "data_dir = \"{}\"\n[source.sim]\nresources = 400\nchurn = 0.1\ntick_interval = \"500ms\"\n[recorder]\ninterval = \"500ms\"\n[api]\nlisten = \"127.0.0.1:0\"\n[delivery]\nenabled = false\n",
             data.display()
         ),
     )
@@ -611,6 +601,7 @@ fn issue_13_put_recorder_daily_is_applied_to_the_running_recorder() {
     wait("first discovery and some updates", 120, || {
         live(&q).is_some_and(|v| v["watermark"].as_u64() > Some(450))
     });
+    let port = api_port(&status());
     let put = config_api(
         port,
         "PutConfigurationRecorder",

@@ -17,14 +17,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::cli as cli_support;
-use crate::support::moto as moto_support;
 use crate::support::server as server_support;
-use cli_support::{http_get, serve_listening};
-use moto_support::free_port;
+use cli_support::{http_get, serve_process};
 
 const SG: &str = "AWS::EC2::SecurityGroup";
 
-fn config(dir: &Path, port: u16) -> PathBuf {
+fn config(dir: &Path) -> PathBuf {
     let cfg = dir.join("driftlog.toml");
     std::fs::write(
         &cfg,
@@ -39,7 +37,7 @@ interval = "1s"
 [delivery]
 enabled = false
 [api]
-listen = "127.0.0.1:{port}"
+listen = "127.0.0.1:0"
 "#,
             dir.join("data").display()
         ),
@@ -99,9 +97,8 @@ async fn all_sg_seqs(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_subscription_resumes_across_a_crash_with_nothing_missed_or_repeated() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(dir.path(), port);
-    let mut server = serve_listening(&cfg, port);
+    let cfg = config(dir.path());
+    let (mut server, port) = serve_process(&cfg);
     let mut c = client(port).await;
 
     // First life: read some security-group changes from the beginning, acknowledging
@@ -148,7 +145,7 @@ async fn a_durable_subscription_resumes_across_a_crash_with_nothing_missed_or_re
     drop(server);
 
     // Second life: the same durable name resumes right after the last acknowledgement.
-    let _server = serve_listening(&cfg, port);
+    let (_server, port) = serve_process(&cfg);
     let mut c = client(port).await;
     let mut stream = c
         .subscribe(pb::SubscribeRequest {
@@ -260,7 +257,7 @@ async fn a_durable_subscription_resumes_across_a_crash_with_nothing_missed_or_re
 async fn history_inventory_audit_ndjson_tail_and_a_clean_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     // In-process on 127.0.0.1:0: the test stops it as Ctrl-C does.
-    let cfg = config(dir.path(), 0);
+    let cfg = config(dir.path());
     let server = server_support::start(&cfg);
     let port = server.port;
     let mut c = client(port).await;

@@ -41,8 +41,9 @@ pub fn wait(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// `driftlog serve --quiet --config cfg`, returned once its API answers on `port`.
-pub fn serve_listening(cfg: &Path, port: u16) -> KillOnDrop {
+/// `driftlog serve --quiet --config cfg` as a process (its config listens on
+/// `127.0.0.1:0`), returned with the API's port once `driftlog status` shows it running.
+pub fn serve_process(cfg: &Path) -> (KillOnDrop, u16) {
     let child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_driftlog"))
             .args(["serve", "--quiet", "--config"])
@@ -51,10 +52,37 @@ pub fn serve_listening(cfg: &Path, port: u16) -> KillOnDrop {
             .spawn()
             .expect("spawn driftlog serve"),
     );
-    wait("the API answers", 120, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    let mut port = 0;
+    wait("serve runs and shows its API address", 120, || {
+        match running_status(cfg) {
+            Some(st) => {
+                port = api_port(&st);
+                true
+            }
+            None => false,
+        }
     });
-    child
+    (child, port)
+}
+
+/// `driftlog status --json` of the server running with `cfg`, once it is running.
+pub fn running_status(cfg: &Path) -> Option<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
+        .args(["status", "--json", "--config"])
+        .arg(cfg)
+        .output()
+        .ok()?;
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    (v["running"] == true).then_some(v)
+}
+
+/// The port of the API in a running server's status.
+pub fn api_port(status: &Value) -> u16 {
+    status["apiAddress"]
+        .as_str()
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no API address in the status: {status}"))
 }
 
 /// A plain HTTP/1.1 GET on loopback; the whole response, headers included.

@@ -293,8 +293,13 @@ fn status(reach: &Reach, out: &mut Out<'_>) -> Result<()> {
         })
     });
     let st = log.state();
+    let api = reach
+        .server()
+        .and_then(|s| s.api_address)
+        .map(|a| a.to_string());
     out(Answer::Value(json!({
         "running": recorder.is_some(),
+        "apiAddress": api,
         "recording": recording,
         "recordingFailure": failure,
         "watermark": log.watermark(),

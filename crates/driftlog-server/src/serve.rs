@@ -142,6 +142,7 @@ impl Services {
     /// to the recorder before its first poll) and the rules engine.
     async fn open(
         cfg: &Config,
+        api_address: Option<std::net::SocketAddr>,
         stop: &watch::Receiver<bool>,
         tracker: &TaskTracker,
     ) -> Result<(Arc<Services>, Option<SimClock>)> {
@@ -214,6 +215,7 @@ impl Services {
             delivery,
             api,
             rules,
+            api_address,
         });
         Ok((services, sim_clock))
     }
@@ -236,7 +238,8 @@ pub async fn serve(
 ) -> Result<()> {
     let tracker = TaskTracker::new();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let opened = Services::open(&cfg, &stop_rx, &tracker).await;
+    let api_address = listeners.api.as_ref().and_then(|l| l.local_addr().ok());
+    let opened = Services::open(&cfg, api_address, &stop_rx, &tracker).await;
     let (services, sim_clock) = match opened {
         Ok(o) => o,
         Err(e) => {

@@ -21,6 +21,8 @@ pub struct Services {
     pub api: Arc<ConfigApi>,
     /// The rules engine.
     pub rules: Arc<Engine>,
+    /// Where the API listens (the address bound, so `127.0.0.1:0` shows its real port).
+    pub api_address: Option<std::net::SocketAddr>,
 }
 
 /// The store opened by the CLI itself (no server runs): what was recorded can be read,
