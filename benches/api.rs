@@ -177,7 +177,7 @@ fn main() {
             Initial::default(),
         )
         .unwrap();
-        let app = driftlog_grpc::routes(log.clone(), stop_rx).fallback_service(driftlog_api::router(api));
+        let app = driftlog_grpc::routes(log.clone(), driftlog_grpc::Shutdown::on(stop_rx)).fallback_service(driftlog_api::router(api));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {

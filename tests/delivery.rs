@@ -366,7 +366,11 @@ start = "beginning"
             )
             .contains("ResourceCompliance")
         });
-        let healthy = config_api(api_port(&status()), "DescribeConfigurationRecorderStatus", "{}");
+        let healthy = config_api(
+            api_port(&status()),
+            "DescribeConfigurationRecorderStatus",
+            "{}",
+        );
         assert_eq!(
             healthy["ConfigurationRecordersStatus"][0]["recording"],
             true
@@ -448,7 +452,11 @@ start = "beginning"
         metrics.contains("driftlog_log_writer_poisoned 1"),
         "{metrics}"
     );
-    let api = config_api(api_port(&status()), "DescribeConfigurationRecorderStatus", "{}");
+    let api = config_api(
+        api_port(&status()),
+        "DescribeConfigurationRecorderStatus",
+        "{}",
+    );
     let s = &api["ConfigurationRecordersStatus"][0];
     assert_eq!(s["recording"], false, "{api}");
     assert_eq!(s["lastStatus"], "Failure", "{api}");

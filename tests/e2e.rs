@@ -634,6 +634,45 @@ mod cli {
         assert!(!dir.path().join("d").exists(), "nothing started");
     }
 
+    /// Exit codes tell a script what kind of failure it met (documented in `--help`).
+    #[test]
+    fn issue_14_exit_codes_say_what_kind_of_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let code = |args: &[&str]| {
+            let out = driftlog()
+                .args(args)
+                .arg("--data-dir")
+                .arg(&data)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        // 3: no server (or no store) where the command needs one.
+        let (c, err) = code(&["refresh", "AWS::EC2::VPC/vpc-1"]);
+        assert_eq!(c, Some(3), "{err}");
+        assert!(err.contains("driftlog serve"), "{err}");
+        let (c, err) = code(&["status"]);
+        assert_eq!(c, Some(3), "{err}");
+        // 2: usage errors, clap's and ours, and nothing is started.
+        let (c, err) = code(&["history", "AWS::EC2::VPC/vpc-1", "--limit", "0"]);
+        assert_eq!(c, Some(2), "{err}");
+        let (c, err) = code(&["serve", "--churn", "2"]);
+        assert_eq!(c, Some(2), "{err}");
+        assert!(err.contains("--churn"), "{err}");
+        assert!(!data.exists(), "nothing started");
+        // 1: a failure, named.
+        let (c, err) = code(&["--config", "no-such-file.toml", "status"]);
+        assert_eq!(c, Some(1), "{err}");
+        assert!(err.contains("no-such-file.toml"), "{err}");
+        let help = driftlog().arg("--help").output().unwrap();
+        assert!(String::from_utf8_lossy(&help.stdout).contains("Exit status"));
+    }
+
     /// `serve` in the background, the query commands against it over the socket, then
     /// `kill -9` and the same queries against the store directly.
     #[test]

@@ -225,7 +225,10 @@ impl Printer {
                     v["bytesOnDisk"].as_f64().unwrap_or(0.0) / 1048576.0
                 )?;
                 if let Some(a) = v["apiAddress"].as_str() {
-                    writeln!(o, "API: http://{a} (AWS Config API, gRPC, /v1/changes, /metrics)")?;
+                    writeln!(
+                        o,
+                        "API: http://{a} (AWS Config API, gRPC, /v1/changes, /metrics)"
+                    )?;
                 }
                 let f = &v["recordingFailure"];
                 if f.is_object() {

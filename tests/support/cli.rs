@@ -53,15 +53,17 @@ pub fn serve_process(cfg: &Path) -> (KillOnDrop, u16) {
             .expect("spawn driftlog serve"),
     );
     let mut port = 0;
-    wait("serve runs and shows its API address", 120, || {
-        match running_status(cfg) {
+    wait(
+        "serve runs and shows its API address",
+        120,
+        || match running_status(cfg) {
             Some(st) => {
                 port = api_port(&st);
                 true
             }
             None => false,
-        }
-    });
+        },
+    );
     (child, port)
 }
 

@@ -92,6 +92,15 @@ pub trait DeliveryControl: Send + Sync {
     /// Replaces the running channel (`None`: stops it). A channel that cannot write to its
     /// bucket is refused with AWS's error and the old one keeps running.
     async fn apply(&self, def: Option<ChannelDef>) -> ApiResult<()>;
+    /// Runs a background job of the control plane (an asynchronous snapshot delivery)
+    /// where the server tracks its tasks, so its shutdown waits for the job. By default, a
+    /// task of the runtime.
+    fn run_in_background(
+        &self,
+        job: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) {
+        tokio::spawn(job);
+    }
 }
 
 /// Which parts of the control plane the API (or `driftlog start|stop`) has set: the
@@ -877,11 +886,11 @@ impl ConfigApi {
         // Asynchronous, as AWS: the topic tells when it is done (Started, then Completed
         // or Failed), and so does DescribeDeliveryChannelStatus.
         let snapshot_id = id.clone();
-        tokio::spawn(async move {
+        self.delivery.run_in_background(Box::pin(async move {
             if let Err(e) = ch.deliver_snapshot(Some(snapshot_id)).await {
                 tracing::warn!(error = %e, "Configuration snapshot delivery failed.");
             }
-        });
+        }));
         Ok(json!({"configSnapshotId": id}))
     }
 }

@@ -2,8 +2,8 @@
 //! new configuration items, each with the next per-resource version and AWS-style field
 //! diffs.
 //!
-//! * [`diff_complete`] takes a [`CompleteSnapshot`] and is the only path to a deletion.
-//! * [`diff_partial`] takes a [`PartialSnapshot`] (targeted refresh, related re-checks) and
+//! * [`diff_complete`] takes a [`CompleteSnapshot`](driftlog_model::CompleteSnapshot) and is the only path to a deletion.
+//! * [`diff_partial`] takes a [`PartialSnapshot`](driftlog_model::PartialSnapshot) (targeted refresh, related re-checks) and
 //!   can only create or update.
 //! * [`structural::diff`] and [`structural::apply`] are the field-level diff and its inverse.
 //! * [`text::unified`] renders two versions as a readable unified diff for the CLI.

@@ -21,22 +21,48 @@ pub mod pb {
 
 pub use pb::driftlog_client::DriftlogClient;
 pub use pb::driftlog_server::DriftlogServer;
+use tokio_util::task::TaskTracker;
 /// The tonic this crate is built on (clients connect with its `transport::Endpoint`).
 pub use tonic;
 
 /// Pages are at most this long.
 const MAX_PAGE: u32 = 1000;
 
+/// How open streams end: the server's stop switch, and the tracker their forwarding tasks
+/// run on, so the server's shutdown waits for them.
+#[derive(Clone)]
+pub struct Shutdown {
+    /// Turns true once when the server stops.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Where stream tasks run.
+    pub tasks: TaskTracker,
+}
+
+impl Shutdown {
+    /// Streams that end on `stop`, their tasks on a tracker of their own.
+    pub fn on(stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            stop,
+            tasks: TaskTracker::new(),
+        }
+    }
+}
+
 /// The service over one store.
 pub struct DriftlogService {
     log: Arc<Log>,
-    stop: tokio::sync::watch::Receiver<bool>,
+    shutdown: Shutdown,
 }
 
 impl DriftlogService {
     /// The service over `log`; its streams end when `stop` turns true.
     pub fn new(log: Arc<Log>, stop: tokio::sync::watch::Receiver<bool>) -> Self {
-        Self { log, stop }
+        Self::with_shutdown(log, Shutdown::on(stop))
+    }
+
+    /// The service over `log`; its streams end with `shutdown` and run on its tracker.
+    pub fn with_shutdown(log: Arc<Log>, shutdown: Shutdown) -> Self {
+        Self { log, shutdown }
     }
 }
 
@@ -44,10 +70,11 @@ impl DriftlogService {
 /// the server shuts down (graceful shutdown waits for them).
 pub fn until_stopped<T: Send + 'static>(
     mut stream: Pin<Box<dyn Stream<Item = T> + Send>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    shutdown: &Shutdown,
 ) -> Pin<Box<dyn Stream<Item = T> + Send>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
+    let mut stop = shutdown.stop.clone();
+    shutdown.tasks.spawn(async move {
         let mut watching = true;
         loop {
             if *stop.borrow() {
@@ -69,15 +96,15 @@ mod ndjson;
 
 /// The gRPC service and `GET /v1/changes` (NDJSON) over `log`. Other requests go to the
 /// router's fallback: give the server's other routes with `fallback_service`.
-pub fn routes(log: Arc<Log>, stop: tokio::sync::watch::Receiver<bool>) -> axum::Router {
+pub fn routes(log: Arc<Log>, shutdown: Shutdown) -> axum::Router {
     tonic::service::Routes::new(DriftlogServer::new(DriftlogService {
         log: log.clone(),
-        stop: stop.clone(),
+        shutdown: shutdown.clone(),
     }))
     .into_axum_router()
     .route(
         "/v1/changes",
-        axum::routing::get(ndjson::changes).with_state((log, stop)),
+        axum::routing::get(ndjson::changes).with_state((log, shutdown)),
     )
 }
 
@@ -241,7 +268,7 @@ impl pb::driftlog_server::Driftlog for DriftlogService {
         });
         Ok(Response::new(until_stopped(
             Box::pin(stream),
-            self.stop.clone(),
+            &self.shutdown,
         )))
     }
 

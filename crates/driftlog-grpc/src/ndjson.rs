@@ -23,7 +23,7 @@ fn bad(msg: String) -> Response {
 
 /// The handler.
 pub async fn changes(
-    State((log, stop)): State<(Arc<Log>, tokio::sync::watch::Receiver<bool>)>,
+    State((log, shutdown)): State<(Arc<Log>, crate::Shutdown)>,
     RawQuery(q): RawQuery,
 ) -> Response {
     let mut f = pb::Filter::default();
@@ -106,7 +106,7 @@ pub async fn changes(
             line.push(b'\n');
             Ok::<_, std::io::Error>(bytes::Bytes::from(line))
         });
-    let lines = crate::until_stopped(Box::pin(lines), stop);
+    let lines = crate::until_stopped(Box::pin(lines), &shutdown);
     let mut r = Body::from_stream(lines).into_response();
     r.headers_mut().insert(
         "content-type",

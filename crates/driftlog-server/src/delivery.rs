@@ -220,6 +220,20 @@ fn channel_error(def: &ChannelDef, e: &driftlog_sinks::Error) -> ApiError {
 
 #[async_trait::async_trait]
 impl driftlog_api::DeliveryControl for Delivery {
+    fn run_in_background(
+        &self,
+        job: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) {
+        match &self.running {
+            Some((_, tracker)) => {
+                tracker.spawn(job);
+            }
+            None => {
+                tokio::spawn(job);
+            }
+        }
+    }
+
     fn channel(&self) -> Option<Arc<DeliveryChannel>> {
         Delivery::channel(self)
     }

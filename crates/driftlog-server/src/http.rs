@@ -155,7 +155,11 @@ pub fn serve(
     );
     // gRPC (HTTP/2) and the NDJSON stream first; everything else is the AWS Config API
     // and /metrics.
-    let app = driftlog_grpc::routes(log, stop.clone()).fallback_service(driftlog_api::router(api));
+    let streams = driftlog_grpc::Shutdown {
+        stop: stop.clone(),
+        tasks: tracker.clone(),
+    };
+    let app = driftlog_grpc::routes(log, streams).fallback_service(driftlog_api::router(api));
     let mut stop = stop.clone();
     let conns = tracker.clone();
     tracker.spawn(async move {

@@ -424,7 +424,7 @@ pub struct RuleSpec {
     /// NON_COMPLIANT, or a compliance type string.
     #[arg(long, group = "judge")]
     pub cel: Option<String>,
-    /// An external evaluator declared in the config file ([[evaluators]]).
+    /// An external evaluator declared in the config file (`[[evaluators]]`).
     #[arg(long, group = "judge")]
     pub external: Option<String>,
     /// The whole rule as AWS's ConfigRule JSON (what PutConfigRule takes) from a file, or
