@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[path = "../../../tests/support/moto.rs"]
+#[path = "../../../../tests/support/moto.rs"]
 mod support;
 use support::{estate, free_port, moto};
 

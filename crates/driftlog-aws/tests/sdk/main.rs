@@ -1,0 +1,6 @@
+//! The AWS source against real SDK clients: on moto (a real AWS-compatible server on
+//! loopback) and against a scripted server for the faults moto cannot produce. One test
+//! binary: each links the AWS SDK.
+
+mod faults;
+mod moto;
