@@ -7,6 +7,9 @@
 //! `HistoryDone`), because it also holds the window's end, which keeps every file's key and
 //! bytes the same when a delivery is redone. The config stream is a sink ([`crate::run_sink`]).
 
+use crate::namespaces::{
+    DELIVERY_STATUS, HISTORY_DONE, HISTORY_RUN, OLD_OUTBOX, ONE, OUTBOX, SNAPSHOT_LAST,
+};
 use crate::store::{error_code, DeliveryStore, StoreLocation};
 use crate::{status, AwsAccess, Error, Result, SnsTransport};
 use driftlog_deliver::{
@@ -14,7 +17,7 @@ use driftlog_deliver::{
     snapshot_delivery_started, snapshot_key, writability_check_key, FileWriter, HistoryBatcher,
     HistoryFile, KeyParts,
 };
-use driftlog_log::Log;
+use driftlog_log::{Batch, Log};
 use driftlog_model::time::now_ms;
 use driftlog_model::{Filter, Seq};
 use driftlog_subscribe::{ReadError, Reader, Start};
@@ -208,7 +211,7 @@ pub struct SnapshotReport {
 /// is followed by the same delivery (same range, same keys, same bytes), never a gap or a
 /// second copy.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct HistoryRun {
+pub(crate) struct HistoryRun {
     after: Seq,
     through: Seq,
     start_ms: i64,
@@ -220,20 +223,11 @@ struct HistoryRun {
 /// with different contents (an item committed after its period was delivered goes into
 /// the next window's files).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct HistoryDone {
+pub(crate) struct HistoryDone {
     through: Seq,
     end_ms: i64,
 }
 
-const STATUS_KEY: &str = "delivery_status";
-const HISTORY_DONE_KEY: &str = "delivery_history_through";
-const HISTORY_RUN_KEY: &str = "delivery_history_run";
-const SNAPSHOT_LAST_KEY: &str = "delivery_snapshot_last_ms";
-/// Before queued events were one record each, the queue was one JSON list under this key;
-/// `open` moves such a list into the per-event records.
-const OLD_OUTBOX_KEY: &str = "delivery_events";
-/// Queued delivery events, one record each under `<prefix><20-digit number>`, in order.
-const OUTBOX_PREFIX: &str = "delivery_events/";
 /// The most delivery events kept while the topic is unreachable (a 6 h history period
 /// with many accounts, regions and types still fits); past it the oldest are dropped, with
 /// an error in the log and the status — files are never affected, only their notices.
@@ -257,7 +251,7 @@ pub struct DeliveryChannel {
 
 /// A delivery event waiting in the store for the channel's topic.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Event {
+pub(crate) struct Event {
     subject: String,
     body: String,
 }
@@ -290,16 +284,11 @@ impl DeliveryChannel {
             ),
             None => None,
         };
-        let mut status: DeliveryStatus = log
-            .get_kv(STATUS_KEY)?
-            .and_then(|v| serde_json::from_slice(&v).ok())
+        // The status is a view of the deliveries: an unreadable one starts afresh (said).
+        let mut status = unreadable_as_none(DELIVERY_STATUS.get(&log, ONE), "delivery status")?
             .unwrap_or_default();
         status.name.clone_from(&settings.name);
-        let outbox = log.kv_prefix(OUTBOX_PREFIX, usize::MAX)?;
-        let last_event = outbox
-            .last()
-            .and_then(|(k, _)| k[OUTBOX_PREFIX.len()..].parse::<u64>().ok())
-            .unwrap_or(0);
+        let (queued, last_event) = outbox_extent(&log)?;
         let channel = Arc::new(Self {
             log,
             settings,
@@ -309,7 +298,7 @@ impl DeliveryChannel {
             history_lock: tokio::sync::Mutex::new(()),
             outbox_lock: Mutex::new(()),
             next_event: std::sync::atomic::AtomicU64::new(last_event + 1),
-            queued: std::sync::atomic::AtomicUsize::new(outbox.len()),
+            queued: std::sync::atomic::AtomicUsize::new(queued),
             events_queued: tokio::sync::Notify::new(),
             publish_lock: tokio::sync::Mutex::new(()),
         });
@@ -319,14 +308,20 @@ impl DeliveryChannel {
 
     /// Moves a queue stored by an older version as one list into per-event records.
     fn migrate_old_outbox(&self) -> Result<()> {
-        let Some(v) = self.log.get_kv(OLD_OUTBOX_KEY)? else {
-            return Ok(());
+        let old = match OLD_OUTBOX.get(&self.log, ONE) {
+            Ok(Some(old)) => old,
+            Ok(None) => return Ok(()),
+            // Nothing of it can be sent: dropped (as before), but said.
+            Err(e @ driftlog_log::Error::BadRecord { .. }) => {
+                tracing::error!(error = %e, "The delivery events queued by an older version are unreadable; dropped.");
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
         };
-        let old: Vec<Event> = serde_json::from_slice(&v).unwrap_or_default();
         for e in &old {
             self.queue_event(e)?;
         }
-        self.log.remove_kv(OLD_OUTBOX_KEY)?;
+        OLD_OUTBOX.remove(&self.log, ONE)?;
         self.log.flush()?;
         Ok(())
     }
@@ -351,23 +346,32 @@ impl DeliveryChannel {
 
     /// The status the last server stored (for `driftlog sinks` without a server).
     pub fn stored_status(log: &Log) -> Option<DeliveryStatus> {
-        let mut s: DeliveryStatus = serde_json::from_slice(&log.get_kv(STATUS_KEY).ok()??).ok()?;
-        s.history_through_seq = history_done(log).through;
-        s.pending_events = log.kv_prefix_len(OUTBOX_PREFIX).unwrap_or(0);
+        let mut s = match DELIVERY_STATUS.get(log, ONE) {
+            Ok(s) => s?,
+            Err(e) => {
+                tracing::warn!(error = %e, "The stored delivery status cannot be read.");
+                return None;
+            }
+        };
+        s.history_through_seq = shown_history_done(log).through;
+        s.pending_events = OUTBOX.len(log).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "The queued delivery events cannot be counted.");
+            0
+        });
         Some(s)
     }
 
+    /// Changes the status and saves it (a view, rewritten at the next change: a refused
+    /// write is counted in `/metrics` and logged, not returned to the delivery).
     fn update(&self, f: impl FnOnce(&mut DeliveryStatus)) {
         if let Ok(mut s) = self.status.lock() {
             f(&mut s);
-            if let Ok(v) = serde_json::to_vec(&*s) {
-                let _ = self.log.put_kv(STATUS_KEY, &v);
-            }
+            DELIVERY_STATUS.put_or_count(&self.log, ONE, &s);
         }
     }
 
     fn history_through(&self) -> Seq {
-        history_done(&self.log).through
+        shown_history_done(&self.log).through
     }
 
     /// Writes the zero-byte `ConfigWritabilityCheckFile` for every recorded account, as AWS
@@ -421,18 +425,19 @@ impl DeliveryChannel {
         let n = self
             .next_event
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let body = serde_json::to_vec(event).map_err(|e| Error::Settings(e.to_string()))?;
-        self.log.put_kv(&event_key(n), &body)?;
+        OUTBOX.put(&self.log, &event_key(n), event)?;
         let queued = self
             .queued
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
         if queued > MAX_QUEUED_EVENTS {
-            for (k, _) in self
-                .log
-                .kv_prefix(OUTBOX_PREFIX, queued - MAX_QUEUED_EVENTS)?
-            {
-                self.log.remove_kv(&k)?;
+            let oldest = outbox_page(&self.log, None, queued - MAX_QUEUED_EVENTS)?;
+            let mut drop = Batch::default();
+            for (k, _) in &oldest {
+                drop.remove(&OUTBOX, k);
+            }
+            drop.apply(&self.log)?;
+            for _ in &oldest {
                 self.dequeued();
             }
             tracing::error!(
@@ -455,16 +460,18 @@ impl DeliveryChannel {
         let _one = self.publish_lock.lock().await;
         let mut sent = 0;
         loop {
-            let next = self
-                .log
-                .kv_prefix(OUTBOX_PREFIX, 1)
+            let next = outbox_page(&self.log, None, 1)
                 .map_err(|e| crate::SendError::new("Storage", e.to_string()))?;
-            let Some((key, body)) = next.into_iter().next() else {
+            let Some((key, event)) = next.into_iter().next() else {
                 break;
             };
-            let Ok(e) = serde_json::from_slice::<Event>(&body) else {
+            let Some(e) = event else {
                 tracing::error!(key, "A queued delivery event is unreadable; dropped.");
-                let _ = self.log.remove_kv(&key);
+                // A removal the store refuses would hand the same record back at once:
+                // stop, and try again at the next round rather than in a tight loop.
+                OUTBOX
+                    .remove(&self.log, &key)
+                    .map_err(|e| crate::SendError::new("Storage", e.to_string()))?;
                 self.dequeued();
                 continue;
             };
@@ -475,7 +482,10 @@ impl DeliveryChannel {
                     // A store that refuses the removal (a full disk) would hand the same
                     // event back at once: stop here, and publish it again later (delivery
                     // is at-least-once) rather than in a tight loop.
-                    if let Err(e) = self.log.remove_kv(&key).and_then(|()| self.log.flush()) {
+                    if let Err(e) = OUTBOX
+                        .remove(&self.log, &key)
+                        .and_then(|()| self.log.flush())
+                    {
                         return Err(crate::SendError::new("Storage", e.to_string()));
                     }
                     self.dequeued();
@@ -519,11 +529,11 @@ impl DeliveryChannel {
         let grace = (period / 4).min(60_000);
         let mut keys = Vec::new();
         let result = async {
-            if let Some(run) = self.pending_run() {
+            if let Some(run) = self.pending_run()? {
                 keys.extend(self.run_history(run).await?);
             }
             loop {
-                let done = history_done(&self.log);
+                let done = history_done(&self.log)?;
                 let after = done.through.max(self.log.oldest().saturating_sub(1));
                 if after >= self.log.watermark() {
                     break;
@@ -550,10 +560,7 @@ impl DeliveryChannel {
                     start_ms,
                     end_ms,
                 };
-                self.log.put_kv(
-                    HISTORY_RUN_KEY,
-                    &serde_json::to_vec(&run).unwrap_or_default(),
-                )?;
+                HISTORY_RUN.put(&self.log, ONE, &Some(run))?;
                 self.log.flush()?;
                 keys.extend(self.run_history(run).await?);
             }
@@ -583,8 +590,17 @@ impl DeliveryChannel {
         result.map(|()| keys)
     }
 
-    fn pending_run(&self) -> Option<HistoryRun> {
-        serde_json::from_slice(&self.log.get_kv(HISTORY_RUN_KEY).ok()??).ok()
+    /// The window a crash interrupted, if any. An unreadable one is skipped (said): the
+    /// next window is computed from [`HistoryDone`] again, which did not move.
+    ///
+    /// # Errors
+    /// The store could not be read: the delivery is retried, never done from a guess.
+    fn pending_run(&self) -> Result<Option<HistoryRun>> {
+        Ok(unreadable_as_none(
+            HISTORY_RUN.get(&self.log, ONE),
+            "interrupted history window",
+        )?
+        .flatten())
     }
 
     async fn run_history(&self, run: HistoryRun) -> Result<Vec<String>> {
@@ -617,11 +633,11 @@ impl DeliveryChannel {
             through: run.through,
             end_ms: run.end_ms,
         };
-        self.log.put_kv(
-            HISTORY_DONE_KEY,
-            &serde_json::to_vec(&done).unwrap_or_default(),
-        )?;
-        self.log.put_kv(HISTORY_RUN_KEY, b"null")?;
+        // Both at once: the window is either still to redo or done, never both or neither.
+        let mut b = Batch::default();
+        b.put(&HISTORY_DONE, ONE, &done)?;
+        b.put(&HISTORY_RUN, ONE, &None)?;
+        b.apply(&self.log)?;
         self.log.flush()?;
         Ok(keys)
     }
@@ -772,8 +788,10 @@ impl DeliveryChannel {
             .settings
             .snapshot_frequency
             .map(|f| i64::try_from(f.every().as_millis()).unwrap_or(i64::MAX));
-        if every.is_some() && self.log.get_kv(SNAPSHOT_LAST_KEY).ok().flatten().is_none() {
-            let _ = self.log.put_kv(SNAPSHOT_LAST_KEY, &now_ms().to_be_bytes());
+        // The first periodic snapshot is a full interval after the channel first ran (a
+        // record that cannot be read is replaced, as before).
+        if every.is_some() && !matches!(SNAPSHOT_LAST.get(&self.log, ONE), Ok(Some(_))) {
+            SNAPSHOT_LAST.put_or_count(&self.log, ONE, &now_ms());
         }
         let mut snapshot_not_before = 0_i64;
         let mut history_not_before = 0_i64;
@@ -789,7 +807,7 @@ impl DeliveryChannel {
             // The last snapshot's time as stored, or as remembered when the store refused
             // it: a refused write must not make the next snapshot due at once.
             let snapshot_due = every.map(|e| {
-                read_i64(&self.log, SNAPSHOT_LAST_KEY)
+                snapshot_last(&self.log)
                     .max(last_snapshot)
                     .saturating_add(e)
             });
@@ -816,9 +834,8 @@ impl DeliveryChannel {
                 match self.deliver_snapshot(None).await {
                     Ok(r) => {
                         last_snapshot = r.at_ms;
-                        if let Err(e) = self.log.put_kv(SNAPSHOT_LAST_KEY, &r.at_ms.to_be_bytes()) {
-                            tracing::warn!(error = %e, "The last snapshot's time was not stored.");
-                        }
+                        // Remembered in `last_snapshot` when the store refuses it.
+                        SNAPSHOT_LAST.put_or_count(&self.log, ONE, &r.at_ms);
                         snapshot_retry = SNAPSHOT_RETRY_MIN;
                         continue;
                     }
@@ -856,24 +873,104 @@ impl DeliveryChannel {
 const SNAPSHOT_RETRY_MIN: Duration = Duration::from_secs(5);
 const SNAPSHOT_RETRY_MAX: Duration = Duration::from_secs(300);
 
-fn event_key(n: u64) -> String {
-    format!("{OUTBOX_PREFIX}{n:020}")
+/// The key in [`OUTBOX`] of the `n`th queued event: 20 digits, so keys sort as numbers.
+pub(crate) fn event_key(n: u64) -> String {
+    format!("{n:020}")
 }
 
-fn read_i64(log: &Log, key: &str) -> i64 {
-    log.get_kv(key)
-        .ok()
-        .flatten()
-        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-        .map_or(0, i64::from_be_bytes)
+/// Events the outbox pages hold per read when it is scanned whole.
+const OUTBOX_PAGE: usize = 1024;
+
+/// Up to `max` queued events after the key `after` (from the first when `None`), in order,
+/// each with its key; an event that cannot be decoded is `None`, so one bad record is
+/// dropped by its reader instead of stopping the queue.
+fn outbox_page(
+    log: &Log,
+    after: Option<&str>,
+    max: usize,
+) -> driftlog_log::Result<Vec<(String, Option<Event>)>> {
+    match OUTBOX.page(log, after, max) {
+        Ok(page) => return Ok(page.into_iter().map(|(k, e)| (k, Some(e))).collect()),
+        Err(driftlog_log::Error::BadRecord { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    // A bad record in the page: one at a time, the bad ones named by their error.
+    let mut out = Vec::new();
+    let mut cursor = after.map(str::to_string);
+    while out.len() < max {
+        let (key, event) = match OUTBOX.page(log, cursor.as_deref(), 1) {
+            Ok(one) => match one.into_iter().next() {
+                Some((k, e)) => (k, Some(e)),
+                None => break,
+            },
+            Err(driftlog_log::Error::BadRecord { key, .. }) => (key, None),
+            Err(e) => return Err(e),
+        };
+        cursor = Some(key.clone());
+        out.push((key, event));
+    }
+    Ok(out)
 }
 
-fn history_done(log: &Log) -> HistoryDone {
-    log.get_kv(HISTORY_DONE_KEY)
-        .ok()
-        .flatten()
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default()
+/// How many events the outbox holds, and the number of the last one (0 when empty): new
+/// events are numbered after it. Read a page at a time.
+fn outbox_extent(log: &Log) -> driftlog_log::Result<(usize, u64)> {
+    let mut count = 0;
+    let mut last: Option<String> = None;
+    loop {
+        let page = outbox_page(log, last.as_deref(), OUTBOX_PAGE)?;
+        let Some((k, _)) = page.last() else { break };
+        count += page.len();
+        last = Some(k.clone());
+        if page.len() < OUTBOX_PAGE {
+            break;
+        }
+    }
+    Ok((count, last.and_then(|k| k.parse().ok()).unwrap_or(0)))
+}
+
+/// A channel record as read, with an undecodable one as absent (logged as `what`): the
+/// channel goes on as before namespaces did, rather than stopping on one bad record. Store
+/// failures stay errors.
+fn unreadable_as_none<T>(
+    read: driftlog_log::Result<Option<T>>,
+    what: &str,
+) -> driftlog_log::Result<Option<T>> {
+    match read {
+        Err(e @ driftlog_log::Error::BadRecord { .. }) => {
+            tracing::error!(error = %e, "The stored {what} is unreadable; ignored.");
+            Ok(None)
+        }
+        read => read,
+    }
+}
+
+/// How far history was delivered (nothing yet when there is no record).
+///
+/// # Errors
+/// The store could not be read.
+fn history_done(log: &Log) -> driftlog_log::Result<HistoryDone> {
+    Ok(unreadable_as_none(HISTORY_DONE.get(log, ONE), "history position")?.unwrap_or_default())
+}
+
+/// [`history_done`] for the status, which is shown even when the store cannot be read.
+fn shown_history_done(log: &Log) -> HistoryDone {
+    history_done(log).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "The history position cannot be read.");
+        HistoryDone::default()
+    })
+}
+
+/// When the last periodic snapshot was taken (0 when never, or when it cannot be read:
+/// then a snapshot is due, and its time is written anew).
+fn snapshot_last(log: &Log) -> i64 {
+    SNAPSHOT_LAST.get(log, ONE).map_or_else(
+        |e| {
+            tracing::warn!(error = %e, "The last snapshot's time cannot be read.");
+            0
+        },
+        |t| t.unwrap_or(0),
+    )
 }
 
 /// A random version-4 UUID, the form of AWS's `configSnapshotId`.
@@ -897,6 +994,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
 
     use super::*;
+    use crate::{SinkBoard, SinkStatus};
     use driftlog_log::LogOptions;
     use driftlog_poll::{SimSource, Source};
     use driftlog_recorder::{Recorder, RecorderConfig};
@@ -952,7 +1050,7 @@ mod tests {
         .unwrap();
         tokio::time::sleep(Duration::from_millis(1400)).await;
         let all = ch.deliver_history_due(now_ms()).await.unwrap();
-        let done = history_done(&log);
+        let done = history_done(&log).unwrap();
         assert_eq!(done.through, log.watermark());
         // The last window (discovery may have spanned more than one 1 s period).
         let start = done.end_ms - 1000;
@@ -975,9 +1073,8 @@ mod tests {
             start_ms: start,
             end_ms: done.end_ms,
         };
-        log.put_kv(HISTORY_RUN_KEY, &serde_json::to_vec(&run).unwrap())
-            .unwrap();
-        log.put_kv(HISTORY_DONE_KEY, b"null").unwrap();
+        HISTORY_RUN.put(&log, ONE, &Some(run)).unwrap();
+        HISTORY_DONE.remove(&log, ONE).unwrap();
         std::fs::write(out.join(&keys[0]), b"torn").unwrap();
 
         let redone = ch.deliver_history_due(now_ms()).await.unwrap();
@@ -985,7 +1082,145 @@ mod tests {
         for (k, b) in keys.iter().zip(&bytes) {
             assert_eq!(&std::fs::read(out.join(k)).unwrap(), b, "{k}");
         }
-        assert_eq!(history_done(&log).through, done.through);
+        assert_eq!(history_done(&log).unwrap().through, done.through);
         assert!(ch.deliver_history_due(now_ms()).await.unwrap().is_empty());
+    }
+
+    /// The upgrade: a store written by the version before namespaces (raw side records, no
+    /// header, exactly as its `put_kv` calls wrote them) is read by this one — the channel's
+    /// status, history position and window, snapshot time, both forms of the event queue,
+    /// and the sink board — and what this version writes back is read again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_written_before_namespaces_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(Log::open(dir.path().join("store"), LogOptions::default()).unwrap());
+        let mut old_status = DeliveryStatus {
+            name: "old".into(),
+            ..DeliveryStatus::default()
+        };
+        old_status
+            .config_snapshot_delivery_info
+            .outcome(1_000, None);
+        old_status
+            .config_history_delivery_info
+            .outcome(2_000, Some(("NoSuchBucket".into(), "gone".into())));
+        let event = |n: u32| Event {
+            subject: format!("subject {n}"),
+            body: format!("{{\"n\":{n}}}"),
+        };
+        // The old code's writes, byte for byte.
+        log.put_kv("delivery_status", &serde_json::to_vec(&old_status).unwrap())
+            .unwrap();
+        log.put_kv(
+            "delivery_history_through",
+            &serde_json::to_vec(&HistoryDone {
+                through: 42,
+                end_ms: 9_000,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        log.put_kv("delivery_history_run", b"null").unwrap();
+        log.put_kv("delivery_snapshot_last_ms", &1_234_i64.to_be_bytes())
+            .unwrap();
+        for n in [7_u32, 8] {
+            log.put_kv(
+                &format!("delivery_events/{:020}", n),
+                &serde_json::to_vec(&event(n)).unwrap(),
+            )
+            .unwrap();
+        }
+        log.put_kv("delivery_events/00000000000000000009", b"not json")
+            .unwrap();
+        log.put_kv("delivery_events", &serde_json::to_vec(&[event(1)]).unwrap())
+            .unwrap();
+        let board = vec![SinkStatus {
+            name: "hook".into(),
+            kind: "webhook".into(),
+            state: "delivering".into(),
+            delivered: 3,
+            ..SinkStatus::default()
+        }];
+        log.put_kv("sink_status", &serde_json::to_vec(&board).unwrap())
+            .unwrap();
+
+        // Read without a server, as `driftlog sinks` does.
+        let stored = DeliveryChannel::stored_status(&log).unwrap();
+        assert_eq!(stored.name, "old");
+        assert_eq!(
+            stored.config_history_delivery_info,
+            old_status.config_history_delivery_info
+        );
+        assert_eq!(stored.history_through_seq, 42);
+        assert_eq!(
+            stored.pending_events, 3,
+            "the queued events, the bad one too"
+        );
+        let sinks = SinkBoard::stored(&log);
+        assert_eq!(sinks.len(), 1);
+        assert_eq!((sinks[0].name.as_str(), sinks[0].delivered), ("hook", 3));
+        assert_eq!(sinks[0].state, "stopped");
+        assert_eq!(SNAPSHOT_LAST.get(&log, ONE).unwrap(), Some(1_234));
+        assert!(matches!(HISTORY_RUN.get(&log, ONE).unwrap(), Some(None)));
+        let run = HistoryRun {
+            after: 40,
+            through: 42,
+            start_ms: 8_000,
+            end_ms: 9_000,
+        };
+        log.put_kv("delivery_history_run", &serde_json::to_vec(&run).unwrap())
+            .unwrap();
+        let read = HISTORY_RUN.get(&log, ONE).unwrap().flatten().unwrap();
+        assert_eq!((read.after, read.through, read.end_ms), (40, 42, 9_000));
+        log.put_kv("delivery_history_run", b"null").unwrap();
+        let queue = outbox_page(&log, None, 10).unwrap();
+        let keys: Vec<String> = queue.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys, [event_key(7), event_key(8), event_key(9)]);
+        assert_eq!(queue[1].1.as_ref().unwrap().subject, "subject 8");
+        assert!(
+            queue[2].1.is_none(),
+            "an unreadable event is named, not fatal"
+        );
+
+        // Opened by this version: the old list moves into the queue after its last event.
+        let ch = DeliveryChannel::open(
+            log.clone(),
+            ChannelSettings {
+                name: "default".into(),
+                location: StoreLocation::Local(dir.path().join("out")),
+                prefix: None,
+                kms_key_arn: None,
+                sns_topic_arn: None,
+                snapshot_frequency: None,
+                history_period: Duration::from_secs(1),
+                max_items_per_file: 30,
+                access: AwsAccess::default(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(ch.pending_events(), 4);
+        assert_eq!(log.get_kv("delivery_events").unwrap(), None);
+        let moved = OUTBOX.get(&log, &event_key(10)).unwrap().unwrap();
+        assert_eq!(moved.subject, "subject 1");
+        let status = ch.status();
+        assert_eq!(status.name, "default");
+        assert_eq!(status.history_through_seq, 42);
+        assert_eq!(
+            status.config_snapshot_delivery_info,
+            old_status.config_snapshot_delivery_info
+        );
+
+        // Written back with a header, and read again.
+        assert!(ch.deliver_history_due(now_ms()).await.unwrap().is_empty());
+        let raw = log.get_kv("delivery_status").unwrap().unwrap();
+        assert_eq!(raw[0], 0xD1, "written by a namespace");
+        let stored = DeliveryChannel::stored_status(&log).unwrap();
+        assert_eq!(stored.name, "default");
+        assert!(stored
+            .config_history_delivery_info
+            .next_delivery_time
+            .is_some());
+        assert_eq!(log.side_write_failures(), 0);
     }
 }

@@ -24,6 +24,7 @@
 
 mod aws;
 mod channel;
+mod namespaces;
 mod nats;
 mod runner;
 mod sns;

@@ -4,6 +4,7 @@
 //! `SnapshotRequired`, waking on commits) is `driftlog-subscribe`'s, tested there once;
 //! retries, holding while the store has failed, and the status are the sink's.
 
+use crate::namespaces::{ONE, SINK_BOARD};
 use crate::store::{error_code, DeliveryStore};
 use crate::{Message, SendError, Transport};
 use driftlog_deliver::{
@@ -116,8 +117,6 @@ pub struct SinkBoard {
     inner: Arc<Mutex<BTreeMap<String, SinkStatus>>>,
 }
 
-const BOARD_KEY: &str = "sink_status";
-
 impl SinkBoard {
     /// Every sink's status, by name.
     pub fn snapshot(&self) -> Vec<SinkStatus> {
@@ -129,12 +128,13 @@ impl SinkBoard {
 
     /// The statuses the last server stored, cursors read fresh from the store.
     pub fn stored(log: &Log) -> Vec<SinkStatus> {
-        let mut list: Vec<SinkStatus> = log
-            .get_kv(BOARD_KEY)
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_slice(&v).ok())
-            .unwrap_or_default();
+        let mut list = SINK_BOARD.get(log, ONE).map_or_else(
+            |e| {
+                tracing::warn!(error = %e, "The stored sink statuses cannot be read.");
+                Vec::new()
+            },
+            Option::unwrap_or_default,
+        );
         for s in &mut list {
             if let Ok(Some(c)) = log.cursor(&cursor_name(&s.name)) {
                 s.cursor = c;
@@ -153,11 +153,10 @@ impl SinkBoard {
         let s = m.entry(name.to_string()).or_default();
         s.name = name.to_string();
         f(s);
-        let list: Vec<&SinkStatus> = m.values().collect();
-        if let Ok(v) = serde_json::to_vec(&list) {
-            // Not flushed here: the cursor (flushed) is the truth, this is for display.
-            let _ = log.put_kv(BOARD_KEY, &v);
-        }
+        let list: Vec<SinkStatus> = m.values().cloned().collect();
+        // Not flushed here: the cursor (flushed) is the truth, this is for display; a
+        // refused write is counted in `/metrics` and logged, and redone at the next change.
+        SINK_BOARD.put_or_count(log, ONE, &list);
     }
 }
 
