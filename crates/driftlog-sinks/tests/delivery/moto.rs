@@ -19,11 +19,9 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-use common::{ci_id, dedup, log_ids, wait_for, world, World};
+use crate::common::{ci_id, dedup, log_ids, wait_for, world, World};
 
-#[path = "../../../tests/support/moto.rs"]
-mod support;
+use crate::moto_support as support;
 use support::{delivery, moto, Moto};
 
 const SG: &str = "AWS::EC2::SecurityGroup";

@@ -22,11 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_stream::StreamExt;
 
-mod common;
-use common::{ci_id, dedup, log_ids, wait_for, world, World};
+use crate::common::{ci_id, dedup, log_ids, wait_for, world, World};
 
-#[path = "../../../tests/support/nats.rs"]
-mod nats_support;
+use crate::nats_support;
 
 const SG: &str = "AWS::EC2::SecurityGroup";
 
