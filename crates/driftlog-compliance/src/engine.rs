@@ -28,7 +28,6 @@ use invoker::Invoker;
 use results::Results;
 use rules::{RuleStore, MAX_RULES};
 use runner::Runner;
-use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,12 +110,6 @@ type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 /// Sends a message (subject, body) to the delivery channel's topic.
 pub type Notifier = Arc<dyn Fn(&str, &Value) + Send + Sync>;
-
-/// A stored JSON value, `None` when unreadable: a record one version cannot read is
-/// skipped, never a reason to refuse the whole store.
-fn kv_json<T: for<'de> Deserialize<'de>>(v: &[u8]) -> Option<T> {
-    serde_json::from_slice(v).ok()
-}
 
 /// The rules engine (see the crate docs).
 pub struct Engine {

@@ -8,10 +8,12 @@
 //! times of the evaluation are volatile: a re-evaluation with the same verdict records
 //! nothing.
 //!
-//! The index (`rules/res/<rule>␁<type>␁<id>` → [`ResultRecord`], and
-//! `rules/byres/<type>␁<id>␁<rule>`) is derived: written after the item is appended, and
-//! compared with each new verdict, so a replay after a crash writes what was missing.
+//! The index (each rule's latest [`ResultRecord`] per resource, and which rules judged
+//! each resource; its keys and records are declared in the crate's `namespaces` module) is
+//! derived: written after the item is appended, and compared with each new verdict, so a
+//! replay after a crash writes what was missing.
 
+use crate::namespaces;
 use driftlog_model::time::iso_ms;
 use driftlog_model::{Observed, ResourceKey, COMPLIANCE_TYPE};
 use driftlog_rules::Compliance;
@@ -56,34 +58,37 @@ pub struct ResultRecord {
 
 /// Index key of a rule's result for one resource.
 pub fn result_key(rule: &str, resource_type: &str, resource_id: &str) -> String {
-    format!("rules/res/{rule}{SEP}{resource_type}{SEP}{resource_id}")
+    namespaces::store_key(
+        &namespaces::RESULTS,
+        &namespaces::rule_result(rule, resource_type, resource_id),
+    )
 }
 
 /// Prefix of all results of a rule.
 pub fn rule_prefix(rule: &str) -> String {
-    format!("rules/res/{rule}{SEP}")
+    namespaces::store_key(&namespaces::RESULTS, &namespaces::rule_results(rule))
 }
 
 /// Index key listing a resource's rules.
 pub fn by_resource_key(resource_type: &str, resource_id: &str, rule: &str) -> String {
-    format!("rules/byres/{resource_type}{SEP}{resource_id}{SEP}{rule}")
+    namespaces::store_key(
+        &namespaces::BY_RESOURCE,
+        &namespaces::resource_rule(resource_type, resource_id, rule),
+    )
 }
 
 /// Prefix of a resource's entries in the by-resource index (`None`: every resource of the
 /// type, or every resource).
 pub fn by_resource_prefix(resource_type: Option<&str>, resource_id: Option<&str>) -> String {
-    match (resource_type, resource_id) {
-        (Some(t), Some(id)) => format!("rules/byres/{t}{SEP}{id}{SEP}"),
-        (Some(t), None) => format!("rules/byres/{t}{SEP}"),
-        _ => "rules/byres/".to_string(),
-    }
+    namespaces::store_key(
+        &namespaces::BY_RESOURCE,
+        &namespaces::resource_rules(resource_type, resource_id),
+    )
 }
 
 /// Splits a by-resource index key into type, id and rule.
 pub fn parse_by_resource_key(key: &str) -> Option<(&str, &str, &str)> {
-    let rest = key.strip_prefix("rules/byres/")?;
-    let mut it = rest.splitn(3, SEP);
-    Some((it.next()?, it.next()?, it.next()?))
+    namespaces::parse_resource_rule(namespaces::key_in(&namespaces::BY_RESOURCE, key)?)
 }
 
 /// The log key of `rule`'s compliance item for the resource `key`: in the resource's

@@ -11,6 +11,7 @@ pub mod def;
 mod engine;
 pub mod external;
 pub mod item;
+mod namespaces;
 mod token;
 
 pub use def::{DefContext, DefError, RuleDef, Triggers};

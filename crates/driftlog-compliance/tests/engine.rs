@@ -999,3 +999,133 @@ async fn rule_keys_per_region_never_collide() {
     );
     assert_eq!(engine.rules().len(), 3);
 }
+
+/// The upgrade path: a store the previous version wrote — its records under the same keys
+/// but without the namespaces' header, written here with raw `put_kv` as that version did —
+/// opens and shows its rules, statuses and results, and the engine goes on from it: the
+/// unfinished full run runs, the old retry mark and the old empty deleting mark are taken up
+/// and removed, and what it rewrites reads back after a restart. Its token key begins as a
+/// namespace header does (as one key in 256 did): it is replaced, never a refusal to open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_the_previous_version_opens_and_works() {
+    use driftlog_compliance::{DefContext, EngineError, ResultRecord, RuleDef, RuleStatus};
+    let w = world(60);
+    w.rec.poll_all_once().await.unwrap();
+    let groups = sgs(&w);
+    let k = &groups[0];
+    let home = EngineSettings::default();
+    let ctx = DefContext {
+        account: home.account.clone(),
+        region: home.region.clone(),
+        home_account: home.account.clone(),
+        home_region: home.region.clone(),
+        ..DefContext::default()
+    };
+    let def = RuleDef::from_api(&ssh_rule("legacy"), None, &ctx, 1_000).unwrap();
+    let status = RuleStatus {
+        first_activated_ms: 1_000,
+        first_evaluation_started: true,
+        last_success_evaluation_ms: Some(2_000),
+        evaluations: 7,
+        ..RuleStatus::default()
+    };
+    let result = ResultRecord {
+        rule: "legacy".into(),
+        account: k.account.clone(),
+        region: k.region.clone(),
+        resource_type: SG.into(),
+        resource_id: k.resource_id.clone(),
+        compliance: Compliance::NonCompliant,
+        annotation: Some("judged by the previous version".into()),
+        ordering_ms: 1_500,
+        recorded_ms: 2_000,
+        invoked_ms: 2_000,
+        item_seq: w.log.latest(k).unwrap().unwrap().seq,
+        place_region: None,
+    };
+    let raw = |key: &str, value: &[u8]| w.log.put_kv(key, value).unwrap();
+    let mut token_key = vec![0xD1, 0x07];
+    token_key.extend([0x5A; 30]);
+    raw("rules/token_key", &token_key);
+    raw("rules/def/legacy", &serde_json::to_vec(&def).unwrap());
+    raw("rules/pending/legacy", &1u64.to_be_bytes());
+    raw("rules/status/legacy", &serde_json::to_vec(&status).unwrap());
+    raw(
+        &format!("rules/res/legacy\u{1}{SG}\u{1}{}", k.resource_id),
+        &serde_json::to_vec(&result).unwrap(),
+    );
+    raw(
+        &format!("rules/byres/{SG}\u{1}{}\u{1}legacy", k.resource_id),
+        b"",
+    );
+    raw("rules/lastrun/legacy", b"1000");
+    // A deletion mark of a release that kept no definition in it.
+    raw("rules/deleting/gone", b"");
+    // A retry mark of a release before `seq`: the rule is not external, so it is dropped.
+    raw(
+        &format!(
+            "rules/retry/legacy\u{1}{SG}\u{1}{}\u{1}{}\u{1}{}",
+            k.resource_id, k.account, k.region
+        ),
+        serde_json::to_string(&json!({"rule": "legacy", "key": k, "failures": 1, "due_ms": 0}))
+            .unwrap()
+            .as_bytes(),
+    );
+
+    // Opened as the CLI opens it: everything shows as it was.
+    let offline = Engine::open(w.log.clone(), None, home.clone()).unwrap();
+    assert_eq!(offline.rule("legacy"), Some(def.clone()));
+    assert_eq!(offline.status("legacy"), Some(status.clone()));
+    assert_eq!(
+        offline.results_page("legacy", &[], None, 10).unwrap(),
+        (vec![result.clone()], None)
+    );
+    assert_eq!(
+        offline.resource_results(SG, &k.resource_id).unwrap(),
+        vec![result.clone()]
+    );
+    let (resources, next) = offline
+        .resources_page(Some(SG), None, None, |_| true, 10)
+        .unwrap();
+    assert_eq!(
+        resources,
+        vec![(SG.to_string(), k.resource_id.clone(), vec![result.clone()])]
+    );
+    assert_eq!(next, None);
+    assert_eq!(offline.counts("legacy").non_compliant, 1);
+    assert!(offline.deleting_rules().is_empty());
+    assert!(matches!(
+        offline.put_rule(&ssh_rule("gone")),
+        Err(EngineError::InUse(_))
+    ));
+    drop(offline);
+
+    // The server takes up what the old store left and rewrites it in the new form.
+    let (engine, stop, h) = start(&w);
+    let left = |prefix: &str| w.log.kv_prefix(prefix, usize::MAX).unwrap().len();
+    wait_for("the old store's work to be taken up", || {
+        verdicts(&engine, "legacy").len() == groups.len()
+            && left("rules/pending/") == 0
+            && left("rules/retry/") == 0
+            && left("rules/deleting/") == 0
+            && engine.status("legacy").is_some_and(|s| s.evaluations > 7)
+    })
+    .await;
+    assert_ne!(w.log.get_kv("rules/token_key").unwrap().unwrap(), token_key);
+    stop.send(true).unwrap();
+    h.await.unwrap();
+    let after = verdicts(&engine, "legacy");
+    drop(engine);
+
+    let reopened = Engine::open(w.log.clone(), None, home).unwrap();
+    assert_eq!(reopened.rule("legacy"), Some(def));
+    assert!(reopened
+        .status("legacy")
+        .is_some_and(|s| s.evaluations > 7 && s.first_activated_ms == 1_000));
+    assert_eq!(verdicts(&reopened, "legacy"), after);
+    assert_eq!(
+        reopened.counts("legacy").compliant + reopened.counts("legacy").non_compliant,
+        groups.len() as u64
+    );
+    assert!(reopened.put_rule(&ssh_rule("gone")).is_ok());
+}

@@ -7,6 +7,7 @@ use super::runner::{place_region, Outcome};
 use super::{Engine, EngineError, EngineSettings, Result};
 use crate::external::{self, parse_evaluations, Evaluation, ExternalSpec};
 use crate::item::ResultRecord;
+use crate::namespaces::TOKEN_KEY;
 use crate::token::Tokens;
 use driftlog_log::Log;
 use driftlog_model::time::{iso_ms, now_ms};
@@ -15,15 +16,27 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+/// Length of the result tokens' key.
+const TOKEN_KEY_LEN: usize = 32;
+
 /// The result tokens' key, made once per store: tokens issued before a restart stay good.
+/// A stored key this version cannot read is replaced, never a reason not to start: a key
+/// of an earlier release is 32 random bytes, which may begin as a namespace header does
+/// (one store in 256) and then no longer reads back whole. Tokens signed with it are
+/// refused; evaluators get new ones at their next invocation.
 pub(super) fn token_key(log: &Log) -> Result<Vec<u8>> {
-    if let Some(k) = log.get_kv("rules/token_key")? {
-        return Ok(k);
+    match TOKEN_KEY.get(log, "") {
+        Ok(Some(k)) if k.len() == TOKEN_KEY_LEN => return Ok(k),
+        Ok(None) => {}
+        Ok(Some(_)) | Err(driftlog_log::Error::BadRecord { .. }) => {
+            tracing::warn!("The result tokens' key is unreadable; a new one is made (result tokens issued before are refused).");
+        }
+        Err(e) => return Err(e.into()),
     }
-    let mut k = vec![0u8; 32];
+    let mut k = vec![0u8; TOKEN_KEY_LEN];
     getrandom::getrandom(&mut k)
         .map_err(|e| EngineError::Record(format!("no OS randomness for the token key: {e}")))?;
-    log.put_kv("rules/token_key", &k)?;
+    TOKEN_KEY.put(log, "", &k)?;
     Ok(k)
 }
 

@@ -1,11 +1,14 @@
-//! The result index and what is derived from it: the results by rule (`rules/res/…`) and
-//! by resource, the live counts per rule and place, and each rule's evaluation status.
-//! The index is written by the runner's recording only; this part reads it, and keeps the
-//! counts and statuses in memory so the API never scans the index to answer.
+//! The result index and what is derived from it: the results by rule ([`RESULTS`]) and by
+//! resource ([`BY_RESOURCE`]), the live counts per rule and place, and each rule's
+//! evaluation status ([`STATUSES`]). The index is written by the runner's recording only;
+//! this part reads it, and keeps the counts and statuses in memory so the API never scans
+//! the index to answer.
 
-use super::{kv_json, Result};
-use crate::item::{
-    by_resource_prefix, parse_by_resource_key, result_key, rule_prefix, ResultRecord,
+use super::Result;
+use crate::item::ResultRecord;
+use crate::namespaces::{
+    key_in, page_under, parse_resource_rule, resource_rules, rule_result, rule_results, store_key,
+    Lenient, BY_RESOURCE, RESULTS, STATUSES,
 };
 use driftlog_log::Log;
 use driftlog_rules::Compliance;
@@ -129,20 +132,20 @@ impl Results {
     /// results never sit in memory at once.
     pub(super) fn open(log: Arc<Log>) -> Result<Self> {
         let mut statuses = BTreeMap::new();
-        for (k, v) in log.kv_prefix("rules/status/", usize::MAX)? {
-            if let Some(s) = kv_json::<RuleStatus>(&v) {
-                statuses.insert(k.trim_start_matches("rules/status/").to_string(), s);
+        for (name, stored) in STATUSES.all(&log)? {
+            if let Some(s) = stored.into_value() {
+                statuses.insert(name, s);
             }
         }
         let mut counts: HashMap<String, PlaceCounts> = HashMap::new();
         let mut after: Option<String> = None;
         loop {
-            let page = log.kv_page("rules/res/", after.as_deref(), 10_000)?;
+            let page = RESULTS.page(&log, after.as_deref(), 10_000)?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
-            for (_, v) in &page {
-                if let Some(r) = kv_json::<ResultRecord>(v) {
-                    count(&mut counts, &r, 1);
+            for (_, stored) in &page {
+                if let Some(r) = stored.value() {
+                    count(&mut counts, r, 1);
                 }
             }
         }
@@ -154,6 +157,8 @@ impl Results {
     }
 
     /// A rule's results of `types` that `keep` takes, one page: `(results, next key)`.
+    /// The keys are whole index keys ([`crate::item::result_key`]), as the API's page
+    /// tokens have always carried them; one that is not a result's ends the pages.
     pub(super) fn page_where(
         &self,
         rule: &str,
@@ -162,25 +167,32 @@ impl Results {
         limit: usize,
         keep: impl Fn(&ResultRecord) -> bool,
     ) -> Result<(Vec<ResultRecord>, Option<String>)> {
-        let prefix = rule_prefix(rule);
+        let under = rule_results(rule);
         let mut out = Vec::new();
-        let mut cursor = after.map(str::to_string);
+        let mut cursor = match after {
+            Some(a) => match key_in(&RESULTS, a) {
+                Some(k) => Some(k.to_string()),
+                None => return Ok((out, None)),
+            },
+            None => None,
+        };
         loop {
-            let page = self.log.kv_page(&prefix, cursor.as_deref(), 512)?;
+            let page = page_under(&RESULTS, &self.log, &under, cursor.as_deref(), 512)?;
             if page.is_empty() {
                 return Ok((out, None));
             }
-            for (k, v) in &page {
-                cursor = Some(k.clone());
-                if let Some(r) = kv_json::<ResultRecord>(v) {
+            for (k, stored) in page {
+                if let Some(r) = stored.into_value() {
                     if (types.is_empty() || types.contains(&r.compliance)) && keep(&r) {
                         out.push(r);
                         if out.len() == limit {
-                            let more = !self.log.kv_page(&prefix, Some(k), 1)?.is_empty();
-                            return Ok((out, more.then(|| k.clone())));
+                            let more =
+                                !page_under(&RESULTS, &self.log, &under, Some(&k), 1)?.is_empty();
+                            return Ok((out, more.then(|| store_key(&RESULTS, &k))));
                         }
                     }
                 }
+                cursor = Some(k);
             }
         }
     }
@@ -192,12 +204,10 @@ impl Results {
         resource_id: &str,
     ) -> Result<Vec<ResultRecord>> {
         let mut out = Vec::new();
-        for (k, _) in self.log.kv_prefix(
-            &by_resource_prefix(Some(resource_type), Some(resource_id)),
-            usize::MAX,
-        )? {
-            if let Some((t, id, rule)) = parse_by_resource_key(&k) {
-                if let Some(r) = self.stored(&result_key(rule, t, id))? {
+        let under = resource_rules(Some(resource_type), Some(resource_id));
+        for (k, _) in page_under(&BY_RESOURCE, &self.log, &under, None, usize::MAX)? {
+            if let Some((t, id, rule)) = parse_resource_rule(&k) {
+                if let Some(r) = self.stored(&rule_result(rule, t, id))? {
                     out.push(r);
                 }
             }
@@ -206,7 +216,9 @@ impl Results {
     }
 
     /// Evaluated resources in (type, id) order, one page, each with its results; the
-    /// by-resource index is walked so a resource's results come together.
+    /// by-resource index is walked so a resource's results come together. The keys are
+    /// whole index keys ([`crate::item::by_resource_key`]), as the API's page tokens have
+    /// always carried them; one that is not of the index ends the pages.
     #[allow(
         clippy::type_complexity,
         reason = "a page of (type, id, results) and a cursor"
@@ -219,9 +231,15 @@ impl Results {
         mut keep: impl FnMut(&[ResultRecord]) -> bool,
         limit: usize,
     ) -> Result<(Vec<(String, String, Vec<ResultRecord>)>, Option<String>)> {
-        let prefix = by_resource_prefix(resource_type, resource_id);
+        let under = resource_rules(resource_type, resource_id);
         let mut out: Vec<(String, String, Vec<ResultRecord>)> = Vec::new();
-        let mut cursor = after.map(str::to_string);
+        let mut cursor = match after {
+            Some(a) => match key_in(&BY_RESOURCE, a) {
+                Some(k) => Some(k.to_string()),
+                None => return Ok((out, None)),
+            },
+            None => None,
+        };
         let mut current: Option<(String, String, Vec<ResultRecord>, String)> = None;
         let flush = |cur: Option<(String, String, Vec<ResultRecord>, String)>,
                      out: &mut Vec<(String, String, Vec<ResultRecord>)>,
@@ -234,26 +252,26 @@ impl Results {
             Some(last)
         };
         loop {
-            let page = self.log.kv_page(&prefix, cursor.as_deref(), 512)?;
+            let page = page_under(&BY_RESOURCE, &self.log, &under, cursor.as_deref(), 512)?;
             if page.is_empty() {
                 flush(current.take(), &mut out, &mut keep);
                 return Ok((out, None));
             }
             for (k, _) in &page {
                 cursor = Some(k.clone());
-                let Some((t, id, rule)) = parse_by_resource_key(k) else {
+                let Some((t, id, rule)) = parse_resource_rule(k) else {
                     continue;
                 };
                 let same = current.as_ref().is_some_and(|c| c.0 == t && c.1 == id);
                 if !same {
                     let last = flush(current.take(), &mut out, &mut keep);
                     if out.len() == limit {
-                        return Ok((out, last));
+                        return Ok((out, last.map(|k| store_key(&BY_RESOURCE, &k))));
                     }
                     current = Some((t.to_string(), id.to_string(), Vec::new(), k.clone()));
                 }
                 if let Some(c) = current.as_mut() {
-                    if let Some(r) = self.stored(&result_key(rule, t, id))? {
+                    if let Some(r) = self.stored(&rule_result(rule, t, id))? {
                         c.2.push(r);
                     }
                     c.3 = k.clone();
@@ -262,12 +280,9 @@ impl Results {
         }
     }
 
-    /// The result stored under index key `k` (an unreadable one counts as none).
+    /// The result stored under key `k` of [`RESULTS`] (an unreadable one counts as none).
     pub(super) fn stored(&self, k: &str) -> Result<Option<ResultRecord>> {
-        Ok(self
-            .log
-            .get_kv(k)?
-            .and_then(|v| kv_json::<ResultRecord>(&v)))
+        Ok(RESULTS.get(&self.log, k)?.and_then(Lenient::into_value))
     }
 
     /// A rule's live results by compliance type, of the resources whose (account, region)
@@ -382,14 +397,11 @@ impl Results {
         }
     }
 
-    /// Persists a status. A failure is logged, not returned: the results the status
-    /// describes are recorded already, and refusing them for it would lose more.
+    /// Persists a status. A failure is counted and logged, not returned: the results the
+    /// status describes are recorded already, refusing them for it would lose more, and
+    /// the status is written again at its next change.
     fn save_status(&self, name: &str, s: &RuleStatus) {
-        if let Ok(v) = serde_json::to_vec(s) {
-            if let Err(e) = self.log.put_kv(&format!("rules/status/{name}"), &v) {
-                tracing::warn!(rule = %name, error = %e, "Saving a rule status failed.");
-            }
-        }
+        STATUSES.put_or_count(&self.log, name, &Lenient::new(s.clone()));
     }
 
     /// A panic elsewhere must not stop the API from answering: a poisoned lock is used

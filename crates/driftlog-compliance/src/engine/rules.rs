@@ -1,10 +1,11 @@
 //! The rule store: the definitions being judged, compiled once, and their durable copies
-//! (`rules/def/…`, with `rules/pending/…` until a put rule has run over the inventory and
-//! `rules/deleting/…` while a deleted rule's results end).
+//! ([`DEFS`], with a [`PENDING`] mark until a put rule has run over the inventory and a
+//! [`DELETING`] one while a deleted rule's results end).
 
-use super::{kv_json, EngineError, Result};
+use super::{EngineError, Result};
 use crate::def::{DefContext, DefError, RuleDef};
-use driftlog_log::Log;
+use crate::namespaces::{Lenient, DEFS, DELETING, LAST_RUN, PENDING, STATUSES};
+use driftlog_log::{Batch, Log};
 use driftlog_rules::Judge;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -55,9 +56,11 @@ impl RuleStore {
     /// said so), so an upgrade never keeps the server from starting.
     pub(super) fn open(log: Arc<Log>, home: DefContext) -> Result<Self> {
         let mut rules = BTreeMap::new();
-        for (k, v) in log.kv_prefix("rules/def/", usize::MAX)? {
-            let Some(def) = kv_json::<RuleDef>(&v) else {
-                tracing::error!(key = %k, "Stored rule is unreadable; skipped.");
+        for (k, stored) in DEFS.all(&log)? {
+            if let Some(reason) = stored.unreadable() {
+                tracing::error!(rule = %k, error = %reason, "Stored rule is unreadable; skipped.");
+            }
+            let Some(def) = stored.into_value() else {
                 continue;
             };
             match Judge::new(def.rule.clone()) {
@@ -78,9 +81,9 @@ impl RuleStore {
         }
         // Rules put but not yet evaluated over the inventory: their marks name this
         // process's definitions, so the run that finishes them removes them.
-        for (k, _) in log.kv_prefix("rules/pending/", usize::MAX)? {
-            if let Some(a) = rules.get(k.trim_start_matches("rules/pending/")) {
-                log.put_kv(&k, &a.generation.to_be_bytes())?;
+        for (k, _) in PENDING.all(&log)? {
+            if let Some(a) = rules.get(&k) {
+                PENDING.put(&log, &k, &a.generation)?;
             }
         }
         Ok(Self {
@@ -129,22 +132,19 @@ impl RuleStore {
     /// Rules deleted whose results are still being ended; marks written before
     /// definitions were kept in them are left out.
     pub(super) fn deleting(&self) -> Vec<RuleDef> {
-        let Ok(marks) = self.log.kv_prefix("rules/deleting/", usize::MAX) else {
+        let Ok(marks) = DELETING.all(&self.log) else {
             return Vec::new();
         };
         marks
-            .iter()
-            .filter_map(|(_, v)| serde_json::from_slice::<RuleDef>(v).ok())
+            .into_iter()
+            .filter_map(|(_, mark)| mark.into_value())
             .collect()
     }
 
     /// A rule of key `name` is still being deleted: its key cannot be reused until its
     /// results have ended, or the new rule's results would be ended with them.
     fn is_deleting(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .log
-            .get_kv(&format!("rules/deleting/{name}"))?
-            .is_some())
+        Ok(DELETING.get(&self.log, name)?.is_some())
     }
 
     /// Checks and compiles a put rule and writes it, with a pending full run naming this
@@ -169,18 +169,11 @@ impl RuleStore {
             code: "InvalidParameterValueException",
             message: e.to_string(),
         })?;
-        let body = serde_json::to_vec(&def).map_err(|e| EngineError::Record(e.to_string()))?;
         let generation = next_generation();
-        self.log.apply_kv(
-            &[
-                (format!("rules/def/{name}"), body),
-                (
-                    format!("rules/pending/{name}"),
-                    generation.to_be_bytes().to_vec(),
-                ),
-            ],
-            &[],
-        )?;
+        let mut batch = Batch::default();
+        batch.put(&DEFS, &name, &Lenient::new(def.clone()))?;
+        batch.put(&PENDING, &name, &generation)?;
+        batch.apply(&self.log)?;
         Ok(Staged(Active {
             def,
             judge,
@@ -197,7 +190,7 @@ impl RuleStore {
     }
 
     /// Removes a rule, durably: its definition, pending run, status and last run go, and
-    /// a `rules/deleting/…` mark keeping the definition takes their place, so
+    /// a [`DELETING`] mark keeping the definition takes their place, so
     /// DescribeConfigRules shows the rule DELETING until its results have ended.
     pub(super) fn delete(&self, name: &str) -> Result<()> {
         let Some(active) = self.get(name) else {
@@ -206,17 +199,13 @@ impl RuleStore {
             }
             return Err(EngineError::NoSuchRule(name.to_string()));
         };
-        let mark =
-            serde_json::to_vec(&active.def).map_err(|e| EngineError::Record(e.to_string()))?;
-        self.log.apply_kv(
-            &[(format!("rules/deleting/{name}"), mark)],
-            &[
-                format!("rules/def/{name}"),
-                format!("rules/pending/{name}"),
-                format!("rules/status/{name}"),
-                format!("rules/lastrun/{name}"),
-            ],
-        )?;
+        let mut batch = Batch::default();
+        batch.put(&DELETING, name, &Lenient::new(active.def.clone()))?;
+        batch.remove(&DEFS, name);
+        batch.remove(&PENDING, name);
+        batch.remove(&STATUSES, name);
+        batch.remove(&LAST_RUN, name);
+        batch.apply(&self.log)?;
         self.log.flush()?;
         self.write().remove(name);
         Ok(())

@@ -8,9 +8,14 @@ mod full_run;
 mod judge;
 mod retry;
 
-use super::{kv_json, Engine, EngineError, Result};
+use super::{Engine, EngineError, Result};
 use crate::def::frequency_ms;
-use crate::item::{rule_prefix, ResultRecord};
+use crate::item::ResultRecord;
+use crate::namespaces::{
+    page_under, rule_results, rule_retries, CHANGES_CURSOR, DELETING, LAST_RUN, PENDING, RESULTS,
+    RETRIES, STATUSES,
+};
+use driftlog_log::Batch;
 use driftlog_model::time::now_ms;
 use driftlog_model::{Filter, ResourceKey, Seq, COMPLIANCE_TYPE};
 use std::collections::HashSet;
@@ -19,8 +24,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// The cursor of the change loop in the store.
-const CURSOR: &str = "rules/changes";
 /// Items judged per batch of the change loop (one append of results per batch).
 const BATCH: usize = 1024;
 /// How long a store that failed is left before the next try: long enough not to spin on a
@@ -184,14 +187,10 @@ impl Engine {
     /// Takes up what a previous process left: full runs of rules put but not yet
     /// evaluated, results of deleted rules not yet ended.
     fn resume_unfinished(self: &Arc<Self>) -> Result<()> {
-        for (k, _) in self.log.kv_prefix("rules/pending/", usize::MAX)? {
-            self.spawn_full_run(
-                k.trim_start_matches("rules/pending/").to_string(),
-                "put before restart",
-            );
+        for (name, _) in PENDING.all(&self.log)? {
+            self.spawn_full_run(name, "put before restart");
         }
-        for (k, _) in self.log.kv_prefix("rules/deleting/", usize::MAX)? {
-            let name = k.trim_start_matches("rules/deleting/").to_string();
+        for (name, _) in DELETING.all(&self.log)? {
             self.spawn_clean_deleted(name, false);
         }
         Ok(())
@@ -233,11 +232,11 @@ impl Engine {
     /// disk) is retried, never a reason to stop; `None` once `stop` turns true.
     async fn open_cursor(&self, stop: &mut watch::Receiver<bool>) -> Option<Seq> {
         loop {
-            let stored = self.log.cursor(CURSOR).and_then(|c| match c {
+            let stored = self.log.cursor(CHANGES_CURSOR).and_then(|c| match c {
                 Some(c) => Ok(c),
                 None => {
                     let w = self.log.watermark();
-                    self.log.set_cursor(CURSOR, w).map(|()| w)
+                    self.log.set_cursor(CHANGES_CURSOR, w).map(|()| w)
                 }
             });
             match stored {
@@ -299,7 +298,7 @@ impl Engine {
         }
         // After the results: a crash in between judges the batch again, and the diff stage
         // finds the recorded results unchanged — so the cursor need not wait for the disk.
-        self.log.set_cursor_lazy(CURSOR, last)?;
+        self.log.set_cursor_lazy(CHANGES_CURSOR, last)?;
         Ok(Some(last))
     }
 
@@ -313,12 +312,10 @@ impl Engine {
             .iter()
             .filter_map(|a| {
                 let period = frequency_ms(a.def.triggers.periodic.as_deref()?)?;
-                let last = self
-                    .log
-                    .get_kv(&format!("rules/lastrun/{}", a.def.rule.name))
+                let last = LAST_RUN
+                    .get(&self.log, &a.def.rule.name)
                     .ok()
                     .flatten()
-                    .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<i64>().ok())
                     .unwrap_or(a.def.created_ms);
                 (now - last >= period).then(|| a.def.rule.name.clone())
             })
@@ -330,7 +327,7 @@ impl Engine {
         }
     }
 
-    /// Ends a deleted rule's results in the background; its `rules/deleting/…` mark stays
+    /// Ends a deleted rule's results in the background; its [`DELETING`] mark stays
     /// until that is done, so a failure is taken up again at the next start.
     pub(super) fn spawn_clean_deleted(self: &Arc<Self>, name: String, just_deleted: bool) {
         let me = self.clone();
@@ -347,20 +344,20 @@ impl Engine {
 
     /// Ends every result of a deleted rule, then forgets it.
     async fn clean_deleted(&self, name: &str) -> Result<()> {
-        let prefix = rule_prefix(name);
+        let under = rule_results(name);
         loop {
             if self.store.get(name).is_some() {
                 // Cannot happen (a rule being deleted cannot be put), but never end a live
                 // rule's results.
                 return Ok(());
             }
-            let page = self.log.kv_page(&prefix, None, 1024)?;
+            let page = page_under(&RESULTS, &self.log, &under, None, 1024)?;
             if page.is_empty() {
                 break;
             }
             let mut outcomes = Vec::new();
-            for (k, v) in &page {
-                match kv_json::<ResultRecord>(v) {
+            for (k, stored) in page {
+                match stored.into_value() {
                     Some(r) => outcomes.push(Outcome::Ended {
                         rule: r.rule,
                         resource_type: r.resource_type,
@@ -369,25 +366,21 @@ impl Engine {
                     }),
                     None => {
                         tracing::warn!(key = %k, "Unreadable result of a deleted rule; removed.");
-                        self.log.remove_kv(k)?;
+                        RESULTS.remove(&self.log, &k)?;
                     }
                 }
             }
             self.apply(outcomes, false).await?;
         }
         self.results.forget_counts(name);
-        let mut removes: Vec<String> = self
-            .log
-            .kv_prefix(&retry::retry_prefix(name), usize::MAX)?
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        removes.extend([
-            format!("rules/deleting/{name}"),
-            format!("rules/status/{name}"),
-            format!("rules/lastrun/{name}"),
-        ]);
-        self.log.apply_kv(&[], &removes)?;
+        let mut batch = Batch::default();
+        for (k, _) in page_under(&RETRIES, &self.log, &rule_retries(name), None, usize::MAX)? {
+            batch.remove(&RETRIES, &k);
+        }
+        batch.remove(&DELETING, name);
+        batch.remove(&STATUSES, name);
+        batch.remove(&LAST_RUN, name);
+        batch.apply(&self.log)?;
         Ok(())
     }
 }

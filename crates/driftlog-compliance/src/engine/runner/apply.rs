@@ -6,7 +6,9 @@ use super::Outcome;
 use crate::engine::results::Tally;
 use crate::engine::rules::Active;
 use crate::engine::{Engine, EngineError, Result};
-use crate::item::{by_resource_key, compliance_key, compliance_observed, result_key, ResultRecord};
+use crate::item::{compliance_key, compliance_observed, ResultRecord};
+use crate::namespaces::{resource_rule, rule_result, Lenient, BY_RESOURCE, RESULTS};
+use driftlog_log::Batch;
 use driftlog_model::time::now_ms;
 use driftlog_model::{Observed, ResourceKey, Seq};
 use driftlog_recorder::Recorder;
@@ -25,7 +27,7 @@ enum Action {
 /// What a batch of outcomes comes to, before anything is written.
 #[derive(Default)]
 struct Plan {
-    /// The changes by result key, in recording order. A resource judged twice in one
+    /// The changes by result key (in [`RESULTS`]), in recording order. A resource judged twice in one
     /// batch (it changed twice before the engine caught up) gets both verdicts recorded,
     /// in order: each later verdict for a key already in a round starts the next round
     /// (appended after this one).
@@ -73,10 +75,9 @@ struct RoundWrites<'a> {
     upserts: Vec<Observed>,
     /// Compliance items ended.
     ended: Vec<ResourceKey>,
-    /// Index entries put.
-    puts: Vec<(String, Vec<u8>)>,
-    /// Index entries removed.
-    removes: Vec<String>,
+    /// The index entries put and removed, written at once: the two indexes never
+    /// disagree after a crash.
+    index: Batch,
     /// Results replaced or ended: they no longer count.
     replaced: Vec<ResultRecord>,
     /// Results put: they count now.
@@ -134,7 +135,7 @@ impl Engine {
                 resource_id,
                 judged_by,
             } => {
-                let k = result_key(&rule, &resource_type, &resource_id);
+                let k = rule_result(&rule, &resource_type, &resource_id);
                 if let Some(c) = plan.current(self, &k)? {
                     if judged_by.is_some_and(|g| c.item_seq > g) {
                         return Ok(());
@@ -187,7 +188,7 @@ impl Engine {
         if full_run && r.item_seq != 0 && active.def.triggers.on_change && self.superseded(&r) {
             return Ok(());
         }
-        let k = result_key(&r.rule, &r.resource_type, &r.resource_id);
+        let k = rule_result(&r.rule, &r.resource_type, &r.resource_id);
         if let Some(c) = plan.current(self, &k)? {
             if r.item_seq != 0 && c.item_seq > r.item_seq {
                 return Ok(());
@@ -233,7 +234,7 @@ impl Engine {
                 .record_derived(w.upserts, w.ended)
                 .await
                 .map_err(|e| EngineError::Record(e.to_string()))?;
-            self.log.apply_kv(&w.puts, &w.removes)?;
+            w.index.apply(&self.log)?;
             self.results.recount(&w.replaced, &w.added);
         }
         Ok(())
@@ -264,21 +265,21 @@ fn round_writes<'a>(
                 w.upserts
                     .push(compliance_observed(r, previous.as_ref(), &shown, &arn, &id));
                 w.replaced.extend(previous);
-                w.puts.push((
-                    k.clone(),
-                    serde_json::to_vec(r).map_err(|e| EngineError::Record(e.to_string()))?,
-                ));
-                w.puts.push((
-                    by_resource_key(&r.resource_type, &r.resource_id, &r.rule),
-                    Vec::new(),
-                ));
+                w.index.put(&RESULTS, k, &Lenient::new(r.clone()))?;
+                w.index.put(
+                    &BY_RESOURCE,
+                    &resource_rule(&r.resource_type, &r.resource_id, &r.rule),
+                    &Vec::new(),
+                )?;
                 w.added.push(r);
             }
             Action::End(r) => {
                 w.ended.push(compliance_key(r));
-                w.removes.push(k.clone());
-                w.removes
-                    .push(by_resource_key(&r.resource_type, &r.resource_id, &r.rule));
+                w.index.remove(&RESULTS, k);
+                w.index.remove(
+                    &BY_RESOURCE,
+                    &resource_rule(&r.resource_type, &r.resource_id, &r.rule),
+                );
                 w.replaced.extend(before.insert(k.clone(), None).flatten());
             }
         }

@@ -3,8 +3,9 @@
 
 use super::Outcome;
 use crate::engine::rules::Active;
-use crate::engine::{kv_json, Engine, EngineError, Result};
-use crate::item::{rule_prefix, ResultRecord};
+use crate::engine::{Engine, EngineError, Result};
+use crate::namespaces::{page_under, rule_results, LAST_RUN, PENDING, RESULTS};
+use driftlog_log::Batch;
 use driftlog_model::time::now_ms;
 use driftlog_model::{ConfigurationItem, ResourceKey, Seq, COMPLIANCE_TYPE};
 use std::collections::HashSet;
@@ -146,15 +147,15 @@ impl Engine {
     /// scope — only results judged from items up to the snapshot: newer ones came from
     /// the change loop meanwhile and stand.
     async fn end_unseen(&self, a: &Active, seen: &HashSet<u128>, snapshot_at: Seq) -> Result<()> {
-        let prefix = rule_prefix(&a.def.rule.name);
+        let under = rule_results(&a.def.rule.name);
         let mut after: Option<String> = None;
         loop {
-            let page = self.log.kv_page(&prefix, after.as_deref(), 1024)?;
+            let page = page_under(&RESULTS, &self.log, &under, after.as_deref(), 1024)?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             let gone: Vec<Outcome> = page
-                .iter()
-                .filter_map(|(_, v)| kv_json::<ResultRecord>(v))
+                .into_iter()
+                .filter_map(|(_, stored)| stored.into_value())
                 .filter(|r| {
                     let key =
                         ResourceKey::new(&r.account, &r.region, &r.resource_type, &r.resource_id);
@@ -189,19 +190,15 @@ impl Engine {
         ran: impl Iterator<Item = &'a Arc<Active>>,
         started: i64,
     ) -> Result<()> {
-        let mut puts = Vec::new();
+        let mut last_runs = Batch::default();
         for a in ran {
             let n = &a.def.rule.name;
             if self.store.get(n).is_some() {
-                puts.push((
-                    format!("rules/lastrun/{n}"),
-                    started.to_string().into_bytes(),
-                ));
+                last_runs.put(&LAST_RUN, n, &started)?;
             }
-            self.log
-                .remove_kv_if(&format!("rules/pending/{n}"), &a.generation.to_be_bytes())?;
+            PENDING.remove_if(&self.log, n, &a.generation)?;
         }
-        self.log.apply_kv(&puts, &[])?;
+        last_runs.apply(&self.log)?;
         Ok(())
     }
 }

@@ -1,47 +1,19 @@
 //! Retries of failed external invocations, as Lambda retries an asynchronous invocation:
-//! each failure is marked in the store (`rules/retry/…`, so a restart still retries it)
+//! each failure is marked in the store ([`RETRIES`], so a restart still retries it)
 //! and tried again later, waiting twice as long after each further failure.
 
 use crate::engine::rules::Active;
-use crate::engine::{kv_json, Engine, EngineError, Result};
+use crate::engine::{Engine, EngineError, Result};
+use crate::namespaces::{retry_mark, Lenient, Retry, RETRIES};
+use driftlog_log::Batch;
 use driftlog_model::time::now_ms;
 use driftlog_model::{ConfigurationItem, ResourceKey, Seq};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// A failed external invocation waiting to be tried again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Retry {
-    rule: String,
-    key: ResourceKey,
-    /// The item the last failed try judged: a failure on a newer one starts afresh.
-    #[serde(default)]
-    seq: Seq,
-    /// Failed tries so far.
-    failures: u32,
-    due_ms: i64,
-}
-
-/// Where `rule`'s retry marks are (all of them start with it).
-pub(super) fn retry_prefix(rule: &str) -> String {
-    format!("rules/retry/{rule}\u{1}")
-}
-
-fn retry_key(rule: &str, key: &ResourceKey) -> String {
-    format!(
-        "{}{}\u{1}{}\u{1}{}\u{1}{}",
-        retry_prefix(rule),
-        key.resource_type,
-        key.resource_id,
-        key.account,
-        key.region
-    )
-}
-
-/// Due retry marks of one rule: (mark key, mark value, the resource's latest item).
-type Due = Vec<(String, Vec<u8>, ConfigurationItem)>;
+/// Due retry marks of one rule: (mark key, the mark as read, the resource's latest item).
+type Due = Vec<(String, Lenient<Retry>, ConfigurationItem)>;
 
 impl Engine {
     /// Schedules a failed invocation's next try, or gives up after `retries`; a successful
@@ -53,14 +25,13 @@ impl Engine {
         rules: &BTreeMap<String, Arc<Active>>,
     ) -> Result<()> {
         let now = now_ms();
-        let mut puts = Vec::new();
-        let mut removes = Vec::new();
+        let mut batch = Batch::default();
         for (rule, key, failed_on) in retries {
-            let k = retry_key(&rule, &key);
-            let pending: Option<Retry> = self.log.get_kv(&k)?.and_then(|v| kv_json(&v));
+            let k = retry_mark(&rule, &key);
+            let pending: Option<Retry> = RETRIES.get(&self.log, &k)?.and_then(Lenient::into_value);
             let Some(seq) = failed_on.filter(|_| rules.contains_key(&rule)) else {
                 if pending.is_some() {
-                    removes.push(k);
+                    batch.remove(&RETRIES, &k);
                 }
                 continue;
             };
@@ -70,7 +41,7 @@ impl Engine {
             };
             if failures > self.settings.retries {
                 tracing::warn!(rule = %rule, resource = %key, failures, "External evaluator failed on every try; giving up until the resource changes or the rule runs again.");
-                removes.push(k);
+                batch.remove(&RETRIES, &k);
                 continue;
             }
             let wait = self
@@ -85,14 +56,9 @@ impl Engine {
                 failures,
                 due_ms,
             };
-            puts.push((
-                k,
-                serde_json::to_vec(&r).map_err(|e| EngineError::Record(e.to_string()))?,
-            ));
+            batch.put(&RETRIES, &k, &Lenient::new(r))?;
         }
-        if !puts.is_empty() || !removes.is_empty() {
-            self.log.apply_kv(&puts, &removes)?;
-        }
+        batch.apply(&self.log)?;
         Ok(())
     }
 
@@ -129,8 +95,8 @@ impl Engine {
             self.apply(outcomes, false).await?;
             // Neither failed again (rescheduled) nor succeeded (cleared): the rule no longer
             // judges the resource — nothing to retry.
-            for (k, v, _) in marks {
-                self.log.remove_kv_if(&k, &v)?;
+            for (k, mark, _) in marks {
+                RETRIES.remove_if(&self.log, &k, &mark)?;
             }
         }
         Ok(())
@@ -141,9 +107,9 @@ impl Engine {
     fn due_retries(&self) -> Result<BTreeMap<String, Due>> {
         let now = now_ms();
         let mut by_rule: BTreeMap<String, Due> = BTreeMap::new();
-        for (k, v) in self.log.kv_prefix("rules/retry/", usize::MAX)? {
-            let Some(r) = kv_json::<Retry>(&v) else {
-                self.log.remove_kv(&k)?;
+        for (k, mark) in RETRIES.all(&self.log)? {
+            let Some(r) = mark.value().cloned() else {
+                RETRIES.remove(&self.log, &k)?;
                 continue;
             };
             if r.due_ms > now {
@@ -155,9 +121,9 @@ impl Engine {
                 .is_some_and(|a| a.judge.external().is_some());
             let item = self.log.latest(&r.key)?.filter(|i| !i.status.is_deletion());
             match (judged, item) {
-                (true, Some(item)) => by_rule.entry(r.rule).or_default().push((k, v, item)),
+                (true, Some(item)) => by_rule.entry(r.rule).or_default().push((k, mark, item)),
                 _ => {
-                    self.log.remove_kv_if(&k, &v)?;
+                    RETRIES.remove_if(&self.log, &k, &mark)?;
                 }
             }
         }
