@@ -37,10 +37,17 @@ impl Tokens {
     /// # Errors
     /// The store could not be read or written, or the OS gave no randomness.
     pub fn open(log: &Log) -> Result<Self, String> {
-        if let Some(k) = TOKEN_KEY.get(log, "").map_err(|e| e.to_string())? {
-            if k.len() == 32 {
-                return Self::with_key(&k);
+        match TOKEN_KEY.get(log, "") {
+            Ok(Some(k)) if k.len() == 32 => return Self::with_key(&k),
+            Ok(_) => {}
+            // A key stored before namespaces had headers is 32 random bytes, which start
+            // with the header's magic byte once in 256 stores: such a key is replaced
+            // (tokens issued before are refused, as after a lost key), never a server that
+            // cannot start.
+            Err(e @ driftlog_log::Error::BadRecord { .. }) => {
+                tracing::warn!(error = %e, "The page-token key was unreadable; a new one is made.");
             }
+            Err(e) => return Err(e.to_string()),
         }
         let mut key = [0u8; 32];
         getrandom::getrandom(&mut key)
@@ -117,6 +124,28 @@ mod tests {
 
     fn tokens() -> Tokens {
         Tokens::with_key(&[7; 32]).unwrap()
+    }
+
+    /// postmortem: a key stored before namespaces had headers that starts with the header's
+    /// magic byte would have stopped the API from opening.
+    #[test]
+    fn an_old_key_that_looks_like_a_header_is_replaced_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), driftlog_log::LogOptions::default()).unwrap();
+        let mut old = [5u8; 32];
+        old[0] = 0xD1;
+        old[1] = 7;
+        log.put_kv("api/token_key", &old).unwrap();
+        let t = Tokens::open(&log).unwrap();
+        let a = t.issue("ListDiscoveredResources", "AWS::EC2::VPC", "vpc-1");
+        // The new key is kept: a restart reads the same one.
+        let again = Tokens::open(&log).unwrap();
+        assert_eq!(
+            again
+                .position("ListDiscoveredResources", "AWS::EC2::VPC", &a)
+                .unwrap(),
+            "vpc-1"
+        );
     }
 
     #[test]
