@@ -23,6 +23,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Items judged per batch of the change loop (one append of results per batch).
 const BATCH: usize = 1024;
@@ -77,6 +79,12 @@ struct FullRuns {
 /// The runner's own state: which full runs are due, whether retries are under way, and
 /// the one recording in progress.
 pub(super) struct Runner {
+    /// Every task the engine starts (full runs, retries, cleanups, the scheduler): the
+    /// change loop's end cancels and joins them, so the server's shutdown waits for them.
+    tasks: TaskTracker,
+    /// Cancels those tasks at their next await: a run cut short is resumed at the next
+    /// start (its pending mark stays), as after a crash.
+    cancel: CancellationToken,
     full_runs: Mutex<FullRuns>,
     /// True while a task retries failed external invocations.
     retrying: AtomicBool,
@@ -88,10 +96,34 @@ pub(super) struct Runner {
 impl Runner {
     pub(super) fn new() -> Self {
         Self {
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
             full_runs: Mutex::new(FullRuns::default()),
             retrying: AtomicBool::new(false),
             apply_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Runs `fut` as one of the engine's tasks until it ends or the engine stops.
+    pub(super) fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<Option<F::Output>>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => None,
+                out = fut => Some(out),
+            }
+        })
+    }
+
+    /// Cancels every task of the engine and waits until all have ended.
+    pub(super) async fn stop_tasks(&self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// True while a full run of `name` is queued or runs.
@@ -150,9 +182,9 @@ impl Engine {
             return Err(EngineError::Offline);
         }
         self.resume_unfinished()?;
-        let scheduler = self.spawn_scheduler(stop.clone());
+        self.spawn_scheduler(stop.clone());
         let Some(mut cursor) = self.open_cursor(&mut stop).await else {
-            scheduler.abort();
+            self.runner.stop_tasks().await;
             return Ok(());
         };
         let mut water = self.log.subscribe_watermark();
@@ -180,7 +212,7 @@ impl Engine {
                 _ = stop.changed() => {}
             }
         };
-        scheduler.abort();
+        self.runner.stop_tasks().await;
         result
     }
 
@@ -198,12 +230,9 @@ impl Engine {
 
     /// Starts the task that looks for due periodic rules every `periodic_check` and
     /// retries failed invocations as soon as due (every `retry_after` at most).
-    fn spawn_scheduler(
-        self: &Arc<Self>,
-        mut stop: watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<()> {
+    fn spawn_scheduler(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
         let me = self.clone();
-        tokio::spawn(async move {
+        self.runner.spawn(async move {
             let tick = me
                 .settings
                 .periodic_check
@@ -224,7 +253,7 @@ impl Engine {
                     break;
                 }
             }
-        })
+        });
     }
 
     /// The change loop's cursor; on the first start, the log's end (resources recorded so
@@ -331,7 +360,7 @@ impl Engine {
     /// until that is done, so a failure is taken up again at the next start.
     pub(super) fn spawn_clean_deleted(self: &Arc<Self>, name: String, just_deleted: bool) {
         let me = self.clone();
-        tokio::spawn(async move {
+        self.runner.spawn(async move {
             if let Err(e) = me.clean_deleted(&name).await {
                 if just_deleted {
                     tracing::warn!(rule = %name, error = %e, "Cleaning a deleted rule's results failed; retried at next start.");

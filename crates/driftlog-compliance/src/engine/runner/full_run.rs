@@ -25,19 +25,23 @@ impl Engine {
             return;
         }
         let me = self.clone();
-        tokio::spawn(async move {
+        self.runner.spawn(async move {
             while let Some(names) = me.runner.next_round() {
                 let t0 = std::time::Instant::now();
                 // Its own task: a panic in a rule ends this run, not the runner.
                 let run = {
-                    let (me, names) = (me.clone(), names.clone());
-                    tokio::spawn(async move { me.full_run(&names, why).await })
+                    let (run_me, names) = (me.clone(), names.clone());
+                    me.runner
+                        .spawn(async move { run_me.full_run(&names, why).await })
                 };
                 match run.await {
-                    Ok(Ok(n)) => {
+                    Ok(None) => {
+                        tracing::debug!(rules = ?names, why, "Full evaluation stopped with the server; resumed at the next start.")
+                    }
+                    Ok(Some(Ok(n))) => {
                         tracing::info!(rules = ?names, why, items = n, ms = t0.elapsed().as_millis() as u64, "Rules evaluated over the inventory.")
                     }
-                    Ok(Err(e)) => {
+                    Ok(Some(Err(e))) => {
                         tracing::warn!(rules = ?names, why, error = %e, "Full evaluation failed.")
                     }
                     Err(e) => {

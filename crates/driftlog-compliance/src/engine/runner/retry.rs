@@ -71,7 +71,7 @@ impl Engine {
             return;
         }
         let me = self.clone();
-        tokio::spawn(async move {
+        self.runner.spawn(async move {
             if let Err(e) = me.retry_due().await {
                 tracing::warn!(error = %e, "Retrying failed external evaluations failed; tried again later.");
             }
