@@ -13,7 +13,6 @@
 //! derived: written after the item is appended, and compared with each new verdict, so a
 //! replay after a crash writes what was missing.
 
-use crate::namespaces;
 use driftlog_model::time::iso_ms;
 use driftlog_model::{Observed, ResourceKey, COMPLIANCE_TYPE};
 use driftlog_rules::Compliance;
@@ -54,41 +53,6 @@ pub struct ResultRecord {
     /// recorded there, as AWS records it in the rule's region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place_region: Option<String>,
-}
-
-/// Index key of a rule's result for one resource.
-pub fn result_key(rule: &str, resource_type: &str, resource_id: &str) -> String {
-    namespaces::store_key(
-        &namespaces::RESULTS,
-        &namespaces::rule_result(rule, resource_type, resource_id),
-    )
-}
-
-/// Prefix of all results of a rule.
-pub fn rule_prefix(rule: &str) -> String {
-    namespaces::store_key(&namespaces::RESULTS, &namespaces::rule_results(rule))
-}
-
-/// Index key listing a resource's rules.
-pub fn by_resource_key(resource_type: &str, resource_id: &str, rule: &str) -> String {
-    namespaces::store_key(
-        &namespaces::BY_RESOURCE,
-        &namespaces::resource_rule(resource_type, resource_id, rule),
-    )
-}
-
-/// Prefix of a resource's entries in the by-resource index (`None`: every resource of the
-/// type, or every resource).
-pub fn by_resource_prefix(resource_type: Option<&str>, resource_id: Option<&str>) -> String {
-    namespaces::store_key(
-        &namespaces::BY_RESOURCE,
-        &namespaces::resource_rules(resource_type, resource_id),
-    )
-}
-
-/// Splits a by-resource index key into type, id and rule.
-pub fn parse_by_resource_key(key: &str) -> Option<(&str, &str, &str)> {
-    namespaces::parse_resource_rule(namespaces::key_in(&namespaces::BY_RESOURCE, key)?)
 }
 
 /// The log key of `rule`'s compliance item for the resource `key`: in the resource's
@@ -251,11 +215,12 @@ mod tests {
 
     #[test]
     fn index_keys_round_trip() {
-        let k = by_resource_key("AWS::S3::Bucket", "b", "rule one");
+        use crate::namespaces::{parse_resource_rule, resource_rule, rule_result, rule_results};
+        let k = resource_rule("AWS::S3::Bucket", "b", "rule one");
         assert_eq!(
-            parse_by_resource_key(&k),
+            parse_resource_rule(&k),
             Some(("AWS::S3::Bucket", "b", "rule one"))
         );
-        assert!(result_key("r", "t", "i").starts_with(&rule_prefix("r")));
+        assert!(rule_result("r", "t", "i").starts_with(&rule_results("r")));
     }
 }

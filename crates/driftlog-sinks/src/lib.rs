@@ -24,7 +24,6 @@
 
 mod aws;
 mod channel;
-mod namespaces;
 mod nats;
 mod runner;
 mod sns;
@@ -87,3 +86,8 @@ pub mod status {
     /// Nothing was attempted yet (AWS's spelling for delivery, with the underscore).
     pub const NOT_APPLICABLE: &str = "Not_Applicable";
 }
+
+/// The key of a namespace that holds one record (the prefix is the whole key). `len`,
+/// `page` and `all` are never used on those: their prefix can be the start of other keys
+/// (`delivery_events` of `delivery_events/…`).
+pub(crate) const ONE: &str = "";

@@ -4,14 +4,15 @@
 //! `SnapshotRequired`, waking on commits) is `driftlog-subscribe`'s, tested there once;
 //! retries, holding while the store has failed, and the status are the sink's.
 
-use crate::namespaces::{ONE, SINK_BOARD};
 use crate::store::{error_code, DeliveryStore};
+use crate::ONE;
 use crate::{Message, SendError, Transport};
 use driftlog_deliver::{
     change_notification, change_subject, compliance_change_notification, compliance_subject, gzip,
     oversized_key, oversized_notification, KeyParts, SNS_ENVELOPE_BYTES, SNS_MAX_MESSAGE_BYTES,
 };
 use driftlog_log::Log;
+use driftlog_log::Namespace;
 use driftlog_model::time::now_ms;
 use driftlog_model::{ConfigurationItem, Filter, Seq};
 use driftlog_subscribe::{Batch, ReadError, Reader, Start};
@@ -20,6 +21,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Every sink's status as this process last saw it (a JSON list of [`SinkStatus`]), so
+/// `driftlog sinks` answers when no server runs. For display only (the flushed cursor is the
+/// truth): a refused write is counted, not returned.
+pub(crate) const SINK_BOARD: Namespace<Vec<SinkStatus>> = Namespace::new("sink_status", 1);
 
 /// Where a sink seen for the first time starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

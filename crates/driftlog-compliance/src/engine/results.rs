@@ -157,7 +157,7 @@ impl Results {
     }
 
     /// A rule's results of `types` that `keep` takes, one page: `(results, next key)`.
-    /// The keys are whole index keys ([`crate::item::result_key`]), as the API's page
+    /// The keys are whole index keys (`rules/res/<rule>␁<type>␁<id>`), as the API's page
     /// tokens have always carried them; one that is not a result's ends the pages.
     pub(super) fn page_where(
         &self,
@@ -217,7 +217,7 @@ impl Results {
 
     /// Evaluated resources in (type, id) order, one page, each with its results; the
     /// by-resource index is walked so a resource's results come together. The keys are
-    /// whole index keys ([`crate::item::by_resource_key`]), as the API's page tokens have
+    /// whole index keys (`rules/byres/<type>␁<id>␁<rule>`), as the API's page tokens have
     /// always carried them; one that is not of the index ends the pages.
     #[allow(
         clippy::type_complexity,

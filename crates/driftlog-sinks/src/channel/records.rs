@@ -1,21 +1,15 @@
-//! Every side record this crate keeps in the store, declared once: what the delivery
-//! channel and the sinks remember between runs besides the sinks' cursors (those are the
-//! log's cursor tree, `sink/<name>`, not side records).
+//! Every side record the delivery channel keeps in the store, declared once: what it
+//! remembers between runs. (The sink board is the runner's; sinks' cursors are the log's
+//! cursor tree, `sink/<name>`, not side records.)
 //!
 //! The keys are the ones earlier versions wrote, byte for byte, and each encoding reads the
 //! records those versions wrote without a header (JSON as JSON, times as 8 big-endian
 //! bytes), so a store keeps working across the upgrade. A singleton record is its
 //! namespace's prefix alone, under the key [`ONE`]; only the outbox holds many records.
 
-use crate::channel::{DeliveryStatus, Event, HistoryDone, HistoryRun};
-use crate::runner::SinkStatus;
+use super::{DeliveryStatus, Event, HistoryDone, HistoryRun};
 use driftlog_log::namespace::BigEndian;
 use driftlog_log::Namespace;
-
-/// The key of a namespace that holds one record (the prefix is the whole key). `len`,
-/// `page` and `all` are never used on those: their prefix can be the start of other keys
-/// (`delivery_events` of `delivery_events/…`).
-pub(crate) const ONE: &str = "";
 
 /// The delivery channel's `DescribeDeliveryChannelStatus` (JSON [`DeliveryStatus`]), saved
 /// at every change so `driftlog sinks` shows it without a server and a restart continues
@@ -40,7 +34,7 @@ pub(crate) const SNAPSHOT_LAST: Namespace<i64, BigEndian> =
     Namespace::new("delivery_snapshot_last_ms", 1);
 
 /// Delivery events waiting for the channel's SNS topic (JSON [`Event`]), one record each
-/// under a 20-digit number ([`crate::channel::event_key`]) so they sort in queueing order
+/// under a 20-digit number ([`super::event_key`]) so they sort in queueing order
 /// and queueing or publishing one never rewrites the rest.
 pub(crate) const OUTBOX: Namespace<Event> = Namespace::new("delivery_events/", 1);
 
@@ -48,8 +42,3 @@ pub(crate) const OUTBOX: Namespace<Event> = Namespace::new("delivery_events/", 1
 /// Only read (and removed) when the channel opens, which moves it into [`OUTBOX`]; never
 /// written.
 pub(crate) const OLD_OUTBOX: Namespace<Vec<Event>> = Namespace::new("delivery_events", 1);
-
-/// Every sink's status as this process last saw it (a JSON list of [`SinkStatus`]), so
-/// `driftlog sinks` answers when no server runs. For display only (the flushed cursor is the
-/// truth): a refused write is counted, not returned.
-pub(crate) const SINK_BOARD: Namespace<Vec<SinkStatus>> = Namespace::new("sink_status", 1);

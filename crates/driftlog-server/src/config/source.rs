@@ -1,0 +1,201 @@
+//! `[source]`, `[source.aws]` and `[source.sim]`: where resources come from.
+
+use super::*;
+
+/// `[source]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// Source kind.
+    pub kind: SourceKind,
+    /// `[source.sim]`.
+    pub sim: SimSection,
+    /// `[source.aws]`.
+    pub aws: AwsSection,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            kind: SourceKind::Sim,
+            sim: SimSection::default(),
+            aws: AwsSection::default(),
+        }
+    }
+}
+
+/// `[source.aws]`: how to reach AWS; see [`driftlog_aws::AwsSettings`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSection {
+    /// Named profile, "" for the standard chain.
+    pub profile: String,
+    /// Regions, `["all"]`, or empty for the chain's region.
+    pub regions: Vec<String>,
+    /// Record the credentials' own account.
+    pub record_own_account: bool,
+    /// Its id, "" to ask STS.
+    pub account_id: String,
+    /// Accounts reached by assume-role.
+    pub assume_roles: Vec<AssumeRoleEntry>,
+    /// Attempts per call.
+    pub max_attempts: u32,
+    /// Timeout per call attempt.
+    #[serde(deserialize_with = "duration")]
+    pub call_timeout: Duration,
+    /// `[source.aws.endpoints]`.
+    pub endpoints: EndpointsSection,
+    /// `[source.aws.rate_limits]`.
+    pub rate_limits: RateLimitsSection,
+}
+
+impl Default for AwsSection {
+    fn default() -> Self {
+        Self {
+            profile: String::new(),
+            regions: Vec::new(),
+            record_own_account: true,
+            account_id: String::new(),
+            assume_roles: Vec::new(),
+            max_attempts: 5,
+            call_timeout: Duration::from_secs(30),
+            endpoints: EndpointsSection::default(),
+            rate_limits: RateLimitsSection::default(),
+        }
+    }
+}
+
+/// One entry of `source.aws.assume_roles`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssumeRoleEntry {
+    /// The role in the other account.
+    pub role_arn: String,
+    /// External id, "" for none.
+    #[serde(default)]
+    pub external_id: String,
+    /// Session name.
+    #[serde(default = "default_session_name")]
+    pub session_name: String,
+}
+
+fn default_session_name() -> String {
+    "driftlog".to_string()
+}
+
+/// `[source.aws.endpoints]`; "" = AWS's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointsSection {
+    /// Every service.
+    pub all: String,
+    /// EC2.
+    pub ec2: String,
+    /// IAM.
+    pub iam: String,
+    /// S3.
+    pub s3: String,
+    /// STS.
+    pub sts: String,
+}
+
+/// `[source.aws.rate_limits]`, requests per second.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsSection {
+    /// EC2, per account and region.
+    pub ec2: f64,
+    /// IAM, per account.
+    pub iam: f64,
+    /// S3, per account and region.
+    pub s3: f64,
+}
+
+impl Default for RateLimitsSection {
+    fn default() -> Self {
+        let d = driftlog_aws::RateLimits::default();
+        Self {
+            ec2: d.ec2,
+            iam: d.iam,
+            s3: d.s3,
+        }
+    }
+}
+
+impl AwsSection {
+    /// The settings the AWS source takes.
+    pub fn settings(&self) -> driftlog_aws::AwsSettings {
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        driftlog_aws::AwsSettings {
+            profile: opt(&self.profile),
+            regions: self.regions.clone(),
+            record_own_account: self.record_own_account,
+            account_id: opt(&self.account_id),
+            assume_roles: self
+                .assume_roles
+                .iter()
+                .map(|r| driftlog_aws::AssumeRole {
+                    role_arn: r.role_arn.clone(),
+                    external_id: opt(&r.external_id),
+                    session_name: r.session_name.clone(),
+                })
+                .collect(),
+            endpoints: driftlog_aws::Endpoints {
+                all: opt(&self.endpoints.all),
+                ec2: opt(&self.endpoints.ec2),
+                iam: opt(&self.endpoints.iam),
+                s3: opt(&self.endpoints.s3),
+                sts: opt(&self.endpoints.sts),
+            },
+            max_attempts: self.max_attempts,
+            call_timeout: self.call_timeout,
+            rate_limits: driftlog_aws::RateLimits {
+                ec2: self.rate_limits.ec2,
+                iam: self.rate_limits.iam,
+                s3: self.rate_limits.s3,
+            },
+        }
+    }
+}
+
+/// The kinds of source.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The simulated estate.
+    Sim,
+    /// Real AWS accounts (or an AWS-compatible server) through the SDK.
+    Aws,
+}
+
+/// `[source.sim]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimSection {
+    /// Seed.
+    pub seed: u64,
+    /// Accounts.
+    pub accounts: usize,
+    /// Regions.
+    pub regions: Vec<String>,
+    /// Approximate resource count.
+    pub resources: usize,
+    /// Churn per tick.
+    pub churn: f64,
+    /// Tick interval.
+    #[serde(deserialize_with = "duration")]
+    pub tick_interval: Duration,
+}
+
+impl Default for SimSection {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            accounts: 2,
+            regions: vec!["eu-west-1".into(), "us-east-1".into()],
+            resources: 2000,
+            churn: 0.01,
+            tick_interval: Duration::from_secs(30),
+        }
+    }
+}
