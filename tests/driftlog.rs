@@ -18,3 +18,9 @@ mod e2e;
 mod grpc;
 mod rules;
 mod rules_api;
+
+/// The binary's rendering (`crates/driftlog/render.rs`) with its unit tests, compiled here:
+/// the binary has no test target of its own (one more would link the AWS SDK again).
+#[allow(dead_code, reason = "only the rendering's own tests use it here")]
+#[path = "../crates/driftlog/render.rs"]
+mod render;

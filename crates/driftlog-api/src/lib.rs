@@ -189,3 +189,9 @@ impl ConfigApi {
 
 /// A random version-4 UUID (request ids, recorder ids): the generator of snapshot ids.
 pub(crate) use driftlog_sinks::new_snapshot_id as uuid_v4;
+
+/// Tests over the whole API (a test binary of their own would link the AWS SDK again).
+#[cfg(test)]
+mod tests {
+    mod rules_regions;
+}

@@ -9,7 +9,7 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use driftlog_api::{
+use crate::{
     ApiResult, ApiSettings, Auth, Caller, ChannelDef, ConfigApi, DeliveryControl, Initial, Input,
 };
 use driftlog_compliance::{Engine, EngineSettings};
