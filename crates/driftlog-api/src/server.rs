@@ -22,6 +22,37 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// How long a client may take to send its body: a slow client cannot pin a task.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How much of a body over [`MAX_BODY_BYTES`] is read and discarded before the answer: a
+/// client writes its whole body before it reads, and a connection closed under it turns
+/// the 413 into a broken pipe. Past this, the connection is cut.
+const DRAIN_BYTES: usize = 16 << 20;
+
+/// The body, at most [`MAX_BODY_BYTES`]; a larger one (read on, discarded, up to
+/// [`DRAIN_BYTES`]) or a cut-off one is `Err`.
+async fn read_body(body: axum::body::Body) -> Result<bytes::Bytes, ()> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return Err(()) };
+        let Ok(data) = frame.into_data() else {
+            continue; // Trailers.
+        };
+        total += data.len();
+        if total <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        } else if total > DRAIN_BYTES {
+            return Err(());
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        Err(())
+    } else {
+        Ok(buf.freeze())
+    }
+}
+
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "StarlingDoveService.";
 
@@ -105,9 +136,7 @@ async fn handle(State(api): State<Arc<ConfigApi>>, req: Request) -> Response {
             status: StatusCode::NOT_FOUND,
         });
     }
-    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
-        .await
-    {
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, read_body(body)).await {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => {
             return error(&ApiError {
