@@ -605,7 +605,8 @@ fn issue_13_put_recorder_daily_is_applied_to_the_running_recorder() {
             .unwrap()
     };
     let status = || json_lines(&q(&["status", "--json"])).remove(0);
-    let mut server = serve_logging(&cfg, &dir.path().join("serve.log"));
+    // In-process: nothing here needs a process of its own.
+    let server = crate::support::server::start(&cfg);
     wait("first discovery and some updates", 120, || {
         live(&q).is_some_and(|v| v["watermark"].as_u64() > Some(450))
     });
@@ -659,7 +660,8 @@ fn issue_13_put_recorder_daily_is_applied_to_the_running_recorder() {
     assert!(saved > 0, "{stats}");
     let text = String::from_utf8(q(&["stats"]).stdout).unwrap();
     assert!(text.contains("items DAILY recording saved"), "{text}");
-    assert!(interrupt(&mut server, 60).success());
+    let stopped = server.stop();
+    assert!(stopped.is_ok(), "serve stops cleanly: {stopped:?}");
     let log = Log::open(data.join("store"), LogOptions::default()).unwrap();
     let (items, _) = log
         .read_range(mark, usize::MAX, &Filter::default())
