@@ -5,7 +5,7 @@ use crate::render::Printer;
 use anyhow::{bail, Context, Result};
 use driftlog_log::Log;
 use driftlog_server::protocol::{item_answer, FilterSpec, Request, TailArgs};
-use driftlog_subscribe::{resolve_start, Start};
+use driftlog_subscribe::{Reader, Start};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -71,8 +71,9 @@ pub fn remote(stream: UnixStream, req: &Request, printer: &mut Printer) -> Resul
 }
 
 /// Tails a store opened by this process (no server running, so nothing new will come):
-/// prints what the log holds after the start and exits. A durable cursor still moves, so a
-/// later tail of the same name resumes after what was printed here.
+/// prints what the log holds after the start and exits. Read through the house's one cursor
+/// loop: a durable cursor moves past each item printed, so a later tail of the same name
+/// resumes after what was printed.
 pub async fn local_tail(
     log: Arc<Log>,
     filter: FilterSpec,
@@ -80,25 +81,17 @@ pub async fn local_tail(
     limit: Option<u64>,
     printer: &mut Printer,
 ) -> Result<()> {
-    let filter = filter.to_filter()?;
-    let (mut cursor, durable) = resolve_start(&log, &start)?;
+    let mut reader = Reader::open(log, filter.to_filter()?, start)?;
     let mut n = 0;
-    loop {
-        let (items, last) = log.read_range(cursor, 256, &filter)?;
-        for ci in &items {
+    while let Some(batch) = reader.read().await? {
+        for ci in &batch.items {
             printer.print_answer(item_answer(ci)?)?;
-            if let Some(name) = &durable {
-                log.set_cursor(name, ci.seq)?;
-            }
+            reader.ack(ci.seq)?;
             n += 1;
             if limit.is_some_and(|l| n >= l) {
                 return printer.finish();
             }
         }
-        if last == cursor {
-            break;
-        }
-        cursor = last;
     }
     printer.finish()
 }

@@ -15,7 +15,7 @@ use crate::def::RuleDef;
 use crate::item::{ResultRecord, SEP};
 use crate::RuleStatus;
 use driftlog_log::namespace::{BigEndian, Bytes, Encoding, Json};
-use driftlog_log::{Log, Namespace};
+use driftlog_log::Namespace;
 use driftlog_model::{ResourceKey, Seq};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -145,57 +145,6 @@ pub(crate) fn key_in<'a, V, E: Encoding<V>>(ns: &Namespace<V, E>, key: &'a str) 
     key.strip_prefix(ns.name())
 }
 
-/// Records read per step of [`page_under`]: a step may read this many records past the
-/// range, so small enough to cost little, large enough to page in few steps.
-const STEP: usize = 256;
-
-/// Up to `max` records of `ns` whose keys start with `under`, in key order: after `after`
-/// when given (a page goes on from its last key), else from the first. A scan from `after`
-/// ends at the first key not under `under`, as a range of keys always did.
-///
-/// # Errors
-/// As [`Namespace::page`].
-pub(crate) fn page_under<V, E: Encoding<V>>(
-    ns: &Namespace<V, E>,
-    log: &Log,
-    under: &str,
-    after: Option<&str>,
-    max: usize,
-) -> driftlog_log::Result<Vec<(String, V)>> {
-    // From the first key: after `under` less its last character, which sorts before every
-    // key that starts with `under`; keys between the two (none, as the last character is
-    // `SEP` and no key holds a NUL) are passed over.
-    let (mut cursor, mut before_range) = match after {
-        Some(a) => (Some(a.to_string()), false),
-        None => (
-            under
-                .char_indices()
-                .next_back()
-                .map(|(i, _)| under[..i].to_string()),
-            true,
-        ),
-    };
-    let mut out = Vec::new();
-    while out.len() < max {
-        let want = (max - out.len()).min(STEP);
-        let page = ns.page(log, cursor.as_deref(), want)?;
-        let ended = page.len() < want;
-        cursor = page.last().map(|(k, _)| k.clone());
-        for (k, v) in page {
-            if k.starts_with(under) {
-                before_range = false;
-                out.push((k, v));
-            } else if !(before_range && k.as_str() < under) {
-                return Ok(out);
-            }
-        }
-        if ended {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 /// A JSON record as this version reads it: its value when it parses, and the bytes it was
 /// read from, so a compare-and-swap ([`Namespace::remove_if`]) matches the record exactly as
 /// stored, whether this version can parse it or not.
@@ -255,7 +204,7 @@ impl<T: Serialize + DeserializeOwned> Encoding<Lenient<T>> for LenientJson {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
     use super::*;
-    use driftlog_log::LogOptions;
+    use driftlog_log::{Log, LogOptions};
 
     fn log() -> (tempfile::TempDir, Log) {
         let dir = tempfile::tempdir().unwrap();
@@ -372,35 +321,33 @@ mod tests {
             }
         }
         let under = resource_rules(Some("b"), None);
-        let all = page_under(&BY_RESOURCE, &log, &under, None, usize::MAX).unwrap();
+        let all = BY_RESOURCE
+            .page_under(&log, &under, None, usize::MAX)
+            .unwrap();
         assert_eq!(all.len(), 300);
         assert!(all.iter().all(|(k, _)| k.starts_with("b\u{1}")));
-        let first = page_under(&BY_RESOURCE, &log, &under, None, 10).unwrap();
+        let first = BY_RESOURCE.page_under(&log, &under, None, 10).unwrap();
         assert_eq!(first.len(), 10);
-        let rest = page_under(
-            &BY_RESOURCE,
-            &log,
-            &under,
-            first.last().map(|(k, _)| k.as_str()),
-            usize::MAX,
-        )
-        .unwrap();
+        let rest = BY_RESOURCE
+            .page_under(
+                &log,
+                &under,
+                first.last().map(|(k, _)| k.as_str()),
+                usize::MAX,
+            )
+            .unwrap();
         assert_eq!(rest.len(), 290);
         assert_eq!(rest[0].0, resource_rule("b", "010", "r"));
         let last = &all[299].0;
-        assert!(page_under(&BY_RESOURCE, &log, &under, Some(last), 1)
+        assert!(BY_RESOURCE
+            .page_under(&log, &under, Some(last), 1)
             .unwrap()
             .is_empty());
-        let everything = page_under(&BY_RESOURCE, &log, "", None, usize::MAX).unwrap();
+        let everything = BY_RESOURCE.page_under(&log, "", None, usize::MAX).unwrap();
         assert_eq!(everything.len(), 1200);
-        assert!(page_under(
-            &BY_RESOURCE,
-            &log,
-            &resource_rules(Some("z"), None),
-            None,
-            5
-        )
-        .unwrap()
-        .is_empty());
+        assert!(BY_RESOURCE
+            .page_under(&log, &resource_rules(Some("z"), None), None, 5)
+            .unwrap()
+            .is_empty());
     }
 }

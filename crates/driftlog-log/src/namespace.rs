@@ -204,8 +204,23 @@ impl<V, E: Encoding<V>> Namespace<V, E> {
     /// [`Error::Storage`] when sled fails; [`Error::BadRecord`] for a record that cannot be
     /// decoded.
     pub fn page(&self, log: &Log, after: Option<&str>, max: usize) -> Result<Vec<(String, V)>> {
+        self.page_under(log, "", after, max)
+    }
+
+    /// As [`Namespace::page`], only the keys that start with `under` (one rule's results,
+    /// one resource's entries): a range of the store's keys, read as one.
+    ///
+    /// # Errors
+    /// As [`Namespace::page`].
+    pub fn page_under(
+        &self,
+        log: &Log,
+        under: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<(String, V)>> {
         let after = after.map(|a| self.key(a));
-        log.kv_page(self.prefix, after.as_deref(), max)?
+        log.kv_page(&self.key(under), after.as_deref(), max)?
             .into_iter()
             .map(|(k, b)| {
                 let key = k[self.prefix.len()..].to_string();

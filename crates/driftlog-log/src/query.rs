@@ -346,13 +346,7 @@ impl Log {
         filter: &Filter,
     ) -> Result<(Vec<ConfigurationItem>, Seq)> {
         let w = self.watermark();
-        let oldest = self.oldest();
-        if after.saturating_add(1) < oldest {
-            return Err(Error::SnapshotRequired {
-                requested: after.saturating_add(1),
-                oldest,
-            });
-        }
+        self.ensure_held(after)?;
         let mut out = Vec::new();
         let mut last = after;
         if after >= w {
@@ -366,7 +360,7 @@ impl Log {
                     continue;
                 }
                 if seq > w || out.len() >= max {
-                    self.check_not_truncated(after)?;
+                    self.ensure_held(after)?;
                     return Ok((out, last));
                 }
                 last = seq;
@@ -386,12 +380,17 @@ impl Log {
                 }
             }
         }
-        self.check_not_truncated(after)?;
+        self.ensure_held(after)?;
         Ok((out, last))
     }
 
-    /// Retention may have dropped frames while we read: then what we read may have a gap.
-    fn check_not_truncated(&self, after: Seq) -> Result<()> {
+    /// [`Error::SnapshotRequired`] unless the item after `after` is still held: retention
+    /// dropped what a reader there has not read (also checked after a read, since frames
+    /// may be dropped while it runs), and reading on would be a silent gap.
+    ///
+    /// # Errors
+    /// [`Error::SnapshotRequired`].
+    pub fn ensure_held(&self, after: Seq) -> Result<()> {
         let oldest = self.oldest();
         if after.saturating_add(1) < oldest {
             return Err(Error::SnapshotRequired {

@@ -93,29 +93,12 @@ async fn handle(b: Arc<Reach>, stream: UnixStream, stop: watch::Receiver<bool>) 
         ..
     }) = req
     {
-        let filter = match filter.to_filter() {
-            Ok(f) => f,
-            Err(e) => {
-                let msg = json!({"error": e.to_string()}).to_string() + "\n";
-                wr.write_all(msg.as_bytes()).await?;
-                return Ok(());
-            }
-        };
         let durable_name = durable.clone();
-        let from = match TailFrom::parse(&from, crate::protocol::now()) {
-            Ok(f) => f,
-            Err(e) => {
-                let msg = json!({"error": e.to_string()}).to_string() + "\n";
-                wr.write_all(msg.as_bytes()).await?;
-                return Ok(());
-            }
-        };
-        let start = tail_start(from, durable);
-        let sub = match subscribe(b.log().clone(), filter, start) {
+        let sub = match open_tail(b.log(), &filter, &from, durable) {
             Ok(s) => s,
             Err(e) => {
-                let msg = json!({"error": e.to_string()}).to_string() + "\n";
-                wr.write_all(msg.as_bytes()).await?;
+                let msg = json!({"error": crate::report(&e), "code": e.code()}).to_string();
+                wr.write_all((msg + "\n").as_bytes()).await?;
                 return Ok(());
             }
         };
@@ -198,6 +181,19 @@ async fn handle(b: Arc<Reach>, stream: UnixStream, stop: watch::Receiver<bool>) 
     })
     .await??;
     Ok(())
+}
+
+/// The subscription a tail request asks for.
+fn open_tail(
+    log: &Arc<Log>,
+    filter: &crate::protocol::FilterSpec,
+    from: &str,
+    durable: Option<String>,
+) -> Result<driftlog_subscribe::Subscription> {
+    let from = TailFrom::parse(from, crate::protocol::now())?;
+    // A start the log cannot serve (SnapshotRequired) is said as the log says it.
+    subscribe(log.clone(), filter.to_filter()?, tail_start(from, durable))
+        .map_err(crate::Error::invalid)
 }
 
 struct DurableAcker {

@@ -70,7 +70,7 @@ impl Reader {
     /// cursor cannot be read or stored.
     pub fn open(log: Arc<Log>, filter: Filter, start: Start) -> Result<Self> {
         let (after, durable) = resolve_start(&log, &start)?;
-        check_held(&log, after)?;
+        log.ensure_held(after)?;
         if let Some(name) = &durable {
             if log.cursor(name)?.is_none() {
                 log.set_cursor(name, after)?;
@@ -173,16 +173,4 @@ impl Reader {
             None => Ok(()),
         }
     }
-}
-
-/// [`Error::SnapshotRequired`] when the item after `after` is no longer held.
-fn check_held(log: &Log, after: Seq) -> Result<()> {
-    let oldest = log.oldest();
-    if after.saturating_add(1) < oldest {
-        return Err(Error::SnapshotRequired {
-            requested: after.saturating_add(1),
-            oldest,
-        });
-    }
-    Ok(())
 }

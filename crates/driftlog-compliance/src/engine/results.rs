@@ -7,8 +7,8 @@
 use super::Result;
 use crate::item::ResultRecord;
 use crate::namespaces::{
-    key_in, page_under, parse_resource_rule, resource_rules, rule_result, rule_results, store_key,
-    Lenient, BY_RESOURCE, RESULTS, STATUSES,
+    key_in, parse_resource_rule, resource_rules, rule_result, rule_results, store_key, Lenient,
+    BY_RESOURCE, RESULTS, STATUSES,
 };
 use driftlog_log::Log;
 use driftlog_rules::Compliance;
@@ -177,7 +177,7 @@ impl Results {
             None => None,
         };
         loop {
-            let page = page_under(&RESULTS, &self.log, &under, cursor.as_deref(), 512)?;
+            let page = RESULTS.page_under(&self.log, &under, cursor.as_deref(), 512)?;
             if page.is_empty() {
                 return Ok((out, None));
             }
@@ -186,8 +186,9 @@ impl Results {
                     if (types.is_empty() || types.contains(&r.compliance)) && keep(&r) {
                         out.push(r);
                         if out.len() == limit {
-                            let more =
-                                !page_under(&RESULTS, &self.log, &under, Some(&k), 1)?.is_empty();
+                            let more = !RESULTS
+                                .page_under(&self.log, &under, Some(&k), 1)?
+                                .is_empty();
                             return Ok((out, more.then(|| store_key(&RESULTS, &k))));
                         }
                     }
@@ -205,7 +206,7 @@ impl Results {
     ) -> Result<Vec<ResultRecord>> {
         let mut out = Vec::new();
         let under = resource_rules(Some(resource_type), Some(resource_id));
-        for (k, _) in page_under(&BY_RESOURCE, &self.log, &under, None, usize::MAX)? {
+        for (k, _) in BY_RESOURCE.page_under(&self.log, &under, None, usize::MAX)? {
             if let Some((t, id, rule)) = parse_resource_rule(&k) {
                 if let Some(r) = self.stored(&rule_result(rule, t, id))? {
                     out.push(r);
@@ -252,7 +253,7 @@ impl Results {
             Some(last)
         };
         loop {
-            let page = page_under(&BY_RESOURCE, &self.log, &under, cursor.as_deref(), 512)?;
+            let page = BY_RESOURCE.page_under(&self.log, &under, cursor.as_deref(), 512)?;
             if page.is_empty() {
                 flush(current.take(), &mut out, &mut keep);
                 return Ok((out, None));

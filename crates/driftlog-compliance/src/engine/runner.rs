@@ -12,8 +12,8 @@ use super::{Engine, EngineError, Result};
 use crate::def::frequency_ms;
 use crate::item::ResultRecord;
 use crate::namespaces::{
-    page_under, rule_results, rule_retries, CHANGES_CURSOR, DELETING, LAST_RUN, PENDING, RESULTS,
-    RETRIES, STATUSES,
+    rule_results, rule_retries, CHANGES_CURSOR, DELETING, LAST_RUN, PENDING, RESULTS, RETRIES,
+    STATUSES,
 };
 use driftlog_log::Batch;
 use driftlog_model::time::now_ms;
@@ -380,7 +380,7 @@ impl Engine {
                 // rule's results.
                 return Ok(());
             }
-            let page = page_under(&RESULTS, &self.log, &under, None, 1024)?;
+            let page = RESULTS.page_under(&self.log, &under, None, 1024)?;
             if page.is_empty() {
                 break;
             }
@@ -403,7 +403,7 @@ impl Engine {
         }
         self.results.forget_counts(name);
         let mut batch = Batch::default();
-        for (k, _) in page_under(&RETRIES, &self.log, &rule_retries(name), None, usize::MAX)? {
+        for (k, _) in RETRIES.page_under(&self.log, &rule_retries(name), None, usize::MAX)? {
             batch.remove(&RETRIES, &k);
         }
         batch.remove(&DELETING, name);

@@ -4,7 +4,7 @@
 use super::Outcome;
 use crate::engine::rules::Active;
 use crate::engine::{Engine, EngineError, Result};
-use crate::namespaces::{page_under, rule_results, LAST_RUN, PENDING, RESULTS};
+use crate::namespaces::{rule_results, LAST_RUN, PENDING, RESULTS};
 use driftlog_log::Batch;
 use driftlog_model::time::now_ms;
 use driftlog_model::{ConfigurationItem, ResourceKey, Seq, COMPLIANCE_TYPE};
@@ -154,7 +154,7 @@ impl Engine {
         let under = rule_results(&a.def.rule.name);
         let mut after: Option<String> = None;
         loop {
-            let page = page_under(&RESULTS, &self.log, &under, after.as_deref(), 1024)?;
+            let page = RESULTS.page_under(&self.log, &under, after.as_deref(), 1024)?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             let gone: Vec<Outcome> = page
