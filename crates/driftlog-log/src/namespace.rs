@@ -219,15 +219,39 @@ impl<V, E: Encoding<V>> Namespace<V, E> {
         after: Option<&str>,
         max: usize,
     ) -> Result<Vec<(String, V)>> {
+        self.page_each(log, under, after, max)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, v?)))
+            .collect()
+    }
+
+    /// As [`Namespace::page_under`], each record decoded on its own: one that cannot be
+    /// decoded is its [`Error::BadRecord`] in its place and the others are read, for readers
+    /// that pass over a bad record instead of stopping (a queue that must drain).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a page of (key, record or its error)"
+    )]
+    pub fn page_each(
+        &self,
+        log: &Log,
+        under: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<(String, Result<V>)>> {
         let after = after.map(|a| self.key(a));
-        log.kv_page(&self.key(under), after.as_deref(), max)?
+        Ok(log
+            .kv_page(&self.key(under), after.as_deref(), max)?
             .into_iter()
             .map(|(k, b)| {
                 let key = k[self.prefix.len()..].to_string();
-                let v = self.decode(&key, &b)?;
-                Ok((key, v))
+                let v = self.decode(&key, &b);
+                (key, v)
             })
-            .collect()
+            .collect())
     }
 
     /// Every record, in key order.

@@ -714,27 +714,11 @@ fn outbox_page(
     after: Option<&str>,
     max: usize,
 ) -> driftlog_log::Result<Vec<(String, Option<Event>)>> {
-    match OUTBOX.page(log, after, max) {
-        Ok(page) => return Ok(page.into_iter().map(|(k, e)| (k, Some(e))).collect()),
-        Err(driftlog_log::Error::BadRecord { .. }) => {}
-        Err(e) => return Err(e),
-    }
-    // A bad record in the page: one at a time, the bad ones named by their error.
-    let mut out = Vec::new();
-    let mut cursor = after.map(str::to_string);
-    while out.len() < max {
-        let (key, event) = match OUTBOX.page(log, cursor.as_deref(), 1) {
-            Ok(one) => match one.into_iter().next() {
-                Some((k, e)) => (k, Some(e)),
-                None => break,
-            },
-            Err(driftlog_log::Error::BadRecord { key, .. }) => (key, None),
-            Err(e) => return Err(e),
-        };
-        cursor = Some(key.clone());
-        out.push((key, event));
-    }
-    Ok(out)
+    Ok(OUTBOX
+        .page_each(log, "", after, max)?
+        .into_iter()
+        .map(|(k, e)| (k, e.ok()))
+        .collect())
 }
 
 /// How many events the outbox holds, and the number of the last one (0 when empty): new
