@@ -6,7 +6,7 @@
 //! never travel.
 
 use crate::error::{bail, Context, Result};
-use driftlog_model::time::{now_ms, parse_user_time};
+use driftlog_model::time::parse_user_time;
 use driftlog_model::{Filter, Status, TypePattern};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -641,11 +641,6 @@ pub fn tail_start(from: TailFrom, durable: Option<String>) -> driftlog_subscribe
         },
         None => initial,
     }
-}
-
-/// Now, for requests resolved where they are answered.
-pub(crate) fn now() -> i64 {
-    now_ms()
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ fn when(ms: Option<i64>) -> String {
 pub async fn execute(b: &Reach, req: RulesRequest) -> Result<Value> {
     let e = engine(b)?;
     let online = b.server().is_some();
-    let now = crate::protocol::now();
+    let now = driftlog_model::time::now_ms();
     match req {
         RulesRequest::List { .. } => {
             let mut lines = vec![format!(
@@ -280,7 +280,7 @@ pub async fn compliance(
     at: Option<&str>,
 ) -> Result<Value> {
     let e = engine(b)?;
-    match time_arg(at, crate::protocol::now())? {
+    match time_arg(at, driftlog_model::time::now_ms())? {
         Some(at) => compliance_at(b, rule, resource, at).await,
         None => compliance_now(&e, rule, resource),
     }

@@ -190,7 +190,7 @@ fn open_tail(
     from: &str,
     durable: Option<String>,
 ) -> Result<driftlog_subscribe::Subscription> {
-    let from = TailFrom::parse(from, crate::protocol::now())?;
+    let from = TailFrom::parse(from, driftlog_model::time::now_ms())?;
     // A start the log cannot serve (SnapshotRequired) is said as the log says it.
     subscribe(log.clone(), filter.to_filter()?, tail_start(from, durable))
         .map_err(crate::Error::invalid)
