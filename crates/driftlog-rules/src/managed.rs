@@ -241,7 +241,11 @@ pub const RULES: &[ManagedRule] = &[
     },
     on_change("LAMBDA_FUNCTION_PUBLIC_ACCESS_PROHIBITED", &[LAMBDA], &[]),
     on_change("RDS_INSTANCE_PUBLIC_ACCESS_CHECK", &[DB_INSTANCE], &[]),
-    on_change("RDS_STORAGE_ENCRYPTED", &[DB_INSTANCE], &[("kmsKeyId", false)]),
+    on_change(
+        "RDS_STORAGE_ENCRYPTED",
+        &[DB_INSTANCE],
+        &[("kmsKeyId", false)],
+    ),
     on_change(
         "RDS_SNAPSHOTS_PUBLIC_PROHIBITED",
         &[DB_SNAPSHOT, DB_CLUSTER_SNAPSHOT],
@@ -445,7 +449,11 @@ pub fn check_parameters(identifier: &str, params: &Map<String, Value>) -> Result
 }
 
 /// A `"true"`/`"false"` parameter (any case), `default` when absent.
-fn boolean_param(params: &Map<String, Value>, name: &str, default: bool) -> Result<bool, RuleError> {
+fn boolean_param(
+    params: &Map<String, Value>,
+    name: &str,
+    default: bool,
+) -> Result<bool, RuleError> {
     match param(params, name) {
         None => Ok(default),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
@@ -707,7 +715,9 @@ fn evaluate_more(
         }),
         "RDS_STORAGE_ENCRYPTED" => {
             if c["storageEncrypted"] != Value::Bool(true) {
-                return Ok(Verdict::non_compliant("the DB instance's storage is not encrypted"));
+                return Ok(Verdict::non_compliant(
+                    "the DB instance's storage is not encrypted",
+                ));
             }
             match param(params, "kmsKeyId") {
                 Some(want) if text(&c["kmsKeyId"]) != Some(want.as_str()) => {
@@ -730,7 +740,9 @@ fn evaluate_more(
                     && listed(&a["attributeValues"]).contains(&"all")
             });
             Ok(if public {
-                Verdict::non_compliant("the snapshot can be restored by all AWS accounts (restore: all)")
+                Verdict::non_compliant(
+                    "the snapshot can be restored by all AWS accounts (restore: all)",
+                )
             } else {
                 Verdict::compliant()
             })
@@ -756,13 +768,17 @@ fn evaluate_more(
         }
         "CLOUD_TRAIL_ENCRYPTION_ENABLED" => Ok(match text(&c["kmsKeyId"]) {
             Some(_) => Verdict::compliant(),
-            None => Verdict::non_compliant("the trail's log files are not encrypted with a KMS key (SSE-KMS)"),
+            None => Verdict::non_compliant(
+                "the trail's log files are not encrypted with a KMS key (SSE-KMS)",
+            ),
         }),
-        "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED" => Ok(if truthy(&c["logFileValidationEnabled"]) {
-            Verdict::compliant()
-        } else {
-            Verdict::non_compliant("log file validation is not enabled")
-        }),
+        "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED" => {
+            Ok(if truthy(&c["logFileValidationEnabled"]) {
+                Verdict::compliant()
+            } else {
+                Verdict::non_compliant("log file validation is not enabled")
+            })
+        }
         "MULTI_REGION_CLOUD_TRAIL_ENABLED" => multi_region_trail(params, related),
         "ALB_HTTP_TO_HTTPS_REDIRECTION_CHECK" => Ok(alb_redirection(c, item, related)),
         "DYNAMODB_PITR_ENABLED" => {
@@ -780,7 +796,9 @@ fn evaluate_more(
         }
         "SNS_ENCRYPTED_KMS" => {
             let Some(key) = text(&c["KmsMasterKeyId"]) else {
-                return Ok(Verdict::non_compliant("the topic is not encrypted with a KMS key"));
+                return Ok(Verdict::non_compliant(
+                    "the topic is not encrypted with a KMS key",
+                ));
             };
             let wanted = list_param(params, "kmsKeyIds");
             Ok(if wanted.is_empty() || wanted.iter().any(|w| w == key) {
@@ -793,16 +811,18 @@ fn evaluate_more(
             if text(&c["KmsMasterKeyId"]).is_some() || truthy(&c["SqsManagedSseEnabled"]) {
                 Verdict::compliant()
             } else {
-                Verdict::non_compliant("the queue is not encrypted at rest (neither SSE-SQS nor SSE-KMS)")
+                Verdict::non_compliant(
+                    "the queue is not encrypted at rest (neither SSE-SQS nor SSE-KMS)",
+                )
             },
         ),
-        "ECR_PRIVATE_IMAGE_SCANNING_ENABLED" => Ok(
-            if truthy(&c["ImageScanningConfiguration"]["ScanOnPush"]) {
+        "ECR_PRIVATE_IMAGE_SCANNING_ENABLED" => {
+            Ok(if truthy(&c["ImageScanningConfiguration"]["ScanOnPush"]) {
                 Verdict::compliant()
             } else {
                 Verdict::non_compliant("images are not scanned on push")
-            },
-        ),
+            })
+        }
         "EKS_ENDPOINT_NO_PUBLIC_ACCESS" => Ok(
             if truthy(&c["ResourcesVpcConfig"]["EndpointPublicAccess"]) {
                 Verdict::non_compliant("the cluster's API server endpoint is publicly accessible")
@@ -820,7 +840,9 @@ fn evaluate_more(
             {
                 Verdict::compliant()
             } else {
-                Verdict::non_compliant("the Elastic IP is not attached to an instance or network interface")
+                Verdict::non_compliant(
+                    "the Elastic IP is not attached to an instance or network interface",
+                )
             },
         ),
         _ => Err(RuleError::UnknownRule(identifier.to_string())),
@@ -1174,7 +1196,9 @@ fn lambda_public(policy: &Value) -> Verdict {
         return Verdict::compliant();
     };
     for s in statements(&doc) {
-        if s["Effect"].as_str() == Some("Allow") && anyone(&s["Principal"]) && !scoped(&s["Condition"])
+        if s["Effect"].as_str() == Some("Allow")
+            && anyone(&s["Principal"])
+            && !scoped(&s["Condition"])
         {
             return Verdict::non_compliant(format!(
                 "the function policy allows anyone to {} (statement {})",
@@ -1210,7 +1234,9 @@ fn key_rotation(c: &Value, supp: &Value) -> Verdict {
 fn trail_mismatch(params: &Map<String, Value>, t: &Value) -> Option<String> {
     let c = &t["configuration"];
     let supp = &t["supplementaryConfiguration"];
-    let name = text(&c["name"]).or(t["resourceName"].as_str()).unwrap_or("?");
+    let name = text(&c["name"])
+        .or(t["resourceName"].as_str())
+        .unwrap_or("?");
     if !truthy(&c["isMultiRegionTrail"]) {
         return Some(format!("{name} is not multi-region"));
     }
@@ -1235,7 +1261,12 @@ fn trail_mismatch(params: &Map<String, Value>, t: &Value) -> Option<String> {
         Some(a) if !a.is_empty() => a.clone(),
         _ => default,
     };
-    let rw = |s: &Value| s["readWriteType"].as_str().unwrap_or("All").to_ascii_uppercase();
+    let rw = |s: &Value| {
+        s["readWriteType"]
+            .as_str()
+            .unwrap_or("All")
+            .to_ascii_uppercase()
+    };
     let include = param(params, "includeManagementEvents").map(|v| v.eq_ignore_ascii_case("true"));
     let want_rw = param(params, "readWriteType").map(|v| v.to_ascii_uppercase());
     if include.is_some() || want_rw.is_some() {
@@ -1265,7 +1296,10 @@ fn trail_mismatch(params: &Map<String, Value>, t: &Value) -> Option<String> {
     None
 }
 
-fn multi_region_trail(params: &Map<String, Value>, related: &[Value]) -> Result<Verdict, RuleError> {
+fn multi_region_trail(
+    params: &Map<String, Value>,
+    related: &[Value],
+) -> Result<Verdict, RuleError> {
     let mut why = Vec::new();
     for t in of_type(related, TRAIL) {
         match trail_mismatch(params, t) {
@@ -1292,16 +1326,24 @@ fn alb_redirection(c: &Value, item: &Value, related: &[Value]) -> Verdict {
     for l in of_type(related, LISTENER) {
         let lc = &l["configuration"];
         if lc["LoadBalancerArn"].as_str() != Some(arn)
-            || !lc["Protocol"].as_str().is_some_and(|p| p.eq_ignore_ascii_case("HTTP"))
+            || !lc["Protocol"]
+                .as_str()
+                .is_some_and(|p| p.eq_ignore_ascii_case("HTTP"))
         {
             continue;
         }
-        let redirects = lc["DefaultActions"].as_array().into_iter().flatten().any(|a| {
-            a["Type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("redirect"))
-                && a["RedirectConfig"]["Protocol"]
+        let redirects = lc["DefaultActions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| {
+                a["Type"]
                     .as_str()
-                    .is_some_and(|p| p.eq_ignore_ascii_case("HTTPS"))
-        });
+                    .is_some_and(|t| t.eq_ignore_ascii_case("redirect"))
+                    && a["RedirectConfig"]["Protocol"]
+                        .as_str()
+                        .is_some_and(|p| p.eq_ignore_ascii_case("HTTPS"))
+            });
         if !redirects {
             bad.push(format!(
                 "HTTP listener on port {} does not redirect to HTTPS",
@@ -1340,8 +1382,8 @@ fn secret_rotation(params: &Map<String, Value>, c: &Value) -> Verdict {
         return Verdict::non_compliant("rotation is not enabled");
     }
     let days = param(params, "maximumAllowedRotationFrequency").and_then(|v| v.parse::<u64>().ok());
-    let hours = param(params, "maximumAllowedRotationFrequencyInHours")
-        .and_then(|v| v.parse::<u64>().ok());
+    let hours =
+        param(params, "maximumAllowedRotationFrequencyInHours").and_then(|v| v.parse::<u64>().ok());
     let limit = match (days.map(|d| d * 24), hours) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -1358,18 +1400,32 @@ fn alarm_actions(params: &Map<String, Value>, c: &Value) -> Result<Verdict, Rule
     let actions = |keys: &[&str]| -> Vec<String> {
         keys.iter()
             .find_map(|k| c[*k].as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let states = [
-        ("alarmActionRequired", true, "ALARM", actions(&["alarmActions"])),
+        (
+            "alarmActionRequired",
+            true,
+            "ALARM",
+            actions(&["alarmActions"]),
+        ),
         (
             "insufficientDataActionRequired",
             true,
             "INSUFFICIENT_DATA",
             actions(&["insufficientDataActions"]),
         ),
-        ("okActionRequired", false, "OK", actions(&["okactions", "okActions", "OKActions"])),
+        (
+            "okActionRequired",
+            false,
+            "OK",
+            actions(&["okactions", "okActions", "OKActions"]),
+        ),
     ];
     let mut missing = Vec::new();
     for (p, default, state, list) in &states {
@@ -1396,7 +1452,12 @@ fn alarm_actions(params: &Map<String, Value>, c: &Value) -> Result<Verdict, Rule
     Ok(Verdict::compliant())
 }
 
-fn vpc_flow_logs(params: &Map<String, Value>, c: &Value, item: &Value, related: &[Value]) -> Verdict {
+fn vpc_flow_logs(
+    params: &Map<String, Value>,
+    c: &Value,
+    item: &Value,
+    related: &[Value],
+) -> Verdict {
     let vpc = text(&c["vpcId"])
         .or(item["resourceId"].as_str())
         .unwrap_or("");

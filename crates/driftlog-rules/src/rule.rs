@@ -256,7 +256,9 @@ impl Judge {
     pub fn related_types(&self) -> (&'static [&'static str], bool) {
         match &self.rule.evaluator {
             Evaluator::Managed { identifier, .. } => managed::rule(identifier)
-                .map_or((&[][..], false), |r| (r.related_types, r.related_all_regions)),
+                .map_or((&[][..], false), |r| {
+                    (r.related_types, r.related_all_regions)
+                }),
             _ => (&[], false),
         }
     }
@@ -274,7 +276,11 @@ impl Judge {
     ///
     /// # Errors
     /// As [`Judge::judge`].
-    pub fn judge_with(&self, item: &Value, related: &[Value]) -> Result<Option<Verdict>, RuleError> {
+    pub fn judge_with(
+        &self,
+        item: &Value,
+        related: &[Value],
+    ) -> Result<Option<Verdict>, RuleError> {
         if !self.rule.applies_to(item) {
             return Ok(None);
         }
