@@ -254,6 +254,7 @@ impl Engine {
         }
         let log = self.log.clone();
         let names: Vec<String> = rules.iter().map(|a| a.def.rule.name.clone()).collect();
+        let home = self.settings.region.clone();
         let judged = tokio::task::spawn_blocking(move || {
             let places: BTreeSet<(String, String)> = log
                 .state()
@@ -268,13 +269,19 @@ impl Engine {
             for a in &rules {
                 let scope = &a.def.rule.scope;
                 // A rule of one account and region judges that account there, resources
-                // recorded or not.
-                let mine: Vec<(String, String)> = match (&scope.account, &scope.region) {
-                    (Some(acc), Some(reg)) => vec![(acc.clone(), reg.clone())],
-                    _ => places
+                // recorded or not. A rule of every region (the server's own) judges each
+                // account once, in the server's region: an account's result has one key.
+                let mine: BTreeSet<(String, String)> = match (&scope.account, &scope.region) {
+                    (Some(acc), Some(reg)) => BTreeSet::from([(acc.clone(), reg.clone())]),
+                    (_, Some(_)) => places
                         .iter()
                         .filter(|(acc, reg)| scope.covers_place(acc, reg))
                         .cloned()
+                        .collect(),
+                    (_, None) => places
+                        .iter()
+                        .filter(|(acc, reg)| scope.covers_place(acc, reg))
+                        .map(|(acc, _)| (acc.clone(), home.clone()))
                         .collect(),
                 };
                 for (account, region) in mine {
