@@ -1,7 +1,9 @@
 //! AWS Config's managed rules, by identifier: which resource types each judges, the
 //! `InputParameters` it takes, and its verdict on one configuration item (AWS Config's
 //! notification form: `configuration`, `supplementaryConfiguration`, top-level `tags`).
-//! A deleted resource, or one of another type, is `NOT_APPLICABLE`.
+//! A deleted resource, or one of another type, is `NOT_APPLICABLE`. A rule that judges
+//! from other items too ([`ManagedRule::related_types`]) gets them through
+//! [`evaluate_with`]; account-level rules judge `AWS::::Account` ([`ACCOUNT`]).
 
 use crate::{RuleError, Verdict};
 use serde_json::{json, Map, Value};
