@@ -270,14 +270,21 @@ impl RuleDef {
                         "SourceDetails are only for custom rules; AWS managed rules have their own triggers",
                     ));
                 }
+                // AWS's trigger types: a periodic managed rule runs every
+                // MaximumExecutionFrequency (TwentyFour_Hours unless given); one only
+                // periodic is not judged on changes.
+                let (on_change, periodic) = driftlog_rules::managed::rule(identifier)
+                    .map_or((true, false), |r| (r.change_triggered, r.periodic));
                 (
                     Evaluator::Managed {
                         identifier: identifier.to_string(),
                         parameters,
                     },
                     Triggers {
-                        on_change: true,
-                        periodic: rule_frequency.map(str::to_string),
+                        on_change,
+                        periodic: rule_frequency
+                            .map(str::to_string)
+                            .or_else(|| periodic.then(|| "TwentyFour_Hours".to_string())),
                     },
                 )
             }

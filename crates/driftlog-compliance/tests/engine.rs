@@ -1129,3 +1129,142 @@ async fn a_store_of_the_previous_version_opens_and_works() {
     );
     assert!(reopened.put_rule(&ssh_rule("gone")).is_ok());
 }
+
+/// A reference CI's stored members (what the simulator keeps of a resource).
+fn reference_doc(name: &str) -> Value {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../driftlog-sim/tests/fixtures/ci-shapes")
+        .join(format!("{name}.json"));
+    let ci: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let mut doc = serde_json::Map::new();
+    for k in [
+        "arn",
+        "resourceName",
+        "availabilityZone",
+        "resourceCreationTime",
+        "tags",
+        "relationships",
+        "configuration",
+        "supplementaryConfiguration",
+    ] {
+        let v = if k == "arn" { &ci["ARN"] } else { &ci[k] };
+        doc.insert(k.to_string(), v.clone());
+    }
+    Value::Object(doc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_judging_from_related_items_see_the_current_ones() {
+    const VPC: &str = "AWS::EC2::VPC";
+    let w = world(200);
+    w.rec.poll_all_once().await.unwrap();
+    let (engine, stop, h) = start(&w);
+    engine
+        .put_rule(&json!({"ConfigRuleName": "flow-logs",
+            "Source": {"Owner": "AWS", "SourceIdentifier": "VPC_FLOW_LOGS_ENABLED"}}))
+        .unwrap();
+    engine
+        .put_rule(&json!({"ConfigRuleName": "trail",
+            "InputParameters": "{\"s3BucketName\":\"example-cloudtrail-logs\"}",
+            "Source": {"Owner": "AWS", "SourceIdentifier": "MULTI_REGION_CLOUD_TRAIL_ENABLED"}}))
+        .unwrap();
+    // AWS's triggers: both are periodic only, every 24 hours unless told otherwise.
+    let def = engine.rule("flow-logs").unwrap();
+    assert!(!def.triggers.on_change);
+    assert_eq!(def.triggers.periodic.as_deref(), Some("TwentyFour_Hours"));
+
+    let vpcs = w.sim.estate().keys_of_type(VPC);
+    assert!(vpcs.len() >= 2);
+    let accounts: std::collections::BTreeSet<String> =
+        vpcs.iter().map(|k| k.account.clone()).collect();
+    assert!(accounts.len() >= 2);
+    wait_for("every VPC judged", || {
+        verdicts(&engine, "flow-logs").len() == vpcs.len()
+    })
+    .await;
+    wait_for("every account judged", || {
+        verdicts(&engine, "trail").len() == accounts.len()
+    })
+    .await;
+    // The simulated estate has neither flow logs nor trails.
+    assert!(verdicts(&engine, "flow-logs")
+        .values()
+        .all(|c| *c == Compliance::NonCompliant));
+    let trail_results = engine
+        .results_page("trail", &[], None, usize::MAX)
+        .unwrap()
+        .0;
+    for r in &trail_results {
+        assert_eq!(r.resource_type, "AWS::::Account");
+        assert_eq!(r.resource_id, r.account);
+        assert_eq!(r.region, "us-east-1", "judged once, in the server's region");
+        assert_eq!(r.compliance, Compliance::NonCompliant);
+        assert_eq!(
+            r.annotation.as_deref(),
+            Some("no CloudTrail trail is recorded in the account")
+        );
+    }
+
+    // A flow log for one VPC; a multi-region trail in the other region of one account.
+    let vpc = vpcs[0].clone();
+    let mut fl = reference_doc("AWS_EC2_FlowLog");
+    fl["configuration"]["resourceId"] = json!(vpc.resource_id);
+    let fl_key = ResourceKey::new(&vpc.account, &vpc.region, "AWS::EC2::FlowLog", "fl-0test");
+    w.sim.estate().insert(fl_key.clone(), fl);
+    let with_trail = vpc.account.clone();
+    let other_region = if vpc.region == "eu-west-1" {
+        "us-east-1"
+    } else {
+        "eu-west-1"
+    };
+    let trail_key = ResourceKey::new(
+        &with_trail,
+        other_region,
+        "AWS::CloudTrail::Trail",
+        "org-audit",
+    );
+    w.sim
+        .estate()
+        .insert(trail_key.clone(), reference_doc("AWS_CloudTrail_Trail"));
+    w.rec.poll_once(&fl_key.scope()).await.unwrap();
+    w.rec.poll_once(&trail_key.scope()).await.unwrap();
+    let names = ["flow-logs".to_string(), "trail".to_string()];
+    wait_for("runs over", || {
+        !engine.is_running("flow-logs") && !engine.is_running("trail")
+    })
+    .await;
+    engine.start_evaluation(&names).unwrap();
+    wait_for("the VPC with a flow log compliant", || {
+        verdicts(&engine, "flow-logs")[&vpc.resource_id] == Compliance::Compliant
+    })
+    .await;
+    wait_for("the account with a trail compliant", || {
+        verdicts(&engine, "trail")[&with_trail] == Compliance::Compliant
+    })
+    .await;
+    let flows = verdicts(&engine, "flow-logs");
+    assert_eq!(
+        flows
+            .values()
+            .filter(|c| **c == Compliance::Compliant)
+            .count(),
+        1,
+        "only the VPC of the flow log: {flows:?}"
+    );
+    let trails = verdicts(&engine, "trail");
+    assert!(trails
+        .iter()
+        .all(|(acc, c)| (acc == &with_trail) == (*c == Compliance::Compliant)));
+
+    // The flow log goes: the next run finds the VPC without one.
+    assert!(w.sim.estate().remove(&fl_key));
+    w.rec.poll_once(&fl_key.scope()).await.unwrap();
+    wait_for("run over", || !engine.is_running("flow-logs")).await;
+    engine.start_evaluation(&names[..1]).unwrap();
+    wait_for("non-compliant again", || {
+        verdicts(&engine, "flow-logs")[&vpc.resource_id] == Compliance::NonCompliant
+    })
+    .await;
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}

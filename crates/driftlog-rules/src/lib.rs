@@ -1,7 +1,9 @@
 //! Config rules: judging configuration items as AWS Config rules do. [`managed`] holds
 //! AWS's managed rules under their identifiers (`INCOMING_SSH_DISABLED`, …), with their
-//! `InputParameters` and semantics, as pure functions of one item in AWS Config's
-//! notification form, so the same code judges live changes, scheduled runs and history.
+//! `InputParameters`, triggers and semantics, as pure functions of one item in AWS Config's
+//! notification form (and, for the few rules that need them, the current items of related
+//! types the caller hands over: a VPC's flow logs, an account's trails), so the same code
+//! judges live changes, scheduled runs and history.
 
 pub mod cel;
 pub mod managed;

@@ -1,10 +1,12 @@
 //! AWS Config's managed rules, by identifier: which resource types each judges, the
 //! `InputParameters` it takes, and its verdict on one configuration item (AWS Config's
 //! notification form: `configuration`, `supplementaryConfiguration`, top-level `tags`).
-//! A deleted resource, or one of another type, is `NOT_APPLICABLE`.
+//! A deleted resource, or one of another type, is `NOT_APPLICABLE`. A rule that judges
+//! from other items too ([`ManagedRule::related_types`]) gets them through
+//! [`evaluate_with`]; account-level rules judge `AWS::::Account` ([`ACCOUNT`]).
 
 use crate::{RuleError, Verdict};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 const SG: &str = "AWS::EC2::SecurityGroup";
 const NACL: &str = "AWS::EC2::NetworkAcl";
@@ -13,6 +15,26 @@ const BUCKET: &str = "AWS::S3::Bucket";
 const POLICY: &str = "AWS::IAM::Policy";
 const ROLE: &str = "AWS::IAM::Role";
 const USER: &str = "AWS::IAM::User";
+const LAMBDA: &str = "AWS::Lambda::Function";
+const DB_INSTANCE: &str = "AWS::RDS::DBInstance";
+const DB_SNAPSHOT: &str = "AWS::RDS::DBSnapshot";
+const DB_CLUSTER_SNAPSHOT: &str = "AWS::RDS::DBClusterSnapshot";
+const KMS_KEY: &str = "AWS::KMS::Key";
+const TRAIL: &str = "AWS::CloudTrail::Trail";
+/// The account itself, as AWS Config reports account-level rules' results.
+pub const ACCOUNT: &str = "AWS::::Account";
+const LOAD_BALANCER: &str = "AWS::ElasticLoadBalancingV2::LoadBalancer";
+const LISTENER: &str = "AWS::ElasticLoadBalancingV2::Listener";
+const TABLE: &str = "AWS::DynamoDB::Table";
+const TOPIC: &str = "AWS::SNS::Topic";
+const QUEUE: &str = "AWS::SQS::Queue";
+const REPOSITORY: &str = "AWS::ECR::Repository";
+const CLUSTER: &str = "AWS::EKS::Cluster";
+const SECRET: &str = "AWS::SecretsManager::Secret";
+const ALARM: &str = "AWS::CloudWatch::Alarm";
+const VPC: &str = "AWS::EC2::VPC";
+const FLOW_LOG: &str = "AWS::EC2::FlowLog";
+const EIP: &str = "AWS::EC2::EIP";
 
 /// One managed rule.
 #[derive(Debug, Clone, Copy)]
@@ -23,9 +45,53 @@ pub struct ManagedRule {
     pub resource_types: &'static [&'static str],
     /// Parameter names it accepts, and whether each is required.
     pub parameters: &'static [(&'static str, bool)],
-    /// Whether it runs on configuration changes (all of these do) and periodically
-    /// (REQUIRED_TAGS and the IAM checks may also be periodic in AWS).
+    /// Whether AWS runs it on configuration changes (trigger type "Configuration changes").
     pub change_triggered: bool,
+    /// Whether AWS runs it periodically (trigger type "Periodic"; `MaximumExecutionFrequency`
+    /// defaults to `TwentyFour_Hours`). A rule only periodic is judged by full runs alone.
+    pub periodic: bool,
+    /// Other resource types whose current items the rule needs besides the item judged
+    /// (a VPC's flow logs, a load balancer's listeners): the caller passes those of the
+    /// item's account (and region, unless [`ManagedRule::related_all_regions`]) to
+    /// [`evaluate_with`].
+    pub related_types: &'static [&'static str],
+    /// The related items come from every region of the account (a multi-region trail
+    /// lives in its home region but covers them all).
+    pub related_all_regions: bool,
+}
+
+/// A rule triggered by configuration changes only, with no related types.
+const fn on_change(
+    identifier: &'static str,
+    resource_types: &'static [&'static str],
+    parameters: &'static [(&'static str, bool)],
+) -> ManagedRule {
+    ManagedRule {
+        identifier,
+        resource_types,
+        parameters,
+        change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
+    }
+}
+
+/// A periodic rule (only), with no related types.
+const fn periodic(
+    identifier: &'static str,
+    resource_types: &'static [&'static str],
+    parameters: &'static [(&'static str, bool)],
+) -> ManagedRule {
+    ManagedRule {
+        identifier,
+        resource_types,
+        parameters,
+        change_triggered: false,
+        periodic: true,
+        related_types: &[],
+        related_all_regions: false,
+    }
 }
 
 /// Every managed rule driftlog implements.
@@ -35,6 +101,9 @@ pub const RULES: &[ManagedRule] = &[
         resource_types: &[SG],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "RESTRICTED_INCOMING_TRAFFIC",
@@ -47,72 +116,108 @@ pub const RULES: &[ManagedRule] = &[
             ("blockedPort5", false),
         ],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
         resource_types: &[SG],
         parameters: &[("authorizedTcpPorts", false), ("authorizedUdpPorts", false)],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "VPC_DEFAULT_SECURITY_GROUP_CLOSED",
         resource_types: &[SG],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "NACL_NO_UNRESTRICTED_SSH_RDP",
         resource_types: &[NACL],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
         resource_types: &[POLICY],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "IAM_ROLE_MANAGED_POLICY_CHECK",
         resource_types: &[ROLE],
         parameters: &[("managedPolicyArns", true)],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "IAM_USER_NO_POLICIES_CHECK",
         resource_types: &[USER],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "S3_BUCKET_PUBLIC_READ_PROHIBITED",
         resource_types: &[BUCKET],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "S3_BUCKET_PUBLIC_WRITE_PROHIBITED",
         resource_types: &[BUCKET],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED",
         resource_types: &[BUCKET],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "S3_BUCKET_VERSIONING_ENABLED",
         resource_types: &[BUCKET],
         parameters: &[("isMfaDeleteEnabled", false)],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "EC2_INSTANCE_NO_PUBLIC_IP",
         resource_types: &[INSTANCE],
         parameters: &[],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
     ManagedRule {
         identifier: "REQUIRED_TAGS",
@@ -132,7 +237,93 @@ pub const RULES: &[ManagedRule] = &[
             ("tag6Value", false),
         ],
         change_triggered: true,
+        periodic: false,
+        related_types: &[],
+        related_all_regions: false,
     },
+    on_change("LAMBDA_FUNCTION_PUBLIC_ACCESS_PROHIBITED", &[LAMBDA], &[]),
+    on_change("RDS_INSTANCE_PUBLIC_ACCESS_CHECK", &[DB_INSTANCE], &[]),
+    on_change(
+        "RDS_STORAGE_ENCRYPTED",
+        &[DB_INSTANCE],
+        &[("kmsKeyId", false)],
+    ),
+    on_change(
+        "RDS_SNAPSHOTS_PUBLIC_PROHIBITED",
+        &[DB_SNAPSHOT, DB_CLUSTER_SNAPSHOT],
+        &[],
+    ),
+    periodic("CMK_BACKING_KEY_ROTATION_ENABLED", &[KMS_KEY], &[]),
+    on_change(
+        "KMS_CMK_NOT_SCHEDULED_FOR_DELETION",
+        &[KMS_KEY],
+        &[("kmsKeyIds", false)],
+    ),
+    periodic("CLOUD_TRAIL_ENCRYPTION_ENABLED", &[TRAIL], &[]),
+    periodic("CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED", &[TRAIL], &[]),
+    ManagedRule {
+        identifier: "MULTI_REGION_CLOUD_TRAIL_ENABLED",
+        resource_types: &[ACCOUNT],
+        parameters: &[
+            ("s3BucketName", false),
+            ("snsTopicArn", false),
+            ("cloudWatchLogsLogGroupArn", false),
+            ("includeManagementEvents", false),
+            ("readWriteType", false),
+        ],
+        change_triggered: false,
+        periodic: true,
+        related_types: &[TRAIL],
+        related_all_regions: true,
+    },
+    ManagedRule {
+        identifier: "ALB_HTTP_TO_HTTPS_REDIRECTION_CHECK",
+        resource_types: &[LOAD_BALANCER],
+        parameters: &[],
+        change_triggered: false,
+        periodic: true,
+        related_types: &[LISTENER],
+        related_all_regions: false,
+    },
+    on_change("DYNAMODB_PITR_ENABLED", &[TABLE], &[]),
+    on_change("SNS_ENCRYPTED_KMS", &[TOPIC], &[("kmsKeyIds", false)]),
+    on_change("SQS_QUEUE_ENCRYPTED", &[QUEUE], &[]),
+    periodic("ECR_PRIVATE_IMAGE_SCANNING_ENABLED", &[REPOSITORY], &[]),
+    periodic("EKS_ENDPOINT_NO_PUBLIC_ACCESS", &[CLUSTER], &[]),
+    on_change(
+        "SECRETSMANAGER_ROTATION_ENABLED_CHECK",
+        &[SECRET],
+        &[
+            ("maximumAllowedRotationFrequency", false),
+            ("maximumAllowedRotationFrequencyInHours", false),
+        ],
+    ),
+    // AWS lists the three "…Required" parameters without "(Optional)" but with defaults
+    // (true, true, false): an absent one takes its default.
+    on_change(
+        "CLOUDWATCH_ALARM_ACTION_CHECK",
+        &[ALARM],
+        &[
+            ("alarmActionRequired", false),
+            ("insufficientDataActionRequired", false),
+            ("okActionRequired", false),
+            ("action1", false),
+            ("action2", false),
+            ("action3", false),
+            ("action4", false),
+            ("action5", false),
+        ],
+    ),
+    ManagedRule {
+        identifier: "VPC_FLOW_LOGS_ENABLED",
+        resource_types: &[VPC],
+        parameters: &[("trafficType", false)],
+        change_triggered: false,
+        periodic: true,
+        related_types: &[FLOW_LOG],
+        related_all_regions: false,
+    },
+    on_change("EIP_ATTACHED", &[EIP], &[]),
 ];
 
 /// The rule of `identifier`.
@@ -209,9 +400,80 @@ pub fn check_parameters(identifier: &str, params: &Map<String, Value>) -> Result
                 }
             }
         }
+        "CLOUDWATCH_ALARM_ACTION_CHECK" => {
+            for n in [
+                "alarmActionRequired",
+                "insufficientDataActionRequired",
+                "okActionRequired",
+            ] {
+                boolean_param(params, n, false)?;
+            }
+        }
+        "MULTI_REGION_CLOUD_TRAIL_ENABLED" => {
+            boolean_param(params, "includeManagementEvents", false)?;
+            if let Some(v) = param(params, "readWriteType") {
+                if !["ReadOnly", "WriteOnly", "ALL"].contains(&v.as_str()) {
+                    return Err(RuleError::Parameter(format!(
+                        "readWriteType = {v:?}: use ReadOnly, WriteOnly or ALL"
+                    )));
+                }
+            }
+        }
+        "VPC_FLOW_LOGS_ENABLED" => {
+            if let Some(v) = param(params, "trafficType") {
+                if !["ACCEPT", "REJECT", "ALL"].contains(&v.to_ascii_uppercase().as_str()) {
+                    return Err(RuleError::Parameter(format!(
+                        "trafficType = {v:?}: use ACCEPT, REJECT or ALL"
+                    )));
+                }
+            }
+        }
+        "SECRETSMANAGER_ROTATION_ENABLED_CHECK" => {
+            for n in [
+                "maximumAllowedRotationFrequency",
+                "maximumAllowedRotationFrequencyInHours",
+            ] {
+                if let Some(v) = param(params, n) {
+                    match v.parse::<u32>() {
+                        Ok(x) if x > 0 => {}
+                        _ => {
+                            return Err(RuleError::Parameter(format!(
+                                "{n} = {v:?} is not a positive whole number"
+                            )))
+                        }
+                    }
+                }
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// A `"true"`/`"false"` parameter (any case), `default` when absent.
+fn boolean_param(
+    params: &Map<String, Value>,
+    name: &str,
+    default: bool,
+) -> Result<bool, RuleError> {
+    match param(params, name) {
+        None => Ok(default),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(RuleError::Parameter(format!(
+            "{name} = {v:?}: use true or false"
+        ))),
+    }
+}
+
+/// A comma-separated list parameter, trimmed, empty entries dropped.
+fn list_param(params: &Map<String, Value>, name: &str) -> Vec<String> {
+    param(params, name)
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// `"443,1020-1025"` → ranges.
@@ -237,7 +499,8 @@ fn port_ranges(text: &str) -> Result<Vec<(u16, u16)>, String> {
         .collect()
 }
 
-/// Judges one item (notification form) under a managed rule.
+/// Judges one item (notification form) under a managed rule. A rule with
+/// [`ManagedRule::related_types`] sees none: use [`evaluate_with`].
 ///
 /// # Errors
 /// An unknown rule, bad parameters, or an item without the fields its type has.
@@ -245,6 +508,22 @@ pub fn evaluate(
     identifier: &str,
     params: &Map<String, Value>,
     item: &Value,
+) -> Result<Verdict, RuleError> {
+    evaluate_with(identifier, params, item, &[])
+}
+
+/// Judges one item (notification form) under a managed rule, with `related`: the current
+/// items (notification form) of the rule's [`ManagedRule::related_types`] in the item's
+/// account (and region, unless [`ManagedRule::related_all_regions`]). Items of other types
+/// among them are ignored.
+///
+/// # Errors
+/// An unknown rule, bad parameters, or an item without the fields its type has.
+pub fn evaluate_with(
+    identifier: &str,
+    params: &Map<String, Value>,
+    item: &Value,
+    related: &[Value],
 ) -> Result<Verdict, RuleError> {
     let r = rule(identifier)?;
     check_parameters(identifier, params)?;
@@ -382,6 +661,192 @@ pub fn evaluate(
             _ => Verdict::compliant(),
         }),
         "REQUIRED_TAGS" => Ok(required_tags(params, &item["tags"])),
+        _ => evaluate_more(identifier, params, item, related),
+    }
+}
+
+/// Items of `rtype` among `related`, not deleted.
+fn of_type<'a>(related: &'a [Value], rtype: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    related.iter().filter(move |r| {
+        r["resourceType"].as_str() == Some(rtype)
+            && !r["configurationItemStatus"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("ResourceDeleted")
+    })
+}
+
+/// A non-empty string.
+fn text(v: &Value) -> Option<&str> {
+    v.as_str().filter(|s| !s.trim().is_empty())
+}
+
+/// `true`, or `"true"` (attribute maps record booleans as text).
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// A JSON document recorded as text or as JSON.
+fn json_doc(v: &Value) -> Option<Value> {
+    match v {
+        Value::String(s) => policy_document(s),
+        Value::Object(_) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// The rules added with issue 15.
+fn evaluate_more(
+    identifier: &str,
+    params: &Map<String, Value>,
+    item: &Value,
+    related: &[Value],
+) -> Result<Verdict, RuleError> {
+    let c = &item["configuration"];
+    let supp = &item["supplementaryConfiguration"];
+    match identifier {
+        "LAMBDA_FUNCTION_PUBLIC_ACCESS_PROHIBITED" => Ok(lambda_public(&supp["Policy"])),
+        "RDS_INSTANCE_PUBLIC_ACCESS_CHECK" => Ok(if c["publiclyAccessible"] == Value::Bool(true) {
+            Verdict::non_compliant("the DB instance is publicly accessible")
+        } else {
+            Verdict::compliant()
+        }),
+        "RDS_STORAGE_ENCRYPTED" => {
+            if c["storageEncrypted"] != Value::Bool(true) {
+                return Ok(Verdict::non_compliant(
+                    "the DB instance's storage is not encrypted",
+                ));
+            }
+            match param(params, "kmsKeyId") {
+                Some(want) if text(&c["kmsKeyId"]) != Some(want.as_str()) => {
+                    Ok(Verdict::non_compliant(format!(
+                        "the storage is encrypted with {}, not {want}",
+                        text(&c["kmsKeyId"]).unwrap_or("no KMS key")
+                    )))
+                }
+                _ => Ok(Verdict::compliant()),
+            }
+        }
+        "RDS_SNAPSHOTS_PUBLIC_PROHIBITED" => {
+            let attrs = if item["resourceType"].as_str() == Some(DB_CLUSTER_SNAPSHOT) {
+                &supp["DBClusterSnapshotAttributes"]
+            } else {
+                &supp["DBSnapshotAttributes"]
+            };
+            let public = attrs.as_array().into_iter().flatten().any(|a| {
+                a["attributeName"].as_str() == Some("restore")
+                    && listed(&a["attributeValues"]).contains(&"all")
+            });
+            Ok(if public {
+                Verdict::non_compliant(
+                    "the snapshot can be restored by all AWS accounts (restore: all)",
+                )
+            } else {
+                Verdict::compliant()
+            })
+        }
+        "CMK_BACKING_KEY_ROTATION_ENABLED" => Ok(key_rotation(c, supp)),
+        "KMS_CMK_NOT_SCHEDULED_FOR_DELETION" => {
+            let wanted = list_param(params, "kmsKeyIds");
+            if !wanted.is_empty() {
+                let id = text(&c["keyId"]).unwrap_or("");
+                let arn = text(&c["arn"]).unwrap_or("");
+                if !wanted.iter().any(|w| w == id || w == arn) {
+                    return Ok(Verdict::not_applicable());
+                }
+            }
+            Ok(if c["keyState"].as_str() == Some("PendingDeletion") {
+                Verdict::non_compliant(match &c["deletionDate"] {
+                    Value::Null => "the key is scheduled for deletion".to_string(),
+                    d => format!("the key is scheduled for deletion on {d}"),
+                })
+            } else {
+                Verdict::compliant()
+            })
+        }
+        "CLOUD_TRAIL_ENCRYPTION_ENABLED" => Ok(match text(&c["kmsKeyId"]) {
+            Some(_) => Verdict::compliant(),
+            None => Verdict::non_compliant(
+                "the trail's log files are not encrypted with a KMS key (SSE-KMS)",
+            ),
+        }),
+        "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED" => {
+            Ok(if truthy(&c["logFileValidationEnabled"]) {
+                Verdict::compliant()
+            } else {
+                Verdict::non_compliant("log file validation is not enabled")
+            })
+        }
+        "MULTI_REGION_CLOUD_TRAIL_ENABLED" => multi_region_trail(params, related),
+        "ALB_HTTP_TO_HTTPS_REDIRECTION_CHECK" => Ok(alb_redirection(c, item, related)),
+        "DYNAMODB_PITR_ENABLED" => {
+            let status = supp["ContinuousBackupsDescription"]["pointInTimeRecoveryDescription"]
+                ["pointInTimeRecoveryStatus"]
+                .as_str();
+            Ok(if status == Some("ENABLED") {
+                Verdict::compliant()
+            } else {
+                Verdict::non_compliant(format!(
+                    "point-in-time recovery is {}",
+                    status.unwrap_or("not enabled")
+                ))
+            })
+        }
+        "SNS_ENCRYPTED_KMS" => {
+            let Some(key) = text(&c["KmsMasterKeyId"]) else {
+                return Ok(Verdict::non_compliant(
+                    "the topic is not encrypted with a KMS key",
+                ));
+            };
+            let wanted = list_param(params, "kmsKeyIds");
+            Ok(if wanted.is_empty() || wanted.iter().any(|w| w == key) {
+                Verdict::compliant()
+            } else {
+                Verdict::non_compliant(format!("the topic's KMS key {key} is not among kmsKeyIds"))
+            })
+        }
+        "SQS_QUEUE_ENCRYPTED" => Ok(
+            if text(&c["KmsMasterKeyId"]).is_some() || truthy(&c["SqsManagedSseEnabled"]) {
+                Verdict::compliant()
+            } else {
+                Verdict::non_compliant(
+                    "the queue is not encrypted at rest (neither SSE-SQS nor SSE-KMS)",
+                )
+            },
+        ),
+        "ECR_PRIVATE_IMAGE_SCANNING_ENABLED" => {
+            Ok(if truthy(&c["ImageScanningConfiguration"]["ScanOnPush"]) {
+                Verdict::compliant()
+            } else {
+                Verdict::non_compliant("images are not scanned on push")
+            })
+        }
+        "EKS_ENDPOINT_NO_PUBLIC_ACCESS" => Ok(
+            if truthy(&c["ResourcesVpcConfig"]["EndpointPublicAccess"]) {
+                Verdict::non_compliant("the cluster's API server endpoint is publicly accessible")
+            } else {
+                Verdict::compliant()
+            },
+        ),
+        "SECRETSMANAGER_ROTATION_ENABLED_CHECK" => Ok(secret_rotation(params, c)),
+        "CLOUDWATCH_ALARM_ACTION_CHECK" => alarm_actions(params, c),
+        "VPC_FLOW_LOGS_ENABLED" => Ok(vpc_flow_logs(params, c, item, related)),
+        "EIP_ATTACHED" => Ok(
+            if text(&c["associationId"]).is_some()
+                || text(&c["instanceId"]).is_some()
+                || text(&c["networkInterfaceId"]).is_some()
+            {
+                Verdict::compliant()
+            } else {
+                Verdict::non_compliant(
+                    "the Elastic IP is not attached to an instance or network interface",
+                )
+            },
+        ),
         _ => Err(RuleError::UnknownRule(identifier.to_string())),
     }
 }
@@ -690,5 +1155,343 @@ fn required_tags(params: &Map<String, Value>, tags: &Value) -> Verdict {
         Verdict::compliant()
     } else {
         Verdict::non_compliant(missing.join("; "))
+    }
+}
+
+/// Condition keys that tie a wildcard principal to one account, organization or source:
+/// a statement conditioned on one of them is not public.
+const SCOPING_KEYS: &[&str] = &[
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceowner",
+    "aws:principalorgid",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "lambda:eventsourcetoken",
+];
+
+/// True when a statement's principal is everyone.
+fn anyone(principal: &Value) -> bool {
+    match principal {
+        Value::String(x) => x == "*",
+        Value::Object(m) => m.values().any(|a| listed(a).contains(&"*")),
+        _ => false,
+    }
+}
+
+/// True when a condition block names a key that scopes the caller.
+fn scoped(condition: &Value) -> bool {
+    condition.as_object().is_some_and(|ops| {
+        ops.values().any(|keys| {
+            keys.as_object().is_some_and(|k| {
+                k.keys()
+                    .any(|k| SCOPING_KEYS.contains(&k.to_ascii_lowercase().as_str()))
+            })
+        })
+    })
+}
+
+fn lambda_public(policy: &Value) -> Verdict {
+    let Some(doc) = json_doc(policy) else {
+        return Verdict::compliant();
+    };
+    for s in statements(&doc) {
+        if s["Effect"].as_str() == Some("Allow")
+            && anyone(&s["Principal"])
+            && !scoped(&s["Condition"])
+        {
+            return Verdict::non_compliant(format!(
+                "the function policy allows anyone to {} (statement {})",
+                listed(&s["Action"]).join(", "),
+                s["Sid"].as_str().unwrap_or("without Sid")
+            ));
+        }
+    }
+    Verdict::compliant()
+}
+
+fn key_rotation(c: &Value, supp: &Value) -> Verdict {
+    // Only symmetric encryption keys that customers manage, with key material KMS made,
+    // can rotate automatically: AWS managed keys rotate on their own; asymmetric, HMAC,
+    // imported and custom-key-store keys cannot.
+    let spec = text(&c["keySpec"])
+        .or(text(&c["customerMasterKeySpec"]))
+        .unwrap_or("SYMMETRIC_DEFAULT");
+    if text(&c["keyManager"]) == Some("AWS")
+        || spec != "SYMMETRIC_DEFAULT"
+        || text(&c["origin"]).is_some_and(|o| o != "AWS_KMS")
+    {
+        return Verdict::not_applicable();
+    }
+    if truthy(&supp["KeyRotationStatus"]) {
+        Verdict::compliant()
+    } else {
+        Verdict::non_compliant("automatic key rotation is not enabled")
+    }
+}
+
+/// Why a trail does not satisfy MULTI_REGION_CLOUD_TRAIL_ENABLED, or `None` if it does.
+fn trail_mismatch(params: &Map<String, Value>, t: &Value) -> Option<String> {
+    let c = &t["configuration"];
+    let supp = &t["supplementaryConfiguration"];
+    let name = text(&c["name"])
+        .or(t["resourceName"].as_str())
+        .unwrap_or("?");
+    if !truthy(&c["isMultiRegionTrail"]) {
+        return Some(format!("{name} is not multi-region"));
+    }
+    let status = &supp["TrailStatus"];
+    if !status.is_null() && !truthy(&status["isLogging"]) {
+        return Some(format!("{name} is not logging"));
+    }
+    for (p, field) in [
+        ("s3BucketName", "s3BucketName"),
+        ("snsTopicArn", "snsTopicARN"),
+        ("cloudWatchLogsLogGroupArn", "cloudWatchLogsLogGroupArn"),
+    ] {
+        if let Some(want) = param(params, p) {
+            if text(&c[field]) != Some(want.as_str()) {
+                return Some(format!("{name}'s {field} is not {want}"));
+            }
+        }
+    }
+    // A trail without event selectors logs all management events (CloudTrail's default).
+    let default = vec![json!({"readWriteType": "All", "includeManagementEvents": true})];
+    let selectors: Vec<Value> = match supp["EventSelectors"].as_array() {
+        Some(a) if !a.is_empty() => a.clone(),
+        _ => default,
+    };
+    let rw = |s: &Value| {
+        s["readWriteType"]
+            .as_str()
+            .unwrap_or("All")
+            .to_ascii_uppercase()
+    };
+    let include = param(params, "includeManagementEvents").map(|v| v.eq_ignore_ascii_case("true"));
+    let want_rw = param(params, "readWriteType").map(|v| v.to_ascii_uppercase());
+    if include.is_some() || want_rw.is_some() {
+        let ok = selectors.iter().any(|s| {
+            include.is_none_or(|i| truthy(&s["includeManagementEvents"]) == i)
+                && want_rw.as_ref().is_none_or(|w| rw(s) == *w)
+        });
+        if !ok {
+            return Some(format!(
+                "{name} has no event selector with{}{}",
+                include
+                    .map(|i| format!(" includeManagementEvents={i}"))
+                    .unwrap_or_default(),
+                want_rw
+                    .map(|w| format!(" readWriteType={w}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if selectors.iter().any(|s| {
+        s["excludeManagementEventSources"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    }) {
+        return Some(format!("{name} excludes management event sources"));
+    }
+    None
+}
+
+fn multi_region_trail(
+    params: &Map<String, Value>,
+    related: &[Value],
+) -> Result<Verdict, RuleError> {
+    let mut why = Vec::new();
+    for t in of_type(related, TRAIL) {
+        match trail_mismatch(params, t) {
+            None => return Ok(Verdict::compliant()),
+            Some(w) => why.push(w),
+        }
+    }
+    Ok(Verdict::non_compliant(if why.is_empty() {
+        "no CloudTrail trail is recorded in the account".to_string()
+    } else {
+        format!("no multi-region trail matches: {}", why.join("; "))
+    }))
+}
+
+fn alb_redirection(c: &Value, item: &Value, related: &[Value]) -> Verdict {
+    if !text(&c["type"]).is_some_and(|t| t.eq_ignore_ascii_case("application")) {
+        return Verdict::not_applicable();
+    }
+    let arn = text(&c["loadBalancerArn"])
+        .or(item["ARN"].as_str())
+        .or(item["resourceId"].as_str())
+        .unwrap_or("");
+    let mut bad = Vec::new();
+    for l in of_type(related, LISTENER) {
+        let lc = &l["configuration"];
+        if lc["LoadBalancerArn"].as_str() != Some(arn)
+            || !lc["Protocol"]
+                .as_str()
+                .is_some_and(|p| p.eq_ignore_ascii_case("HTTP"))
+        {
+            continue;
+        }
+        let redirects = lc["DefaultActions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| {
+                a["Type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("redirect"))
+                    && a["RedirectConfig"]["Protocol"]
+                        .as_str()
+                        .is_some_and(|p| p.eq_ignore_ascii_case("HTTPS"))
+            });
+        if !redirects {
+            bad.push(format!(
+                "HTTP listener on port {} does not redirect to HTTPS",
+                lc["Port"]
+            ));
+        }
+    }
+    if bad.is_empty() {
+        Verdict::compliant()
+    } else {
+        Verdict::non_compliant(bad.join("; "))
+    }
+}
+
+/// A secret's rotation interval in hours, when its rotation rules say it.
+fn rotation_hours(rules: &Value) -> Option<u64> {
+    if let Some(d) = rules["AutomaticallyAfterDays"].as_u64().filter(|d| *d > 0) {
+        return Some(d * 24);
+    }
+    if let Some(h) = rules["AutomaticallyAfterHours"].as_u64().filter(|h| *h > 0) {
+        return Some(h);
+    }
+    let expr = text(&rules["RotationScheduleExpression"]).or(text(&rules["ScheduleExpression"]))?;
+    let inner = expr.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    match unit.trim() {
+        "day" | "days" => Some(n * 24),
+        "hour" | "hours" => Some(n),
+        _ => None,
+    }
+}
+
+fn secret_rotation(params: &Map<String, Value>, c: &Value) -> Verdict {
+    if !truthy(&c["RotationEnabled"]) {
+        return Verdict::non_compliant("rotation is not enabled");
+    }
+    let days = param(params, "maximumAllowedRotationFrequency").and_then(|v| v.parse::<u64>().ok());
+    let hours =
+        param(params, "maximumAllowedRotationFrequencyInHours").and_then(|v| v.parse::<u64>().ok());
+    let limit = match (days.map(|d| d * 24), hours) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match (limit, rotation_hours(&c["RotationRules"])) {
+        (Some(max), Some(every)) if every > max => Verdict::non_compliant(format!(
+            "the secret rotates every {every} hours, more than the {max} allowed"
+        )),
+        _ => Verdict::compliant(),
+    }
+}
+
+fn alarm_actions(params: &Map<String, Value>, c: &Value) -> Result<Verdict, RuleError> {
+    let actions = |keys: &[&str]| -> Vec<String> {
+        keys.iter()
+            .find_map(|k| c[*k].as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let states = [
+        (
+            "alarmActionRequired",
+            true,
+            "ALARM",
+            actions(&["alarmActions"]),
+        ),
+        (
+            "insufficientDataActionRequired",
+            true,
+            "INSUFFICIENT_DATA",
+            actions(&["insufficientDataActions"]),
+        ),
+        (
+            "okActionRequired",
+            false,
+            "OK",
+            actions(&["okactions", "okActions", "OKActions"]),
+        ),
+    ];
+    let mut missing = Vec::new();
+    for (p, default, state, list) in &states {
+        if boolean_param(params, p, *default)? && list.is_empty() {
+            missing.push(format!("no action for the {state} state"));
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(Verdict::non_compliant(missing.join("; ")));
+    }
+    let named: Vec<String> = (1..=5)
+        .filter_map(|i| param(params, &format!("action{i}")))
+        .collect();
+    if !named.is_empty()
+        && !states
+            .iter()
+            .any(|(_, _, _, list)| list.iter().any(|a| named.contains(a)))
+    {
+        return Ok(Verdict::non_compliant(format!(
+            "none of the alarm's actions is one of {}",
+            named.join(", ")
+        )));
+    }
+    Ok(Verdict::compliant())
+}
+
+fn vpc_flow_logs(
+    params: &Map<String, Value>,
+    c: &Value,
+    item: &Value,
+    related: &[Value],
+) -> Verdict {
+    let vpc = text(&c["vpcId"])
+        .or(item["resourceId"].as_str())
+        .unwrap_or("");
+    let want = param(params, "trafficType").map(|t| t.to_ascii_uppercase());
+    let logs: Vec<&Value> = of_type(related, FLOW_LOG)
+        .filter(|f| f["configuration"]["resourceId"].as_str() == Some(vpc))
+        .collect();
+    let active: Vec<&&Value> = logs
+        .iter()
+        .filter(|f| {
+            f["configuration"]["flowLogStatus"]
+                .as_str()
+                .is_none_or(|s| s == "ACTIVE")
+        })
+        .collect();
+    if active.is_empty() {
+        return Verdict::non_compliant(if logs.is_empty() {
+            format!("no flow log is recorded for {vpc}")
+        } else {
+            format!("no flow log of {vpc} is active")
+        });
+    }
+    match want {
+        Some(w)
+            if !active.iter().any(|f| {
+                f["configuration"]["trafficType"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(&w))
+            }) =>
+        {
+            Verdict::non_compliant(format!("no active flow log of {vpc} logs {w} traffic"))
+        }
+        _ => Verdict::compliant(),
     }
 }

@@ -250,11 +250,37 @@ impl Judge {
         }
     }
 
+    /// The types of the other current items a managed rule needs to judge one (see
+    /// [`managed::ManagedRule::related_types`]), and whether they come from every region
+    /// of the item's account; empty for the others.
+    pub fn related_types(&self) -> (&'static [&'static str], bool) {
+        match &self.rule.evaluator {
+            Evaluator::Managed { identifier, .. } => managed::rule(identifier)
+                .map_or((&[][..], false), |r| {
+                    (r.related_types, r.related_all_regions)
+                }),
+            _ => (&[], false),
+        }
+    }
+
     /// The verdict on one item (notification form), `None` when the rule does not judge it.
     ///
     /// # Errors
     /// The evaluator failed (or is external: [`RuleError::Evaluation`]); no verdict.
     pub fn judge(&self, item: &Value) -> Result<Option<Verdict>, RuleError> {
+        self.judge_with(item, &[])
+    }
+
+    /// [`Judge::judge`] with the current items of the rule's [`Judge::related_types`] in
+    /// the item's account (and region).
+    ///
+    /// # Errors
+    /// As [`Judge::judge`].
+    pub fn judge_with(
+        &self,
+        item: &Value,
+        related: &[Value],
+    ) -> Result<Option<Verdict>, RuleError> {
         if !self.rule.applies_to(item) {
             return Ok(None);
         }
@@ -262,7 +288,7 @@ impl Judge {
             Evaluator::Managed {
                 identifier,
                 parameters,
-            } => managed::evaluate(identifier, parameters, item).map(Some),
+            } => managed::evaluate_with(identifier, parameters, item, related).map(Some),
             Evaluator::Cel { parameters, .. } => match &self.cel {
                 Some(c) => c.evaluate(item, parameters).map(Some),
                 None => Err(RuleError::Evaluation("the CEL rule is not compiled".into())),

@@ -76,7 +76,12 @@ impl Engine {
             0
         } else {
             let (seqs, snapshot_at) = self.live_items(&judged_here);
-            let (read, seen) = self.judge_inventory(&judged_here, &seqs).await?;
+            let (read, mut seen) = self.judge_inventory(&judged_here, &seqs).await?;
+            let (accounts, judged) = self.judge_accounts(&judged_here, snapshot_at).await;
+            seen.extend(judged);
+            if !accounts.is_empty() {
+                self.apply(accounts, true).await?;
+            }
             for a in &judged_here {
                 self.end_unseen(a, &seen, snapshot_at).await?;
             }
