@@ -245,7 +245,7 @@ async fn serve(mut cfg: Config, a: ServeArgs) -> Result<()> {
         cfg.source.aws.profile = p;
     }
     if let Some(u) = a.endpoint_url {
-        cfg.source.aws.endpoints.all = u;
+        cfg.source.aws.endpoints.0.insert("all".into(), u);
     }
     if let Some(r) = a.resources {
         cfg.source.sim.resources = r;

@@ -4,6 +4,7 @@
 
 use crate::shape::{dedup, for_each_page, iso, partition, rel, tag_pairs, Listing};
 use crate::RegionClients;
+use crate::Service;
 use aws_sdk_ec2::types::{Filter, GroupIdentifier, Tag};
 use driftlog_model::{Document, Relationship};
 use serde_json::{json, Map, Value};
@@ -212,36 +213,41 @@ async fn security_groups(c: &RegionClients, ids: Option<&[String]>) -> Listing {
         .describe_security_groups()
         .set_filters(id_filter("group-id", ids))
         .max_results(1000);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeSecurityGroups", req, |page| {
-        for g in page.security_groups() {
-            let id = g.group_id().unwrap_or_default();
-            let (tag_list, tag_map) = tags(g.tags());
-            let configuration = json!({
-                "description": g.description(),
-                "groupName": g.group_name(),
-                "ipPermissions": permissions(g.ip_permissions()),
-                "ownerId": g.owner_id(),
-                "groupId": id,
-                "ipPermissionsEgress": permissions(g.ip_permissions_egress()),
-                "tags": tag_list,
-                "vpcId": g.vpc_id(),
-            });
-            let mut rels = Vec::new();
-            if let Some(v) = g.vpc_id() {
-                rels.push(rel(IN_VPC, VPC, v));
+    let err = for_each_page!(
+        c.gate(Service::Ec2),
+        "ec2:DescribeSecurityGroups",
+        req,
+        |page| {
+            for g in page.security_groups() {
+                let id = g.group_id().unwrap_or_default();
+                let (tag_list, tag_map) = tags(g.tags());
+                let configuration = json!({
+                    "description": g.description(),
+                    "groupName": g.group_name(),
+                    "ipPermissions": permissions(g.ip_permissions()),
+                    "ownerId": g.owner_id(),
+                    "groupId": id,
+                    "ipPermissionsEgress": permissions(g.ip_permissions_egress()),
+                    "tags": tag_list,
+                    "vpcId": g.vpc_id(),
+                });
+                let mut rels = Vec::new();
+                if let Some(v) = g.vpc_id() {
+                    rels.push(rel(IN_VPC, VPC, v));
+                }
+                let doc = Document {
+                    arn: Some(arn(c, "security-group", id)),
+                    resource_name: g.group_name().map(str::to_string),
+                    availability_zone: Some("Not Applicable".into()),
+                    tags: tag_map,
+                    relationships: rels,
+                    configuration,
+                    ..Document::default()
+                };
+                out.add(&c.account, &c.region, SECURITY_GROUP, id, &doc);
             }
-            let doc = Document {
-                arn: Some(arn(c, "security-group", id)),
-                resource_name: g.group_name().map(str::to_string),
-                availability_zone: Some("Not Applicable".into()),
-                tags: tag_map,
-                relationships: rels,
-                configuration,
-                ..Document::default()
-            };
-            out.add(&c.account, &c.region, SECURITY_GROUP, id, &doc);
         }
-    });
+    );
     out.ended_by(err)
 }
 
@@ -252,22 +258,26 @@ async fn network_acls(c: &RegionClients, ids: Option<&[String]>) -> Listing {
         .describe_network_acls()
         .set_filters(id_filter("network-acl-id", ids))
         .max_results(100);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeNetworkAcls", req, |page| {
-        for a in page.network_acls() {
-            let id = a.network_acl_id().unwrap_or_default();
-            let (tag_list, tag_map) = tags(a.tags());
-            let associations: Value = a
-                .associations()
-                .iter()
-                .map(|x| {
-                    json!({
-                        "networkAclAssociationId": x.network_acl_association_id(),
-                        "networkAclId": x.network_acl_id(),
-                        "subnetId": x.subnet_id(),
+    let err = for_each_page!(
+        c.gate(Service::Ec2),
+        "ec2:DescribeNetworkAcls",
+        req,
+        |page| {
+            for a in page.network_acls() {
+                let id = a.network_acl_id().unwrap_or_default();
+                let (tag_list, tag_map) = tags(a.tags());
+                let associations: Value = a
+                    .associations()
+                    .iter()
+                    .map(|x| {
+                        json!({
+                            "networkAclAssociationId": x.network_acl_association_id(),
+                            "networkAclId": x.network_acl_id(),
+                            "subnetId": x.subnet_id(),
+                        })
                     })
-                })
-                .collect();
-            let entries: Value = a
+                    .collect();
+                let entries: Value = a
                 .entries()
                 .iter()
                 .map(|e| {
@@ -283,35 +293,36 @@ async fn network_acls(c: &RegionClients, ids: Option<&[String]>) -> Listing {
                     })
                 })
                 .collect();
-            let configuration = json!({
-                "associations": associations,
-                "entries": entries,
-                "isDefault": a.is_default(),
-                "networkAclId": id,
-                "tags": tag_list,
-                "vpcId": a.vpc_id(),
-                "ownerId": a.owner_id(),
-            });
-            let mut rels: Vec<Relationship> = a
-                .associations()
-                .iter()
-                .filter_map(|x| x.subnet_id())
-                .map(|s| rel("Is attached to Subnet", SUBNET, s))
-                .collect();
-            if let Some(v) = a.vpc_id() {
-                rels.push(rel(IN_VPC, VPC, v));
+                let configuration = json!({
+                    "associations": associations,
+                    "entries": entries,
+                    "isDefault": a.is_default(),
+                    "networkAclId": id,
+                    "tags": tag_list,
+                    "vpcId": a.vpc_id(),
+                    "ownerId": a.owner_id(),
+                });
+                let mut rels: Vec<Relationship> = a
+                    .associations()
+                    .iter()
+                    .filter_map(|x| x.subnet_id())
+                    .map(|s| rel("Is attached to Subnet", SUBNET, s))
+                    .collect();
+                if let Some(v) = a.vpc_id() {
+                    rels.push(rel(IN_VPC, VPC, v));
+                }
+                let doc = Document {
+                    arn: Some(arn(c, "network-acl", id)),
+                    availability_zone: Some("Multiple Availability Zones".into()),
+                    tags: tag_map,
+                    relationships: dedup(rels),
+                    configuration,
+                    ..Document::default()
+                };
+                out.add(&c.account, &c.region, NETWORK_ACL, id, &doc);
             }
-            let doc = Document {
-                arn: Some(arn(c, "network-acl", id)),
-                availability_zone: Some("Multiple Availability Zones".into()),
-                tags: tag_map,
-                relationships: dedup(rels),
-                configuration,
-                ..Document::default()
-            };
-            out.add(&c.account, &c.region, NETWORK_ACL, id, &doc);
         }
-    });
+    );
     out.ended_by(err)
 }
 
@@ -322,7 +333,7 @@ async fn vpcs(c: &RegionClients, ids: Option<&[String]>) -> Listing {
         .describe_vpcs()
         .set_filters(id_filter("vpc-id", ids))
         .max_results(1000);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeVpcs", req, |page| {
+    let err = for_each_page!(c.gate(Service::Ec2), "ec2:DescribeVpcs", req, |page| {
         for v in page.vpcs() {
             let id = v.vpc_id().unwrap_or_default();
             let (tag_list, tag_map) = tags(v.tags());
@@ -383,7 +394,7 @@ async fn subnets(c: &RegionClients, ids: Option<&[String]>) -> Listing {
         .describe_subnets()
         .set_filters(id_filter("subnet-id", ids))
         .max_results(1000);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeSubnets", req, |page| {
+    let err = for_each_page!(c.gate(Service::Ec2), "ec2:DescribeSubnets", req, |page| {
         for n in page.subnets() {
             let id = n.subnet_id().unwrap_or_default();
             let (tag_list, tag_map) = tags(n.tags());
@@ -452,7 +463,7 @@ async fn instances(c: &RegionClients, ids: Option<&[String]>) -> Listing {
         .describe_instances()
         .set_filters(id_filter("instance-id", ids))
         .max_results(1000);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeInstances", req, |page| {
+    let err = for_each_page!(c.gate(Service::Ec2), "ec2:DescribeInstances", req, |page| {
         for r in page.reservations() {
             for i in r.instances() {
                 // A terminated instance stays visible for about an hour; AWS Config records it
@@ -674,91 +685,96 @@ async fn network_interfaces(c: &RegionClients, ids: Option<&[String]>) -> Listin
         .describe_network_interfaces()
         .set_filters(id_filter("network-interface-id", ids))
         .max_results(1000);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeNetworkInterfaces", req, |page| {
-        for n in page.network_interfaces() {
-            let id = n.network_interface_id().unwrap_or_default();
-            let (tag_list, tag_map) = tags(n.tag_set());
-            let assoc = |a: Option<&aws_sdk_ec2::types::NetworkInterfaceAssociation>| {
-                a.map(|a| {
-                    json!({
-                        "allocationId": a.allocation_id(),
-                        "associationId": a.association_id(),
-                        "carrierIp": a.carrier_ip(),
-                        "customerOwnedIp": a.customer_owned_ip(),
-                        "ipOwnerId": a.ip_owner_id(),
-                        "publicDnsName": a.public_dns_name(),
-                        "publicIp": a.public_ip(),
+    let err = for_each_page!(
+        c.gate(Service::Ec2),
+        "ec2:DescribeNetworkInterfaces",
+        req,
+        |page| {
+            for n in page.network_interfaces() {
+                let id = n.network_interface_id().unwrap_or_default();
+                let (tag_list, tag_map) = tags(n.tag_set());
+                let assoc = |a: Option<&aws_sdk_ec2::types::NetworkInterfaceAssociation>| {
+                    a.map(|a| {
+                        json!({
+                            "allocationId": a.allocation_id(),
+                            "associationId": a.association_id(),
+                            "carrierIp": a.carrier_ip(),
+                            "customerOwnedIp": a.customer_owned_ip(),
+                            "ipOwnerId": a.ip_owner_id(),
+                            "publicDnsName": a.public_dns_name(),
+                            "publicIp": a.public_ip(),
+                        })
                     })
-                })
-            };
-            let configuration = json!({
-                "association": assoc(n.association()),
-                "attachment": n.attachment().map(|a| json!({
-                    "attachTime": iso(a.attach_time()),
-                    "attachmentId": a.attachment_id(),
-                    "deleteOnTermination": a.delete_on_termination(),
-                    "deviceIndex": a.device_index(),
-                    "networkCardIndex": a.network_card_index(),
-                    "instanceId": a.instance_id(),
-                    "instanceOwnerId": a.instance_owner_id(),
-                    "status": s(a.status()),
-                })),
-                "availabilityZone": n.availability_zone(),
-                "description": n.description(),
-                "groups": groups(n.groups()),
-                "interfaceType": s(n.interface_type()),
-                "ipv6Addresses": n.ipv6_addresses().iter().map(|a| json!({"ipv6Address": a.ipv6_address()})).collect::<Value>(),
-                "macAddress": n.mac_address(),
-                "networkInterfaceId": id,
-                "outpostArn": n.outpost_arn(),
-                "ownerId": n.owner_id(),
-                "privateDnsName": n.private_dns_name(),
-                "privateIpAddress": n.private_ip_address(),
-                "privateIpAddresses": n.private_ip_addresses().iter().map(|p| json!({
-                    "association": assoc(p.association()),
-                    "primary": p.primary(),
-                    "privateDnsName": p.private_dns_name(),
-                    "privateIpAddress": p.private_ip_address(),
-                })).collect::<Value>(),
-                "ipv4Prefixes": n.ipv4_prefixes().iter().map(|p| json!({"ipv4Prefix": p.ipv4_prefix()})).collect::<Value>(),
-                "ipv6Prefixes": n.ipv6_prefixes().iter().map(|p| json!({"ipv6Prefix": p.ipv6_prefix()})).collect::<Value>(),
-                "requesterId": n.requester_id(),
-                "requesterManaged": n.requester_managed(),
-                "sourceDestCheck": n.source_dest_check(),
-                "status": s(n.status()),
-                "subnetId": n.subnet_id(),
-                "tagSet": tag_list,
-                "vpcId": n.vpc_id(),
-                "denyAllIgwTraffic": n.deny_all_igw_traffic(),
-                "ipv6Native": n.ipv6_native(),
-                "ipv6Address": n.ipv6_address(),
-            });
-            let mut rels = Vec::new();
-            if let Some(i) = n.attachment().and_then(|a| a.instance_id()) {
-                rels.push(rel("Is attached to Instance", INSTANCE, i));
-            }
-            for g in n.groups() {
-                if let Some(g) = g.group_id() {
-                    rels.push(rel(WITH_SG, SECURITY_GROUP, g));
+                };
+                let configuration = json!({
+                    "association": assoc(n.association()),
+                    "attachment": n.attachment().map(|a| json!({
+                        "attachTime": iso(a.attach_time()),
+                        "attachmentId": a.attachment_id(),
+                        "deleteOnTermination": a.delete_on_termination(),
+                        "deviceIndex": a.device_index(),
+                        "networkCardIndex": a.network_card_index(),
+                        "instanceId": a.instance_id(),
+                        "instanceOwnerId": a.instance_owner_id(),
+                        "status": s(a.status()),
+                    })),
+                    "availabilityZone": n.availability_zone(),
+                    "description": n.description(),
+                    "groups": groups(n.groups()),
+                    "interfaceType": s(n.interface_type()),
+                    "ipv6Addresses": n.ipv6_addresses().iter().map(|a| json!({"ipv6Address": a.ipv6_address()})).collect::<Value>(),
+                    "macAddress": n.mac_address(),
+                    "networkInterfaceId": id,
+                    "outpostArn": n.outpost_arn(),
+                    "ownerId": n.owner_id(),
+                    "privateDnsName": n.private_dns_name(),
+                    "privateIpAddress": n.private_ip_address(),
+                    "privateIpAddresses": n.private_ip_addresses().iter().map(|p| json!({
+                        "association": assoc(p.association()),
+                        "primary": p.primary(),
+                        "privateDnsName": p.private_dns_name(),
+                        "privateIpAddress": p.private_ip_address(),
+                    })).collect::<Value>(),
+                    "ipv4Prefixes": n.ipv4_prefixes().iter().map(|p| json!({"ipv4Prefix": p.ipv4_prefix()})).collect::<Value>(),
+                    "ipv6Prefixes": n.ipv6_prefixes().iter().map(|p| json!({"ipv6Prefix": p.ipv6_prefix()})).collect::<Value>(),
+                    "requesterId": n.requester_id(),
+                    "requesterManaged": n.requester_managed(),
+                    "sourceDestCheck": n.source_dest_check(),
+                    "status": s(n.status()),
+                    "subnetId": n.subnet_id(),
+                    "tagSet": tag_list,
+                    "vpcId": n.vpc_id(),
+                    "denyAllIgwTraffic": n.deny_all_igw_traffic(),
+                    "ipv6Native": n.ipv6_native(),
+                    "ipv6Address": n.ipv6_address(),
+                });
+                let mut rels = Vec::new();
+                if let Some(i) = n.attachment().and_then(|a| a.instance_id()) {
+                    rels.push(rel("Is attached to Instance", INSTANCE, i));
                 }
+                for g in n.groups() {
+                    if let Some(g) = g.group_id() {
+                        rels.push(rel(WITH_SG, SECURITY_GROUP, g));
+                    }
+                }
+                if let Some(s) = n.subnet_id() {
+                    rels.push(rel(IN_SUBNET, SUBNET, s));
+                }
+                if let Some(v) = n.vpc_id() {
+                    rels.push(rel(IN_VPC, VPC, v));
+                }
+                let doc = Document {
+                    arn: Some(arn(c, "network-interface", id)),
+                    availability_zone: n.availability_zone().map(str::to_string),
+                    tags: tag_map,
+                    relationships: dedup(rels),
+                    configuration,
+                    ..Document::default()
+                };
+                out.add(&c.account, &c.region, NETWORK_INTERFACE, id, &doc);
             }
-            if let Some(s) = n.subnet_id() {
-                rels.push(rel(IN_SUBNET, SUBNET, s));
-            }
-            if let Some(v) = n.vpc_id() {
-                rels.push(rel(IN_VPC, VPC, v));
-            }
-            let doc = Document {
-                arn: Some(arn(c, "network-interface", id)),
-                availability_zone: n.availability_zone().map(str::to_string),
-                tags: tag_map,
-                relationships: dedup(rels),
-                configuration,
-                ..Document::default()
-            };
-            out.add(&c.account, &c.region, NETWORK_INTERFACE, id, &doc);
         }
-    });
+    );
     out.ended_by(err)
 }
 
@@ -769,11 +785,15 @@ async fn route_tables(c: &RegionClients, ids: Option<&[String]>) -> Listing {
         .describe_route_tables()
         .set_filters(id_filter("route-table-id", ids))
         .max_results(100);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeRouteTables", req, |page| {
-        for t in page.route_tables() {
-            let id = t.route_table_id().unwrap_or_default();
-            let (tag_list, tag_map) = tags(t.tags());
-            let associations: Value = t
+    let err = for_each_page!(
+        c.gate(Service::Ec2),
+        "ec2:DescribeRouteTables",
+        req,
+        |page| {
+            for t in page.route_tables() {
+                let id = t.route_table_id().unwrap_or_default();
+                let (tag_list, tag_map) = tags(t.tags());
+                let associations: Value = t
                 .associations()
                 .iter()
                 .map(|a| {
@@ -787,58 +807,59 @@ async fn route_tables(c: &RegionClients, ids: Option<&[String]>) -> Listing {
                     })
                 })
                 .collect();
-            let routes: Value = t
-                .routes()
-                .iter()
-                .map(|r| {
-                    json!({
-                        "destinationCidrBlock": r.destination_cidr_block(),
-                        "destinationIpv6CidrBlock": r.destination_ipv6_cidr_block(),
-                        "destinationPrefixListId": r.destination_prefix_list_id(),
-                        "egressOnlyInternetGatewayId": r.egress_only_internet_gateway_id(),
-                        "gatewayId": r.gateway_id(),
-                        "instanceId": r.instance_id(),
-                        "instanceOwnerId": r.instance_owner_id(),
-                        "natGatewayId": r.nat_gateway_id(),
-                        "transitGatewayId": r.transit_gateway_id(),
-                        "localGatewayId": r.local_gateway_id(),
-                        "carrierGatewayId": r.carrier_gateway_id(),
-                        "networkInterfaceId": r.network_interface_id(),
-                        "origin": s(r.origin()),
-                        "state": s(r.state()),
-                        "vpcPeeringConnectionId": r.vpc_peering_connection_id(),
+                let routes: Value = t
+                    .routes()
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "destinationCidrBlock": r.destination_cidr_block(),
+                            "destinationIpv6CidrBlock": r.destination_ipv6_cidr_block(),
+                            "destinationPrefixListId": r.destination_prefix_list_id(),
+                            "egressOnlyInternetGatewayId": r.egress_only_internet_gateway_id(),
+                            "gatewayId": r.gateway_id(),
+                            "instanceId": r.instance_id(),
+                            "instanceOwnerId": r.instance_owner_id(),
+                            "natGatewayId": r.nat_gateway_id(),
+                            "transitGatewayId": r.transit_gateway_id(),
+                            "localGatewayId": r.local_gateway_id(),
+                            "carrierGatewayId": r.carrier_gateway_id(),
+                            "networkInterfaceId": r.network_interface_id(),
+                            "origin": s(r.origin()),
+                            "state": s(r.state()),
+                            "vpcPeeringConnectionId": r.vpc_peering_connection_id(),
+                        })
                     })
-                })
-                .collect();
-            let configuration = json!({
-                "associations": associations,
-                "propagatingVgws": t.propagating_vgws().iter().map(|g| json!({"gatewayId": g.gateway_id()})).collect::<Value>(),
-                "routeTableId": id,
-                "routes": routes,
-                "tags": tag_list,
-                "vpcId": t.vpc_id(),
-                "ownerId": t.owner_id(),
-            });
-            let mut rels: Vec<Relationship> = t
-                .associations()
-                .iter()
-                .filter_map(|a| a.subnet_id())
-                .map(|s| rel("Contains Subnet", SUBNET, s))
-                .collect();
-            if let Some(v) = t.vpc_id() {
-                rels.push(rel(IN_VPC, VPC, v));
+                    .collect();
+                let configuration = json!({
+                    "associations": associations,
+                    "propagatingVgws": t.propagating_vgws().iter().map(|g| json!({"gatewayId": g.gateway_id()})).collect::<Value>(),
+                    "routeTableId": id,
+                    "routes": routes,
+                    "tags": tag_list,
+                    "vpcId": t.vpc_id(),
+                    "ownerId": t.owner_id(),
+                });
+                let mut rels: Vec<Relationship> = t
+                    .associations()
+                    .iter()
+                    .filter_map(|a| a.subnet_id())
+                    .map(|s| rel("Contains Subnet", SUBNET, s))
+                    .collect();
+                if let Some(v) = t.vpc_id() {
+                    rels.push(rel(IN_VPC, VPC, v));
+                }
+                let doc = Document {
+                    arn: Some(arn(c, "route-table", id)),
+                    availability_zone: Some("Not Applicable".into()),
+                    tags: tag_map,
+                    relationships: dedup(rels),
+                    configuration,
+                    ..Document::default()
+                };
+                out.add(&c.account, &c.region, ROUTE_TABLE, id, &doc);
             }
-            let doc = Document {
-                arn: Some(arn(c, "route-table", id)),
-                availability_zone: Some("Not Applicable".into()),
-                tags: tag_map,
-                relationships: dedup(rels),
-                configuration,
-                ..Document::default()
-            };
-            out.add(&c.account, &c.region, ROUTE_TABLE, id, &doc);
         }
-    });
+    );
     out.ended_by(err)
 }
 
@@ -849,33 +870,38 @@ async fn internet_gateways(c: &RegionClients, ids: Option<&[String]>) -> Listing
         .describe_internet_gateways()
         .set_filters(id_filter("internet-gateway-id", ids))
         .max_results(1000);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeInternetGateways", req, |page| {
-        for g in page.internet_gateways() {
-            let id = g.internet_gateway_id().unwrap_or_default();
-            let (tag_list, tag_map) = tags(g.tags());
-            let configuration = json!({
-                "attachments": g.attachments().iter().map(|a| json!({"state": s(a.state()), "vpcId": a.vpc_id()})).collect::<Value>(),
-                "internetGatewayId": id,
-                "ownerId": g.owner_id(),
-                "tags": tag_list,
-            });
-            let rels = g
-                .attachments()
-                .iter()
-                .filter_map(|a| a.vpc_id())
-                .map(|v| rel("Is attached to Vpc", VPC, v))
-                .collect();
-            let doc = Document {
-                arn: Some(arn(c, "internet-gateway", id)),
-                availability_zone: Some("Multiple Availability Zones".into()),
-                tags: tag_map,
-                relationships: dedup(rels),
-                configuration,
-                ..Document::default()
-            };
-            out.add(&c.account, &c.region, INTERNET_GATEWAY, id, &doc);
+    let err = for_each_page!(
+        c.gate(Service::Ec2),
+        "ec2:DescribeInternetGateways",
+        req,
+        |page| {
+            for g in page.internet_gateways() {
+                let id = g.internet_gateway_id().unwrap_or_default();
+                let (tag_list, tag_map) = tags(g.tags());
+                let configuration = json!({
+                    "attachments": g.attachments().iter().map(|a| json!({"state": s(a.state()), "vpcId": a.vpc_id()})).collect::<Value>(),
+                    "internetGatewayId": id,
+                    "ownerId": g.owner_id(),
+                    "tags": tag_list,
+                });
+                let rels = g
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| a.vpc_id())
+                    .map(|v| rel("Is attached to Vpc", VPC, v))
+                    .collect();
+                let doc = Document {
+                    arn: Some(arn(c, "internet-gateway", id)),
+                    availability_zone: Some("Multiple Availability Zones".into()),
+                    tags: tag_map,
+                    relationships: dedup(rels),
+                    configuration,
+                    ..Document::default()
+                };
+                out.add(&c.account, &c.region, INTERNET_GATEWAY, id, &doc);
+            }
         }
-    });
+    );
     out.ended_by(err)
 }
 
@@ -886,7 +912,7 @@ async fn volumes(c: &RegionClients, ids: Option<&[String]>) -> Listing {
         .describe_volumes()
         .set_filters(id_filter("volume-id", ids))
         .max_results(500);
-    let err = for_each_page!(c.ec2_gate, "ec2:DescribeVolumes", req, |page| {
+    let err = for_each_page!(c.gate(Service::Ec2), "ec2:DescribeVolumes", req, |page| {
         for v in page.volumes() {
             let id = v.volume_id().unwrap_or_default();
             let (tag_list, tag_map) = tags(v.tags());

@@ -13,6 +13,7 @@
 //!   `supplementaryConfiguration`, relationships, ARN, tags): `ec2`, `iam`, `s3`.
 //! * IAM types are global: one scope per account with region `global`.
 
+mod cloudcontrol;
 mod ec2;
 mod error;
 mod gate;
@@ -37,10 +38,14 @@ use std::time::Duration;
 
 /// Every resource type the AWS source records, under AWS Config's names.
 pub fn supported_types() -> Vec<&'static str> {
-    let mut t: Vec<&'static str> = ec2::TYPES.to_vec();
+    let mut t: Vec<&'static str> = regional_types().collect();
     t.extend_from_slice(iam::TYPES);
-    t.push(s3::BUCKET);
     t
+}
+
+/// The types recorded per account and region, each by the module of its service.
+fn regional_types() -> impl Iterator<Item = &'static str> {
+    ec2::TYPES.iter().copied().chain([s3::BUCKET])
 }
 
 /// Every IAM action the source needs: the read-only policy README gives, kept here so that
@@ -75,18 +80,99 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "sts:AssumeRole",
 ];
 
+/// Builds one service's client from the shared config, with its endpoint override.
+macro_rules! client {
+    ($krate:ident, $conf:expr, $settings:expr, $service:expr) => {{
+        let mut b = $krate::config::Builder::from($conf);
+        if let Some(url) = $settings.endpoints.for_service($service) {
+            b = b.endpoint_url(url);
+        }
+        $krate::Client::from_conf(b.build())
+    }};
+}
+
 /// Clients of one account in one region, with their gates.
 #[derive(Debug)]
 pub(crate) struct RegionClients {
     pub(crate) account: String,
     pub(crate) region: String,
     pub(crate) ec2: aws_sdk_ec2::Client,
-    pub(crate) ec2_gate: Gate,
     pub(crate) s3: aws_sdk_s3::Client,
-    pub(crate) s3_gate: Gate,
+    pub(crate) lambda: aws_sdk_lambda::Client,
+    pub(crate) rds: aws_sdk_rds::Client,
+    pub(crate) kms: aws_sdk_kms::Client,
+    pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
+    pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) dynamodb: aws_sdk_dynamodb::Client,
+    pub(crate) sns: aws_sdk_sns::Client,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) ecr: aws_sdk_ecr::Client,
+    pub(crate) eks: aws_sdk_eks::Client,
+    pub(crate) secretsmanager: aws_sdk_secretsmanager::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    pub(crate) cloudcontrol: aws_sdk_cloudcontrol::Client,
+    /// One rate-limited door per regional service.
+    gates: BTreeMap<Service, Gate>,
     /// Bucket (name, creation time) → region, shared by the account's regions: every S3
     /// scope lists all buckets, and a bucket's region never changes.
     pub(crate) bucket_regions: s3::RegionCache,
+}
+
+impl RegionClients {
+    fn new(
+        account: &str,
+        region: &str,
+        conf: &SdkConfig,
+        settings: &AwsSettings,
+        calls: &Calls,
+        bucket_regions: s3::RegionCache,
+    ) -> Self {
+        let gates = Service::ALL
+            .iter()
+            .filter(|s| !matches!(s, Service::Iam | Service::Sts))
+            .map(|&s| (s, Gate::new(settings.rate_limits.of(s), calls.of(s))))
+            .collect();
+        Self {
+            account: account.to_string(),
+            region: region.to_string(),
+            ec2: ec2_client(conf, settings),
+            s3: s3_client(conf, settings),
+            lambda: client!(aws_sdk_lambda, conf, settings, Service::Lambda),
+            rds: client!(aws_sdk_rds, conf, settings, Service::Rds),
+            kms: client!(aws_sdk_kms, conf, settings, Service::Kms),
+            cloudtrail: client!(aws_sdk_cloudtrail, conf, settings, Service::CloudTrail),
+            elbv2: client!(
+                aws_sdk_elasticloadbalancingv2,
+                conf,
+                settings,
+                Service::Elbv2
+            ),
+            dynamodb: client!(aws_sdk_dynamodb, conf, settings, Service::DynamoDb),
+            sns: client!(aws_sdk_sns, conf, settings, Service::Sns),
+            sqs: client!(aws_sdk_sqs, conf, settings, Service::Sqs),
+            ecr: client!(aws_sdk_ecr, conf, settings, Service::Ecr),
+            eks: client!(aws_sdk_eks, conf, settings, Service::Eks),
+            secretsmanager: client!(
+                aws_sdk_secretsmanager,
+                conf,
+                settings,
+                Service::SecretsManager
+            ),
+            cloudwatch: client!(aws_sdk_cloudwatch, conf, settings, Service::CloudWatch),
+            cloudcontrol: client!(aws_sdk_cloudcontrol, conf, settings, Service::CloudControl),
+            gates,
+            bucket_regions,
+        }
+    }
+
+    /// The gate of a regional service (every request of it in this account and region).
+    pub(crate) fn gate(&self, service: Service) -> &Gate {
+        // Every regional service has a gate (built in `new`); IAM and STS are not regional.
+        static UNLIMITED: std::sync::OnceLock<Gate> = std::sync::OnceLock::new();
+        self.gates
+            .get(&service)
+            .unwrap_or_else(|| UNLIMITED.get_or_init(|| Gate::new(0.0, Arc::default())))
+    }
 }
 
 /// Clients of one account.
@@ -100,18 +186,33 @@ pub(crate) struct AccountClients {
 }
 
 /// Requests made so far, per service.
-#[derive(Debug, Default)]
-struct Calls {
-    ec2: Arc<AtomicU64>,
-    iam: Arc<AtomicU64>,
-    s3: Arc<AtomicU64>,
-    sts: Arc<AtomicU64>,
+#[derive(Debug)]
+struct Calls(BTreeMap<Service, Arc<AtomicU64>>);
+
+impl Default for Calls {
+    fn default() -> Self {
+        Self(Service::ALL.iter().map(|&s| (s, Arc::default())).collect())
+    }
+}
+
+impl Calls {
+    fn of(&self, service: Service) -> Arc<AtomicU64> {
+        self.0.get(&service).cloned().unwrap_or_default()
+    }
+
+    fn count(&self, service: Service) {
+        if let Some(c) = self.0.get(&service) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A [`Source`] over real AWS accounts (or an AWS-compatible server).
 #[derive(Debug)]
 pub struct AwsSource {
     accounts: BTreeMap<String, AccountClients>,
+    /// Types recorded through Cloud Control (none recorded by a hand-shaped poller).
+    cloudcontrol_types: Vec<String>,
     scopes: Vec<Scope>,
     calls: Calls,
 }
@@ -123,6 +224,17 @@ impl AwsSource {
     /// the problem.
     pub async fn connect(settings: &AwsSettings) -> Result<Self, AwsError> {
         let calls = Calls::default();
+        if let Some(bad) = settings
+            .cloudcontrol_types
+            .iter()
+            .find(|t| *t != "all" && !cloudcontrol::is_type_name(t))
+        {
+            return Err(AwsError::Settings(format!(
+                "cloudcontrol_types: `{bad}` is not a CloudFormation type name (AWS::Service::Type), nor \"all\""
+            )));
+        }
+        let cloudcontrol_types =
+            cloudcontrol::resolve_types(&settings.cloudcontrol_types, &supported_types());
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
             .timeout_config(
@@ -168,7 +280,7 @@ impl AwsSource {
             plans.push((id.clone(), base.clone()));
         } else if settings.record_own_account {
             let sts = sts_client(&base, settings);
-            calls.sts.fetch_add(1, Ordering::Relaxed);
+            calls.count(Service::Sts);
             let me = sts
                 .get_caller_identity()
                 .send()
@@ -229,7 +341,7 @@ impl AwsSource {
         for (account, conf) in plans {
             let regions = if settings.regions.iter().any(|r| r == "all") {
                 let ec2 = ec2_client(&conf, settings);
-                calls.ec2.fetch_add(1, Ordering::Relaxed);
+                calls.count(Service::Ec2);
                 let out = ec2
                     .describe_regions()
                     .send()
@@ -259,30 +371,43 @@ impl AwsSource {
                     .build();
                 per_region.insert(
                     region.clone(),
-                    RegionClients {
-                        account: account.clone(),
-                        region: region.clone(),
-                        ec2: ec2_client(&rc, settings),
-                        ec2_gate: Gate::new(settings.rate_limits.ec2, calls.ec2.clone()),
-                        s3: s3_client(&rc, settings),
-                        s3_gate: Gate::new(settings.rate_limits.s3, calls.s3.clone()),
-                        bucket_regions: bucket_regions.clone(),
-                    },
+                    RegionClients::new(
+                        &account,
+                        &region,
+                        &rc,
+                        settings,
+                        &calls,
+                        bucket_regions.clone(),
+                    ),
                 );
-                for t in ec2::TYPES {
-                    scopes.push(Scope::new(&account, &region, *t));
+                for t in regional_types() {
+                    scopes.push(Scope::new(&account, &region, t));
                 }
-                scopes.push(Scope::new(&account, &region, s3::BUCKET));
+                for t in cloudcontrol_types
+                    .iter()
+                    .filter(|t| !cloudcontrol::is_global(t))
+                {
+                    scopes.push(Scope::new(&account, &region, t));
+                }
             }
             for t in iam::TYPES {
                 scopes.push(Scope::new(&account, "global", *t));
+            }
+            for t in cloudcontrol_types
+                .iter()
+                .filter(|t| cloudcontrol::is_global(t))
+            {
+                scopes.push(Scope::new(&account, "global", t));
             }
             accounts.insert(
                 account.clone(),
                 AccountClients {
                     account: account.clone(),
                     iam: iam_client(&conf, settings),
-                    iam_gate: Gate::new(settings.rate_limits.iam, calls.iam.clone()),
+                    iam_gate: Gate::new(
+                        settings.rate_limits.of(Service::Iam),
+                        calls.of(Service::Iam),
+                    ),
                     iam_shared: iam::Shared::default(),
                     regions: per_region,
                 },
@@ -292,9 +417,16 @@ impl AwsSource {
         scopes.dedup();
         Ok(Self {
             accounts,
+            cloudcontrol_types,
             scopes,
             calls,
         })
+    }
+
+    /// The types recorded through Cloud Control (`cloudcontrol_types` resolved: `"all"`
+    /// expanded, hand-shaped types dropped).
+    pub fn cloudcontrol_types(&self) -> &[String] {
+        &self.cloudcontrol_types
     }
 
     /// The accounts being recorded.
@@ -302,15 +434,16 @@ impl AwsSource {
         self.accounts.keys().cloned().collect()
     }
 
-    /// Requests made so far per service (`ec2`, `iam`, `s3`, `sts`), retries not counted:
+    /// Requests made so far per service (`ec2`, `iam`, `s3`, `sts`, and every other service
+    /// called at least once), retries not counted:
     /// the "API calls per poll" of the benchmark and the cost of a recording interval.
     pub fn api_calls(&self) -> BTreeMap<&'static str, u64> {
-        BTreeMap::from([
-            ("ec2", self.calls.ec2.load(Ordering::Relaxed)),
-            ("iam", self.calls.iam.load(Ordering::Relaxed)),
-            ("s3", self.calls.s3.load(Ordering::Relaxed)),
-            ("sts", self.calls.sts.load(Ordering::Relaxed)),
-        ])
+        self.calls
+            .0
+            .iter()
+            .map(|(s, n)| (s.name(), n.load(Ordering::Relaxed)))
+            .filter(|(name, n)| *n > 0 || ["ec2", "iam", "s3", "sts"].contains(name))
+            .collect()
     }
 
     /// [`Self::list_scope`], refusing resources without an id: a key `""` would merge
@@ -347,16 +480,25 @@ impl AwsSource {
                 }
             };
         }
-        let Some(rc) = acct.regions.get(&scope.region) else {
+        // A global Cloud Control type is read through any of the account's regions.
+        let region_clients = if scope.region == "global" {
+            acct.regions.values().next()
+        } else {
+            acct.regions.get(&scope.region)
+        };
+        let Some(rc) = region_clients else {
             return failed(format!(
                 "region {} is not configured for account {}",
                 scope.region, scope.account
             ));
         };
-        if t == s3::BUCKET {
-            s3::list(rc, ids).await
-        } else {
-            ec2::list(rc, t, ids).await
+        match t {
+            s3::BUCKET => s3::list(rc, ids).await,
+            _ if ec2::TYPES.contains(&t) => ec2::list(rc, t, ids).await,
+            _ if self.cloudcontrol_types.iter().any(|c| c == t) => {
+                cloudcontrol::list(rc, &scope.region, t, ids).await
+            }
+            _ => failed(format!("the AWS source does not record {t}")),
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::error::{code_of, from_sdk};
 use crate::shape::{iso, iso_str, observe, Listing};
 use crate::RegionClients;
+use crate::Service;
 use aws_sdk_s3::types::{Bucket, Owner};
 use driftlog_model::{Document, Observed};
 use driftlog_poll::PollError;
@@ -102,7 +103,7 @@ async fn list_buckets(c: &RegionClients) -> Result<(Vec<Bucket>, Option<Owner>),
     let mut owner = None;
     let mut token: Option<String> = None;
     loop {
-        c.s3_gate.pass().await;
+        c.gate(Service::S3).pass().await;
         // MaxBuckets makes S3 paginate and name each bucket's region (no GetBucketLocation).
         let sent = token.take();
         let page =
@@ -145,7 +146,7 @@ async fn bucket_region(c: &RegionClients, b: &Bucket) -> Result<String, PollErro
         return Ok(r.clone());
     }
     let loc = required!(
-        c.s3_gate,
+        c.gate(Service::S3),
         "s3:GetBucketLocation",
         c.s3.get_bucket_location()
             .bucket(b.name().unwrap_or_default())
@@ -170,7 +171,7 @@ async fn bucket(
     owner: Option<&Owner>,
 ) -> Result<Document, PollError> {
     let name = b.name().unwrap_or_default();
-    let gate = &c.s3_gate;
+    let gate = &c.gate(Service::S3);
     let mut sup = Map::new();
 
     let acl = required!(gate, "s3:GetBucketAcl", c.s3.get_bucket_acl().bucket(name))?;
@@ -240,7 +241,7 @@ async fn bucket(
         );
     }
 
-    c.s3_gate.pass().await;
+    c.gate(Service::S3).pass().await;
     let (status, mfa) = match c.s3.get_bucket_versioning().bucket(name).send().await {
         Ok(v) => (
             v.status().map(|s| s.as_str().to_string()),
@@ -279,7 +280,7 @@ async fn bucket(
         }),
     );
 
-    c.s3_gate.pass().await;
+    c.gate(Service::S3).pass().await;
     let accel = match c
         .s3
         .get_bucket_accelerate_configuration()
@@ -302,7 +303,7 @@ async fn bucket(
         json!({"status": accel}),
     );
 
-    c.s3_gate.pass().await;
+    c.gate(Service::S3).pass().await;
     match c.s3.get_bucket_request_payment().bucket(name).send().await {
         Ok(p) => {
             sup.insert(
@@ -333,7 +334,7 @@ async fn bucket(
         );
     }
 
-    c.s3_gate.pass().await;
+    c.gate(Service::S3).pass().await;
     let configurations = match c
         .s3
         .get_bucket_notification_configuration()

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How to reach AWS: which credentials, accounts, regions and endpoints, and how hard to
@@ -27,6 +28,11 @@ pub struct AwsSettings {
     /// Request-rate limits per service, per account and region, so that a large account is
     /// not throttled. 0 = no limit.
     pub rate_limits: RateLimits,
+    /// CloudFormation types recorded through the generic Cloud Control source
+    /// (`AWS::APS::Workspace`, …), or `"all"`: every type AWS Config records with a
+    /// CloudFormation-shaped configuration. Types the hand-shaped pollers record are
+    /// always recorded by those.
+    pub cloudcontrol_types: Vec<String>,
 }
 
 impl Default for AwsSettings {
@@ -41,6 +47,7 @@ impl Default for AwsSettings {
             max_attempts: 5,
             call_timeout: Duration::from_secs(30),
             rate_limits: RateLimits::default(),
+            cloudcontrol_types: Vec::new(),
         }
     }
 }
@@ -61,53 +68,49 @@ pub struct AssumeRole {
 pub struct Endpoints {
     /// For every service, unless a service-specific one is set.
     pub all: Option<String>,
-    /// EC2.
-    pub ec2: Option<String>,
-    /// IAM.
-    pub iam: Option<String>,
-    /// S3 (path-style addressing is used whenever an S3 endpoint is overridden).
-    pub s3: Option<String>,
-    /// STS (account discovery and assume-role).
-    pub sts: Option<String>,
+    /// Per service (S3's path-style addressing is used whenever its endpoint is overridden).
+    pub services: BTreeMap<Service, String>,
 }
 
 impl Endpoints {
-    /// The endpoint for `service`: its own override, else the common one.
-    pub fn for_service(&self, service: Service) -> Option<&str> {
-        let own = match service {
-            Service::Ec2 => &self.ec2,
-            Service::Iam => &self.iam,
-            Service::S3 => &self.s3,
-            Service::Sts => &self.sts,
-        };
-        own.as_deref().or(self.all.as_deref())
-    }
-}
-
-/// Requests per second per service; 0 = unlimited.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RateLimits {
-    /// EC2 Describe calls, per account and region.
-    pub ec2: f64,
-    /// IAM calls, per account (IAM's limits are account-wide).
-    pub iam: f64,
-    /// S3 calls, per account and region.
-    pub s3: f64,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        // Below the documented EC2 Describe bucket refill (20/s) and IAM's read quota, so the
-        // recorder leaves headroom for the account's other users.
+    /// One endpoint for every service (moto, LocalStack).
+    pub fn everywhere(url: impl Into<String>) -> Self {
         Self {
-            ec2: 10.0,
-            iam: 5.0,
-            s3: 100.0,
+            all: Some(url.into()),
+            services: BTreeMap::new(),
         }
     }
+
+    /// The endpoint for `service`: its own override, else the common one.
+    pub fn for_service(&self, service: Service) -> Option<&str> {
+        self.services
+            .get(&service)
+            .map(String::as_str)
+            .or(self.all.as_deref())
+    }
 }
 
-/// The AWS services the source calls.
+/// Requests per second per service; 0 = unlimited. A service without an entry gets its
+/// [`Service::default_rate`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RateLimits {
+    /// Per service: per account and region, or per account for IAM (its limits are
+    /// account-wide).
+    pub services: BTreeMap<Service, f64>,
+}
+
+impl RateLimits {
+    /// The limit of `service`.
+    pub fn of(&self, service: Service) -> f64 {
+        self.services
+            .get(&service)
+            .copied()
+            .unwrap_or_else(|| service.default_rate())
+    }
+}
+
+/// The AWS services the source calls, named as in `[source.aws.endpoints]` and
+/// `[source.aws.rate_limits]` (the SDK's service names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
     /// Amazon EC2.
@@ -118,4 +121,97 @@ pub enum Service {
     S3,
     /// AWS STS.
     Sts,
+    /// AWS Lambda.
+    Lambda,
+    /// Amazon RDS.
+    Rds,
+    /// AWS KMS.
+    Kms,
+    /// AWS CloudTrail.
+    CloudTrail,
+    /// Elastic Load Balancing v2 (application and network load balancers).
+    Elbv2,
+    /// Amazon DynamoDB.
+    DynamoDb,
+    /// Amazon SNS.
+    Sns,
+    /// Amazon SQS.
+    Sqs,
+    /// Amazon ECR.
+    Ecr,
+    /// Amazon EKS.
+    Eks,
+    /// AWS Secrets Manager.
+    SecretsManager,
+    /// Amazon CloudWatch.
+    CloudWatch,
+    /// AWS Cloud Control API (the generic source).
+    CloudControl,
+}
+
+impl Service {
+    /// Every service, in a stable order.
+    pub const ALL: &'static [Service] = &[
+        Service::Ec2,
+        Service::Iam,
+        Service::S3,
+        Service::Sts,
+        Service::Lambda,
+        Service::Rds,
+        Service::Kms,
+        Service::CloudTrail,
+        Service::Elbv2,
+        Service::DynamoDb,
+        Service::Sns,
+        Service::Sqs,
+        Service::Ecr,
+        Service::Eks,
+        Service::SecretsManager,
+        Service::CloudWatch,
+        Service::CloudControl,
+    ];
+
+    /// The name used in the config file and in IAM actions (`lambda`, `elasticloadbalancing`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Ec2 => "ec2",
+            Service::Iam => "iam",
+            Service::S3 => "s3",
+            Service::Sts => "sts",
+            Service::Lambda => "lambda",
+            Service::Rds => "rds",
+            Service::Kms => "kms",
+            Service::CloudTrail => "cloudtrail",
+            Service::Elbv2 => "elasticloadbalancing",
+            Service::DynamoDb => "dynamodb",
+            Service::Sns => "sns",
+            Service::Sqs => "sqs",
+            Service::Ecr => "ecr",
+            Service::Eks => "eks",
+            Service::SecretsManager => "secretsmanager",
+            Service::CloudWatch => "cloudwatch",
+            Service::CloudControl => "cloudcontrol",
+        }
+    }
+
+    /// The service named `name` (as [`Self::name`] spells it).
+    pub fn from_name(name: &str) -> Option<Service> {
+        Self::ALL.iter().copied().find(|s| s.name() == name)
+    }
+
+    /// Requests per second when the config sets none: below each service's documented (or,
+    /// for Cloud Control, measured by peers) throttling rate, so the recorder leaves
+    /// headroom for the account's other users.
+    pub fn default_rate(self) -> f64 {
+        match self {
+            // EC2's Describe bucket refills at 20/s.
+            Service::Ec2 => 10.0,
+            // IAM's read quota is account-wide and low.
+            Service::Iam => 5.0,
+            Service::S3 => 100.0,
+            // Peers were throttled at ~30/s and settled on 25/s.
+            Service::CloudControl => 25.0,
+            _ => 10.0,
+        }
+    }
 }

@@ -159,6 +159,7 @@ page_token!(
     aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput => next_token,
     aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput => marker,
     aws_sdk_iam::operation::list_policies::ListPoliciesOutput => marker,
+    aws_sdk_cloudcontrol::operation::list_resources::ListResourcesOutput => next_token,
 );
 
 /// The error of a listing whose service handed out the same page token twice: the SDK's

@@ -3,7 +3,7 @@
 //! SDK's real requests with scripted EC2 answers (fault injection, the one thing a real
 //! server here cannot do); everything on the client side is the real SDK and source.
 
-use driftlog_aws::{AwsSettings, AwsSource, Endpoints};
+use driftlog_aws::{AwsSettings, AwsSource, Endpoints, Service};
 use driftlog_model::Scope;
 use driftlog_poll::{PollOutcome, Source};
 use std::sync::Arc;
@@ -79,7 +79,7 @@ async fn source(url: String) -> AwsSource {
         regions: vec!["us-east-1".into()],
         account_id: Some("123456789012".into()),
         endpoints: Endpoints {
-            ec2: Some(url),
+            services: [(Service::Ec2, url)].into(),
             ..Endpoints::default()
         },
         max_attempts: 1,

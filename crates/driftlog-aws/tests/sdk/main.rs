@@ -2,5 +2,6 @@
 //! loopback) and against a scripted server for the faults moto cannot produce. One test
 //! binary: each links the AWS SDK.
 
+mod cloudcontrol;
 mod faults;
 mod moto;

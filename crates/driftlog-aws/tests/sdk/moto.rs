@@ -2,7 +2,7 @@
 //! free port, driven by boto3 (tests/aws/estate.py). Needs the virtualenv that
 //! `scripts/test.sh` installs; with `CI=true` a missing moto fails the test.
 
-use driftlog_aws::{AwsSettings, AwsSource, Endpoints};
+use driftlog_aws::{AwsSettings, AwsSource, Endpoints, Service};
 use driftlog_log::{Log, LogOptions};
 use driftlog_model::{Filter, ResourceKey, Status};
 use driftlog_poll::Source;
@@ -36,10 +36,7 @@ async fn set_up(m: &support::Moto) -> (Value, Arc<AwsSource>) {
 fn settings(url: &str) -> AwsSettings {
     AwsSettings {
         regions: vec!["us-east-1".into()],
-        endpoints: Endpoints {
-            all: Some(url.to_string()),
-            ..Endpoints::default()
-        },
+        endpoints: Endpoints::everywhere(url),
         max_attempts: 2,
         call_timeout: Duration::from_secs(10),
         ..AwsSettings::default()
@@ -507,7 +504,10 @@ async fn an_unreachable_service_deletes_nothing_and_shows_its_error() {
     // EC2 now points at a closed port; IAM and S3 still reach moto.
     let closed = free_port();
     let mut broken = settings(&m.url);
-    broken.endpoints.ec2 = Some(format!("http://127.0.0.1:{closed}"));
+    broken
+        .endpoints
+        .services
+        .insert(Service::Ec2, format!("http://127.0.0.1:{closed}"));
     let source = Arc::new(AwsSource::connect(&broken).await.expect("connect"));
     let recorder = Recorder::new(r.log.clone(), source, RecorderConfig::default());
     estate(&m, &["put-bucket-policy", "example-logs"]);
@@ -588,7 +588,10 @@ async fn startup_settings_accounts_and_all_regions() {
     // A known account id needs no STS call; a malformed one is refused.
     let mut known = settings(&m.url);
     known.account_id = Some("111122223333".into());
-    known.endpoints.sts = Some(format!("http://127.0.0.1:{}", free_port()));
+    known
+        .endpoints
+        .services
+        .insert(Service::Sts, format!("http://127.0.0.1:{}", free_port()));
     let source = AwsSource::connect(&known).await.expect("no STS needed");
     assert_eq!(source.accounts(), vec!["111122223333".to_string()]);
     known.account_id = Some("1111".into());

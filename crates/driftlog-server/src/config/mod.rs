@@ -6,6 +6,7 @@ use crate::error::{bail, Context, Error, Result};
 use driftlog_model::TypePattern;
 use driftlog_poll::SchedulerConfig;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -190,22 +191,24 @@ impl Config {
         if a.call_timeout.is_zero() {
             bail!("source.aws.call_timeout must be greater than 0");
         }
-        for (k, v) in [
-            ("ec2", a.rate_limits.ec2),
-            ("iam", a.rate_limits.iam),
-            ("s3", a.rate_limits.s3),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
+        for (k, v) in &a.rate_limits.0 {
+            if driftlog_aws::Service::from_name(k).is_none() {
+                bail!(
+                    "source.aws.rate_limits.{k} rejected: not a service the AWS source calls; use one of {}",
+                    source::service_names()
+                );
+            }
+            if !(v.is_finite() && *v >= 0.0) {
                 bail!("source.aws.rate_limits.{k} = {v} rejected: use 0 (no limit) or a positive rate");
             }
         }
-        for (k, v) in [
-            ("all", &a.endpoints.all),
-            ("ec2", &a.endpoints.ec2),
-            ("iam", &a.endpoints.iam),
-            ("s3", &a.endpoints.s3),
-            ("sts", &a.endpoints.sts),
-        ] {
+        for (k, v) in &a.endpoints.0 {
+            if k != "all" && driftlog_aws::Service::from_name(k).is_none() {
+                bail!(
+                    "source.aws.endpoints.{k} rejected: use `all` or one of {}",
+                    source::service_names()
+                );
+            }
             let v = v.trim();
             if !(v.is_empty() || v.starts_with("http://") || v.starts_with("https://")) {
                 bail!("source.aws.endpoints.{k} = {v:?} rejected: an endpoint is a URL, e.g. \"http://127.0.0.1:5000\"");

@@ -47,6 +47,8 @@ pub struct AwsSection {
     pub endpoints: EndpointsSection,
     /// `[source.aws.rate_limits]`.
     pub rate_limits: RateLimitsSection,
+    /// CloudFormation types recorded through Cloud Control, or `["all"]`.
+    pub cloudcontrol_types: Vec<String>,
 }
 
 impl Default for AwsSection {
@@ -61,6 +63,7 @@ impl Default for AwsSection {
             call_timeout: Duration::from_secs(30),
             endpoints: EndpointsSection::default(),
             rate_limits: RateLimitsSection::default(),
+            cloudcontrol_types: Vec::new(),
         }
     }
 }
@@ -83,43 +86,36 @@ fn default_session_name() -> String {
     "driftlog".to_string()
 }
 
-/// `[source.aws.endpoints]`; "" = AWS's own.
+/// `[source.aws.endpoints]`: `all`, or a service's name ([`driftlog_aws::Service::name`]),
+/// to a URL; "" = AWS's own.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EndpointsSection {
-    /// Every service.
-    pub all: String,
-    /// EC2.
-    pub ec2: String,
-    /// IAM.
-    pub iam: String,
-    /// S3.
-    pub s3: String,
-    /// STS.
-    pub sts: String,
-}
+#[serde(transparent)]
+pub struct EndpointsSection(pub BTreeMap<String, String>);
 
-/// `[source.aws.rate_limits]`, requests per second.
+/// `[source.aws.rate_limits]`: a service's name to requests per second (0 = no limit).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitsSection {
-    /// EC2, per account and region.
-    pub ec2: f64,
-    /// IAM, per account.
-    pub iam: f64,
-    /// S3, per account and region.
-    pub s3: f64,
-}
+#[serde(transparent)]
+pub struct RateLimitsSection(pub BTreeMap<String, f64>);
 
 impl Default for RateLimitsSection {
     fn default() -> Self {
-        let d = driftlog_aws::RateLimits::default();
-        Self {
-            ec2: d.ec2,
-            iam: d.iam,
-            s3: d.s3,
-        }
+        Self(
+            driftlog_aws::Service::ALL
+                .iter()
+                .filter(|s| **s != driftlog_aws::Service::Sts)
+                .map(|s| (s.name().to_string(), s.default_rate()))
+                .collect(),
+        )
     }
+}
+
+/// The names `[source.aws.endpoints]` and `[source.aws.rate_limits]` accept, for errors.
+pub(crate) fn service_names() -> String {
+    driftlog_aws::Service::ALL
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl AwsSection {
@@ -141,18 +137,24 @@ impl AwsSection {
                 })
                 .collect(),
             endpoints: driftlog_aws::Endpoints {
-                all: opt(&self.endpoints.all),
-                ec2: opt(&self.endpoints.ec2),
-                iam: opt(&self.endpoints.iam),
-                s3: opt(&self.endpoints.s3),
-                sts: opt(&self.endpoints.sts),
+                all: self.endpoints.0.get("all").and_then(|u| opt(u)),
+                services: self
+                    .endpoints
+                    .0
+                    .iter()
+                    .filter_map(|(k, u)| Some((driftlog_aws::Service::from_name(k)?, opt(u)?)))
+                    .collect(),
             },
+            cloudcontrol_types: self.cloudcontrol_types.clone(),
             max_attempts: self.max_attempts,
             call_timeout: self.call_timeout,
             rate_limits: driftlog_aws::RateLimits {
-                ec2: self.rate_limits.ec2,
-                iam: self.rate_limits.iam,
-                s3: self.rate_limits.s3,
+                services: self
+                    .rate_limits
+                    .0
+                    .iter()
+                    .filter_map(|(k, r)| Some((driftlog_aws::Service::from_name(k)?, *r)))
+                    .collect(),
             },
         }
     }
