@@ -8,6 +8,7 @@
 //!   and ours (log sequence, per-resource version, field-level diff).
 //! * [`canonical`] turns any JSON document into the canonical bytes we hash and store, using
 //!   the per-type [`TypeSpec`] (set-like arrays, volatile paths).
+//! * [`schema`] checks a document against AWS Config's published property schema.
 //! * [`Filter`] is the one filter language of subscriptions, `tail` and (later) sinks.
 
 pub mod canonical;
@@ -15,6 +16,7 @@ mod error;
 mod filter;
 mod item;
 mod key;
+pub mod schema;
 mod snapshot;
 mod state;
 pub mod time;

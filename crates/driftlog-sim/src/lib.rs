@@ -41,6 +41,7 @@ mod estate;
 mod gen;
 mod ids;
 mod plan;
+mod services;
 mod shapes;
 mod store;
 mod topology;

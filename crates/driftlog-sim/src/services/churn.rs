@@ -1,0 +1,446 @@
+//! How the service types drift: security-relevant settings flipped now and then (public
+//! databases, key rotation and deletion, trail validation, queue and topic encryption,
+//! scan-on-push, public EKS endpoints, secret rotation, alarms losing their actions, EIPs
+//! moving, flow logs deleted), ordinary edits (tags, memory, retention, thresholds),
+//! resources created and deleted, and volatile values ticking.
+//!
+//! It runs after the original types' operations, from its own random stream and with a
+//! budget of `round(churn * service resources)` operations, so the original types' ticks
+//! are unchanged.
+
+use super::unit::{self, ALERTS_TOPIC};
+use crate::churn::{ops_per_tick, Tick};
+use crate::estate::Estate;
+use crate::ids;
+use crate::shapes::netx::{self, EipTarget};
+use crate::shapes::svc::Svc;
+use crate::shapes::{
+    alarms, containers, dynamodb, elb, kms, lambda, messaging, rds, related, secrets, tags,
+    tags_svc,
+};
+use crate::types;
+use driftlog_model::ResourceKey;
+use fastrand::Rng;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    DbPublic,
+    DbRetention,
+    SnapshotPublic,
+    KeyRotation,
+    KeyDeletion,
+    TrailValidation,
+    QueueEncryption,
+    QueueRetention,
+    TopicEncryption,
+    ScanOnPush,
+    EksEndpoint,
+    SecretRotation,
+    SecretRotated,
+    AlarmActions,
+    AlarmThreshold,
+    Eip,
+    FlowLog,
+    Lifecycle,
+    Tags,
+    Memory,
+    LbProtection,
+    ListenerRedirect,
+    TablePitr,
+    TableGrow,
+}
+
+/// Relative frequency of each operation.
+const OPS: &[(Op, u32)] = &[
+    (Op::DbPublic, 4),
+    (Op::DbRetention, 3),
+    (Op::SnapshotPublic, 2),
+    (Op::KeyRotation, 4),
+    (Op::KeyDeletion, 2),
+    (Op::TrailValidation, 2),
+    (Op::QueueEncryption, 5),
+    (Op::QueueRetention, 4),
+    (Op::TopicEncryption, 4),
+    (Op::ScanOnPush, 3),
+    (Op::EksEndpoint, 2),
+    (Op::SecretRotation, 4),
+    (Op::SecretRotated, 4),
+    (Op::AlarmActions, 5),
+    (Op::AlarmThreshold, 3),
+    (Op::Eip, 5),
+    (Op::FlowLog, 4),
+    (Op::Lifecycle, 15),
+    (Op::Tags, 12),
+    (Op::Memory, 6),
+    (Op::LbProtection, 2),
+    (Op::ListenerRedirect, 1),
+    (Op::TablePitr, 2),
+    (Op::TableGrow, 4),
+];
+
+const ATTEMPTS: usize = 4;
+const OWNERS: &[&str] = &["alice", "bob", "carol", "dave", "erin", "platform", "data"];
+
+fn draw_op(rng: &mut Rng) -> Op {
+    let total: u32 = OPS.iter().map(|(_, w)| w).sum();
+    let mut r = rng.u32(..total);
+    for (op, w) in OPS {
+        if r < *w {
+            return *op;
+        }
+        r -= w;
+    }
+    Op::Tags
+}
+
+fn svc(key: &ResourceKey) -> Svc<'_> {
+    Svc {
+        account: &key.account,
+        region: &key.region,
+    }
+}
+
+impl Estate {
+    /// Resources of the original fourteen types, which set their own churn budget.
+    pub(crate) fn original_len(&self) -> usize {
+        self.store
+            .scopes()
+            .filter(|(s, _)| types::is_original(&s.resource_type))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub(crate) fn service_ops(&mut self, t: &mut Tick) {
+        let n = self.len() - self.original_len();
+        for _ in 0..ops_per_tick(self.cfg.churn, n) {
+            for _ in 0..ATTEMPTS {
+                let op = draw_op(&mut t.rng);
+                if self.apply_service(op, t) {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn apply_service(&mut self, op: Op, t: &mut Tick) -> bool {
+        let flip = t.rng.bool();
+        let now = t.now;
+        match op {
+            Op::DbPublic => self.edit_one(t, types::DB_INSTANCE, |_, v| rds::set_public(v, flip)),
+            Op::DbRetention => {
+                let days = *ids::pick(&mut t.rng, &[1, 7, 14, 35]).unwrap_or(&7);
+                self.edit_one(t, types::DB_INSTANCE, |_, v| rds::set_backup_retention(v, days))
+            }
+            Op::SnapshotPublic => {
+                let public = t.rng.u8(..3) == 0;
+                self.edit_one(t, types::DB_SNAPSHOT, |_, v| rds::set_snapshot_public(v, public))
+            }
+            Op::KeyRotation => self.edit_one(t, types::KMS_KEY, |_, v| kms::set_rotation(v, flip)),
+            Op::KeyDeletion => {
+                let days = flip.then(|| t.rng.i64(7..=30));
+                self.edit_one(t, types::KMS_KEY, |_, v| kms::schedule_deletion(v, days, now))
+            }
+            Op::TrailValidation => self.edit_one(t, types::TRAIL, |_, v| kms::toggle_validation(v)),
+            Op::QueueEncryption => {
+                self.edit_one(t, types::SQS_QUEUE, |_, v| {
+                    messaging::set_queue_kms(v, flip.then_some("alias/aws/sqs"), now)
+                })
+            }
+            Op::QueueRetention => {
+                let secs = *ids::pick(&mut t.rng, &[86_400, 345_600, 1_209_600]).unwrap_or(&345_600);
+                self.edit_one(t, types::SQS_QUEUE, |_, v| messaging::set_queue_retention(v, secs, now))
+            }
+            Op::TopicEncryption => self.edit_one(t, types::SNS_TOPIC, |_, v| {
+                messaging::set_topic_kms(v, flip.then_some("alias/aws/sns"))
+            }),
+            Op::ScanOnPush => self.edit_one(t, types::ECR_REPOSITORY, |_, v| containers::toggle_scan_on_push(v)),
+            Op::EksEndpoint => self.edit_one(t, types::EKS_CLUSTER, |_, v| containers::toggle_public_endpoint(v)),
+            Op::SecretRotation => self.edit_one(t, types::SECRET, |k, v| {
+                let f = flip.then(|| svc(k).arn("lambda", "function:SecretsManagerRDSPostgreSQLRotationSingleUser"));
+                secrets::set_rotation(v, f.as_deref(), now)
+            }),
+            Op::SecretRotated => self.edit_one(t, types::SECRET, |_, v| secrets::rotated(v, now)),
+            Op::AlarmActions => self.edit_one(t, types::ALARM, |k, v| {
+                let topic = flip.then(|| messaging::topic_arn(svc(k), ALERTS_TOPIC));
+                alarms::set_actions(v, topic.as_deref(), now)
+            }),
+            Op::AlarmThreshold => {
+                let factor = if flip { 1.5 } else { 0.75 };
+                self.edit_one(t, types::ALARM, |_, v| alarms::set_threshold(v, factor, now))
+            }
+            Op::Eip => self.eip_move(t),
+            Op::FlowLog => self.flow_log_churn(t),
+            Op::Lifecycle => {
+                let create_p = if self.len() - self.original_len() > self.service_target { 4 } else { 6 };
+                let create = t.rng.u8(..10) < create_p;
+                self.service_lifecycle(t, create) || self.service_lifecycle(t, !create)
+            }
+            Op::Tags => self.retag_service(t),
+            Op::Memory => {
+                let mb = *ids::pick(&mut t.rng, &[128, 256, 512, 1024, 2048]).unwrap_or(&256);
+                let mut r = Rng::with_seed(t.rng.u64(..));
+                self.edit_one(t, types::LAMBDA_FUNCTION, |_, v| lambda::set_memory(&mut r, v, mb, now))
+            }
+            Op::LbProtection => self.edit_one(t, types::LOAD_BALANCER, |_, v| elb::set_deletion_protection(v, flip)),
+            Op::ListenerRedirect => self.edit_one(t, types::LISTENER, |_, v| elb::toggle_redirect(v)),
+            Op::TablePitr => self.edit_one(t, types::DYNAMODB_TABLE, |_, v| dynamodb::toggle_pitr(v)),
+            Op::TableGrow => {
+                let delta = t.rng.u64(1..5_000);
+                self.edit_one(t, types::DYNAMODB_TABLE, |_, v| dynamodb::grow(v, delta))
+            }
+        }
+    }
+
+    /// Edits one random resource of `resource_type`.
+    fn edit_one(
+        &mut self,
+        t: &mut Tick,
+        resource_type: &str,
+        f: impl FnOnce(&ResourceKey, &mut Value) -> bool,
+    ) -> bool {
+        let Some(key) = self.pick(&mut t.rng, resource_type, None) else {
+            return false;
+        };
+        self.change(t, &key, |v| f(&key, v))
+    }
+
+    fn retag_service(&mut self, t: &mut Tick) -> bool {
+        let Some(key) = self
+            .store
+            .pick_where(&mut t.rng, |s| tags_svc::taggable(&s.resource_type))
+            .map(|o| (*o.key).clone())
+        else {
+            return false;
+        };
+        let owner = ids::word(&mut t.rng, OWNERS);
+        let remove = t.rng.u8(..3) == 0;
+        let ty = key.resource_type.clone();
+        self.change(t, &key, |v| {
+            let Some(map) = crate::shapes::object_mut(v, &["tags"]) else {
+                return false;
+            };
+            if remove && map.contains_key("owner") {
+                map.remove("owner");
+            } else if map.get("owner").and_then(Value::as_str) == Some(owner) {
+                return false;
+            } else {
+                map.insert("owner".into(), owner.into());
+            }
+            tags_svc::sync(&ty, v)
+        })
+    }
+
+    // ---- EIPs ----------------------------------------------------------------------------
+
+    /// Detaches an associated EIP, or associates a free one with an instance of its region
+    /// that has none.
+    fn eip_move(&mut self, t: &mut Tick) -> bool {
+        let Some(key) = self.pick(&mut t.rng, types::EIP, None) else {
+            return false;
+        };
+        let Some(doc) = self.document(&key) else {
+            return false;
+        };
+        let instance = related(&doc, netx::TO_INSTANCE).into_iter().next();
+        let nat_owned = instance.is_none()
+            && doc.pointer("/configuration/networkInterfaceId").is_some_and(|v| !v.is_null());
+        if nat_owned {
+            return false;
+        }
+        let mut r = Rng::with_seed(t.rng.u64(..));
+        if let Some(i) = instance {
+            let ikey = ResourceKey::new(&key.account, &key.region, types::INSTANCE, &i);
+            self.eip_by_instance.remove(&ikey);
+            let account = key.account.clone();
+            return self.change(t, &key, |v| netx::associate(&mut r, v, &account, &EipTarget::None));
+        }
+        let Some(ikey) = self.pick_in(t, &key, types::INSTANCE) else {
+            return false;
+        };
+        if self.eip_by_instance.contains_key(&ikey) {
+            return false;
+        }
+        let Some(idoc) = self.document(&ikey) else {
+            return false;
+        };
+        let Some(target) = crate::shapes::ec2::instance_ref(&idoc) else {
+            return false;
+        };
+        let account = key.account.clone();
+        let done = self.change(t, &key, |v| {
+            netx::associate(
+                &mut r,
+                v,
+                &account,
+                &EipTarget::Instance { id: &target.id, eni: &target.eni, private_ip: &target.private_ip },
+            )
+        });
+        if done {
+            self.eip_by_instance.insert(ikey, key.resource_id.clone());
+        }
+        done
+    }
+
+    /// A random resource of `resource_type` in `near`'s account and region.
+    fn pick_in(&self, t: &mut Tick, near: &ResourceKey, resource_type: &str) -> Option<ResourceKey> {
+        self.store
+            .pick_where(&mut t.rng, |s| {
+                s.resource_type == resource_type && s.account == near.account && s.region == near.region
+            })
+            .map(|o| (*o.key).clone())
+    }
+
+    /// An instance was terminated: the EIP associated with it is disassociated.
+    pub(crate) fn release_eip_of(&mut self, t: &mut Tick, instance: &ResourceKey) {
+        let Some(alloc) = self.eip_by_instance.remove(instance) else {
+            return;
+        };
+        let key = ResourceKey::new(&instance.account, &instance.region, types::EIP, &alloc);
+        let account = key.account.clone();
+        let mut r = Rng::with_seed(0);
+        self.change(t, &key, |v| netx::associate(&mut r, v, &account, &EipTarget::None));
+    }
+
+    // ---- flow logs -----------------------------------------------------------------------
+
+    /// Deletes a VPC's flow log, or creates one for a VPC that has none.
+    fn flow_log_churn(&mut self, t: &mut Tick) -> bool {
+        if self.topo.vpcs.is_empty() {
+            return false;
+        }
+        let vi = t.rng.usize(..self.topo.vpcs.len());
+        let Some(vpc) = self.topo.vpcs.get(vi).cloned() else {
+            return false;
+        };
+        let Some((account, region)) = self.topo.pair_names(vpc.pair).map(|(a, r)| (a.to_string(), r.to_string())) else {
+            return false;
+        };
+        let vpc_key = ResourceKey::new(&account, &region, types::VPC, &vpc.id);
+        if let Some(fl) = self.flow_logs.get(&vpc_key).cloned() {
+            self.flow_logs.remove(&vpc_key);
+            return self.delete(t, &ResourceKey::new(&account, &region, types::FLOW_LOG, &fl));
+        }
+        if self.store.get(&vpc_key).is_none() {
+            return false;
+        }
+        let roles = self
+            .topo
+            .pairs
+            .get(vpc.pair)
+            .and_then(|p| self.topo.accounts.get(p.account))
+            .map(|a| a.roles.clone())
+            .unwrap_or_default();
+        let at = Svc { account: &account, region: &region };
+        let ((key, doc), id) = unit::flow_log(&mut t.rng, at, &vpc, &roles, t.now);
+        self.write(t, key, doc);
+        self.flow_logs.insert(vpc_key, id);
+        true
+    }
+
+    // ---- creation and deletion -------------------------------------------------------------
+
+    fn service_lifecycle(&mut self, t: &mut Tick, create: bool) -> bool {
+        let ty = *ids::pick(
+            &mut t.rng,
+            &[types::LAMBDA_FUNCTION, types::SQS_QUEUE, types::SNS_TOPIC, types::ALARM, types::EIP, types::DB_SNAPSHOT],
+        )
+        .unwrap_or(&types::SQS_QUEUE);
+        if create {
+            return self.create_service(t, ty);
+        }
+        let Some(key) = self.pick(&mut t.rng, ty, None) else {
+            return false;
+        };
+        let Some(doc) = self.document(&key) else {
+            return false;
+        };
+        let keep = match ty {
+            types::SNS_TOPIC => doc.get("resourceName").and_then(Value::as_str) == Some(ALERTS_TOPIC),
+            // An address is released only once disassociated.
+            types::EIP => doc.pointer("/configuration/associationId").is_some_and(|v| !v.is_null()),
+            _ => false,
+        };
+        !keep && self.delete(t, &key)
+    }
+
+    fn create_service(&mut self, t: &mut Tick, ty: &str) -> bool {
+        if self.topo.vpcs.is_empty() {
+            return false;
+        }
+        let vi = t.rng.usize(..self.topo.vpcs.len());
+        let Some(vpc) = self.topo.vpcs.get(vi).cloned() else {
+            return false;
+        };
+        let Some(pair) = self.topo.pairs.get(vpc.pair).cloned() else {
+            return false;
+        };
+        let Some((account, region)) = self.topo.pair_names(vpc.pair).map(|(a, r)| (a.to_string(), r.to_string())) else {
+            return false;
+        };
+        let at = Svc { account: &account, region: &region };
+        let serial = format!("t{:x}{:03x}", self.ticks, t.rng.u32(..4096));
+        let rng = &mut t.rng;
+        let tg = tags(&[("env", vpc.env), ("created-by", "churn")]);
+        let built = match ty {
+            types::LAMBDA_FUNCTION => {
+                let roles = self.topo.accounts.get(pair.account).map(|a| a.roles.clone()).unwrap_or_default();
+                let Some(role) = ids::pick(rng, &roles) else {
+                    return false;
+                };
+                let name = format!("worker-fn-{serial}");
+                let spec = lambda::FunctionSpec { name: &name, role, subnets: &[], sgs: &[], dlq_arn: None, kms: None, modified_ms: t.now };
+                lambda::function(rng, at, &spec, &tg)
+            }
+            types::SQS_QUEUE => {
+                let name = format!("jobs-queue-{serial}");
+                let kms = rng.bool().then_some(pair.kms_key.as_str());
+                let spec = messaging::QueueSpec { name: &name, dlq: None, kms, created_ms: t.now, modified_ms: t.now };
+                messaging::queue(rng, at, &spec, &tg)
+            }
+            types::SNS_TOPIC => {
+                let name = format!("events-{serial}");
+                messaging::topic(rng, at, &name, None, &tg)
+            }
+            types::ALARM => {
+                let name = format!("cpu-high-{serial}");
+                let topic = messaging::topic_arn(at, ALERTS_TOPIC);
+                let group = format!("{}-asg", vpc.env);
+                let spec = alarms::AlarmSpec {
+                    name: &name,
+                    metric: ("AWS/EC2", "CPUUtilization", "AutoScalingGroupName", &group, "Average", 80.0),
+                    topic: Some(&topic),
+                    updated_ms: t.now,
+                };
+                alarms::alarm(rng, at, &spec, &tags(&[]))
+            }
+            types::EIP => {
+                let alloc = ids::ec2_id(rng, "eipalloc");
+                let ip = netx::public_ip(rng);
+                netx::eip(rng, at, &alloc, &ip, &EipTarget::None, &tags(&[("Name", "spare-ip")]))
+            }
+            _ => {
+                let instance = format!("adhoc-db-{serial}");
+                let spec = rds::SnapshotSpec {
+                    identifier: &format!("{instance}-final"),
+                    instance: &instance,
+                    dbi: &rds::resource_id(rng, "db-"),
+                    vpc_id: &vpc.id,
+                    az_index: 0,
+                    kms: &pair.kms_key,
+                    instance_created_ms: t.now - 86_400_000,
+                    created_ms: t.now,
+                    automated: false,
+                    public: false,
+                };
+                rds::snapshot(rng, at, &spec, &tg)
+            }
+        };
+        let (key, doc) = built;
+        if self.store.get(&key).is_some() || self.store.get(&ResourceKey::new(&account, &region, types::VPC, &vpc.id)).is_none() {
+            return false;
+        }
+        self.write(t, key, doc);
+        true
+    }
+}
