@@ -46,9 +46,15 @@ pub(crate) struct ServiceUnit {
     pub flow_logs: Vec<(ResourceKey, String)>,
 }
 
-/// A name unique in its account and region: `<app>-<what>-<unit><k>`.
+/// A name unique in its account and region (`<app>-<what>-<random><unit><k>`): the unit
+/// and index make it unique, the random part makes other seeds name things otherwise.
 fn unique(rng: &mut Rng, what: &str, g: usize, k: usize) -> String {
-    format!("{}-{what}-{g:04x}{k:02x}", ids::word(rng, APPS))
+    format!("{}-{what}-{}{g:04x}{k:02x}", ids::word(rng, APPS), ids::hex(rng, 4))
+}
+
+/// The suffix of [`unique`], for names shaped otherwise.
+fn suffix(rng: &mut Rng, g: usize, k: usize) -> String {
+    format!("{}{g:04x}{k:02x}", ids::hex(rng, 4))
 }
 
 /// The access-log bucket every account and region has (the first bucket of its unit).
@@ -264,7 +270,7 @@ fn data(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
     let names: Vec<(String, String)> = (0..groups)
         .map(|k| {
             let app = ids::word(rng, APPS);
-            (format!("{app}-db-subnets-{:04x}{k:02x}", cx.g), format!("Private subnets for the {app} database"))
+            (format!("{app}-db-subnets-{}", suffix(rng, cx.g, k)), format!("Private subnets for the {app} database"))
         })
         .collect();
     let specs: Vec<SubnetGroupSpec<'_>> = names
@@ -419,7 +425,7 @@ fn apps(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
     }
     for k in 0..c.secrets {
         let app = ids::word(rng, APPS);
-        let name = format!("{}/{app}/db-password-{:04x}{k:02x}", cx.vpc.env, cx.g);
+        let name = format!("{}/{app}/db-password-{}", cx.vpc.env, suffix(rng, cx.g, k));
         let description = format!("Password for the {} {app} database", cx.vpc.env);
         let key = cx.key(rng);
         let rotation = (rng.u8(..3) != 0).then(|| secrets::rotation_function(at, rng));
@@ -429,7 +435,7 @@ fn apps(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         cx.out.push(secrets::secret(rng, at, &spec, &t));
     }
     for k in 0..c.repositories {
-        let name = format!("{}/{}-{:04x}{k:02x}", ids::word(rng, TEAMS), ids::word(rng, APPS), cx.g);
+        let name = format!("{}/{}-{}", ids::word(rng, TEAMS), ids::word(rng, APPS), suffix(rng, cx.g, k));
         let kms = rng.bool().then(|| cx.key(rng));
         let pull = ids::pick(rng, cx.roles).map_or_else(String::new, |r| r.arn.clone());
         let t = cx.tags(rng);
@@ -437,7 +443,7 @@ fn apps(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
     }
     for k in 0..c.eks {
         let Some(role) = ids::pick(rng, cx.roles) else { break };
-        let name = format!("{}-cluster-{:04x}{k:02x}", cx.vpc.env, cx.g);
+        let name = format!("{}-cluster-{}", cx.vpc.env, suffix(rng, cx.g, k));
         let subnets = cx.subnets(None).iter().map(|s| s.id.clone()).collect();
         let sgs = cx.sgs(rng).iter().map(|g| g.id.clone()).collect();
         let key = cx.key(rng);
@@ -449,7 +455,7 @@ fn apps(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
     let lb_subnets = if public.len() >= 2 { public } else { cx.subnets(None) };
     let bucket = log_bucket(at.account, at.region);
     for k in 0..c.load_balancers {
-        let name = format!("{}-{:04x}{k:02x}", ids::word(rng, APPS), cx.g);
+        let name = format!("{}-{}", ids::word(rng, APPS), suffix(rng, cx.g, k));
         let sgs = cx.sgs(rng);
         let created = cx.created(rng);
         let t = cx.tags(rng);

@@ -1,6 +1,10 @@
 //! DynamoDB tables in AWS Config's shape (reference item `AWS_DynamoDB_Table.json`): bean
 //! camelCase with Config's `ssedescription`/`kmsmasterKeyArn`, times as epoch
 //! milliseconds, point-in-time recovery in `supplementaryConfiguration`, no relationships.
+//!
+//! One departure from the reference item: local secondary indexes carry no `indexSizeBytes`
+//! and `itemCount`, which the reference item guessed from the API model but AWS Config's
+//! property schema places only under global indexes.
 
 use super::svc::Svc;
 use super::tmpl::{put, template};
@@ -42,6 +46,8 @@ pub(crate) fn table(rng: &mut Rng, at: Svc<'_>, t: &TableSpec<'_>, tags: &Tags) 
     for (list, index) in [("localSecondaryIndexes", "by-created"), ("globalSecondaryIndexes", "by-customer")] {
         if rng.bool() {
             put(&mut c, &format!("/{list}/0/indexArn"), format!("{arn}/index/{index}"));
+            // Only global indexes: AWS Config's schema puts no size or count under local
+            // ones, and the template (unlike the reference item) has none.
             put(&mut c, &format!("/{list}/0/itemCount"), items);
             put(&mut c, &format!("/{list}/0/indexSizeBytes"), items * 30);
         } else {
