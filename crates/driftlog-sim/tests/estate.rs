@@ -656,6 +656,71 @@ fn ticks_report_exactly_what_changed_and_cover_every_kind_of_drift() {
 }
 
 #[test]
+fn service_types_drift_in_security_relevant_ways() {
+    let mut e = Estate::new(SimConfig {
+        churn: 0.03,
+        ..cfg(2_000)
+    });
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut kinds: BTreeSet<(String, SimChangeKind)> = BTreeSet::new();
+    for _ in 0..60 {
+        let before = state(&e);
+        let changes = e.tick();
+        let after = state(&e);
+        assert_eq!(changes, diff(&before, &after));
+        for c in &changes {
+            kinds.insert((c.key.resource_type.clone(), c.kind));
+            if c.kind != SimChangeKind::Modified {
+                continue;
+            }
+            let a: Value = serde_json::from_slice(&before[&c.key].doc).unwrap();
+            let b: Value = serde_json::from_slice(&after[&c.key].doc).unwrap();
+            let moved = |path: &str| a.pointer(path) != b.pointer(path);
+            let checks: &[(&str, &str, &str)] = &[
+                (types::DB_INSTANCE, "/configuration/publiclyAccessible", "db public"),
+                (types::KMS_KEY, "/supplementaryConfiguration/KeyRotationStatus", "key rotation"),
+                (types::KMS_KEY, "/configuration/keyState", "key deletion"),
+                (types::TRAIL, "/configuration/logFileValidationEnabled", "trail validation"),
+                (types::SQS_QUEUE, "/configuration/KmsMasterKeyId", "queue encryption"),
+                (types::SNS_TOPIC, "/configuration/KmsMasterKeyId", "topic encryption"),
+                (types::ECR_REPOSITORY, "/configuration/ImageScanningConfiguration/ScanOnPush", "scan on push"),
+                (types::EKS_CLUSTER, "/configuration/ResourcesVpcConfig/EndpointPublicAccess", "eks endpoint"),
+                (types::SECRET, "/configuration/RotationEnabled", "secret rotation"),
+                (types::ALARM, "/configuration/alarmActions", "alarm actions"),
+                (types::EIP, "/configuration/instanceId", "eip moved"),
+                (types::LAMBDA_FUNCTION, "/configuration/memorySize", "memory"),
+                (types::SQS_QUEUE, "/configuration/MessageRetentionPeriod", "retention"),
+                (types::LAMBDA_FUNCTION, "/tags", "tags"),
+            ];
+            for (ty, path, what) in checks {
+                if c.key.resource_type == *ty && moved(path) {
+                    seen.insert(what);
+                }
+            }
+        }
+    }
+    let all: BTreeSet<&str> = [
+        "db public", "key rotation", "key deletion", "trail validation", "queue encryption",
+        "topic encryption", "scan on push", "eks endpoint", "secret rotation", "alarm actions",
+        "eip moved", "memory", "retention",
+    ]
+    .into_iter()
+    .collect();
+    let missing: Vec<_> = all.difference(&seen).collect();
+    assert!(missing.is_empty(), "never drifted: {missing:?}");
+    for (ty, kind) in [
+        (types::FLOW_LOG, SimChangeKind::Created),
+        (types::FLOW_LOG, SimChangeKind::Deleted),
+        (types::LAMBDA_FUNCTION, SimChangeKind::Created),
+        (types::SQS_QUEUE, SimChangeKind::Deleted),
+        (types::DYNAMODB_TABLE, SimChangeKind::VolatileOnly),
+    ] {
+        assert!(kinds.contains(&(ty.to_string(), kind)), "{ty} {kind:?}");
+    }
+    check_integrity(&e);
+}
+
+#[test]
 fn volatile_only_changes_leave_the_document_alone() {
     let mut e = Estate::new(cfg(2_000));
     let mut volatile_only = 0;
