@@ -50,7 +50,11 @@ impl std::fmt::Display for SchemaMismatch {
             Mismatch::Misspelled => "spelling",
             Mismatch::Nesting => "nesting",
         };
-        write!(f, "{} ({what}): the schema says {}", self.path, self.expected)
+        write!(
+            f,
+            "{} ({what}): the schema says {}",
+            self.path, self.expected
+        )
     }
 }
 
@@ -279,7 +283,11 @@ mod tests {
         let found = schema().check(&doc);
         assert_eq!(found[0].kind, Mismatch::Casing);
         assert_eq!(found[0].expected, "configuration.dBSubnetGroup");
-        assert_eq!(found.len(), 1, "children of a reported parent are not repeated");
+        assert_eq!(
+            found.len(),
+            1,
+            "children of a reported parent are not repeated"
+        );
     }
 
     #[test]

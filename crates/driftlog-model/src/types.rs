@@ -232,9 +232,7 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
             "configuration.supportedNetworkTypes",
             "supplementaryConfiguration.Tags",
         ],
-        volatile_paths: &[
-            "configuration.subnetGroupStatus",
-        ],
+        volatile_paths: &["configuration.subnetGroupStatus"],
         global: false,
     },
     TypeSpec {
@@ -246,10 +244,7 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
             "supplementaryConfiguration.DBSnapshotAttributes.*.attributeValues",
             "supplementaryConfiguration.Tags",
         ],
-        volatile_paths: &[
-            "configuration.status",
-            "configuration.percentProgress",
-        ],
+        volatile_paths: &["configuration.status", "configuration.percentProgress"],
         global: false,
     },
     // KMS keys: pending deletion is a real change, so nothing is volatile.
@@ -266,9 +261,7 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
     },
     TypeSpec {
         resource_type: "AWS::CloudTrail::Trail",
-        set_paths: &[
-            "supplementaryConfiguration.Tags",
-        ],
+        set_paths: &["supplementaryConfiguration.Tags"],
         volatile_paths: &[],
         global: false,
     },
@@ -281,9 +274,7 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
             "supplementaryConfiguration.LoadBalancerAttributes",
             "supplementaryConfiguration.Tags",
         ],
-        volatile_paths: &[
-            "configuration.state.code",
-        ],
+        volatile_paths: &["configuration.state.code"],
         global: false,
     },
     // Listeners: `DefaultActions` is ordered by `Order`.
@@ -322,9 +313,7 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
     },
     TypeSpec {
         resource_type: "AWS::SNS::Topic",
-        set_paths: &[
-            "supplementaryConfiguration.Tags",
-        ],
+        set_paths: &["supplementaryConfiguration.Tags"],
         volatile_paths: &[],
         global: false,
     },
@@ -336,9 +325,7 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
     },
     TypeSpec {
         resource_type: "AWS::ECR::Repository",
-        set_paths: &[
-            "configuration.Tags",
-        ],
+        set_paths: &["configuration.Tags"],
         volatile_paths: &[],
         global: false,
     },
@@ -352,18 +339,13 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
             "configuration.EncryptionConfig.*.Resources",
             "configuration.Tags",
         ],
-        volatile_paths: &[
-            "configuration.ClusterStatus",
-        ],
+        volatile_paths: &["configuration.ClusterStatus"],
         global: false,
     },
     // Secrets: an automatic rotation moves the dates without a configuration change.
     TypeSpec {
         resource_type: "AWS::SecretsManager::Secret",
-        set_paths: &[
-            "configuration.Tags",
-            "configuration.ReplicationStatus",
-        ],
+        set_paths: &["configuration.Tags", "configuration.ReplicationStatus"],
         volatile_paths: &[
             "configuration.LastRotatedDate",
             "configuration.LastChangedDate",
@@ -384,12 +366,8 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
     },
     TypeSpec {
         resource_type: "AWS::EC2::NatGateway",
-        set_paths: &[
-            "configuration.natGatewayAddresses",
-        ],
-        volatile_paths: &[
-            "configuration.state",
-        ],
+        set_paths: &["configuration.natGatewayAddresses"],
+        volatile_paths: &["configuration.state"],
         global: false,
     },
     TypeSpec {
@@ -407,10 +385,7 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
             "configuration.networkInterfaceIds",
             "configuration.dnsEntries",
         ],
-        volatile_paths: &[
-            "configuration.state",
-            "configuration.lastError",
-        ],
+        volatile_paths: &["configuration.state", "configuration.lastError"],
         global: false,
     },
     // Flow logs: delivery health is not configuration.

@@ -131,7 +131,11 @@ impl Estate {
             Op::SgOpen => self.sg_open(t),
             Op::SgClose => self.sg_close(t),
             Op::Lifecycle => {
-                let launch_p = if self.original_len() > self.target_len { 4 } else { 6 };
+                let launch_p = if self.original_len() > self.target_len {
+                    4
+                } else {
+                    6
+                };
                 let launch = t.rng.u8(..10) < launch_p;
                 self.lifecycle(t, launch) || self.lifecycle(t, !launch)
             }

@@ -97,7 +97,10 @@ fn counts_scale_with_the_request() {
         // The original types total what was asked, as before the service types existed;
         // the service types add about a quarter on top (a fifth of the whole), and at
         // least one of each in small estates.
-        let original = e.iter().filter(|o| is_original(&o.key.resource_type)).count() as f64;
+        let original = e
+            .iter()
+            .filter(|o| is_original(&o.key.resource_type))
+            .count() as f64;
         assert!(
             (original - n as f64).abs() <= 0.1 * n as f64,
             "asked {n}, got {original}"
@@ -232,7 +235,12 @@ fn check_integrity(e: &Estate) {
         .iter()
         .filter_map(|(k, d)| {
             let name = d["resourceName"].as_str()?;
-            Some((k.account.clone(), k.region.clone(), k.resource_type.clone(), name.to_string()))
+            Some((
+                k.account.clone(),
+                k.region.clone(),
+                k.resource_type.clone(),
+                name.to_string(),
+            ))
         })
         .collect();
     let mut attachments: BTreeMap<ResourceKey, u64> = BTreeMap::new();
@@ -457,7 +465,8 @@ fn check_integrity(e: &Estate) {
 /// References the service types make in their configuration only (AWS Config records no
 /// edge for them): they point at resources that exist, and agree with the edges there are.
 fn check_service_references(docs: &BTreeMap<ResourceKey, Value>) {
-    let here = |k: &ResourceKey, ty: &str, id: &str| ResourceKey::new(&k.account, &k.region, ty, id);
+    let here =
+        |k: &ResourceKey, ty: &str, id: &str| ResourceKey::new(&k.account, &k.region, ty, id);
     let mut flow_logs: BTreeMap<ResourceKey, usize> = BTreeMap::new();
     let mut eip_instances: BTreeSet<ResourceKey> = BTreeSet::new();
     for (key, doc) in docs {
@@ -465,15 +474,26 @@ fn check_service_references(docs: &BTreeMap<ResourceKey, Value>) {
         match key.resource_type.as_str() {
             types::LISTENER => {
                 let lb = c["LoadBalancerArn"].as_str().unwrap();
-                assert!(docs.contains_key(&here(key, types::LOAD_BALANCER, lb)), "{key}: load balancer {lb}");
-                assert!(key.resource_id.contains(lb.split_once(":loadbalancer/").unwrap().1));
+                assert!(
+                    docs.contains_key(&here(key, types::LOAD_BALANCER, lb)),
+                    "{key}: load balancer {lb}"
+                );
+                assert!(key
+                    .resource_id
+                    .contains(lb.split_once(":loadbalancer/").unwrap().1));
             }
             types::TRAIL => {
                 let bucket = c["s3BucketName"].as_str().unwrap();
-                assert!(docs.contains_key(&here(key, types::BUCKET, bucket)), "{key}: bucket {bucket}");
+                assert!(
+                    docs.contains_key(&here(key, types::BUCKET, bucket)),
+                    "{key}: bucket {bucket}"
+                );
                 let kms = c["kmsKeyId"].as_str().unwrap();
                 let id = kms.rsplit('/').next().unwrap();
-                assert!(docs.contains_key(&here(key, types::KMS_KEY, id)), "{key}: key {kms}");
+                assert!(
+                    docs.contains_key(&here(key, types::KMS_KEY, id)),
+                    "{key}: key {kms}"
+                );
             }
             types::FLOW_LOG => {
                 let vpc = here(key, types::VPC, c["resourceId"].as_str().unwrap());
@@ -482,7 +502,10 @@ fn check_service_references(docs: &BTreeMap<ResourceKey, Value>) {
             }
             types::EIP => {
                 let instance = rels(doc, "Is attached to Instance");
-                assert_eq!(instance.len(), rels(doc, "Is attached to NetworkInterface").len());
+                assert_eq!(
+                    instance.len(),
+                    rels(doc, "Is attached to NetworkInterface").len()
+                );
                 if let Some(i) = instance.iter().next() {
                     assert_eq!(c["instanceId"].as_str(), Some(i.as_str()), "{key}");
                     let ik = here(key, types::INSTANCE, i);
@@ -495,12 +518,20 @@ fn check_service_references(docs: &BTreeMap<ResourceKey, Value>) {
                 }
             }
             types::NAT_GATEWAY => {
-                let eip = c["natGatewayAddresses"][0]["allocationId"].as_str().unwrap();
-                assert!(docs.contains_key(&here(key, types::EIP, eip)), "{key}: EIP {eip}");
+                let eip = c["natGatewayAddresses"][0]["allocationId"]
+                    .as_str()
+                    .unwrap();
+                assert!(
+                    docs.contains_key(&here(key, types::EIP, eip)),
+                    "{key}: EIP {eip}"
+                );
             }
             types::DB_INSTANCE => {
                 let group = c["dBSubnetGroup"]["dBSubnetGroupName"].as_str().unwrap();
-                assert_eq!(rels(doc, "Is associated with DBSubnetGroup"), BTreeSet::from([group.to_string()]));
+                assert_eq!(
+                    rels(doc, "Is associated with DBSubnetGroup"),
+                    BTreeSet::from([group.to_string()])
+                );
                 let kms = c["kmsKeyId"].as_str().unwrap();
                 assert!(
                     docs.contains_key(&here(key, types::KMS_KEY, kms.rsplit('/').next().unwrap())),
@@ -510,13 +541,19 @@ fn check_service_references(docs: &BTreeMap<ResourceKey, Value>) {
             types::DB_SUBNET_GROUP => {
                 let vpc = c["vpcId"].as_str().unwrap();
                 for s in rels(doc, "Contains Subnet") {
-                    assert_eq!(docs[&here(key, types::SUBNET, &s)]["configuration"]["vpcId"], vpc);
+                    assert_eq!(
+                        docs[&here(key, types::SUBNET, &s)]["configuration"]["vpcId"],
+                        vpc
+                    );
                 }
             }
             _ => {}
         }
     }
-    assert!(flow_logs.values().all(|n| *n == 1), "one flow log per VPC at most");
+    assert!(
+        flow_logs.values().all(|n| *n == 1),
+        "one flow log per VPC at most"
+    );
 }
 
 #[test]
@@ -677,19 +714,59 @@ fn service_types_drift_in_security_relevant_ways() {
             let b: Value = serde_json::from_slice(&after[&c.key].doc).unwrap();
             let moved = |path: &str| a.pointer(path) != b.pointer(path);
             let checks: &[(&str, &str, &str)] = &[
-                (types::DB_INSTANCE, "/configuration/publiclyAccessible", "db public"),
-                (types::KMS_KEY, "/supplementaryConfiguration/KeyRotationStatus", "key rotation"),
+                (
+                    types::DB_INSTANCE,
+                    "/configuration/publiclyAccessible",
+                    "db public",
+                ),
+                (
+                    types::KMS_KEY,
+                    "/supplementaryConfiguration/KeyRotationStatus",
+                    "key rotation",
+                ),
                 (types::KMS_KEY, "/configuration/keyState", "key deletion"),
-                (types::TRAIL, "/configuration/logFileValidationEnabled", "trail validation"),
-                (types::SQS_QUEUE, "/configuration/KmsMasterKeyId", "queue encryption"),
-                (types::SNS_TOPIC, "/configuration/KmsMasterKeyId", "topic encryption"),
-                (types::ECR_REPOSITORY, "/configuration/ImageScanningConfiguration/ScanOnPush", "scan on push"),
-                (types::EKS_CLUSTER, "/configuration/ResourcesVpcConfig/EndpointPublicAccess", "eks endpoint"),
-                (types::SECRET, "/configuration/RotationEnabled", "secret rotation"),
+                (
+                    types::TRAIL,
+                    "/configuration/logFileValidationEnabled",
+                    "trail validation",
+                ),
+                (
+                    types::SQS_QUEUE,
+                    "/configuration/KmsMasterKeyId",
+                    "queue encryption",
+                ),
+                (
+                    types::SNS_TOPIC,
+                    "/configuration/KmsMasterKeyId",
+                    "topic encryption",
+                ),
+                (
+                    types::ECR_REPOSITORY,
+                    "/configuration/ImageScanningConfiguration/ScanOnPush",
+                    "scan on push",
+                ),
+                (
+                    types::EKS_CLUSTER,
+                    "/configuration/ResourcesVpcConfig/EndpointPublicAccess",
+                    "eks endpoint",
+                ),
+                (
+                    types::SECRET,
+                    "/configuration/RotationEnabled",
+                    "secret rotation",
+                ),
                 (types::ALARM, "/configuration/alarmActions", "alarm actions"),
                 (types::EIP, "/configuration/instanceId", "eip moved"),
-                (types::LAMBDA_FUNCTION, "/configuration/memorySize", "memory"),
-                (types::SQS_QUEUE, "/configuration/MessageRetentionPeriod", "retention"),
+                (
+                    types::LAMBDA_FUNCTION,
+                    "/configuration/memorySize",
+                    "memory",
+                ),
+                (
+                    types::SQS_QUEUE,
+                    "/configuration/MessageRetentionPeriod",
+                    "retention",
+                ),
                 (types::LAMBDA_FUNCTION, "/tags", "tags"),
             ];
             for (ty, path, what) in checks {
@@ -700,9 +777,19 @@ fn service_types_drift_in_security_relevant_ways() {
         }
     }
     let all: BTreeSet<&str> = [
-        "db public", "key rotation", "key deletion", "trail validation", "queue encryption",
-        "topic encryption", "scan on push", "eks endpoint", "secret rotation", "alarm actions",
-        "eip moved", "memory", "retention",
+        "db public",
+        "key rotation",
+        "key deletion",
+        "trail validation",
+        "queue encryption",
+        "topic encryption",
+        "scan on push",
+        "eks endpoint",
+        "secret rotation",
+        "alarm actions",
+        "eip moved",
+        "memory",
+        "retention",
     ]
     .into_iter()
     .collect();

@@ -15,7 +15,10 @@ use std::path::PathBuf;
 /// Reference-item paths the simulator leaves out on purpose, because AWS Config's property
 /// schema disagrees with the reference item (which guessed them from the API model).
 const REFERENCE_ONLY: &[(&str, &str)] = &[
-    (types::DYNAMODB_TABLE, "localSecondaryIndexes.indexSizeBytes"),
+    (
+        types::DYNAMODB_TABLE,
+        "localSecondaryIndexes.indexSizeBytes",
+    ),
     (types::DYNAMODB_TABLE, "localSecondaryIndexes.itemCount"),
 ];
 
@@ -243,16 +246,21 @@ fn creation_field(ty: &str) -> Option<&'static str> {
 fn creation_iso(v: &Value) -> Value {
     match v {
         Value::Number(n) => Value::String(driftlog_model::time::iso_ms(n.as_i64().unwrap())),
-        Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => {
-            Value::String(driftlog_model::time::iso_ms(s.parse::<i64>().unwrap() * 1000))
-        }
+        Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => Value::String(
+            driftlog_model::time::iso_ms(s.parse::<i64>().unwrap() * 1000),
+        ),
         other => other.clone(),
     }
 }
 
 /// ARN, resource id and name rules of the service types: `(arn prefix, id is the ARN,
 /// name as the configuration gives it)`.
-fn service_identity(ty: &str, account: &str, region: &str, doc: &Value) -> Option<(String, bool, Option<String>)> {
+fn service_identity(
+    ty: &str,
+    account: &str,
+    region: &str,
+    doc: &Value,
+) -> Option<(String, bool, Option<String>)> {
     let c = &doc["configuration"];
     let arn = |svc: &str, rest: &str| format!("arn:aws:{svc}:{region}:{account}:{rest}");
     let s = |v: &Value| v.as_str().map(str::to_string);
@@ -261,13 +269,28 @@ fn service_identity(ty: &str, account: &str, region: &str, doc: &Value) -> Optio
         types::DB_INSTANCE => (arn("rds", "db:"), false, s(&c["dBInstanceIdentifier"])),
         types::DB_CLUSTER => (arn("rds", "cluster:"), false, s(&c["dbclusterIdentifier"])),
         types::DB_SUBNET_GROUP => (arn("rds", "subgrp:"), false, s(&c["dBSubnetGroupName"])),
-        types::DB_SNAPSHOT => (arn("rds", "snapshot:"), false, s(&c["dBSnapshotIdentifier"])),
+        types::DB_SNAPSHOT => (
+            arn("rds", "snapshot:"),
+            false,
+            s(&c["dBSnapshotIdentifier"]),
+        ),
         types::KMS_KEY => (arn("kms", "key/"), false, None),
         types::TRAIL => (arn("cloudtrail", "trail/"), false, None),
-        types::LOAD_BALANCER => (arn("elasticloadbalancing", "loadbalancer/app/"), true, s(&c["loadBalancerName"])),
+        types::LOAD_BALANCER => (
+            arn("elasticloadbalancing", "loadbalancer/app/"),
+            true,
+            s(&c["loadBalancerName"]),
+        ),
         types::LISTENER => (arn("elasticloadbalancing", "listener/app/"), true, None),
         types::DYNAMODB_TABLE => (arn("dynamodb", "table/"), false, s(&c["tableName"])),
-        types::SNS_TOPIC => (arn("sns", ""), true, doc["arn"].as_str().and_then(|a| a.rsplit(':').next()).map(str::to_string)),
+        types::SNS_TOPIC => (
+            arn("sns", ""),
+            true,
+            doc["arn"]
+                .as_str()
+                .and_then(|a| a.rsplit(':').next())
+                .map(str::to_string),
+        ),
         types::SQS_QUEUE => (arn("sqs", ""), false, s(&c["QueueName"])),
         types::ECR_REPOSITORY => (arn("ecr", "repository/"), false, s(&c["RepositoryName"])),
         types::EKS_CLUSTER => (arn("eks", "cluster/"), false, s(&c["Name"])),
@@ -389,9 +412,17 @@ fn top_level_fields_follow_the_rules() {
             if id_is_arn {
                 assert_eq!(arn, key.resource_id, "{key}");
             } else {
-                assert_eq!(service_id(ty, &doc).as_deref(), Some(key.resource_id.as_str()), "{key}");
+                assert_eq!(
+                    service_id(ty, &doc).as_deref(),
+                    Some(key.resource_id.as_str()),
+                    "{key}"
+                );
             }
-            assert_eq!(doc["resourceName"].as_str().map(str::to_string), name, "{key}");
+            assert_eq!(
+                doc["resourceName"].as_str().map(str::to_string),
+                name,
+                "{key}"
+            );
             match creation_field(ty) {
                 Some(f) => assert_eq!(doc["resourceCreationTime"], creation_iso(&conf[f]), "{key}"),
                 None => assert!(doc["resourceCreationTime"].is_null(), "{key}"),
@@ -520,21 +551,36 @@ fn check_service_tags(key: &driftlog_model::ResourceKey, doc: &Value) {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|t| (t["Key"].as_str().unwrap().to_string(), t["Value"].as_str().unwrap().to_string()))
+            .map(|t| {
+                (
+                    t["Key"].as_str().unwrap().to_string(),
+                    t["Value"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     match key.resource_type.as_str() {
         types::LAMBDA_FUNCTION => {
-            assert_eq!(top, serde_json::from_value::<BTreeMap<String, String>>(supp["Tags"].clone()).unwrap(), "{key}")
+            assert_eq!(
+                top,
+                serde_json::from_value::<BTreeMap<String, String>>(supp["Tags"].clone()).unwrap(),
+                "{key}"
+            )
         }
         types::DB_INSTANCE | types::DB_CLUSTER | types::DB_SNAPSHOT => {
             assert_eq!(top, pairs(&conf["tagList"]), "{key}");
             assert_eq!(top, pairs(&supp["Tags"]), "{key}");
         }
-        types::DB_SUBNET_GROUP | types::TRAIL | types::LOAD_BALANCER | types::DYNAMODB_TABLE | types::SNS_TOPIC => {
+        types::DB_SUBNET_GROUP
+        | types::TRAIL
+        | types::LOAD_BALANCER
+        | types::DYNAMODB_TABLE
+        | types::SNS_TOPIC => {
             assert_eq!(top, pairs(&supp["Tags"]), "{key}")
         }
-        types::ECR_REPOSITORY | types::EKS_CLUSTER | types::SECRET => assert_eq!(top, cfn(&conf["Tags"]), "{key}"),
+        types::ECR_REPOSITORY | types::EKS_CLUSTER | types::SECRET => {
+            assert_eq!(top, cfn(&conf["Tags"]), "{key}")
+        }
         types::NAT_GATEWAY | types::EIP | types::VPC_ENDPOINT | types::FLOW_LOG => {
             assert_eq!(top, pairs(&conf["tags"]), "{key}")
         }
@@ -725,8 +771,7 @@ fn documents_fit_aws_config_property_schema() {
     let schemas: BTreeMap<&str, PropertySchema> = types::all()
         .map(|ty| {
             let path = format!("{dir}{ty}.properties.json");
-            let text =
-                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
             (ty, PropertySchema::parse(&text).unwrap())
         })
         .collect();
@@ -740,7 +785,10 @@ fn documents_fit_aws_config_property_schema() {
             let ty = o.key.resource_type.as_str();
             let doc = e.document(&o.key).unwrap();
             for m in schemas[ty].check(&doc) {
-                problems.entry(ty.to_string()).or_default().insert(m.to_string());
+                problems
+                    .entry(ty.to_string())
+                    .or_default()
+                    .insert(m.to_string());
             }
         }
         if round == 0 {

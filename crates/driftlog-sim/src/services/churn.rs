@@ -130,34 +130,50 @@ impl Estate {
             Op::DbPublic => self.edit_one(t, types::DB_INSTANCE, |_, v| rds::set_public(v, flip)),
             Op::DbRetention => {
                 let days = *ids::pick(&mut t.rng, &[1, 7, 14, 35]).unwrap_or(&7);
-                self.edit_one(t, types::DB_INSTANCE, |_, v| rds::set_backup_retention(v, days))
+                self.edit_one(t, types::DB_INSTANCE, |_, v| {
+                    rds::set_backup_retention(v, days)
+                })
             }
             Op::SnapshotPublic => {
                 let public = t.rng.u8(..3) == 0;
-                self.edit_one(t, types::DB_SNAPSHOT, |_, v| rds::set_snapshot_public(v, public))
+                self.edit_one(t, types::DB_SNAPSHOT, |_, v| {
+                    rds::set_snapshot_public(v, public)
+                })
             }
             Op::KeyRotation => self.edit_one(t, types::KMS_KEY, |_, v| kms::set_rotation(v, flip)),
             Op::KeyDeletion => {
                 let days = flip.then(|| t.rng.i64(7..=30));
-                self.edit_one(t, types::KMS_KEY, |_, v| kms::schedule_deletion(v, days, now))
-            }
-            Op::TrailValidation => self.edit_one(t, types::TRAIL, |_, v| kms::toggle_validation(v)),
-            Op::QueueEncryption => {
-                self.edit_one(t, types::SQS_QUEUE, |_, v| {
-                    messaging::set_queue_kms(v, flip.then_some("alias/aws/sqs"), now)
+                self.edit_one(t, types::KMS_KEY, |_, v| {
+                    kms::schedule_deletion(v, days, now)
                 })
             }
+            Op::TrailValidation => self.edit_one(t, types::TRAIL, |_, v| kms::toggle_validation(v)),
+            Op::QueueEncryption => self.edit_one(t, types::SQS_QUEUE, |_, v| {
+                messaging::set_queue_kms(v, flip.then_some("alias/aws/sqs"), now)
+            }),
             Op::QueueRetention => {
-                let secs = *ids::pick(&mut t.rng, &[86_400, 345_600, 1_209_600]).unwrap_or(&345_600);
-                self.edit_one(t, types::SQS_QUEUE, |_, v| messaging::set_queue_retention(v, secs, now))
+                let secs =
+                    *ids::pick(&mut t.rng, &[86_400, 345_600, 1_209_600]).unwrap_or(&345_600);
+                self.edit_one(t, types::SQS_QUEUE, |_, v| {
+                    messaging::set_queue_retention(v, secs, now)
+                })
             }
             Op::TopicEncryption => self.edit_one(t, types::SNS_TOPIC, |_, v| {
                 messaging::set_topic_kms(v, flip.then_some("alias/aws/sns"))
             }),
-            Op::ScanOnPush => self.edit_one(t, types::ECR_REPOSITORY, |_, v| containers::toggle_scan_on_push(v)),
-            Op::EksEndpoint => self.edit_one(t, types::EKS_CLUSTER, |_, v| containers::toggle_public_endpoint(v)),
+            Op::ScanOnPush => self.edit_one(t, types::ECR_REPOSITORY, |_, v| {
+                containers::toggle_scan_on_push(v)
+            }),
+            Op::EksEndpoint => self.edit_one(t, types::EKS_CLUSTER, |_, v| {
+                containers::toggle_public_endpoint(v)
+            }),
             Op::SecretRotation => self.edit_one(t, types::SECRET, |k, v| {
-                let f = flip.then(|| svc(k).arn("lambda", "function:SecretsManagerRDSPostgreSQLRotationSingleUser"));
+                let f = flip.then(|| {
+                    svc(k).arn(
+                        "lambda",
+                        "function:SecretsManagerRDSPostgreSQLRotationSingleUser",
+                    )
+                });
                 secrets::set_rotation(v, f.as_deref(), now)
             }),
             Op::SecretRotated => self.edit_one(t, types::SECRET, |_, v| secrets::rotated(v, now)),
@@ -167,12 +183,18 @@ impl Estate {
             }),
             Op::AlarmThreshold => {
                 let factor = if flip { 1.5 } else { 0.75 };
-                self.edit_one(t, types::ALARM, |_, v| alarms::set_threshold(v, factor, now))
+                self.edit_one(t, types::ALARM, |_, v| {
+                    alarms::set_threshold(v, factor, now)
+                })
             }
             Op::Eip => self.eip_move(t),
             Op::FlowLog => self.flow_log_churn(t),
             Op::Lifecycle => {
-                let create_p = if self.len() - self.original_len() > self.service_target { 4 } else { 6 };
+                let create_p = if self.len() - self.original_len() > self.service_target {
+                    4
+                } else {
+                    6
+                };
                 let create = t.rng.u8(..10) < create_p;
                 self.service_lifecycle(t, create) || self.service_lifecycle(t, !create)
             }
@@ -180,11 +202,19 @@ impl Estate {
             Op::Memory => {
                 let mb = *ids::pick(&mut t.rng, &[128, 256, 512, 1024, 2048]).unwrap_or(&256);
                 let mut r = Rng::with_seed(t.rng.u64(..));
-                self.edit_one(t, types::LAMBDA_FUNCTION, |_, v| lambda::set_memory(&mut r, v, mb, now))
+                self.edit_one(t, types::LAMBDA_FUNCTION, |_, v| {
+                    lambda::set_memory(&mut r, v, mb, now)
+                })
             }
-            Op::LbProtection => self.edit_one(t, types::LOAD_BALANCER, |_, v| elb::set_deletion_protection(v, flip)),
-            Op::ListenerRedirect => self.edit_one(t, types::LISTENER, |_, v| elb::toggle_redirect(v)),
-            Op::TablePitr => self.edit_one(t, types::DYNAMODB_TABLE, |_, v| dynamodb::toggle_pitr(v)),
+            Op::LbProtection => self.edit_one(t, types::LOAD_BALANCER, |_, v| {
+                elb::set_deletion_protection(v, flip)
+            }),
+            Op::ListenerRedirect => {
+                self.edit_one(t, types::LISTENER, |_, v| elb::toggle_redirect(v))
+            }
+            Op::TablePitr => {
+                self.edit_one(t, types::DYNAMODB_TABLE, |_, v| dynamodb::toggle_pitr(v))
+            }
             Op::TableGrow => {
                 let delta = t.rng.u64(1..5_000);
                 self.edit_one(t, types::DYNAMODB_TABLE, |_, v| dynamodb::grow(v, delta))
@@ -244,7 +274,9 @@ impl Estate {
         };
         let instance = related(&doc, netx::TO_INSTANCE).into_iter().next();
         let nat_owned = instance.is_none()
-            && doc.pointer("/configuration/networkInterfaceId").is_some_and(|v| !v.is_null());
+            && doc
+                .pointer("/configuration/networkInterfaceId")
+                .is_some_and(|v| !v.is_null());
         if nat_owned {
             return false;
         }
@@ -253,7 +285,9 @@ impl Estate {
             let ikey = ResourceKey::new(&key.account, &key.region, types::INSTANCE, &i);
             self.eip_by_instance.remove(&ikey);
             let account = key.account.clone();
-            return self.change(t, &key, |v| netx::associate(&mut r, v, &account, &EipTarget::None));
+            return self.change(t, &key, |v| {
+                netx::associate(&mut r, v, &account, &EipTarget::None)
+            });
         }
         let Some(ikey) = self.pick_in(t, &key, types::INSTANCE) else {
             return false;
@@ -273,7 +307,11 @@ impl Estate {
                 &mut r,
                 v,
                 &account,
-                &EipTarget::Instance { id: &target.id, eni: &target.eni, private_ip: &target.private_ip },
+                &EipTarget::Instance {
+                    id: &target.id,
+                    eni: &target.eni,
+                    private_ip: &target.private_ip,
+                },
             )
         });
         if done {
@@ -283,10 +321,17 @@ impl Estate {
     }
 
     /// A random resource of `resource_type` in `near`'s account and region.
-    fn pick_in(&self, t: &mut Tick, near: &ResourceKey, resource_type: &str) -> Option<ResourceKey> {
+    fn pick_in(
+        &self,
+        t: &mut Tick,
+        near: &ResourceKey,
+        resource_type: &str,
+    ) -> Option<ResourceKey> {
         self.store
             .pick_where(&mut t.rng, |s| {
-                s.resource_type == resource_type && s.account == near.account && s.region == near.region
+                s.resource_type == resource_type
+                    && s.account == near.account
+                    && s.region == near.region
             })
             .map(|o| (*o.key).clone())
     }
@@ -299,7 +344,9 @@ impl Estate {
         let key = ResourceKey::new(&instance.account, &instance.region, types::EIP, &alloc);
         let account = key.account.clone();
         let mut r = Rng::with_seed(0);
-        self.change(t, &key, |v| netx::associate(&mut r, v, &account, &EipTarget::None));
+        self.change(t, &key, |v| {
+            netx::associate(&mut r, v, &account, &EipTarget::None)
+        });
     }
 
     // ---- flow logs -----------------------------------------------------------------------
@@ -313,13 +360,20 @@ impl Estate {
         let Some(vpc) = self.topo.vpcs.get(vi).cloned() else {
             return false;
         };
-        let Some((account, region)) = self.topo.pair_names(vpc.pair).map(|(a, r)| (a.to_string(), r.to_string())) else {
+        let Some((account, region)) = self
+            .topo
+            .pair_names(vpc.pair)
+            .map(|(a, r)| (a.to_string(), r.to_string()))
+        else {
             return false;
         };
         let vpc_key = ResourceKey::new(&account, &region, types::VPC, &vpc.id);
         if let Some(fl) = self.flow_logs.get(&vpc_key).cloned() {
             self.flow_logs.remove(&vpc_key);
-            return self.delete(t, &ResourceKey::new(&account, &region, types::FLOW_LOG, &fl));
+            return self.delete(
+                t,
+                &ResourceKey::new(&account, &region, types::FLOW_LOG, &fl),
+            );
         }
         if self.store.get(&vpc_key).is_none() {
             return false;
@@ -331,7 +385,10 @@ impl Estate {
             .and_then(|p| self.topo.accounts.get(p.account))
             .map(|a| a.roles.clone())
             .unwrap_or_default();
-        let at = Svc { account: &account, region: &region };
+        let at = Svc {
+            account: &account,
+            region: &region,
+        };
         let ((key, doc), id) = unit::flow_log(&mut t.rng, at, &vpc, &roles, t.now);
         self.write(t, key, doc);
         self.flow_logs.insert(vpc_key, id);
@@ -343,7 +400,14 @@ impl Estate {
     fn service_lifecycle(&mut self, t: &mut Tick, create: bool) -> bool {
         let ty = *ids::pick(
             &mut t.rng,
-            &[types::LAMBDA_FUNCTION, types::SQS_QUEUE, types::SNS_TOPIC, types::ALARM, types::EIP, types::DB_SNAPSHOT],
+            &[
+                types::LAMBDA_FUNCTION,
+                types::SQS_QUEUE,
+                types::SNS_TOPIC,
+                types::ALARM,
+                types::EIP,
+                types::DB_SNAPSHOT,
+            ],
         )
         .unwrap_or(&types::SQS_QUEUE);
         if create {
@@ -356,9 +420,13 @@ impl Estate {
             return false;
         };
         let keep = match ty {
-            types::SNS_TOPIC => doc.get("resourceName").and_then(Value::as_str) == Some(ALERTS_TOPIC),
+            types::SNS_TOPIC => {
+                doc.get("resourceName").and_then(Value::as_str) == Some(ALERTS_TOPIC)
+            }
             // An address is released only once disassociated.
-            types::EIP => doc.pointer("/configuration/associationId").is_some_and(|v| !v.is_null()),
+            types::EIP => doc
+                .pointer("/configuration/associationId")
+                .is_some_and(|v| !v.is_null()),
             _ => false,
         };
         !keep && self.delete(t, &key)
@@ -375,27 +443,53 @@ impl Estate {
         let Some(pair) = self.topo.pairs.get(vpc.pair).cloned() else {
             return false;
         };
-        let Some((account, region)) = self.topo.pair_names(vpc.pair).map(|(a, r)| (a.to_string(), r.to_string())) else {
+        let Some((account, region)) = self
+            .topo
+            .pair_names(vpc.pair)
+            .map(|(a, r)| (a.to_string(), r.to_string()))
+        else {
             return false;
         };
-        let at = Svc { account: &account, region: &region };
+        let at = Svc {
+            account: &account,
+            region: &region,
+        };
         let serial = format!("t{:x}{:03x}", self.ticks, t.rng.u32(..4096));
         let rng = &mut t.rng;
         let tg = tags(&[("env", vpc.env), ("created-by", "churn")]);
         let built = match ty {
             types::LAMBDA_FUNCTION => {
-                let roles = self.topo.accounts.get(pair.account).map(|a| a.roles.clone()).unwrap_or_default();
+                let roles = self
+                    .topo
+                    .accounts
+                    .get(pair.account)
+                    .map(|a| a.roles.clone())
+                    .unwrap_or_default();
                 let Some(role) = ids::pick(rng, &roles) else {
                     return false;
                 };
                 let name = format!("worker-fn-{serial}");
-                let spec = lambda::FunctionSpec { name: &name, role, subnets: &[], sgs: &[], dlq_arn: None, kms: None, modified_ms: t.now };
+                let spec = lambda::FunctionSpec {
+                    name: &name,
+                    role,
+                    subnets: &[],
+                    sgs: &[],
+                    dlq_arn: None,
+                    kms: None,
+                    modified_ms: t.now,
+                };
                 lambda::function(rng, at, &spec, &tg)
             }
             types::SQS_QUEUE => {
                 let name = format!("jobs-queue-{serial}");
                 let kms = rng.bool().then_some(pair.kms_key.as_str());
-                let spec = messaging::QueueSpec { name: &name, dlq: None, kms, created_ms: t.now, modified_ms: t.now };
+                let spec = messaging::QueueSpec {
+                    name: &name,
+                    dlq: None,
+                    kms,
+                    created_ms: t.now,
+                    modified_ms: t.now,
+                };
                 messaging::queue(rng, at, &spec, &tg)
             }
             types::SNS_TOPIC => {
@@ -408,7 +502,14 @@ impl Estate {
                 let group = format!("{}-asg", vpc.env);
                 let spec = alarms::AlarmSpec {
                     name: &name,
-                    metric: ("AWS/EC2", "CPUUtilization", "AutoScalingGroupName", &group, "Average", 80.0),
+                    metric: (
+                        "AWS/EC2",
+                        "CPUUtilization",
+                        "AutoScalingGroupName",
+                        &group,
+                        "Average",
+                        80.0,
+                    ),
                     topic: Some(&topic),
                     updated_ms: t.now,
                 };
@@ -417,7 +518,14 @@ impl Estate {
             types::EIP => {
                 let alloc = ids::ec2_id(rng, "eipalloc");
                 let ip = netx::public_ip(rng);
-                netx::eip(rng, at, &alloc, &ip, &EipTarget::None, &tags(&[("Name", "spare-ip")]))
+                netx::eip(
+                    rng,
+                    at,
+                    &alloc,
+                    &ip,
+                    &EipTarget::None,
+                    &tags(&[("Name", "spare-ip")]),
+                )
             }
             _ => {
                 let instance = format!("adhoc-db-{serial}");
@@ -437,7 +545,12 @@ impl Estate {
             }
         };
         let (key, doc) = built;
-        if self.store.get(&key).is_some() || self.store.get(&ResourceKey::new(&account, &region, types::VPC, &vpc.id)).is_none() {
+        if self.store.get(&key).is_some()
+            || self
+                .store
+                .get(&ResourceKey::new(&account, &region, types::VPC, &vpc.id))
+                .is_none()
+        {
             return false;
         }
         self.write(t, key, doc);

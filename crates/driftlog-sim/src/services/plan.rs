@@ -104,7 +104,13 @@ pub(crate) fn per_vpc(original_total: usize, n_vpcs: usize) -> Vec<ServiceCounts
         .map(|g| {
             // Rare kinds start at a different VPC each, so that small estates still hold
             // one of each somewhere instead of all in the first VPC.
-            let at = |n: usize, offset: usize| share(n, n_vpcs, (g + n_vpcs - offset % n_vpcs.max(1)) % n_vpcs.max(1));
+            let at = |n: usize, offset: usize| {
+                share(
+                    n,
+                    n_vpcs,
+                    (g + n_vpcs - offset % n_vpcs.max(1)) % n_vpcs.max(1),
+                )
+            };
             ServiceCounts {
                 functions: at(totals.functions, 0),
                 queues: at(totals.queues, 1),
@@ -142,9 +148,26 @@ mod tests {
         let big = per_vpc(1_000_000, 16_000);
         let total: usize = big
             .iter()
-            .map(|c| c.functions + c.queues + c.alarms + c.topics + c.eips + c.tables + c.secrets + c.keys
-                + c.endpoints + c.nats + c.flow_logs + c.repositories + c.db_instances + c.snapshots
-                + c.subnet_groups + c.load_balancers + c.clusters + c.eks)
+            .map(|c| {
+                c.functions
+                    + c.queues
+                    + c.alarms
+                    + c.topics
+                    + c.eips
+                    + c.tables
+                    + c.secrets
+                    + c.keys
+                    + c.endpoints
+                    + c.nats
+                    + c.flow_logs
+                    + c.repositories
+                    + c.db_instances
+                    + c.snapshots
+                    + c.subnet_groups
+                    + c.load_balancers
+                    + c.clusters
+                    + c.eks
+            })
             .sum();
         assert!((total as f64 - 250_000.0).abs() < 5_000.0, "{total}");
     }

@@ -30,7 +30,18 @@ use fastrand::Rng;
 use serde_json::Value;
 
 const DAY: i64 = 86_400_000;
-const APPS: &[&str] = &["orders", "billing", "payments", "search", "catalog", "auth", "inventory", "media", "notify", "reports"];
+const APPS: &[&str] = &[
+    "orders",
+    "billing",
+    "payments",
+    "search",
+    "catalog",
+    "auth",
+    "inventory",
+    "media",
+    "notify",
+    "reports",
+];
 const TEAMS: &[&str] = &["platform", "data", "web", "payments", "security"];
 /// The topic every region's alarms notify; churn never deletes it.
 pub(crate) const ALERTS_TOPIC: &str = "ops-alerts";
@@ -49,7 +60,11 @@ pub(crate) struct ServiceUnit {
 /// A name unique in its account and region (`<app>-<what>-<random><unit><k>`): the unit
 /// and index make it unique, the random part makes other seeds name things otherwise.
 fn unique(rng: &mut Rng, what: &str, g: usize, k: usize) -> String {
-    format!("{}-{what}-{}{g:04x}{k:02x}", ids::word(rng, APPS), ids::hex(rng, 4))
+    format!(
+        "{}-{what}-{}{g:04x}{k:02x}",
+        ids::word(rng, APPS),
+        ids::hex(rng, 4)
+    )
 }
 
 /// The suffix of [`unique`], for names shaped otherwise.
@@ -86,18 +101,27 @@ impl<'a> Ctx<'a> {
     }
 
     fn key(&self, rng: &mut Rng) -> String {
-        ids::pick(rng, &self.keys).cloned().unwrap_or_else(|| self.pair_key.to_string())
+        ids::pick(rng, &self.keys)
+            .cloned()
+            .unwrap_or_else(|| self.pair_key.to_string())
     }
 
     fn subnets(&self, public: Option<bool>) -> Vec<&'a SubnetTopo> {
         let vpc: &'a VpcTopo = self.vpc;
-        vpc.subnets.iter().filter(|s| public.is_none_or(|p| s.public == p)).collect()
+        vpc.subnets
+            .iter()
+            .filter(|s| public.is_none_or(|p| s.public == p))
+            .collect()
     }
 
     fn sgs(&self, rng: &mut Rng) -> Vec<&'a SgTopo> {
         let vpc: &'a VpcTopo = self.vpc;
         let others: Vec<&SgTopo> = vpc.sgs.iter().filter(|g| g.name != "default").collect();
-        let pool = if others.is_empty() { vpc.sgs.iter().collect() } else { others };
+        let pool = if others.is_empty() {
+            vpc.sgs.iter().collect()
+        } else {
+            others
+        };
         ids::pick(rng, &pool).map(|g| vec![*g]).unwrap_or_default()
     }
 
@@ -107,14 +131,25 @@ impl<'a> Ctx<'a> {
 }
 
 /// Builds unit `g`'s service resources.
-pub(crate) fn service_unit(seed: u64, g: usize, counts: &ServiceCounts, topo: &Topology, start_ms: i64) -> ServiceUnit {
+pub(crate) fn service_unit(
+    seed: u64,
+    g: usize,
+    counts: &ServiceCounts,
+    topo: &Topology,
+    start_ms: i64,
+) -> ServiceUnit {
     let Some(vpc) = topo.vpcs.get(g) else {
         return ServiceUnit::default();
     };
-    let (Some(pair), Some((account, region))) = (topo.pairs.get(vpc.pair), topo.pair_names(vpc.pair)) else {
+    let (Some(pair), Some((account, region))) =
+        (topo.pairs.get(vpc.pair), topo.pair_names(vpc.pair))
+    else {
         return ServiceUnit::default();
     };
-    let roles = topo.accounts.get(pair.account).map_or(&[][..], |a| &a.roles[..]);
+    let roles = topo
+        .accounts
+        .get(pair.account)
+        .map_or(&[][..], |a| &a.roles[..]);
     let mut rng = ids::rng_for(seed, DOMAIN_SERVICES, g as u64);
     let rng = &mut rng;
     let at = Svc { account, region };
@@ -146,7 +181,14 @@ fn regional_singletons(rng: &mut Rng, cx: &mut Ctx<'_>) {
     let at = cx.at;
     let t = tags(&[("purpose", "default-encryption")]);
     let created = cx.start - 700 * DAY + rng.i64(0..DAY);
-    cx.out.push(kms::key(at, cx.pair_key, "Default key for EBS, S3 and service data", created, true, &t));
+    cx.out.push(kms::key(
+        at,
+        cx.pair_key,
+        "Default key for EBS, S3 and service data",
+        created,
+        true,
+        &t,
+    ));
     let bucket = log_bucket(at.account, at.region);
     let topic = messaging::topic_arn(at, ALERTS_TOPIC);
     let t = tags(&[("team", "security")]);
@@ -163,7 +205,13 @@ fn regional_singletons(rng: &mut Rng, cx: &mut Ctx<'_>) {
         &t,
     ));
     let t = tags(&[("team", "platform")]);
-    cx.out.push(messaging::topic(rng, at, ALERTS_TOPIC, Some(cx.pair_key), &t));
+    cx.out.push(messaging::topic(
+        rng,
+        at,
+        ALERTS_TOPIC,
+        Some(cx.pair_key),
+        &t,
+    ));
 }
 
 fn keys(rng: &mut Rng, cx: &mut Ctx<'_>, n: usize) {
@@ -173,7 +221,14 @@ fn keys(rng: &mut Rng, cx: &mut Ctx<'_>, n: usize) {
         let app = ids::word(rng, APPS);
         let created = cx.created(rng);
         let rotation = rng.u8(..4) != 0;
-        cx.out.push(kms::key(cx.at, &arn, &format!("Data key for {app} workloads"), created, rotation, &t));
+        cx.out.push(kms::key(
+            cx.at,
+            &arn,
+            &format!("Data key for {app} workloads"),
+            created,
+            rotation,
+            &t,
+        ));
         cx.keys.push(arn);
     }
 }
@@ -189,18 +244,48 @@ fn network(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         let alloc = ids::ec2_id(rng, "eipalloc");
         let ip = netx::public_ip(rng);
         let created = cx.created(rng);
-        let t = tags(&[("Name", &format!("nat-{}", ids::az(at.region, subnet.az_index))), ("env", cx.vpc.env)]);
+        let t = tags(&[
+            (
+                "Name",
+                &format!("nat-{}", ids::az(at.region, subnet.az_index)),
+            ),
+            ("env", cx.vpc.env),
+        ]);
         let (key, nat) = netx::nat_gateway(
             rng,
             at,
-            &NatSpec { id: &id, vpc_id: &cx.vpc.id, subnet, vpc_octet: cx.vpc.octet, allocation_id: &alloc, public_ip: &ip, created_ms: created },
+            &NatSpec {
+                id: &id,
+                vpc_id: &cx.vpc.id,
+                subnet,
+                vpc_octet: cx.vpc.octet,
+                allocation_id: &alloc,
+                public_ip: &ip,
+                created_ms: created,
+            },
             &t,
         );
-        let addr = nat.pointer("/configuration/natGatewayAddresses/0").cloned().unwrap_or(Value::Null);
-        let eni = addr.get("networkInterfaceId").and_then(Value::as_str).unwrap_or_default();
-        let private_ip = addr.get("privateIp").and_then(Value::as_str).unwrap_or_default();
+        let addr = nat
+            .pointer("/configuration/natGatewayAddresses/0")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let eni = addr
+            .get("networkInterfaceId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let private_ip = addr
+            .get("privateIp")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let t = tags(&[("Name", &format!("{id}-ip"))]);
-        cx.out.push(netx::eip(rng, at, &alloc, &ip, &EipTarget::Nat { eni, private_ip }, &t));
+        cx.out.push(netx::eip(
+            rng,
+            at,
+            &alloc,
+            &ip,
+            &EipTarget::Nat { eni, private_ip },
+            &t,
+        ));
         cx.out.push((key, nat));
     }
     let mut free: Vec<_> = cx.vpc.instances.iter().collect();
@@ -210,15 +295,25 @@ fn network(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         let t = tags(&[("Name", &format!("{}-ip", ids::word(rng, APPS)))]);
         let target = if rng.u8(..10) < 7 && !free.is_empty() {
             let i = free.swap_remove(rng.usize(..free.len()));
-            cx.unit.eips.push((at_key(at, types::INSTANCE, &i.id), alloc.clone()));
-            EipTarget::Instance { id: &i.id, eni: &i.eni, private_ip: &i.private_ip }
+            cx.unit
+                .eips
+                .push((at_key(at, types::INSTANCE, &i.id), alloc.clone()));
+            EipTarget::Instance {
+                id: &i.id,
+                eni: &i.eni,
+                private_ip: &i.private_ip,
+            }
         } else {
             EipTarget::None
         };
         cx.out.push(netx::eip(rng, at, &alloc, &ip, &target, &t));
     }
     let private = cx.subnets(Some(false));
-    let private: Vec<&SubnetTopo> = if private.is_empty() { cx.subnets(None) } else { private };
+    let private: Vec<&SubnetTopo> = if private.is_empty() {
+        cx.subnets(None)
+    } else {
+        private
+    };
     let mut services: Vec<&str> = ENDPOINT_SERVICES.to_vec();
     for _ in 0..c.endpoints.min(services.len()) {
         let service = services.swap_remove(rng.usize(..services.len()));
@@ -229,14 +324,24 @@ fn network(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         cx.out.push(netx::vpc_endpoint(
             rng,
             at,
-            &EndpointSpec { id: &id, vpc_id: &cx.vpc.id, service, rtb: &cx.vpc.rtb, subnets: &private, sg: sgs.first().copied(), created_ms: created },
+            &EndpointSpec {
+                id: &id,
+                vpc_id: &cx.vpc.id,
+                service,
+                rtb: &cx.vpc.rtb,
+                subnets: &private,
+                sg: sgs.first().copied(),
+                created_ms: created,
+            },
             &t,
         ));
     }
     if c.flow_logs > 0 {
         let created = cx.created(rng);
         let (key, id) = flow_log(rng, cx.at, cx.vpc, cx.roles, created);
-        cx.unit.flow_logs.push((at_key(at, types::VPC, &cx.vpc.id), id));
+        cx.unit
+            .flow_logs
+            .push((at_key(at, types::VPC, &cx.vpc.id), id));
         cx.out.push(key);
     }
 }
@@ -246,7 +351,13 @@ fn at_key(at: Svc<'_>, ty: &str, id: &str) -> ResourceKey {
 }
 
 /// A flow log watching `vpc`, to S3 or CloudWatch Logs; also what churn creates.
-pub(crate) fn flow_log(rng: &mut Rng, at: Svc<'_>, vpc: &VpcTopo, roles: &[RoleRef], created_ms: i64) -> ((ResourceKey, Value), String) {
+pub(crate) fn flow_log(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    vpc: &VpcTopo,
+    roles: &[RoleRef],
+    created_ms: i64,
+) -> ((ResourceKey, Value), String) {
     let id = ids::ec2_id(rng, "fl");
     let bucket = log_bucket(at.account, at.region);
     let role = ids::pick(rng, roles).map_or_else(String::new, |r| r.arn.clone());
@@ -255,7 +366,13 @@ pub(crate) fn flow_log(rng: &mut Rng, at: Svc<'_>, vpc: &VpcTopo, roles: &[RoleR
     let doc = netx::flow_log(
         rng,
         at,
-        &FlowLogSpec { id: &id, vpc_id: &vpc.id, bucket: to_s3.then_some(bucket.as_str()), role_arn: &role, created_ms },
+        &FlowLogSpec {
+            id: &id,
+            vpc_id: &vpc.id,
+            bucket: to_s3.then_some(bucket.as_str()),
+            role_arn: &role,
+            created_ms,
+        },
         &t,
     );
     (doc, id)
@@ -265,17 +382,31 @@ pub(crate) fn flow_log(rng: &mut Rng, at: Svc<'_>, vpc: &VpcTopo, roles: &[RoleR
 fn data(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
     let at = cx.at;
     let private = cx.subnets(Some(false));
-    let subnets: Vec<&SubnetTopo> = if private.len() >= 2 { private } else { cx.subnets(None) };
-    let groups = c.subnet_groups.max(usize::from(c.db_instances + c.clusters > 0));
+    let subnets: Vec<&SubnetTopo> = if private.len() >= 2 {
+        private
+    } else {
+        cx.subnets(None)
+    };
+    let groups = c
+        .subnet_groups
+        .max(usize::from(c.db_instances + c.clusters > 0));
     let names: Vec<(String, String)> = (0..groups)
         .map(|k| {
             let app = ids::word(rng, APPS);
-            (format!("{app}-db-subnets-{}", suffix(rng, cx.g, k)), format!("Private subnets for the {app} database"))
+            (
+                format!("{app}-db-subnets-{}", suffix(rng, cx.g, k)),
+                format!("Private subnets for the {app} database"),
+            )
         })
         .collect();
     let specs: Vec<SubnetGroupSpec<'_>> = names
         .iter()
-        .map(|(n, d)| SubnetGroupSpec { name: n, description: d, vpc_id: &cx.vpc.id, subnets: &subnets })
+        .map(|(n, d)| SubnetGroupSpec {
+            name: n,
+            description: d,
+            vpc_id: &cx.vpc.id,
+            subnets: &subnets,
+        })
         .collect();
     for s in &specs {
         let t = cx.tags(rng);
@@ -283,7 +414,9 @@ fn data(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
     }
     let mut instances: Vec<(String, String, usize, i64)> = Vec::new();
     for k in 0..c.db_instances {
-        let Some(group) = ids::pick(rng, &specs) else { break };
+        let Some(group) = ids::pick(rng, &specs) else {
+            break;
+        };
         let identifier = unique(rng, "db", cx.g, k);
         let sgs = cx.sgs(rng);
         let key = cx.key(rng);
@@ -291,13 +424,24 @@ fn data(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         let az_index = rng.usize(..3);
         let t = cx.tags(rng);
         let public = rng.u8(..10) == 0;
-        let spec = rds::InstanceSpec { identifier: &identifier, group, sgs: &sgs, kms: &key, az_index, created_ms: created, public, cluster: None };
+        let spec = rds::InstanceSpec {
+            identifier: &identifier,
+            group,
+            sgs: &sgs,
+            kms: &key,
+            az_index,
+            created_ms: created,
+            public,
+            cluster: None,
+        };
         let (rk, doc) = rds::db_instance(rng, at, &spec, &t);
         instances.push((identifier, rk.resource_id.clone(), az_index, created));
         cx.out.push((rk, doc));
     }
     for k in 0..c.clusters {
-        let Some(group) = ids::pick(rng, &specs) else { break };
+        let Some(group) = ids::pick(rng, &specs) else {
+            break;
+        };
         let identifier = unique(rng, "aurora", cx.g, k);
         let members: Vec<String> = (1..=2).map(|i| format!("{identifier}-{i}")).collect();
         let sgs = cx.sgs(rng);
@@ -305,16 +449,37 @@ fn data(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         let created = cx.created(rng);
         let t = cx.tags(rng);
         for (i, m) in members.iter().enumerate() {
-            let spec = rds::InstanceSpec { identifier: m, group, sgs: &sgs, kms: &key, az_index: i, created_ms: created, public: false, cluster: Some(&identifier) };
+            let spec = rds::InstanceSpec {
+                identifier: m,
+                group,
+                sgs: &sgs,
+                kms: &key,
+                az_index: i,
+                created_ms: created,
+                public: false,
+                cluster: Some(&identifier),
+            };
             cx.out.push(rds::db_instance(rng, at, &spec, &t));
         }
-        let spec = rds::ClusterSpec { identifier: &identifier, group, sgs: &sgs, kms: &key, members: &members, created_ms: created };
+        let spec = rds::ClusterSpec {
+            identifier: &identifier,
+            group,
+            sgs: &sgs,
+            kms: &key,
+            members: &members,
+            created_ms: created,
+        };
         cx.out.push(rds::db_cluster(rng, at, &spec, &t));
     }
     for k in 0..c.snapshots {
         let (instance, dbi, az_index, inst_created) = match ids::pick(rng, &instances) {
             Some(i) => i.clone(),
-            None => (unique(rng, "db", cx.g, 0xff - k), rds::resource_id(rng, "db-"), 0, cx.created(rng)),
+            None => (
+                unique(rng, "db", cx.g, 0xff - k),
+                rds::resource_id(rng, "db-"),
+                0,
+                cx.created(rng),
+            ),
         };
         let automated = rng.bool();
         let taken = cx.start - rng.i64(DAY..30 * DAY);
@@ -348,12 +513,26 @@ fn data(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         let t = cx.tags(rng);
         let replica_key;
         let replica = if rng.u8(..5) == 0 {
-            replica_key = format!("arn:aws:kms:eu-central-1:{}:key/{}", at.account, ids::uuid(rng));
+            replica_key = format!(
+                "arn:aws:kms:eu-central-1:{}:key/{}",
+                at.account,
+                ids::uuid(rng)
+            );
             Some(("eu-central-1", replica_key.as_str()))
         } else {
             None
         };
-        cx.out.push(dynamodb::table(rng, at, &TableSpec { name: &name, kms: key.as_deref(), replica, created_ms: created }, &t));
+        cx.out.push(dynamodb::table(
+            rng,
+            at,
+            &TableSpec {
+                name: &name,
+                kms: key.as_deref(),
+                replica,
+                created_ms: created,
+            },
+            &t,
+        ));
     }
 }
 
@@ -372,7 +551,13 @@ fn apps(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         };
         let created = cx.created(rng);
         let t = cx.tags(rng);
-        let spec = QueueSpec { name: &name, dlq: dlq.as_deref(), kms: kms.as_deref(), created_ms: created, modified_ms: created + rng.i64(0..DAY) };
+        let spec = QueueSpec {
+            name: &name,
+            dlq: dlq.as_deref(),
+            kms: kms.as_deref(),
+            created_ms: created,
+            modified_ms: created + rng.i64(0..DAY),
+        };
         let (key, doc) = messaging::queue(rng, at, &spec, &t);
         let arn = at.arn("sqs", &name);
         if is_dlq {
@@ -397,30 +582,77 @@ fn apps(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
     let private = cx.subnets(Some(false));
     let mut function_names = Vec::new();
     for k in 0..c.functions {
-        let Some(role) = ids::pick(rng, cx.roles) else { break };
+        let Some(role) = ids::pick(rng, cx.roles) else {
+            break;
+        };
         let name = unique(rng, "fn", cx.g, k);
         let in_vpc = rng.u8(..3) != 0;
         let subnets: Vec<&SubnetTopo> = if in_vpc { private.clone() } else { Vec::new() };
         let sgs = if in_vpc { cx.sgs(rng) } else { Vec::new() };
-        let dlq_arn = if rng.u8(..3) == 0 { ids::pick(rng, &queue_arns).cloned() } else { None };
+        let dlq_arn = if rng.u8(..3) == 0 {
+            ids::pick(rng, &queue_arns).cloned()
+        } else {
+            None
+        };
         let kms = rng.bool().then(|| cx.key(rng));
         let modified = cx.start - rng.i64(0..200 * DAY);
         let t = cx.tags(rng);
-        let spec = FunctionSpec { name: &name, role, subnets: &subnets, sgs: &sgs, dlq_arn: dlq_arn.as_deref(), kms: kms.as_deref(), modified_ms: modified };
+        let spec = FunctionSpec {
+            name: &name,
+            role,
+            subnets: &subnets,
+            sgs: &sgs,
+            dlq_arn: dlq_arn.as_deref(),
+            kms: kms.as_deref(),
+            modified_ms: modified,
+        };
         cx.out.push(lambda::function(rng, at, &spec, &t));
         function_names.push(name);
     }
     for k in 0..c.alarms {
         let name = unique(rng, "alarm", cx.g, k);
-        let (ns, metric, dim, value, stat, threshold): (&str, &str, &str, String, &str, f64) = match (rng.u8(..3), function_names.first()) {
-            (0, Some(f)) => ("AWS/Lambda", "Errors", "FunctionName", f.clone(), "Sum", 5.0),
-            (1, _) => ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", name.replace("alarm", "queue"), "Maximum", 600.0),
-            _ => ("AWS/EC2", "CPUUtilization", "AutoScalingGroupName", format!("{}-asg", cx.vpc.env), "Average", 80.0),
-        };
-        let topic = (rng.u8(..10) != 0).then(|| ids::pick(rng, &topics).cloned()).flatten();
+        let (ns, metric, dim, value, stat, threshold): (&str, &str, &str, String, &str, f64) =
+            match (rng.u8(..3), function_names.first()) {
+                (0, Some(f)) => (
+                    "AWS/Lambda",
+                    "Errors",
+                    "FunctionName",
+                    f.clone(),
+                    "Sum",
+                    5.0,
+                ),
+                (1, _) => (
+                    "AWS/SQS",
+                    "ApproximateAgeOfOldestMessage",
+                    "QueueName",
+                    name.replace("alarm", "queue"),
+                    "Maximum",
+                    600.0,
+                ),
+                _ => (
+                    "AWS/EC2",
+                    "CPUUtilization",
+                    "AutoScalingGroupName",
+                    format!("{}-asg", cx.vpc.env),
+                    "Average",
+                    80.0,
+                ),
+            };
+        let topic = (rng.u8(..10) != 0)
+            .then(|| ids::pick(rng, &topics).cloned())
+            .flatten();
         let updated = cx.start - rng.i64(0..100 * DAY);
-        let t = if rng.u8(..3) == 0 { cx.tags(rng) } else { Tags::new() };
-        let spec = AlarmSpec { name: &name, metric: (ns, metric, dim, &value, stat, threshold), topic: topic.as_deref(), updated_ms: updated };
+        let t = if rng.u8(..3) == 0 {
+            cx.tags(rng)
+        } else {
+            Tags::new()
+        };
+        let spec = AlarmSpec {
+            name: &name,
+            metric: (ns, metric, dim, &value, stat, threshold),
+            topic: topic.as_deref(),
+            updated_ms: updated,
+        };
         cx.out.push(alarms::alarm(rng, at, &spec, &t));
     }
     for k in 0..c.secrets {
@@ -431,37 +663,75 @@ fn apps(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         let rotation = (rng.u8(..3) != 0).then(|| secrets::rotation_function(at, rng));
         let created = cx.created(rng);
         let t = cx.tags(rng);
-        let spec = SecretSpec { name: &name, description: &description, kms: &key, rotation_lambda: rotation.as_deref(), created_ms: created };
+        let spec = SecretSpec {
+            name: &name,
+            description: &description,
+            kms: &key,
+            rotation_lambda: rotation.as_deref(),
+            created_ms: created,
+        };
         cx.out.push(secrets::secret(rng, at, &spec, &t));
     }
     for k in 0..c.repositories {
-        let name = format!("{}/{}-{}", ids::word(rng, TEAMS), ids::word(rng, APPS), suffix(rng, cx.g, k));
+        let name = format!(
+            "{}/{}-{}",
+            ids::word(rng, TEAMS),
+            ids::word(rng, APPS),
+            suffix(rng, cx.g, k)
+        );
         let kms = rng.bool().then(|| cx.key(rng));
         let pull = ids::pick(rng, cx.roles).map_or_else(String::new, |r| r.arn.clone());
         let t = cx.tags(rng);
-        cx.out.push(containers::repository(rng, at, &name, kms.as_deref(), &pull, &t));
+        cx.out.push(containers::repository(
+            rng,
+            at,
+            &name,
+            kms.as_deref(),
+            &pull,
+            &t,
+        ));
     }
     for k in 0..c.eks {
-        let Some(role) = ids::pick(rng, cx.roles) else { break };
+        let Some(role) = ids::pick(rng, cx.roles) else {
+            break;
+        };
         let name = format!("{}-cluster-{}", cx.vpc.env, suffix(rng, cx.g, k));
         let subnets = cx.subnets(None).iter().map(|s| s.id.clone()).collect();
         let sgs = cx.sgs(rng).iter().map(|g| g.id.clone()).collect();
         let key = cx.key(rng);
         let t = cx.tags(rng);
-        let spec = EksSpec { name: &name, role_arn: &role.arn, subnets, sgs, kms: &key };
+        let spec = EksSpec {
+            name: &name,
+            role_arn: &role.arn,
+            subnets,
+            sgs,
+            kms: &key,
+        };
         cx.out.push(containers::cluster(rng, at, &spec, &t));
     }
     let public = cx.subnets(Some(true));
-    let lb_subnets = if public.len() >= 2 { public } else { cx.subnets(None) };
+    let lb_subnets = if public.len() >= 2 {
+        public
+    } else {
+        cx.subnets(None)
+    };
     let bucket = log_bucket(at.account, at.region);
     for k in 0..c.load_balancers {
         let name = format!("{}-{}", ids::word(rng, APPS), suffix(rng, cx.g, k));
         let sgs = cx.sgs(rng);
         let created = cx.created(rng);
         let t = cx.tags(rng);
-        let spec = LbSpec { name: &name, vpc_id: &cx.vpc.id, subnets: &lb_subnets, sgs: &sgs, log_bucket: &bucket, created_ms: created };
+        let spec = LbSpec {
+            name: &name,
+            vpc_id: &cx.vpc.id,
+            subnets: &lb_subnets,
+            sgs: &sgs,
+            log_bucket: &bucket,
+            created_ms: created,
+        };
         let (key, doc) = elb::load_balancer(rng, at, &spec, &t);
-        cx.out.push(elb::listener(rng, at, &key.resource_id, &Tags::new()));
+        cx.out
+            .push(elb::listener(rng, at, &key.resource_id, &Tags::new()));
         cx.out.push((key, doc));
     }
 }

@@ -21,11 +21,20 @@ pub(crate) struct AlarmSpec<'a> {
     pub updated_ms: i64,
 }
 
-pub(crate) fn alarm(rng: &mut Rng, at: Svc<'_>, a: &AlarmSpec<'_>, tags: &Tags) -> (ResourceKey, Value) {
+pub(crate) fn alarm(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    a: &AlarmSpec<'_>,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
     let arn = at.arn("cloudwatch", &format!("alarm:{}", a.name));
     let (namespace, metric, dim, dim_value, statistic, threshold) = a.metric;
     let actions: Vec<&str> = a.topic.into_iter().collect();
-    let ok: Vec<&str> = if rng.u8(..4) == 0 { actions.clone() } else { Vec::new() };
+    let ok: Vec<&str> = if rng.u8(..4) == 0 {
+        actions.clone()
+    } else {
+        Vec::new()
+    };
     let periods = rng.u32(1..=5);
     let configuration = json!({
         "alarmName": a.name,

@@ -75,7 +75,10 @@ pub(crate) fn repository(
 
 /// Flips scan-on-push.
 pub(crate) fn toggle_scan_on_push(v: &mut Value) -> bool {
-    match at_mut(v, &["configuration", "ImageScanningConfiguration", "ScanOnPush"]) {
+    match at_mut(
+        v,
+        &["configuration", "ImageScanningConfiguration", "ScanOnPush"],
+    ) {
         Some(Value::Bool(b)) => {
             *b = !*b;
             true
@@ -94,7 +97,13 @@ pub(crate) struct ClusterSpec<'a> {
 }
 
 const VERSIONS: &[&str] = &["1.27", "1.28", "1.29", "1.30"];
-const LOG_TYPES: &[&str] = &["api", "audit", "authenticator", "controllerManager", "scheduler"];
+const LOG_TYPES: &[&str] = &[
+    "api",
+    "audit",
+    "authenticator",
+    "controllerManager",
+    "scheduler",
+];
 
 pub(crate) fn cluster(
     rng: &mut Rng,
@@ -168,7 +177,11 @@ pub(crate) fn toggle_public_endpoint(v: &mut Value) -> bool {
     vpc.insert("EndpointPublicAccess".into(), (!public).into());
     vpc.insert(
         "PublicAccessCidrs".into(),
-        if public { json!([]) } else { json!(["0.0.0.0/0"]) },
+        if public {
+            json!([])
+        } else {
+            json!(["0.0.0.0/0"])
+        },
     );
     true
 }

@@ -24,28 +24,52 @@ pub(crate) struct TableSpec<'a> {
     pub created_ms: i64,
 }
 
-pub(crate) fn table(rng: &mut Rng, at: Svc<'_>, t: &TableSpec<'_>, tags: &Tags) -> (ResourceKey, Value) {
+pub(crate) fn table(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    t: &TableSpec<'_>,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
     let arn = at.arn("dynamodb", &format!("table/{}", t.name));
     let (mut c, mut supp) = template("DynamoDB_Table");
     let items = rng.u64(0..5_000_000);
     let on_demand = rng.bool();
-    let capacity = if on_demand { 0 } else { *ids::pick(rng, &[5, 10, 25, 100]).unwrap_or(&5) };
+    let capacity = if on_demand {
+        0
+    } else {
+        *ids::pick(rng, &[5, 10, 25, 100]).unwrap_or(&5)
+    };
     put(&mut c, "/tableName", t.name);
     put(&mut c, "/creationDateTime", t.created_ms);
     put(&mut c, "/provisionedThroughput/readCapacityUnits", capacity);
-    put(&mut c, "/provisionedThroughput/writeCapacityUnits", capacity);
+    put(
+        &mut c,
+        "/provisionedThroughput/writeCapacityUnits",
+        capacity,
+    );
     put(&mut c, "/tableSizeBytes", items * 270);
     put(&mut c, "/itemCount", items);
     put(&mut c, "/tableArn", arn.clone());
     put(&mut c, "/tableId", ids::uuid(rng));
-    put(&mut c, "/billingModeSummary", if on_demand {
-        json!({"billingMode": "PAY_PER_REQUEST", "lastUpdateToPayPerRequestDateTime": t.created_ms})
-    } else {
-        json!({"billingMode": "PROVISIONED", "lastUpdateToPayPerRequestDateTime": null})
-    });
-    for (list, index) in [("localSecondaryIndexes", "by-created"), ("globalSecondaryIndexes", "by-customer")] {
+    put(
+        &mut c,
+        "/billingModeSummary",
+        if on_demand {
+            json!({"billingMode": "PAY_PER_REQUEST", "lastUpdateToPayPerRequestDateTime": t.created_ms})
+        } else {
+            json!({"billingMode": "PROVISIONED", "lastUpdateToPayPerRequestDateTime": null})
+        },
+    );
+    for (list, index) in [
+        ("localSecondaryIndexes", "by-created"),
+        ("globalSecondaryIndexes", "by-customer"),
+    ] {
         if rng.bool() {
-            put(&mut c, &format!("/{list}/0/indexArn"), format!("{arn}/index/{index}"));
+            put(
+                &mut c,
+                &format!("/{list}/0/indexArn"),
+                format!("{arn}/index/{index}"),
+            );
             // Only global indexes: AWS Config's schema puts no size or count under local
             // ones, and the template (unlike the reference item) has none.
             put(&mut c, &format!("/{list}/0/itemCount"), items);
@@ -60,9 +84,25 @@ pub(crate) fn table(rng: &mut Rng, at: Svc<'_>, t: &TableSpec<'_>, tags: &Tags) 
     }
     let stream = rng.bool();
     let label = iso(t.created_ms).trim_end_matches('Z').to_string();
-    put(&mut c, "/streamSpecification", if stream { json!({"streamEnabled": true, "streamViewType": "NEW_AND_OLD_IMAGES"}) } else { Value::Null });
-    put(&mut c, "/latestStreamLabel", json!(stream.then(|| label.clone())));
-    put(&mut c, "/latestStreamArn", json!(stream.then(|| format!("{arn}/stream/{label}"))));
+    put(
+        &mut c,
+        "/streamSpecification",
+        if stream {
+            json!({"streamEnabled": true, "streamViewType": "NEW_AND_OLD_IMAGES"})
+        } else {
+            Value::Null
+        },
+    );
+    put(
+        &mut c,
+        "/latestStreamLabel",
+        json!(stream.then(|| label.clone())),
+    );
+    put(
+        &mut c,
+        "/latestStreamArn",
+        json!(stream.then(|| format!("{arn}/stream/{label}"))),
+    );
     match t.replica {
         Some((region, key)) => {
             put(&mut c, "/replicas/0/regionName", region);
@@ -73,12 +113,21 @@ pub(crate) fn table(rng: &mut Rng, at: Svc<'_>, t: &TableSpec<'_>, tags: &Tags) 
             put(&mut c, "/replicas", json!([]));
         }
     }
-    put(&mut c, "/ssedescription", match t.kms {
-        Some(k) => json!({"status": "ENABLED", "ssetype": "KMS", "kmsmasterKeyArn": k, "inaccessibleEncryptionDateTime": null}),
-        None => Value::Null,
-    });
+    put(
+        &mut c,
+        "/ssedescription",
+        match t.kms {
+            Some(k) => {
+                json!({"status": "ENABLED", "ssetype": "KMS", "kmsmasterKeyArn": k, "inaccessibleEncryptionDateTime": null})
+            }
+            None => Value::Null,
+        },
+    );
     put(&mut c, "/deletionProtectionEnabled", rng.bool());
-    supp.insert("ContinuousBackupsDescription".into(), backups(rng.u8(..3) != 0));
+    supp.insert(
+        "ContinuousBackupsDescription".into(),
+        backups(rng.u8(..3) != 0),
+    );
     supp.insert("Tags".into(), tag_list(tags));
     let doc = Top {
         arn,

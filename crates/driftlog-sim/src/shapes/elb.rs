@@ -25,46 +25,124 @@ pub(crate) struct LbSpec<'a> {
 }
 
 /// A load balancer; its ARN is also its resource id.
-pub(crate) fn load_balancer(rng: &mut Rng, at: Svc<'_>, l: &LbSpec<'_>, tags: &Tags) -> (ResourceKey, Value) {
-    let arn = at.arn("elasticloadbalancing", &format!("loadbalancer/app/{}/{}", l.name, ids::hex(rng, 16)));
+pub(crate) fn load_balancer(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    l: &LbSpec<'_>,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
+    let arn = at.arn(
+        "elasticloadbalancing",
+        &format!("loadbalancer/app/{}/{}", l.name, ids::hex(rng, 16)),
+    );
     let created = iso(l.created_ms);
     let internal = rng.u8(..3) == 0;
     let (mut c, mut supp) = template("ElasticLoadBalancingV2_LoadBalancer");
-    let dns = format!("{}{}-{}.{}.elb.amazonaws.com", if internal { "internal-" } else { "" }, l.name, rng.u32(100_000_000..2_000_000_000), at.region);
+    let dns = format!(
+        "{}{}-{}.{}.elb.amazonaws.com",
+        if internal { "internal-" } else { "" },
+        l.name,
+        rng.u32(100_000_000..2_000_000_000),
+        at.region
+    );
     put(&mut c, "/loadBalancerArn", arn.clone());
     put(&mut c, "/dNSName", dns);
     put(&mut c, "/createdTime", created.clone());
     put(&mut c, "/loadBalancerName", l.name);
-    put(&mut c, "/scheme", if internal { "internal" } else { "internet-facing" });
+    put(
+        &mut c,
+        "/scheme",
+        if internal {
+            "internal"
+        } else {
+            "internet-facing"
+        },
+    );
     put(&mut c, "/vpcId", l.vpc_id);
     put(&mut c, "/availabilityZones", json!(l.subnets.iter().map(|s| json!({
         "zoneName": ids::az(at.region, s.az_index), "subnetId": s.id, "outpostId": null, "loadBalancerAddresses": [],
     })).collect::<Vec<_>>()));
-    put(&mut c, "/securityGroups", json!(l.sgs.iter().map(|g| &g.id).collect::<Vec<_>>()));
+    put(
+        &mut c,
+        "/securityGroups",
+        json!(l.sgs.iter().map(|g| &g.id).collect::<Vec<_>>()),
+    );
     let logs = rng.u8(..3) != 0;
     let attrs = [
         ("access_logs.s3.enabled", logs.to_string()),
-        ("access_logs.s3.bucket", if logs { l.log_bucket.to_string() } else { String::new() }),
-        ("access_logs.s3.prefix", if logs { l.name.to_string() } else { String::new() }),
-        ("deletion_protection.enabled", (rng.u8(..3) != 0).to_string()),
+        (
+            "access_logs.s3.bucket",
+            if logs {
+                l.log_bucket.to_string()
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "access_logs.s3.prefix",
+            if logs {
+                l.name.to_string()
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "deletion_protection.enabled",
+            (rng.u8(..3) != 0).to_string(),
+        ),
         ("idle_timeout.timeout_seconds", "60".to_string()),
-        ("routing.http.desync_mitigation_mode", "defensive".to_string()),
-        ("routing.http.drop_invalid_header_fields.enabled", rng.bool().to_string()),
-        ("routing.http.preserve_host_header.enabled", "false".to_string()),
-        ("routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "false".to_string()),
+        (
+            "routing.http.desync_mitigation_mode",
+            "defensive".to_string(),
+        ),
+        (
+            "routing.http.drop_invalid_header_fields.enabled",
+            rng.bool().to_string(),
+        ),
+        (
+            "routing.http.preserve_host_header.enabled",
+            "false".to_string(),
+        ),
+        (
+            "routing.http.x_amzn_tls_version_and_cipher_suite.enabled",
+            "false".to_string(),
+        ),
         ("routing.http.xff_client_port.enabled", "false".to_string()),
-        ("routing.http.xff_header_processing.mode", "append".to_string()),
+        (
+            "routing.http.xff_header_processing.mode",
+            "append".to_string(),
+        ),
         ("routing.http2.enabled", "true".to_string()),
         ("waf.fail_open.enabled", "false".to_string()),
         ("load_balancing.cross_zone.enabled", "true".to_string()),
     ];
     supp.insert(
         "LoadBalancerAttributes".into(),
-        Value::Array(attrs.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()),
+        Value::Array(
+            attrs
+                .iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect(),
+        ),
     );
     supp.insert("Tags".into(), tag_list(tags));
-    let mut rels: Vec<Value> = l.sgs.iter().map(|g| rel("Is associated with SecurityGroup", types::SECURITY_GROUP, &g.id, None)).collect();
-    rels.extend(l.subnets.iter().map(|s| rel("Is attached to Subnet", types::SUBNET, &s.id, None)));
+    let mut rels: Vec<Value> = l
+        .sgs
+        .iter()
+        .map(|g| {
+            rel(
+                "Is associated with SecurityGroup",
+                types::SECURITY_GROUP,
+                &g.id,
+                None,
+            )
+        })
+        .collect();
+    rels.extend(
+        l.subnets
+            .iter()
+            .map(|s| rel("Is attached to Subnet", types::SUBNET, &s.id, None)),
+    );
     rels.push(rel("Is contained in Vpc", types::VPC, l.vpc_id, None));
     let doc = Top {
         arn: arn.clone(),
@@ -80,7 +158,9 @@ pub(crate) fn load_balancer(rng: &mut Rng, at: Svc<'_>, l: &LbSpec<'_>, tags: &T
 
 /// Turns deletion protection on or off.
 pub(crate) fn set_deletion_protection(v: &mut Value, on: bool) -> bool {
-    let Some(attrs) = super::array_mut(v, &["supplementaryConfiguration", "LoadBalancerAttributes"]) else {
+    let Some(attrs) =
+        super::array_mut(v, &["supplementaryConfiguration", "LoadBalancerAttributes"])
+    else {
         return false;
     };
     let want = on.to_string();
@@ -99,9 +179,19 @@ pub(crate) fn set_deletion_protection(v: &mut Value, on: bool) -> bool {
 }
 
 /// The listener every load balancer has: HTTP on 80, redirecting to HTTPS.
-pub(crate) fn listener(rng: &mut Rng, at: Svc<'_>, lb_arn: &str, tags: &Tags) -> (ResourceKey, Value) {
-    let lb_part = lb_arn.split_once(":loadbalancer/").map_or("app/lb/0", |(_, p)| p);
-    let arn = at.arn("elasticloadbalancing", &format!("listener/{lb_part}/{}", ids::hex(rng, 16)));
+pub(crate) fn listener(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    lb_arn: &str,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
+    let lb_part = lb_arn
+        .split_once(":loadbalancer/")
+        .map_or("app/lb/0", |(_, p)| p);
+    let arn = at.arn(
+        "elasticloadbalancing",
+        &format!("listener/{lb_part}/{}", ids::hex(rng, 16)),
+    );
     let (mut c, supp) = template("ElasticLoadBalancingV2_Listener");
     put(&mut c, "/LoadBalancerArn", lb_arn);
     put(&mut c, "/ListenerArn", arn.clone());
@@ -122,9 +212,16 @@ pub(crate) fn toggle_redirect(v: &mut Value) -> bool {
     let Some(cfg) = object_mut(v, &["configuration"]) else {
         return false;
     };
-    let Some(Value::String(code)) = cfg.get_mut("DefaultActions").and_then(|a| a.pointer_mut("/0/RedirectConfig/StatusCode")) else {
+    let Some(Value::String(code)) = cfg
+        .get_mut("DefaultActions")
+        .and_then(|a| a.pointer_mut("/0/RedirectConfig/StatusCode"))
+    else {
         return false;
     };
-    *code = if code == "HTTP_301" { "HTTP_302".into() } else { "HTTP_301".into() };
+    *code = if code == "HTTP_301" {
+        "HTTP_302".into()
+    } else {
+        "HTTP_301".into()
+    };
     true
 }

@@ -25,7 +25,14 @@ fn key_policy(account: &str) -> String {
 }
 
 /// A customer-managed symmetric key with ARN `arn`.
-pub(crate) fn key(at: Svc<'_>, arn: &str, description: &str, created_ms: i64, rotation: bool, tags: &Tags) -> (ResourceKey, Value) {
+pub(crate) fn key(
+    at: Svc<'_>,
+    arn: &str,
+    description: &str,
+    created_ms: i64,
+    rotation: bool,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
     let id = key_id(arn);
     let (mut c, mut supp) = template("KMS_Key");
     put(&mut c, "/keyId", id);
@@ -52,7 +59,9 @@ pub(crate) fn set_rotation(v: &mut Value, on: bool) -> bool {
     let Some(supp) = object_mut(v, &["supplementaryConfiguration"]) else {
         return false;
     };
-    if supp.get("KeyRotationStatus").and_then(Value::as_bool) == Some(on) || !supp.contains_key("KeyRotationStatus") {
+    if supp.get("KeyRotationStatus").and_then(Value::as_bool) == Some(on)
+        || !supp.contains_key("KeyRotationStatus")
+    {
         return false;
     }
     supp.insert("KeyRotationStatus".into(), on.into());
@@ -68,7 +77,14 @@ pub(crate) fn schedule_deletion(v: &mut Value, days: Option<i64>, now_ms: i64) -
     if pending == days.is_some() || !c.contains_key("keyState") {
         return false;
     }
-    c.insert("keyState".into(), json!(if days.is_some() { "PendingDeletion" } else { "Disabled" }));
+    c.insert(
+        "keyState".into(),
+        json!(if days.is_some() {
+            "PendingDeletion"
+        } else {
+            "Disabled"
+        }),
+    );
     c.insert("enabled".into(), false.into());
     c.insert("deletionDate".into(), json!(days.map(|d| now_ms + d * DAY)));
     c.insert("pendingDeletionWindowInDays".into(), json!(days));
@@ -97,8 +113,19 @@ pub(crate) fn trail(at: Svc<'_>, t: &TrailSpec<'_>, tags: &Tags) -> (ResourceKey
     put(&mut c, "/homeRegion", at.region);
     put(&mut c, "/trailARN", arn.clone());
     put(&mut c, "/logFileValidationEnabled", t.validation);
-    put(&mut c, "/cloudWatchLogsLogGroupArn", at.arn("logs", &format!("log-group:aws-cloudtrail-logs-{}:*", t.name)));
-    put(&mut c, "/cloudWatchLogsRoleArn", format!("arn:aws:iam::{}:role/CloudTrail-CloudWatchLogs", at.account));
+    put(
+        &mut c,
+        "/cloudWatchLogsLogGroupArn",
+        at.arn(
+            "logs",
+            &format!("log-group:aws-cloudtrail-logs-{}:*", t.name),
+        ),
+    );
+    put(
+        &mut c,
+        "/cloudWatchLogsRoleArn",
+        format!("arn:aws:iam::{}:role/CloudTrail-CloudWatchLogs", at.account),
+    );
     put(&mut c, "/kmsKeyId", t.kms);
     supp.insert("Tags".into(), tag_list(tags));
     let doc = Top {

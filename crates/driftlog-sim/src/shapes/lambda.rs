@@ -19,7 +19,14 @@ pub(crate) const ASSOCIATED: &str = "Is associated with ";
 /// Relationship from a function to its subnets.
 pub(crate) const CONTAINED: &str = "Is contained in ";
 
-const RUNTIMES: &[&str] = &["python3.12", "python3.11", "nodejs20.x", "nodejs18.x", "java21", "provided.al2023"];
+const RUNTIMES: &[&str] = &[
+    "python3.12",
+    "python3.11",
+    "nodejs20.x",
+    "nodejs18.x",
+    "java21",
+    "provided.al2023",
+];
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// What a function depends on.
@@ -40,7 +47,12 @@ fn lambda_time(ms: i64) -> String {
     format!("{}+0000", t.trim_end_matches('Z'))
 }
 
-pub(crate) fn function(rng: &mut Rng, at: Svc<'_>, f: &FunctionSpec<'_>, tags: &Tags) -> (ResourceKey, Value) {
+pub(crate) fn function(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    f: &FunctionSpec<'_>,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
     let arn = at.arn("lambda", &format!("function:{}", f.name));
     let (mut c, mut supp) = template("Lambda_Function");
     let sha: String = (0..43).map(|_| char::from(B64[rng.usize(..64)])).collect();
@@ -49,36 +61,90 @@ pub(crate) fn function(rng: &mut Rng, at: Svc<'_>, f: &FunctionSpec<'_>, tags: &
     put(&mut c, "/functionArn", arn.clone());
     put(&mut c, "/runtime", runtime);
     put(&mut c, "/role", f.role.arn.clone());
-    put(&mut c, "/handler", if runtime.starts_with("java") { "app.Handler::handleRequest" } else { "app.handler" });
+    put(
+        &mut c,
+        "/handler",
+        if runtime.starts_with("java") {
+            "app.Handler::handleRequest"
+        } else {
+            "app.handler"
+        },
+    );
     put(&mut c, "/codeSize", rng.u32(2_000..20_000_000));
-    put(&mut c, "/description", format!("{} function", f.name.replace('-', " ")));
-    put(&mut c, "/timeout", *ids::pick(rng, &[3, 10, 30, 60, 300, 900]).unwrap_or(&30));
-    put(&mut c, "/memorySize", *ids::pick(rng, &[128, 256, 512, 1024, 2048]).unwrap_or(&128));
+    put(
+        &mut c,
+        "/description",
+        format!("{} function", f.name.replace('-', " ")),
+    );
+    put(
+        &mut c,
+        "/timeout",
+        *ids::pick(rng, &[3, 10, 30, 60, 300, 900]).unwrap_or(&30),
+    );
+    put(
+        &mut c,
+        "/memorySize",
+        *ids::pick(rng, &[128, 256, 512, 1024, 2048]).unwrap_or(&128),
+    );
     put(&mut c, "/lastModified", lambda_time(f.modified_ms));
     put(&mut c, "/codeSha256", format!("{sha}="));
-    put(&mut c, "/vpcConfig/subnetIds", json!(f.subnets.iter().map(|s| &s.id).collect::<Vec<_>>()));
-    put(&mut c, "/vpcConfig/securityGroupIds", json!(f.sgs.iter().map(|g| &g.id).collect::<Vec<_>>()));
+    put(
+        &mut c,
+        "/vpcConfig/subnetIds",
+        json!(f.subnets.iter().map(|s| &s.id).collect::<Vec<_>>()),
+    );
+    put(
+        &mut c,
+        "/vpcConfig/securityGroupIds",
+        json!(f.sgs.iter().map(|g| &g.id).collect::<Vec<_>>()),
+    );
     put(&mut c, "/deadLetterConfig/targetArn", json!(f.dlq_arn));
     put(&mut c, "/kmskeyArn", json!(f.kms));
-    put(&mut c, "/tracingConfig/mode", if rng.bool() { "Active" } else { "PassThrough" });
+    put(
+        &mut c,
+        "/tracingConfig/mode",
+        if rng.bool() { "Active" } else { "PassThrough" },
+    );
     put(&mut c, "/revisionId", ids::uuid(rng));
     if rng.u8(..3) == 0 {
-        let layer = at.arn("lambda", &format!("layer:{}-common:{}", f.name.split('-').next().unwrap_or("app"), rng.u8(1..20)));
+        let layer = at.arn(
+            "lambda",
+            &format!(
+                "layer:{}-common:{}",
+                f.name.split('-').next().unwrap_or("app"),
+                rng.u8(1..20)
+            ),
+        );
         put(&mut c, "/layers/0/arn", layer);
         put(&mut c, "/layers/0/codeSize", rng.u32(10_000..5_000_000));
     } else {
         put(&mut c, "/layers", json!([]));
     }
     if rng.u8(..10) == 0 {
-        let ap = at.arn("elasticfilesystem", &format!("access-point/{}", ids::ec2_id(rng, "fsap")));
+        let ap = at.arn(
+            "elasticfilesystem",
+            &format!("access-point/{}", ids::ec2_id(rng, "fsap")),
+        );
         put(&mut c, "/fileSystemConfigs/0/arn", ap);
-        put(&mut c, "/fileSystemConfigs/0/localMountPath", format!("/mnt/{}", f.name));
+        put(
+            &mut c,
+            "/fileSystemConfigs/0/localMountPath",
+            format!("/mnt/{}", f.name),
+        );
     } else {
         put(&mut c, "/fileSystemConfigs", json!([]));
     }
-    put(&mut c, "/architectures", json!([if rng.bool() { "arm64" } else { "x86_64" }]));
+    put(
+        &mut c,
+        "/architectures",
+        json!([if rng.bool() { "arm64" } else { "x86_64" }]),
+    );
     if rng.u8(..4) == 0 {
-        put(&mut supp.entry("Concurrency").or_insert(Value::Null), "/reservedConcurrentExecutions", rng.u32(1..200));
+        put(
+            supp.entry("Concurrency").or_insert(Value::Null),
+            "/reservedConcurrentExecutions",
+            rng.u32(1..200),
+        );
     } else {
         supp.remove("Concurrency");
     }
@@ -106,8 +172,16 @@ pub(crate) fn function(rng: &mut Rng, at: Svc<'_>, f: &FunctionSpec<'_>, tags: &
         "resourceType": types::ROLE,
         "name": ASSOCIATED,
     })];
-    rels.extend(f.sgs.iter().map(|g| rel(ASSOCIATED, types::SECURITY_GROUP, &g.id, None)));
-    rels.extend(f.subnets.iter().map(|s| rel(CONTAINED, types::SUBNET, &s.id, None)));
+    rels.extend(
+        f.sgs
+            .iter()
+            .map(|g| rel(ASSOCIATED, types::SECURITY_GROUP, &g.id, None)),
+    );
+    rels.extend(
+        f.subnets
+            .iter()
+            .map(|s| rel(CONTAINED, types::SUBNET, &s.id, None)),
+    );
     let doc = Top {
         arn,
         name: Some(f.name),
@@ -125,7 +199,9 @@ pub(crate) fn set_memory(rng: &mut Rng, v: &mut Value, mb: u32, now_ms: i64) -> 
     let Some(c) = v.get_mut("configuration") else {
         return false;
     };
-    if c.get("memorySize").and_then(Value::as_u64) == Some(u64::from(mb)) || c.get("memorySize").is_none() {
+    if c.get("memorySize").and_then(Value::as_u64) == Some(u64::from(mb))
+        || c.get("memorySize").is_none()
+    {
         return false;
     }
     put(c, "/memorySize", mb);

@@ -59,11 +59,16 @@ pub(crate) fn topic(
     let feedback = rng.u8(..4) == 0;
     for kind in FEEDBACK {
         let on = feedback && *kind == "SQS";
-        let role = |what: &str| {
-            on.then(|| format!("arn:aws:iam::{}:role/SNS{what}Feedback", at.account))
-        };
-        c.insert(format!("{kind}SuccessFeedbackRoleArn"), json!(role("Success")));
-        c.insert(format!("{kind}FailureFeedbackRoleArn"), json!(role("Failure")));
+        let role =
+            |what: &str| on.then(|| format!("arn:aws:iam::{}:role/SNS{what}Feedback", at.account));
+        c.insert(
+            format!("{kind}SuccessFeedbackRoleArn"),
+            json!(role("Success")),
+        );
+        c.insert(
+            format!("{kind}FailureFeedbackRoleArn"),
+            json!(role("Failure")),
+        );
         c.insert(
             format!("{kind}SuccessFeedbackSampleRate"),
             json!(on.then_some(100)),
@@ -114,7 +119,12 @@ pub(crate) fn queue_url(at: Svc<'_>, name: &str) -> String {
     )
 }
 
-pub(crate) fn queue(rng: &mut Rng, at: Svc<'_>, q: &QueueSpec<'_>, tags: &Tags) -> (ResourceKey, Value) {
+pub(crate) fn queue(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    q: &QueueSpec<'_>,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
     let url = queue_url(at, q.name);
     let arn = at.arn("sqs", q.name);
     let policy = json!({
@@ -177,7 +187,10 @@ pub(crate) fn set_queue_kms(v: &mut Value, key: Option<&str>, now_ms: i64) -> bo
         return false;
     }
     c.insert("KmsMasterKeyId".into(), json!(key));
-    c.insert("KmsDataKeyReusePeriodSeconds".into(), json!(key.map(|_| 300)));
+    c.insert(
+        "KmsDataKeyReusePeriodSeconds".into(),
+        json!(key.map(|_| 300)),
+    );
     c.insert("SqsManagedSseEnabled".into(), "false".into());
     c.insert("LastModifiedTimestamp".into(), secs_text(now_ms).into());
     true

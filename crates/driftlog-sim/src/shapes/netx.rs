@@ -48,7 +48,12 @@ pub(crate) struct NatSpec<'a> {
     pub created_ms: i64,
 }
 
-pub(crate) fn nat_gateway(rng: &mut Rng, at: Svc<'_>, n: &NatSpec<'_>, tags: &Tags) -> (ResourceKey, Value) {
+pub(crate) fn nat_gateway(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    n: &NatSpec<'_>,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
     let created = n.created_ms.div_euclid(1000) * 1000;
     let configuration = json!({
         "createTime": created,
@@ -138,7 +143,12 @@ pub(crate) fn eip(
 
 /// Associates an EIP with `target` (or disassociates it, `EipTarget::None`), in its
 /// configuration and its relationships. False when it is already in that state.
-pub(crate) fn associate(rng: &mut Rng, v: &mut Value, account: &str, target: &EipTarget<'_>) -> bool {
+pub(crate) fn associate(
+    rng: &mut Rng,
+    v: &mut Value,
+    account: &str,
+    target: &EipTarget<'_>,
+) -> bool {
     let (instance, eni, ip) = match target {
         EipTarget::Instance {
             id,
@@ -197,46 +207,42 @@ pub(crate) fn vpc_endpoint(
     let gateway = matches!(e.service, "s3" | "dynamodb");
     let service = format!("com.amazonaws.{}.{}", at.region, e.service);
     let mut rels = vec![rel(IN_VPC, types::VPC, e.vpc_id, None)];
-    let (rtbs, subnets, groups, enis, dns): (Vec<&str>, Vec<&str>, Vec<Value>, Vec<String>, Vec<Value>) =
-        if gateway {
-            rels.push(rel(WITH_RTB, types::ROUTE_TABLE, e.rtb, None));
-            (vec![e.rtb], Vec::new(), Vec::new(), Vec::new(), Vec::new())
-        } else {
-            let host = format!("{}-{}", e.id, ids::hex(rng, 8));
-            let zone = "Z2LGFWPV2YSKM5";
-            let mut dns = vec![json!({
-                "dnsName": format!("{host}.{}.{}.vpce.amazonaws.com", e.service, at.region),
-                "hostedZoneId": zone,
-            })];
-            for s in e.subnets {
-                rels.push(rel(IN_SUBNET, types::SUBNET, &s.id, None));
-                dns.push(json!({
-                    "dnsName": format!("{host}-{}.{}.{}.vpce.amazonaws.com",
-                        ids::az(at.region, s.az_index), e.service, at.region),
-                    "hostedZoneId": zone,
-                }));
-            }
+    // A gateway endpoint is a route in the route table; an interface endpoint has an ENI
+    // and DNS names per subnet.
+    let mut rtbs: Vec<&str> = Vec::new();
+    let mut subnets: Vec<&str> = Vec::new();
+    let mut groups: Vec<Value> = Vec::new();
+    let mut enis: Vec<String> = Vec::new();
+    let mut dns: Vec<Value> = Vec::new();
+    if gateway {
+        rels.push(rel(WITH_RTB, types::ROUTE_TABLE, e.rtb, None));
+        rtbs.push(e.rtb);
+    } else {
+        let host = format!("{}-{}", e.id, ids::hex(rng, 8));
+        let zone = "Z2LGFWPV2YSKM5";
+        dns.push(json!({
+            "dnsName": format!("{host}.{}.{}.vpce.amazonaws.com", e.service, at.region),
+            "hostedZoneId": zone,
+        }));
+        for s in e.subnets {
+            rels.push(rel(IN_SUBNET, types::SUBNET, &s.id, None));
+            subnets.push(&s.id);
+            enis.push(ids::ec2_id(rng, "eni"));
             dns.push(json!({
-                "dnsName": format!("{}.{}.amazonaws.com", e.service, at.region),
-                "hostedZoneId": format!("Z{}", ids::hex(rng, 20).to_ascii_uppercase()),
+                "dnsName": format!("{host}-{}.{}.{}.vpce.amazonaws.com",
+                    ids::az(at.region, s.az_index), e.service, at.region),
+                "hostedZoneId": zone,
             }));
-            let groups = e
-                .sg
-                .map(|g| {
-                    rels.push(rel(WITH_SG, types::SECURITY_GROUP, &g.id, None));
-                    json!({"groupId": g.id, "groupName": g.name})
-                })
-                .into_iter()
-                .collect();
-            let enis = e.subnets.iter().map(|_| ids::ec2_id(rng, "eni")).collect();
-            (
-                Vec::new(),
-                e.subnets.iter().map(|s| s.id.as_str()).collect(),
-                groups,
-                enis,
-                dns,
-            )
-        };
+        }
+        dns.push(json!({
+            "dnsName": format!("{}.{}.amazonaws.com", e.service, at.region),
+            "hostedZoneId": format!("Z{}", ids::hex(rng, 20).to_ascii_uppercase()),
+        }));
+        if let Some(g) = e.sg {
+            rels.push(rel(WITH_SG, types::SECURITY_GROUP, &g.id, None));
+            groups.push(json!({"groupId": g.id, "groupName": g.name}));
+        }
+    }
     let configuration = json!({
         "vpcEndpointId": e.id,
         "vpcEndpointType": if gateway { "Gateway" } else { "Interface" },
@@ -282,7 +288,12 @@ pub(crate) struct FlowLogSpec<'a> {
 
 const LOG_FORMAT: &str = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}";
 
-pub(crate) fn flow_log(rng: &mut Rng, at: Svc<'_>, f: &FlowLogSpec<'_>, tags: &Tags) -> (ResourceKey, Value) {
+pub(crate) fn flow_log(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    f: &FlowLogSpec<'_>,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
     let (kind, dest, group, role, options) = match f.bucket {
         Some(b) => (
             "s3",

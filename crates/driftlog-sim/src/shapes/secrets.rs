@@ -22,7 +22,12 @@ pub(crate) struct SecretSpec<'a> {
     pub created_ms: i64,
 }
 
-pub(crate) fn secret(rng: &mut Rng, at: Svc<'_>, s: &SecretSpec<'_>, tags: &Tags) -> (ResourceKey, Value) {
+pub(crate) fn secret(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    s: &SecretSpec<'_>,
+    tags: &Tags,
+) -> (ResourceKey, Value) {
     let suffix: String = (0..6)
         .map(|_| char::from(SUFFIX[rng.usize(..SUFFIX.len())]))
         .collect();
