@@ -15,8 +15,8 @@ pub struct SimConfig {
     /// least one VPC, so very small values overshoot. The twenty service types (Lambda,
     /// RDS, KMS, ...) come on top, a quarter of this again (a fifth of the whole estate),
     /// so that the original types keep the counts and bytes they had before those types
-    /// existed. Default 2,000 (about 2,540 in all); 1,000,000 is supported (about
-    /// 1,265,000 in all).
+    /// existed. Default 2,000 (about 2,550 in all); 1,000,000 is supported (about
+    /// 1,270,000 in all).
     pub resources: usize,
     /// Fraction of the estate changed per tick: a tick applies `round(churn * len)`
     /// operations, at least one when `churn > 0`. Default 0.01.

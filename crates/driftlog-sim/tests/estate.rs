@@ -768,6 +768,7 @@ fn service_types_drift_in_security_relevant_ways() {
                     "retention",
                 ),
                 (types::LAMBDA_FUNCTION, "/tags", "tags"),
+                (types::LISTENER, "/configuration/SslPolicy", "tls policy"),
             ];
             for (ty, path, what) in checks {
                 if c.key.resource_type == *ty && moved(path) {
@@ -790,6 +791,7 @@ fn service_types_drift_in_security_relevant_ways() {
         "eip moved",
         "memory",
         "retention",
+        "tls policy",
     ]
     .into_iter()
     .collect();

@@ -1,7 +1,7 @@
 //! How the service types drift: security-relevant settings flipped now and then (public
 //! databases, key rotation and deletion, trail validation, queue and topic encryption,
 //! scan-on-push, public EKS endpoints, secret rotation, alarms losing their actions, EIPs
-//! moving, flow logs deleted), ordinary edits (tags, memory, retention, thresholds),
+//! moving, flow logs deleted, listeners' TLS policy weakened), ordinary edits (tags, memory, retention, thresholds),
 //! resources created and deleted, and volatile values ticking.
 //!
 //! It runs after the original types' operations, from its own random stream and with a
@@ -46,6 +46,7 @@ enum Op {
     Tags,
     Memory,
     LbProtection,
+    /// An HTTPS listener's TLS policy weakened or restored, or a redirect's status code.
     ListenerRedirect,
     TablePitr,
     TableGrow,
@@ -74,7 +75,7 @@ const OPS: &[(Op, u32)] = &[
     (Op::Tags, 12),
     (Op::Memory, 6),
     (Op::LbProtection, 2),
-    (Op::ListenerRedirect, 1),
+    (Op::ListenerRedirect, 2),
     (Op::TablePitr, 2),
     (Op::TableGrow, 4),
 ];
@@ -209,9 +210,9 @@ impl Estate {
             Op::LbProtection => self.edit_one(t, types::LOAD_BALANCER, |_, v| {
                 elb::set_deletion_protection(v, flip)
             }),
-            Op::ListenerRedirect => {
-                self.edit_one(t, types::LISTENER, |_, v| elb::toggle_redirect(v))
-            }
+            Op::ListenerRedirect => self.edit_one(t, types::LISTENER, |_, v| {
+                elb::toggle_tls_policy(v) || elb::toggle_redirect(v)
+            }),
             Op::TablePitr => {
                 self.edit_one(t, types::DYNAMODB_TABLE, |_, v| dynamodb::toggle_pitr(v))
             }

@@ -732,6 +732,10 @@ fn apps(rng: &mut Rng, cx: &mut Ctx<'_>, c: &ServiceCounts) {
         let (key, doc) = elb::load_balancer(rng, at, &spec, &t);
         cx.out
             .push(elb::listener(rng, at, &key.resource_id, &Tags::new()));
+        if rng.u8(..10) < 6 {
+            cx.out
+                .push(elb::https_listener(rng, at, &key.resource_id, &name));
+        }
         cx.out.push((key, doc));
     }
 }

@@ -2,7 +2,8 @@
 //! `AWS_ElasticLoadBalancingV2_{LoadBalancer,Listener}.json`): the load balancer in bean
 //! camelCase (`dNSName`) with its attributes as `[{key, value}]` strings, the listener in
 //! CloudFormation's PascalCase with no relationships (its load balancer is only its
-//! `LoadBalancerArn`).
+//! `LoadBalancerArn`). Every load balancer has the reference item's HTTP listener
+//! redirecting to HTTPS; most also have the HTTPS listener it redirects to.
 
 use super::svc::Svc;
 use super::tmpl::{put, template};
@@ -205,6 +206,67 @@ pub(crate) fn listener(
     }
     .build(c, supp);
     (at.key(types::LISTENER, &arn), doc)
+}
+
+/// TLS policies an HTTPS listener may use: the current recommendation and the 2016 one,
+/// which still accepts TLS 1.0.
+pub(crate) const TLS_POLICIES: &[&str] = &[
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-2016-08",
+];
+
+/// An HTTPS listener on 443 forwarding to a target group (not a recorded type, so only
+/// named here), with a certificate and a TLS policy. Its members beyond the reference
+/// item's HTTP listener (`SslPolicy`, `Certificates`, the forward action) are the ones AWS
+/// Config's schema lists for the type.
+pub(crate) fn https_listener(
+    rng: &mut Rng,
+    at: Svc<'_>,
+    lb_arn: &str,
+    lb_name: &str,
+) -> (ResourceKey, Value) {
+    let (key, mut doc) = listener(rng, at, lb_arn, &Tags::new());
+    let tg = at.arn(
+        "elasticloadbalancing",
+        &format!("targetgroup/{lb_name}-tg/{}", ids::hex(rng, 16)),
+    );
+    let cert = at.arn("acm", &format!("certificate/{}", ids::uuid(rng)));
+    if let Some(c) = object_mut(&mut doc, &["configuration"]) {
+        c.insert("Port".into(), 443.into());
+        c.insert("Protocol".into(), "HTTPS".into());
+        c.insert("SslPolicy".into(), ids::word(rng, TLS_POLICIES).into());
+        c.insert("Certificates".into(), json!([{"CertificateArn": cert}]));
+        c.insert(
+            "DefaultActions".into(),
+            json!([{
+                "Type": "forward",
+                "Order": 1,
+                "TargetGroupArn": tg,
+                "ForwardConfig": {
+                    "TargetGroups": [{"TargetGroupArn": tg, "Weight": 1}],
+                    "TargetGroupStickinessConfig": {"Enabled": false},
+                },
+            }]),
+        );
+    }
+    (key, doc)
+}
+
+/// Moves an HTTPS listener to the other TLS policy (weakening or restoring it).
+pub(crate) fn toggle_tls_policy(v: &mut Value) -> bool {
+    let Some(c) = object_mut(v, &["configuration"]) else {
+        return false;
+    };
+    let Some(current) = c.get("SslPolicy").and_then(Value::as_str) else {
+        return false;
+    };
+    let next = TLS_POLICIES
+        .iter()
+        .find(|p| **p != current)
+        .copied()
+        .unwrap_or(current);
+    c.insert("SslPolicy".into(), next.into());
+    true
 }
 
 /// Switches the listener's redirect between permanent (301) and temporary (302).
