@@ -146,7 +146,10 @@ impl FieldChange {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Relationship {
-    /// Target id.
+    /// Target id. Empty when AWS Config names the target by `resourceName` only and records
+    /// a null id (Lambda's `Is associated with ` its role, an Aurora cluster's `Contains `
+    /// its instances): reading such an edge must not lose the resource's other edges.
+    #[serde(deserialize_with = "null_as_empty")]
     pub resource_id: String,
     /// Target name, where AWS gives one.
     pub resource_name: Option<String>,
@@ -450,6 +453,11 @@ impl ConfigurationItem {
     }
 }
 
+/// A string that AWS Config may record as null.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
 fn parse(bytes: &[u8], what: &str) -> Result<Value> {
     serde_json::from_slice(bytes).map_err(|source| Error::Json {
         what: what.to_string(),
@@ -460,6 +468,19 @@ fn parse(bytes: &[u8], what: &str) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edges_named_only_by_name_keep_the_others() {
+        let rels: Vec<Relationship> = serde_json::from_value(json!([
+            {"resourceId": null, "resourceName": "worker-role", "resourceType": "AWS::IAM::Role", "name": "Is associated with "},
+            {"resourceId": "sg-1", "resourceName": null, "resourceType": "AWS::EC2::SecurityGroup", "name": "Is associated with "},
+        ]))
+        .unwrap();
+        assert_eq!(rels.len(), 2);
+        assert_eq!(rels[0].resource_id, "");
+        assert_eq!(rels[0].resource_name.as_deref(), Some("worker-role"));
+        assert_eq!(rels[1].resource_id, "sg-1");
+    }
 
     fn reference(name: &str) -> Value {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

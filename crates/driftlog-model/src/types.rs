@@ -152,6 +152,252 @@ pub static KNOWN_TYPES: &[TypeSpec] = &[
         volatile_paths: &["configuration.creationDate", "resourceCreationTime"],
         global: false,
     },
+    // Functions: `layers` stays ordered (layer order matters).
+    TypeSpec {
+        resource_type: "AWS::Lambda::Function",
+        set_paths: &[
+            "configuration.vpcConfig.subnetIds",
+            "configuration.vpcConfig.securityGroupIds",
+            "configuration.architectures",
+            "configuration.fileSystemConfigs",
+        ],
+        volatile_paths: &[
+            "configuration.state",
+            "configuration.stateReason",
+            "configuration.stateReasonCode",
+            "configuration.lastUpdateStatus",
+            "configuration.lastUpdateStatusReason",
+            "configuration.lastUpdateStatusReasonCode",
+        ],
+        global: false,
+    },
+    // DB instances: `latestRestorableTime` ticks every five minutes; status moves during maintenance.
+    TypeSpec {
+        resource_type: "AWS::RDS::DBInstance",
+        set_paths: &[
+            "configuration.vpcSecurityGroups",
+            "configuration.dBSecurityGroups",
+            "configuration.dBParameterGroups",
+            "configuration.optionGroupMemberships",
+            "configuration.dBSubnetGroup.subnets",
+            "configuration.readReplicaDBInstanceIdentifiers",
+            "configuration.readReplicaDBClusterIdentifiers",
+            "configuration.enabledCloudwatchLogsExports",
+            "configuration.associatedRoles",
+            "configuration.domainMemberships",
+            "configuration.tagList",
+            "configuration.statusInfos",
+            "configuration.dBInstanceAutomatedBackupsReplications",
+            "supplementaryConfiguration.Tags",
+        ],
+        volatile_paths: &[
+            "configuration.latestRestorableTime",
+            "configuration.dBInstanceStatus",
+            "configuration.pendingModifiedValues",
+            "configuration.statusInfos",
+        ],
+        global: false,
+    },
+    // DB clusters: volatile values inside set-like arrays (the members' writer flags)
+    // cannot be kept aside, since their indexes change when the set is sorted.
+    TypeSpec {
+        resource_type: "AWS::RDS::DBCluster",
+        set_paths: &[
+            "configuration.availabilityZones",
+            "configuration.customEndpoints",
+            "configuration.readReplicaIdentifiers",
+            "configuration.vpcSecurityGroups",
+            "configuration.associatedRoles",
+            "configuration.enabledCloudwatchLogsExports",
+            "configuration.domainMemberships",
+            "configuration.tagList",
+            "configuration.dbclusterOptionGroupMemberships",
+            "configuration.dbclusterMembers",
+            "supplementaryConfiguration.Tags",
+        ],
+        volatile_paths: &[
+            "configuration.status",
+            "configuration.percentProgress",
+            "configuration.pendingModifiedValues",
+            "configuration.capacity",
+            "configuration.earliestBacktrackTime",
+            "configuration.backtrackConsumedChangeRecords",
+        ],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::RDS::DBSubnetGroup",
+        set_paths: &[
+            "configuration.subnets",
+            "configuration.supportedNetworkTypes",
+            "supplementaryConfiguration.Tags",
+        ],
+        volatile_paths: &["configuration.subnetGroupStatus"],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::RDS::DBSnapshot",
+        set_paths: &[
+            "configuration.processorFeatures",
+            "configuration.tagList",
+            "supplementaryConfiguration.DBSnapshotAttributes",
+            "supplementaryConfiguration.DBSnapshotAttributes.*.attributeValues",
+            "supplementaryConfiguration.Tags",
+        ],
+        volatile_paths: &["configuration.status", "configuration.percentProgress"],
+        global: false,
+    },
+    // KMS keys: pending deletion is a real change, so nothing is volatile.
+    TypeSpec {
+        resource_type: "AWS::KMS::Key",
+        set_paths: &[
+            "configuration.encryptionAlgorithms",
+            "configuration.signingAlgorithms",
+            "configuration.macAlgorithms",
+            "configuration.multiRegionConfiguration.replicaKeys",
+        ],
+        volatile_paths: &[],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::CloudTrail::Trail",
+        set_paths: &["supplementaryConfiguration.Tags"],
+        volatile_paths: &[],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        set_paths: &[
+            "configuration.availabilityZones",
+            "configuration.securityGroups",
+            "configuration.availabilityZones.*.loadBalancerAddresses",
+            "supplementaryConfiguration.LoadBalancerAttributes",
+            "supplementaryConfiguration.Tags",
+        ],
+        volatile_paths: &["configuration.state.code"],
+        global: false,
+    },
+    // Listeners: `DefaultActions` is ordered by `Order`.
+    TypeSpec {
+        resource_type: "AWS::ElasticLoadBalancingV2::Listener",
+        set_paths: &[
+            "configuration.Certificates",
+            "configuration.AlpnPolicy",
+            "configuration.DefaultActions.*.ForwardConfig.TargetGroups",
+        ],
+        volatile_paths: &[],
+        global: false,
+    },
+    // Tables: sizes and item counts refresh every six hours (the indexes' own, inside
+    // set-like arrays, cannot be kept aside); `keySchema` stays ordered (HASH first).
+    TypeSpec {
+        resource_type: "AWS::DynamoDB::Table",
+        set_paths: &[
+            "configuration.attributeDefinitions",
+            "configuration.globalSecondaryIndexes",
+            "configuration.localSecondaryIndexes",
+            "configuration.replicas",
+            "configuration.globalSecondaryIndexes.*.projection.nonKeyAttributes",
+            "configuration.localSecondaryIndexes.*.projection.nonKeyAttributes",
+            "supplementaryConfiguration.Tags",
+        ],
+        volatile_paths: &[
+            "configuration.tableSizeBytes",
+            "configuration.itemCount",
+            "configuration.provisionedThroughput.numberOfDecreasesToday",
+            "configuration.provisionedThroughput.lastIncreaseDateTime",
+            "configuration.provisionedThroughput.lastDecreaseDateTime",
+            "configuration.tableStatus",
+        ],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::SNS::Topic",
+        set_paths: &["supplementaryConfiguration.Tags"],
+        volatile_paths: &[],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::SQS::Queue",
+        set_paths: &[],
+        volatile_paths: &[],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::ECR::Repository",
+        set_paths: &["configuration.Tags"],
+        volatile_paths: &[],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::EKS::Cluster",
+        set_paths: &[
+            "configuration.ResourcesVpcConfig.SubnetIds",
+            "configuration.ResourcesVpcConfig.SecurityGroupIds",
+            "configuration.ResourcesVpcConfig.PublicAccessCidrs",
+            "configuration.Logging.ClusterLogging.EnabledTypes",
+            "configuration.EncryptionConfig.*.Resources",
+            "configuration.Tags",
+        ],
+        volatile_paths: &["configuration.ClusterStatus"],
+        global: false,
+    },
+    // Secrets: an automatic rotation moves the dates without a configuration change.
+    TypeSpec {
+        resource_type: "AWS::SecretsManager::Secret",
+        set_paths: &["configuration.Tags", "configuration.ReplicationStatus"],
+        volatile_paths: &[
+            "configuration.LastRotatedDate",
+            "configuration.LastChangedDate",
+            "configuration.RotationOccurringAsScheduled",
+        ],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::CloudWatch::Alarm",
+        set_paths: &[
+            "configuration.alarmActions",
+            "configuration.okactions",
+            "configuration.insufficientDataActions",
+            "configuration.dimensions",
+        ],
+        volatile_paths: &[],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::EC2::NatGateway",
+        set_paths: &["configuration.natGatewayAddresses"],
+        volatile_paths: &["configuration.state"],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::EC2::EIP",
+        set_paths: &[],
+        volatile_paths: &[],
+        global: false,
+    },
+    TypeSpec {
+        resource_type: "AWS::EC2::VPCEndpoint",
+        set_paths: &[
+            "configuration.routeTableIds",
+            "configuration.subnetIds",
+            "configuration.groups",
+            "configuration.networkInterfaceIds",
+            "configuration.dnsEntries",
+        ],
+        volatile_paths: &["configuration.state", "configuration.lastError"],
+        global: false,
+    },
+    // Flow logs: delivery health is not configuration.
+    TypeSpec {
+        resource_type: "AWS::EC2::FlowLog",
+        set_paths: &[],
+        volatile_paths: &[
+            "configuration.deliverLogsStatus",
+            "configuration.deliverLogsErrorMessage",
+        ],
+        global: false,
+    },
 ];
 
 /// A spec for types we were not told about: only the common sets, nothing volatile.

@@ -7,7 +7,7 @@
 
 use crate::estate::{parse, Estate};
 use crate::gen::{self, WORLD};
-use crate::ids::{self, DOMAIN_TICK};
+use crate::ids::{self, DOMAIN_SERVICE_TICK, DOMAIN_TICK};
 use crate::shapes::ec2::{self, At, InstanceSpec, HAS_ENI, HAS_VOLUME};
 use crate::shapes::{self, config_str, iam, related};
 use crate::types;
@@ -65,13 +65,13 @@ const COST_CENTERS: &[&str] = &["cc-1001", "cc-1002", "cc-2001", "cc-3001", "cc-
 
 /// One tick's random stream, clock and before-images.
 pub(crate) struct Tick {
-    rng: Rng,
-    now: i64,
+    pub(crate) rng: Rng,
+    pub(crate) now: i64,
     before: BTreeMap<ResourceKey, Option<Observed>>,
 }
 
 /// Number of operations a tick applies.
-fn ops_per_tick(churn: f64, len: usize) -> usize {
+pub(crate) fn ops_per_tick(churn: f64, len: usize) -> usize {
     if !churn.is_finite() || churn <= 0.0 {
         return 0;
     }
@@ -99,7 +99,7 @@ impl Estate {
             now: self.now_ms,
             before: BTreeMap::new(),
         };
-        for _ in 0..ops_per_tick(self.cfg.churn, self.len()) {
+        for _ in 0..ops_per_tick(self.cfg.churn, self.original_len()) {
             for _ in 0..ATTEMPTS {
                 let op = draw_op(&mut t.rng);
                 if self.apply(op, &mut t) {
@@ -107,6 +107,10 @@ impl Estate {
                 }
             }
         }
+        // The service types drift from a stream of their own, after the original types,
+        // so that the original types' ticks are what they were before issue 15.
+        t.rng = ids::rng_for(self.cfg.seed, DOMAIN_SERVICE_TICK, self.ticks);
+        self.service_ops(&mut t);
         t.before
             .into_iter()
             .filter_map(|(key, before)| {
@@ -127,7 +131,11 @@ impl Estate {
             Op::SgOpen => self.sg_open(t),
             Op::SgClose => self.sg_close(t),
             Op::Lifecycle => {
-                let launch_p = if self.len() > self.target_len { 4 } else { 6 };
+                let launch_p = if self.original_len() > self.target_len {
+                    4
+                } else {
+                    6
+                };
                 let launch = t.rng.u8(..10) < launch_p;
                 self.lifecycle(t, launch) || self.lifecycle(t, !launch)
             }
@@ -143,24 +151,24 @@ impl Estate {
 
     // ---- primitives ------------------------------------------------------------------
 
-    fn remember(&self, t: &mut Tick, key: &ResourceKey) {
+    pub(crate) fn remember(&self, t: &mut Tick, key: &ResourceKey) {
         if !t.before.contains_key(key) {
             t.before.insert(key.clone(), self.store.get(key).cloned());
         }
     }
 
-    fn write(&mut self, t: &mut Tick, key: ResourceKey, doc: Value) {
+    pub(crate) fn write(&mut self, t: &mut Tick, key: ResourceKey, doc: Value) {
         self.remember(t, &key);
         self.store.put(Observed::from_value(key, doc));
     }
 
-    fn delete(&mut self, t: &mut Tick, key: &ResourceKey) -> bool {
+    pub(crate) fn delete(&mut self, t: &mut Tick, key: &ResourceKey) -> bool {
         self.remember(t, key);
         self.store.take(key).is_some()
     }
 
     /// Edits one resource; `f` returns false to leave it untouched.
-    fn change(
+    pub(crate) fn change(
         &mut self,
         t: &mut Tick,
         key: &ResourceKey,
@@ -176,7 +184,7 @@ impl Estate {
         true
     }
 
-    fn pick(
+    pub(crate) fn pick(
         &self,
         rng: &mut Rng,
         resource_type: &str,
@@ -190,7 +198,7 @@ impl Estate {
             .map(|o| (*o.key).clone())
     }
 
-    fn exists(&self, at: At<'_>, resource_type: &str, id: &str) -> bool {
+    pub(crate) fn exists(&self, at: At<'_>, resource_type: &str, id: &str) -> bool {
         self.store.get(&at.key(resource_type, id)).is_some()
     }
 
@@ -320,6 +328,7 @@ impl Estate {
         for vol in related(&doc, HAS_VOLUME) {
             self.delete(t, &at.key(types::VOLUME, &vol));
         }
+        self.release_eip_of(t, &key);
         if let Some(subnet) = ec2::subnet_of(&doc) {
             self.change(t, &at.key(types::SUBNET, subnet), |v| {
                 ec2::adjust_free_ips(v, 1)
@@ -436,7 +445,9 @@ impl Estate {
     fn retag(&mut self, t: &mut Tick) -> bool {
         let Some(key) = self
             .store
-            .pick_where(&mut t.rng, |s| shapes::taggable(&s.resource_type))
+            .pick_where(&mut t.rng, |s| {
+                shapes::taggable(&s.resource_type) && types::is_original(&s.resource_type)
+            })
             .map(|o| (*o.key).clone())
         else {
             return false;

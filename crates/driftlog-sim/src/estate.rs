@@ -2,6 +2,7 @@ use crate::config::SimConfig;
 use crate::gen;
 use crate::ids::{self, DOMAIN_IAM};
 use crate::plan::Plan;
+use crate::services;
 use crate::shapes::iam::IamAccount;
 use crate::store::Store;
 use crate::topology::{self, Topology};
@@ -30,6 +31,12 @@ pub struct Estate {
     pub(crate) target_len: usize,
     /// Rules opened to the world, oldest first, which churn closes again.
     pub(crate) open_rules: VecDeque<(ResourceKey, u16)>,
+    /// The service resources generation built; their churn creates or deletes to stay near.
+    pub(crate) service_target: usize,
+    /// The EIP associated with each instance, so that terminating it disassociates the EIP.
+    pub(crate) eip_by_instance: BTreeMap<ResourceKey, String>,
+    /// The flow log of each VPC that has one.
+    pub(crate) flow_logs: BTreeMap<ResourceKey, String>,
 }
 
 impl Estate {
@@ -50,6 +57,7 @@ impl Estate {
             .collect();
         for (t, a) in topo.accounts.iter_mut().zip(&iam) {
             t.profiles = a.profiles();
+            t.roles = a.role_refs();
         }
         let (n_iam, n_vpc) = (iam.len(), plan.vpcs.len());
         let units = n_iam + n_vpc + plan.buckets.len();
@@ -81,14 +89,39 @@ impl Estate {
         for (scope, items) in grouped {
             store.fill(scope, items);
         }
+        let target_len = store.len();
+        // The service types, once the original types and the topology are complete.
+        let counts = services::plan::per_vpc(plan.total(), topo.vpcs.len());
+        let units = gen::run_parallel(counts.len(), heavy, |g| {
+            counts
+                .get(g)
+                .map(|c| services::unit::service_unit(cfg.seed, g, c, &topo, cfg.start_ms))
+                .unwrap_or_default()
+        });
+        let mut grouped: BTreeMap<Scope, Vec<Observed>> = BTreeMap::new();
+        let mut eip_by_instance = BTreeMap::new();
+        let mut flow_logs = BTreeMap::new();
+        for u in units {
+            for o in u.docs {
+                grouped.entry(o.key.scope()).or_default().push(o);
+            }
+            eip_by_instance.extend(u.eips);
+            flow_logs.extend(u.flow_logs);
+        }
+        for (scope, items) in grouped {
+            store.fill(scope, items);
+        }
         Estate {
             now_ms: cfg.start_ms,
-            target_len: store.len(),
+            service_target: store.len() - target_len,
+            target_len,
             cfg,
             store,
             topo,
             ticks: 0,
             open_rules: VecDeque::new(),
+            eip_by_instance,
+            flow_logs,
         }
     }
 

@@ -159,6 +159,7 @@ pub(crate) fn vpc_unit(
     let mut out: Vec<(ResourceKey, Value)> =
         Vec::with_capacity(4 + subnets.len() + sgs.len() + 3 * plan.instances);
     let mut used = vec![0u32; subnets.len()];
+    let mut instances = Vec::with_capacity(plan.instances);
     for _ in 0..plan.instances {
         let si = rng.usize(..subnets.len().max(1));
         let Some(subnet) = subnets.get(si) else { break };
@@ -175,7 +176,11 @@ pub(crate) fn vpc_unit(
             launch_ms: start_ms - rng.i64(3_600_000..300 * DAY),
             env,
         };
-        out.extend(ec2::instance_trio(rng, &spec));
+        let trio = ec2::instance_trio(rng, &spec);
+        if let Some(r) = ec2::instance_ref(&trio[0].1) {
+            instances.push(r);
+        }
+        out.extend(trio);
         if let Some(n) = used.get_mut(si) {
             *n += 1;
         }
@@ -243,6 +248,8 @@ pub(crate) fn vpc_unit(
         env,
         subnets,
         sgs,
+        rtb,
+        instances,
     };
     (observe(out), Some(topo))
 }

@@ -9,6 +9,10 @@ pub(crate) const DOMAIN_PAIR: u64 = 2;
 pub(crate) const DOMAIN_VPC: u64 = 3;
 pub(crate) const DOMAIN_BUCKETS: u64 = 4;
 pub(crate) const DOMAIN_TICK: u64 = 5;
+/// The service types' generation (issue 15), apart from the original types' streams.
+pub(crate) const DOMAIN_SERVICES: u64 = 6;
+/// The service types' churn, apart from the original types' tick stream.
+pub(crate) const DOMAIN_SERVICE_TICK: u64 = 7;
 
 /// SplitMix64 finalizer: a cheap bijective mixer, good enough to derive independent seeds.
 pub(crate) fn splitmix64(x: u64) -> u64 {

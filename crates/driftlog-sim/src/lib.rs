@@ -5,11 +5,18 @@
 //! groups, network ACLs, route tables, internet gateways and instances (each with one
 //! network interface and one volume), IAM roles, users, groups and customer-managed
 //! policies per account, and S3 buckets per account and region, all from
-//! [`SimConfig::seed`]. [`Estate::tick`] then advances a simulated clock and changes a
-//! fraction of the estate the way real estates drift: security-group rules opened to the
-//! world and closed again, instances launched and terminated, policies edited, policies
-//! attached and detached, tags changed, and volatile fields (`roleLastUsed`,
-//! `availableIpAddressCount`) ticking without being configuration changes.
+//! [`SimConfig::seed`]. On top of those it builds the services of each VPC and region
+//! (about a fifth of the estate): Lambda functions, RDS instances, Aurora clusters, subnet
+//! groups and snapshots, KMS keys, CloudTrail trails, load balancers and listeners,
+//! DynamoDB tables, SNS topics, SQS queues, ECR repositories, EKS clusters, Secrets
+//! Manager secrets, CloudWatch alarms, NAT gateways, EIPs, VPC endpoints and flow logs.
+//! [`Estate::tick`] then advances a simulated clock and changes a fraction of the estate
+//! the way real estates drift: security-group rules opened to the world and closed again,
+//! instances launched and terminated, policies edited, policies attached and detached,
+//! databases made public, keys losing rotation or scheduled for deletion, trails losing
+//! log-file validation, queues and topics losing encryption, alarms losing their actions,
+//! EIPs moving, flow logs deleted, tags changed, and volatile fields (`roleLastUsed`,
+//! `availableIpAddressCount`, table sizes) ticking without being configuration changes.
 //!
 //! Every document has AWS Config's notification shape (the reference items in
 //! `tests/fixtures/ci-shapes/`), relationships use AWS Config's names with direct edges
@@ -41,6 +48,7 @@ mod estate;
 mod gen;
 mod ids;
 mod plan;
+mod services;
 mod shapes;
 mod store;
 mod topology;

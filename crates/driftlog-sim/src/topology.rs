@@ -17,10 +17,20 @@ pub(crate) struct Profile {
     pub arn: String,
 }
 
+/// An IAM role other resources name (a function's execution role, a cluster's role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoleRef {
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AccountTopo {
     pub id: String,
     pub profiles: Vec<Profile>,
+    /// Every role of the account (roles are never deleted by churn).
+    pub roles: Vec<RoleRef>,
 }
 
 /// Per (account, region) constants shared by every resource there.
@@ -47,6 +57,14 @@ pub(crate) struct SgTopo {
     pub name: String,
 }
 
+/// An instance as generated, for the service types that attach to one (an EIP).
+#[derive(Debug, Clone)]
+pub(crate) struct InstanceRef {
+    pub id: String,
+    pub eni: String,
+    pub private_ip: String,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct VpcTopo {
     pub pair: usize,
@@ -55,6 +73,10 @@ pub(crate) struct VpcTopo {
     pub env: &'static str,
     pub subnets: Vec<SubnetTopo>,
     pub sgs: Vec<SgTopo>,
+    /// The VPC's route table (gateway endpoints attach to it).
+    pub rtb: String,
+    /// The instances generation built (churn launches and terminates others: a hint).
+    pub instances: Vec<InstanceRef>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,6 +109,7 @@ impl Topology {
                 .map(|id| AccountTopo {
                     id: id.clone(),
                     profiles: Vec::new(),
+                    roles: Vec::new(),
                 })
                 .collect(),
             pairs,

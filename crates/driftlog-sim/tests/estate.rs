@@ -53,9 +53,15 @@ fn different_seed_different_estate_and_ticks() {
     });
     let ids_a: BTreeSet<_> = a.iter().map(|o| (*o.key).clone()).collect();
     let ids_b: BTreeSet<_> = b.iter().map(|o| (*o.key).clone()).collect();
-    // Only the per-region access-log buckets are named without randomness.
+    // Only the per-region access-log buckets, trails and alert topics are named without
+    // randomness.
     for k in ids_a.intersection(&ids_b) {
-        assert!(k.resource_id.starts_with("access-logs-"), "{k} in both");
+        assert!(
+            k.resource_id.starts_with("access-logs-")
+                || k.resource_id == "org-audit"
+                || k.resource_id.ends_with(":ops-alerts"),
+            "{k} in both"
+        );
     }
     assert_ne!(bytes(&a), bytes(&b));
     assert_ne!(a.tick(), b.tick());
@@ -63,15 +69,49 @@ fn different_seed_different_estate_and_ticks() {
 
 // ---- size -------------------------------------------------------------------------------
 
+/// The original fourteen types; the service types come on top of them.
+fn is_original(ty: &str) -> bool {
+    [
+        types::VPC,
+        types::SUBNET,
+        types::SECURITY_GROUP,
+        types::NETWORK_ACL,
+        types::INSTANCE,
+        types::NETWORK_INTERFACE,
+        types::ROUTE_TABLE,
+        types::INTERNET_GATEWAY,
+        types::VOLUME,
+        types::BUCKET,
+        types::ROLE,
+        types::USER,
+        types::GROUP,
+        types::POLICY,
+    ]
+    .contains(&ty)
+}
+
 #[test]
 fn counts_scale_with_the_request() {
     for n in [100, 1_000, 20_000] {
         let e = Estate::new(cfg(n));
-        let len = e.len() as f64;
+        // The original types total what was asked, as before the service types existed;
+        // the service types add about a quarter on top (a fifth of the whole), and at
+        // least one of each in small estates.
+        let original = e
+            .iter()
+            .filter(|o| is_original(&o.key.resource_type))
+            .count() as f64;
         assert!(
-            (len - n as f64).abs() <= 0.1 * n as f64,
-            "asked {n}, got {len}"
+            (original - n as f64).abs() <= 0.1 * n as f64,
+            "asked {n}, got {original}"
         );
+        let services = e.len() as f64 - original;
+        if n >= 1_000 {
+            assert!(
+                (0.2 * n as f64..=0.32 * n as f64).contains(&services),
+                "{n}: {services} service resources"
+            );
+        }
         assert_eq!(e.iter().count(), e.len());
         assert!(!e.is_empty());
         for ty in types::all() {
@@ -189,14 +229,34 @@ fn check_integrity(e: &Estate) {
         ResourceKey::new(&k.account, region, ty, id)
     };
     let get = |k: &ResourceKey| docs.get(k).unwrap_or_else(|| panic!("missing {k}"));
+    // Newer types' unqualified edges (Lambda -> role, cluster -> members) name their target
+    // by resourceName only, as AWS Config does.
+    let by_name: BTreeSet<(String, String, String, String)> = docs
+        .iter()
+        .filter_map(|(k, d)| {
+            let name = d["resourceName"].as_str()?;
+            Some((
+                k.account.clone(),
+                k.region.clone(),
+                k.resource_type.clone(),
+                name.to_string(),
+            ))
+        })
+        .collect();
     let mut attachments: BTreeMap<ResourceKey, u64> = BTreeMap::new();
     for (key, doc) in &docs {
         for r in doc["relationships"].as_array().unwrap() {
-            let target = at(
-                key,
-                r["resourceType"].as_str().unwrap(),
-                r["resourceId"].as_str().unwrap(),
-            );
+            let ty = r["resourceType"].as_str().unwrap();
+            let Some(id) = r["resourceId"].as_str() else {
+                let name = r["resourceName"].as_str().unwrap();
+                let t = at(key, ty, name);
+                assert!(
+                    by_name.contains(&(t.account, t.region, ty.to_string(), name.to_string())),
+                    "{key} -> {ty} named {name}: dangling"
+                );
+                continue;
+            };
+            let target = at(key, ty, id);
             assert!(
                 docs.contains_key(&target),
                 "{key} -> {} {target}: dangling",
@@ -392,6 +452,7 @@ fn check_integrity(e: &Estate) {
             _ => {}
         }
     }
+    check_service_references(&docs);
     for (key, doc) in docs
         .iter()
         .filter(|(k, _)| k.resource_type == types::POLICY)
@@ -399,6 +460,100 @@ fn check_integrity(e: &Estate) {
         let n = attachments.get(key).copied().unwrap_or(0);
         assert_eq!(doc["configuration"]["attachmentCount"], n, "{key}");
     }
+}
+
+/// References the service types make in their configuration only (AWS Config records no
+/// edge for them): they point at resources that exist, and agree with the edges there are.
+fn check_service_references(docs: &BTreeMap<ResourceKey, Value>) {
+    let here =
+        |k: &ResourceKey, ty: &str, id: &str| ResourceKey::new(&k.account, &k.region, ty, id);
+    let mut flow_logs: BTreeMap<ResourceKey, usize> = BTreeMap::new();
+    let mut eip_instances: BTreeSet<ResourceKey> = BTreeSet::new();
+    for (key, doc) in docs {
+        let c = &doc["configuration"];
+        match key.resource_type.as_str() {
+            types::LISTENER => {
+                let lb = c["LoadBalancerArn"].as_str().unwrap();
+                assert!(
+                    docs.contains_key(&here(key, types::LOAD_BALANCER, lb)),
+                    "{key}: load balancer {lb}"
+                );
+                assert!(key
+                    .resource_id
+                    .contains(lb.split_once(":loadbalancer/").unwrap().1));
+            }
+            types::TRAIL => {
+                let bucket = c["s3BucketName"].as_str().unwrap();
+                assert!(
+                    docs.contains_key(&here(key, types::BUCKET, bucket)),
+                    "{key}: bucket {bucket}"
+                );
+                let kms = c["kmsKeyId"].as_str().unwrap();
+                let id = kms.rsplit('/').next().unwrap();
+                assert!(
+                    docs.contains_key(&here(key, types::KMS_KEY, id)),
+                    "{key}: key {kms}"
+                );
+            }
+            types::FLOW_LOG => {
+                let vpc = here(key, types::VPC, c["resourceId"].as_str().unwrap());
+                assert!(docs.contains_key(&vpc), "{key}: VPC");
+                *flow_logs.entry(vpc).or_default() += 1;
+            }
+            types::EIP => {
+                let instance = rels(doc, "Is attached to Instance");
+                assert_eq!(
+                    instance.len(),
+                    rels(doc, "Is attached to NetworkInterface").len()
+                );
+                if let Some(i) = instance.iter().next() {
+                    assert_eq!(c["instanceId"].as_str(), Some(i.as_str()), "{key}");
+                    let ik = here(key, types::INSTANCE, i);
+                    let inst = &docs[&ik];
+                    let eni = rels(inst, "Contains NetworkInterface");
+                    assert_eq!(rels(doc, "Is attached to NetworkInterface"), eni, "{key}");
+                    assert!(eip_instances.insert(ik), "{key}: instance with two EIPs");
+                } else {
+                    assert!(c["instanceId"].is_null(), "{key}");
+                }
+            }
+            types::NAT_GATEWAY => {
+                let eip = c["natGatewayAddresses"][0]["allocationId"]
+                    .as_str()
+                    .unwrap();
+                assert!(
+                    docs.contains_key(&here(key, types::EIP, eip)),
+                    "{key}: EIP {eip}"
+                );
+            }
+            types::DB_INSTANCE => {
+                let group = c["dBSubnetGroup"]["dBSubnetGroupName"].as_str().unwrap();
+                assert_eq!(
+                    rels(doc, "Is associated with DBSubnetGroup"),
+                    BTreeSet::from([group.to_string()])
+                );
+                let kms = c["kmsKeyId"].as_str().unwrap();
+                assert!(
+                    docs.contains_key(&here(key, types::KMS_KEY, kms.rsplit('/').next().unwrap())),
+                    "{key}: key {kms}"
+                );
+            }
+            types::DB_SUBNET_GROUP => {
+                let vpc = c["vpcId"].as_str().unwrap();
+                for s in rels(doc, "Contains Subnet") {
+                    assert_eq!(
+                        docs[&here(key, types::SUBNET, &s)]["configuration"]["vpcId"],
+                        vpc
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        flow_logs.values().all(|n| *n == 1),
+        "one flow log per VPC at most"
+    );
 }
 
 #[test]
@@ -538,6 +693,123 @@ fn ticks_report_exactly_what_changed_and_cover_every_kind_of_drift() {
 }
 
 #[test]
+fn service_types_drift_in_security_relevant_ways() {
+    let mut e = Estate::new(SimConfig {
+        churn: 0.03,
+        ..cfg(2_000)
+    });
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut kinds: BTreeSet<(String, SimChangeKind)> = BTreeSet::new();
+    for _ in 0..60 {
+        let before = state(&e);
+        let changes = e.tick();
+        let after = state(&e);
+        assert_eq!(changes, diff(&before, &after));
+        for c in &changes {
+            kinds.insert((c.key.resource_type.clone(), c.kind));
+            if c.kind != SimChangeKind::Modified {
+                continue;
+            }
+            let a: Value = serde_json::from_slice(&before[&c.key].doc).unwrap();
+            let b: Value = serde_json::from_slice(&after[&c.key].doc).unwrap();
+            let moved = |path: &str| a.pointer(path) != b.pointer(path);
+            let checks: &[(&str, &str, &str)] = &[
+                (
+                    types::DB_INSTANCE,
+                    "/configuration/publiclyAccessible",
+                    "db public",
+                ),
+                (
+                    types::KMS_KEY,
+                    "/supplementaryConfiguration/KeyRotationStatus",
+                    "key rotation",
+                ),
+                (types::KMS_KEY, "/configuration/keyState", "key deletion"),
+                (
+                    types::TRAIL,
+                    "/configuration/logFileValidationEnabled",
+                    "trail validation",
+                ),
+                (
+                    types::SQS_QUEUE,
+                    "/configuration/KmsMasterKeyId",
+                    "queue encryption",
+                ),
+                (
+                    types::SNS_TOPIC,
+                    "/configuration/KmsMasterKeyId",
+                    "topic encryption",
+                ),
+                (
+                    types::ECR_REPOSITORY,
+                    "/configuration/ImageScanningConfiguration/ScanOnPush",
+                    "scan on push",
+                ),
+                (
+                    types::EKS_CLUSTER,
+                    "/configuration/ResourcesVpcConfig/EndpointPublicAccess",
+                    "eks endpoint",
+                ),
+                (
+                    types::SECRET,
+                    "/configuration/RotationEnabled",
+                    "secret rotation",
+                ),
+                (types::ALARM, "/configuration/alarmActions", "alarm actions"),
+                (types::EIP, "/configuration/instanceId", "eip moved"),
+                (
+                    types::LAMBDA_FUNCTION,
+                    "/configuration/memorySize",
+                    "memory",
+                ),
+                (
+                    types::SQS_QUEUE,
+                    "/configuration/MessageRetentionPeriod",
+                    "retention",
+                ),
+                (types::LAMBDA_FUNCTION, "/tags", "tags"),
+                (types::LISTENER, "/configuration/SslPolicy", "tls policy"),
+            ];
+            for (ty, path, what) in checks {
+                if c.key.resource_type == *ty && moved(path) {
+                    seen.insert(what);
+                }
+            }
+        }
+    }
+    let all: BTreeSet<&str> = [
+        "db public",
+        "key rotation",
+        "key deletion",
+        "trail validation",
+        "queue encryption",
+        "topic encryption",
+        "scan on push",
+        "eks endpoint",
+        "secret rotation",
+        "alarm actions",
+        "eip moved",
+        "memory",
+        "retention",
+        "tls policy",
+    ]
+    .into_iter()
+    .collect();
+    let missing: Vec<_> = all.difference(&seen).collect();
+    assert!(missing.is_empty(), "never drifted: {missing:?}");
+    for (ty, kind) in [
+        (types::FLOW_LOG, SimChangeKind::Created),
+        (types::FLOW_LOG, SimChangeKind::Deleted),
+        (types::LAMBDA_FUNCTION, SimChangeKind::Created),
+        (types::SQS_QUEUE, SimChangeKind::Deleted),
+        (types::DYNAMODB_TABLE, SimChangeKind::VolatileOnly),
+    ] {
+        assert!(kinds.contains(&(ty.to_string(), kind)), "{ty} {kind:?}");
+    }
+    check_integrity(&e);
+}
+
+#[test]
 fn volatile_only_changes_leave_the_document_alone() {
     let mut e = Estate::new(cfg(2_000));
     let mut volatile_only = 0;
@@ -657,4 +929,52 @@ fn test_hooks_edit_insert_remove() {
     for _ in 0..20 {
         e.tick();
     }
+}
+
+/// FNV-1a, a hash whose values never change between Rust releases.
+fn fnv(h: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *h ^= u64::from(*b);
+        *h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+/// The original fourteen types are byte for byte what they were before the service types
+/// were added (issue 15), at generation and through churn: the benchmarks compare against
+/// numbers measured on them. A deliberate change to their shapes or churn updates these
+/// digests, and says so.
+#[test]
+fn original_types_are_what_they_were_before_the_service_types() {
+    let mut e = Estate::new(SimConfig {
+        churn: 0.02,
+        ..cfg(2_000)
+    });
+    let digest = |e: &Estate| {
+        let mut h = 0xcbf2_9ce4_8422_2325_u64;
+        for o in e.iter().filter(|o| is_original(&o.key.resource_type)) {
+            fnv(&mut h, o.key.to_string().as_bytes());
+            fnv(&mut h, &o.doc);
+            fnv(&mut h, &o.volatile);
+        }
+        h
+    };
+    let generated = digest(&e);
+    let mut changes = 0xcbf2_9ce4_8422_2325_u64;
+    for _ in 0..10 {
+        for c in e.tick() {
+            if is_original(&c.key.resource_type) {
+                fnv(&mut changes, format!("{c:?}").as_bytes());
+            }
+        }
+    }
+    // Measured on the estate as it was before issue 15 (commit 8643d39).
+    assert_eq!(
+        (generated, changes, digest(&e)),
+        (
+            0xbb15_4f9f_c42e_5799,
+            0x8c70_5a97_3a65_4be0,
+            0x7465_2eb3_57bb_e008
+        ),
+        "original types changed"
+    );
 }

@@ -844,3 +844,14 @@ pub(crate) fn adjust_free_ips(v: &mut Value, delta: i64) -> bool {
 pub(crate) fn subnet_of(v: &Value) -> Option<&str> {
     config_str(v, "subnetId")
 }
+
+/// The id, primary ENI and private address of an instance document, read back for the
+/// service types that attach to instances (EIPs).
+pub(crate) fn instance_ref(v: &Value) -> Option<crate::topology::InstanceRef> {
+    let c = v.get("configuration")?;
+    Some(crate::topology::InstanceRef {
+        id: c.get("instanceId")?.as_str()?.to_string(),
+        eni: super::related(v, HAS_ENI).into_iter().next()?,
+        private_ip: c.get("privateIpAddress")?.as_str()?.to_string(),
+    })
+}

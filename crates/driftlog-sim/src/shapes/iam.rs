@@ -473,6 +473,18 @@ impl IamAccount {
             .collect()
     }
 
+    /// Every role of the account, for the service types that name one.
+    pub(crate) fn role_refs(&self) -> Vec<crate::topology::RoleRef> {
+        self.roles
+            .iter()
+            .map(|r| crate::topology::RoleRef {
+                name: r.name.clone(),
+                id: r.id.clone(),
+                arn: format!("arn:aws:iam::{}:role/{}", self.account, r.name),
+            })
+            .collect()
+    }
+
     fn policy_arn(&self, p: &PolicySk) -> String {
         format!("arn:aws:iam::{}:policy{}{}", self.account, p.path, p.name)
     }

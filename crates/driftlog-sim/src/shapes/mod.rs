@@ -2,9 +2,22 @@
 //! types (the reference items in `tests/fixtures/ci-shapes/`), and the editing helpers churn
 //! uses on parsed documents.
 
+pub(crate) mod alarms;
+pub(crate) mod containers;
+pub(crate) mod dynamodb;
 pub(crate) mod ec2;
+pub(crate) mod elb;
 pub(crate) mod iam;
+pub(crate) mod kms;
+pub(crate) mod lambda;
+pub(crate) mod messaging;
+pub(crate) mod netx;
+pub(crate) mod rds;
 pub(crate) mod s3;
+pub(crate) mod secrets;
+pub(crate) mod svc;
+pub(crate) mod tags_svc;
+pub(crate) mod tmpl;
 
 use crate::types;
 use serde_json::{json, Map, Value};
