@@ -401,7 +401,11 @@ fn query_doc(ci: &ConfigurationItem) -> ApiResult<Value> {
         let rels: Vec<Value> = rs
             .iter()
             .map(|r| {
-                let mut o = json!({"resourceType": r["resourceType"], "resourceId": r["resourceId"], "relationshipName": r["name"]});
+                let mut o =
+                    json!({"resourceType": r["resourceType"], "relationshipName": r["name"]});
+                if !r["resourceId"].is_null() {
+                    o["resourceId"] = r["resourceId"].clone();
+                }
                 if !r["resourceName"].is_null() {
                     o["resourceName"] = r["resourceName"].clone();
                 }

@@ -149,7 +149,7 @@ pub struct Relationship {
     /// Target id. Empty when AWS Config names the target by `resourceName` only and records
     /// a null id (Lambda's `Is associated with ` its role, an Aurora cluster's `Contains `
     /// its instances): reading such an edge must not lose the resource's other edges.
-    #[serde(deserialize_with = "null_as_empty")]
+    #[serde(deserialize_with = "null_as_empty", serialize_with = "empty_as_null")]
     pub resource_id: String,
     /// Target name, where AWS gives one.
     pub resource_name: Option<String>,
@@ -453,6 +453,15 @@ impl ConfigurationItem {
     }
 }
 
+/// An empty id is written as AWS Config writes it: null (and left out of the API form).
+fn empty_as_null<S: serde::Serializer>(id: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    if id.is_empty() {
+        s.serialize_none()
+    } else {
+        s.serialize_str(id)
+    }
+}
+
 /// A string that AWS Config may record as null.
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
     Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
@@ -480,6 +489,13 @@ mod tests {
         assert_eq!(rels[0].resource_id, "");
         assert_eq!(rels[0].resource_name.as_deref(), Some("worker-role"));
         assert_eq!(rels[1].resource_id, "sg-1");
+        let back = serde_json::to_value(&rels).unwrap();
+        assert_eq!(
+            back[0]["resourceId"],
+            Value::Null,
+            "written back as AWS Config wrote it"
+        );
+        assert_eq!(back[1]["resourceId"], "sg-1");
     }
 
     fn reference(name: &str) -> Value {

@@ -10,13 +10,11 @@ pub struct SimConfig {
     /// Regions each account uses. IAM is global and ignores them. Default
     /// `["eu-west-1", "us-east-1"]`.
     pub regions: Vec<String>,
-    /// Approximate number of resources of the original fourteen types (VPC networking,
-    /// instances, IAM, S3), within 10% from about 100 up; every account and region gets at
-    /// least one VPC, so very small values overshoot. The twenty service types (Lambda,
-    /// RDS, KMS, ...) come on top, a quarter of this again (a fifth of the whole estate),
-    /// so that the original types keep the counts and bytes they had before those types
-    /// existed. Default 2,000 (about 2,550 in all); 1,000,000 is supported (about
-    /// 1,270,000 in all).
+    /// Approximate number of resources in the whole estate, within 10% from about 500 up
+    /// (every account and region gets at least one VPC and one of each service type, so
+    /// very small values overshoot). About four fifths are the original fourteen types
+    /// (VPC networking, instances, IAM, S3), a fifth the twenty service types (Lambda, RDS,
+    /// KMS, ...). Default 2,000; 1,000,000 is supported.
     pub resources: usize,
     /// Fraction of the estate changed per tick: a tick applies `round(churn * len)`
     /// operations, at least one when `churn > 0`. Default 0.01.
