@@ -3,7 +3,7 @@
 //! `replicas[].kmsmasterKeyId`), dates as epoch milliseconds, point-in-time recovery and
 //! the tags (`[{key, value}]`) in `supplementaryConfiguration`.
 
-use crate::percall::{call, call_or_absent, epoch_ms, name, tags_of, AT_ONCE};
+use crate::percall::{call_or_absent, epoch_ms, name, tags_of, AT_ONCE};
 use crate::shape::{for_each_page, iso, observe, repeated_token, Listing};
 use crate::{RegionClients, Service};
 use aws_sdk_dynamodb::types::{
@@ -91,7 +91,9 @@ async fn read(c: &RegionClients, table: &str) -> Result<Option<Observed>, PollEr
             c.account
         )
     });
-    let tags = table_tags(c, &arn).await?;
+    let Some(tags) = table_tags(c, &arn).await? else {
+        return Ok(None);
+    };
     let (tag_list, tag_map) = tags_of(tags.iter().map(|t| (Some(t.key()), Some(t.value()))));
     let mut sup = Map::new();
     // The restorable times are left out: the latest one ticks every second.
@@ -121,23 +123,27 @@ async fn read(c: &RegionClients, table: &str) -> Result<Option<Observed>, PollEr
     Ok(Some(observe(&c.account, &c.region, TABLE, table, &doc)))
 }
 
-/// Every tag of one table, page by page.
+/// Every tag of one table, page by page; `None` when the table was deleted meanwhile.
 async fn table_tags(
     c: &RegionClients,
     arn: &str,
-) -> Result<Vec<aws_sdk_dynamodb::types::Tag>, PollError> {
+) -> Result<Option<Vec<aws_sdk_dynamodb::types::Tag>>, PollError> {
     let mut tags = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let sent = token.take();
-        let page = call!(
+        let Some(page) = call_or_absent!(
             c.gate(Service::DynamoDb),
             "dynamodb:ListTagsOfResource",
             c.dynamodb
                 .list_tags_of_resource()
                 .resource_arn(arn)
-                .set_next_token(sent.clone())
-        )?;
+                .set_next_token(sent.clone()),
+            "ResourceNotFoundException"
+        )?
+        else {
+            return Ok(None);
+        };
         tags.extend(page.tags().iter().cloned());
         match page.next_token() {
             Some(t) if sent.as_deref() == Some(t) => {
@@ -147,7 +153,7 @@ async fn table_tags(
             _ => break,
         }
     }
-    Ok(tags)
+    Ok(Some(tags))
 }
 
 fn key_schema(k: &[KeySchemaElement]) -> Value {

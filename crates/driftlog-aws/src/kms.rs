@@ -3,7 +3,7 @@
 //! status (a boolean) and the key policy (verbatim text) in `supplementaryConfiguration`.
 //! AWS-managed keys are recorded too, as AWS Config does.
 
-use crate::percall::{call, call_or_absent, epoch_ms, name, names, tags_of, AT_ONCE};
+use crate::percall::{call_or_absent, epoch_ms, name, names, tags_of, AT_ONCE};
 use crate::shape::{for_each_page, iso, observe, repeated_token, Listing};
 use crate::{RegionClients, Service};
 use driftlog_model::{Document, Observed};
@@ -83,12 +83,19 @@ async fn read(c: &RegionClients, id: &str) -> Result<Option<Observed>, PollError
         "UnsupportedOperationException",
         "KMSInvalidStateException"
     )?;
-    let policy = call!(
+    // NotFoundException from here on: the key was deleted since DescribeKey.
+    let Some(policy) = call_or_absent!(
         gate,
         "kms:GetKeyPolicy",
-        c.kms.get_key_policy().key_id(key_id).policy_name("default")
-    )?;
-    let tags = resource_tags(c, key_id).await?;
+        c.kms.get_key_policy().key_id(key_id).policy_name("default"),
+        "NotFoundException"
+    )?
+    else {
+        return Ok(None);
+    };
+    let Some(tags) = resource_tags(c, key_id).await? else {
+        return Ok(None);
+    };
     let (_, tag_map) = tags_of(
         tags.iter()
             .map(|t| (Some(t.tag_key()), Some(t.tag_value()))),
@@ -157,23 +164,27 @@ async fn read(c: &RegionClients, id: &str) -> Result<Option<Observed>, PollError
     Ok(Some(observe(&c.account, &c.region, KEY, key_id, &doc)))
 }
 
-/// Every tag of a key, page by page.
+/// Every tag of a key, page by page; `None` when the key is gone.
 async fn resource_tags(
     c: &RegionClients,
     key_id: &str,
-) -> Result<Vec<aws_sdk_kms::types::Tag>, PollError> {
+) -> Result<Option<Vec<aws_sdk_kms::types::Tag>>, PollError> {
     let mut tags = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let sent = marker.take();
-        let page = call!(
+        let Some(page) = call_or_absent!(
             c.gate(Service::Kms),
             "kms:ListResourceTags",
             c.kms
                 .list_resource_tags()
                 .key_id(key_id)
-                .set_marker(sent.clone())
-        )?;
+                .set_marker(sent.clone()),
+            "NotFoundException"
+        )?
+        else {
+            return Ok(None);
+        };
         tags.extend(page.tags().iter().cloned());
         match page.next_marker() {
             Some(m) if page.truncated() && sent.as_deref() == Some(m) => {
@@ -183,5 +194,5 @@ async fn resource_tags(
             _ => break,
         }
     }
-    Ok(tags)
+    Ok(Some(tags))
 }

@@ -3,7 +3,7 @@
 //! text and the tags as a map in `supplementaryConfiguration`, reserved concurrency only
 //! when set, and the unqualified relationship names with their trailing space.
 
-use crate::percall::{call, call_or_absent, name, names, AT_ONCE};
+use crate::percall::{call_or_absent, name, names, AT_ONCE};
 use crate::shape::{dedup, for_each_page, observe, rel, Listing};
 use crate::{RegionClients, Service};
 use aws_sdk_lambda::types::FunctionConfiguration;
@@ -45,14 +45,15 @@ pub(crate) async fn list(c: &RegionClients, ids: Option<&[String]>) -> Listing {
             ids.is_none_or(|ids| ids.iter().any(|i| i == n))
         })
         .collect();
-    let results: Vec<Result<Observed, PollError>> =
+    let results: Vec<Result<Option<Observed>, PollError>> =
         stream::iter(wanted.into_iter().map(|f| read(c, f)).collect::<Vec<_>>())
             .buffer_unordered(AT_ONCE)
             .collect()
             .await;
     for r in results {
         match r {
-            Ok(o) => out.resources.push(o),
+            Ok(Some(o)) => out.resources.push(o),
+            Ok(None) => {}
             // A function read in part is left out (the listing is then partial, so nothing
             // is deleted) rather than recorded in a wrong state.
             Err(e) => out.fail(e),
@@ -61,8 +62,10 @@ pub(crate) async fn list(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     out
 }
 
-/// One function with its policy, tags and reserved concurrency.
-async fn read(c: &RegionClients, f: &FunctionConfiguration) -> Result<Observed, PollError> {
+/// One function with its policy, tags and reserved concurrency; `None` when it was deleted
+/// since the listing (ListTags or GetFunctionConcurrency then answer
+/// ResourceNotFoundException).
+async fn read(c: &RegionClients, f: &FunctionConfiguration) -> Result<Option<Observed>, PollError> {
     let gate = c.gate(Service::Lambda);
     let fname = f.function_name().unwrap_or_default();
     let arn = f.function_arn().unwrap_or_default();
@@ -73,12 +76,24 @@ async fn read(c: &RegionClients, f: &FunctionConfiguration) -> Result<Observed, 
         c.lambda.get_policy().function_name(fname),
         "ResourceNotFoundException"
     )?;
-    let tags = call!(gate, "lambda:ListTags", c.lambda.list_tags().resource(arn))?;
-    let concurrency = call!(
+    let Some(tags) = call_or_absent!(
+        gate,
+        "lambda:ListTags",
+        c.lambda.list_tags().resource(arn),
+        "ResourceNotFoundException"
+    )?
+    else {
+        return Ok(None);
+    };
+    let Some(concurrency) = call_or_absent!(
         gate,
         "lambda:GetFunctionConcurrency",
-        c.lambda.get_function_concurrency().function_name(fname)
-    )?;
+        c.lambda.get_function_concurrency().function_name(fname),
+        "ResourceNotFoundException"
+    )?
+    else {
+        return Ok(None);
+    };
     let tag_map: BTreeMap<String, String> = tags
         .tags()
         .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -104,7 +119,7 @@ async fn read(c: &RegionClients, f: &FunctionConfiguration) -> Result<Observed, 
         configuration: configuration(f),
         supplementary_configuration: sup,
     };
-    Ok(observe(&c.account, &c.region, FUNCTION, fname, &doc))
+    Ok(Some(observe(&c.account, &c.region, FUNCTION, fname, &doc)))
 }
 
 /// AWS Config's edges of a function: its role (by name only, as Config records it), its

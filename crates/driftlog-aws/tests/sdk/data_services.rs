@@ -17,8 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "../../../../tests/support/moto.rs"]
-mod support;
+use crate::moto::support;
 
 const ACCOUNT: &str = "123456789012";
 const EAST: &str = "us-east-1";
