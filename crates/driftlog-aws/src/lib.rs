@@ -14,10 +14,16 @@
 //! * IAM types are global: one scope per account with region `global`.
 
 mod cloudcontrol;
+mod cloudtrail;
+mod dynamodb;
 mod ec2;
 mod error;
 mod gate;
 mod iam;
+mod kms;
+mod lambda;
+mod percall;
+mod rds;
 mod s3;
 mod settings;
 mod shape;
@@ -45,13 +51,37 @@ pub fn supported_types() -> Vec<&'static str> {
 
 /// The types recorded per account and region, each by the module of its service.
 fn regional_types() -> impl Iterator<Item = &'static str> {
-    ec2::TYPES.iter().copied().chain([s3::BUCKET])
+    ec2::TYPES
+        .iter()
+        .copied()
+        .chain([s3::BUCKET])
+        .chain(data_types())
+}
+
+/// The data services' types (Lambda, RDS, KMS, CloudTrail, DynamoDB).
+fn data_types() -> impl Iterator<Item = &'static str> {
+    [
+        lambda::TYPES,
+        rds::TYPES,
+        kms::TYPES,
+        cloudtrail::TYPES,
+        dynamodb::TYPES,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
 }
 
 /// Every IAM action the source needs: the read-only policy README gives, kept here so that
 /// it cannot drift from the code (a test checks both). `sts:AssumeRole` only matters with
 /// `assume_roles`; `sts:GetCallerIdentity` needs no permission.
 pub const REQUIRED_ACTIONS: &[&str] = &[
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:ListTags",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:DescribeTable",
+    "dynamodb:ListTables",
+    "dynamodb:ListTagsOfResource",
     "ec2:DescribeInstances",
     "ec2:DescribeInternetGateways",
     "ec2:DescribeNetworkAcls",
@@ -64,6 +94,21 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "ec2:DescribeVpcs",
     "iam:GetAccountAuthorizationDetails",
     "iam:ListPolicies",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListKeys",
+    "kms:ListResourceTags",
+    "lambda:GetFunctionConcurrency",
+    "lambda:GetPolicy",
+    "lambda:ListFunctions",
+    "lambda:ListTags",
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBSnapshotAttributes",
+    "rds:DescribeDBSnapshots",
+    "rds:DescribeDBSubnetGroups",
+    "rds:ListTagsForResource",
     "s3:GetAccelerateConfiguration",
     "s3:GetBucketAcl",
     "s3:GetBucketLocation",
@@ -495,6 +540,11 @@ impl AwsSource {
         match t {
             s3::BUCKET => s3::list(rc, ids).await,
             _ if ec2::TYPES.contains(&t) => ec2::list(rc, t, ids).await,
+            _ if lambda::TYPES.contains(&t) => lambda::list(rc, ids).await,
+            _ if rds::TYPES.contains(&t) => rds::list(rc, t, ids).await,
+            _ if kms::TYPES.contains(&t) => kms::list(rc, ids).await,
+            _ if cloudtrail::TYPES.contains(&t) => cloudtrail::list(rc, ids).await,
+            _ if dynamodb::TYPES.contains(&t) => dynamodb::list(rc, ids).await,
             _ if self.cloudcontrol_types.iter().any(|c| c == t) => {
                 cloudcontrol::list(rc, &scope.region, t, ids).await
             }
@@ -661,6 +711,6 @@ mod tests {
         for t in supported_types() {
             assert_eq!(driftlog_model::spec_for(t).resource_type, t, "{t}");
         }
-        assert_eq!(supported_types().len(), 14);
+        assert_eq!(supported_types().len(), 22);
     }
 }

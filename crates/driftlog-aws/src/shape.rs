@@ -160,6 +160,13 @@ page_token!(
     aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput => marker,
     aws_sdk_iam::operation::list_policies::ListPoliciesOutput => marker,
     aws_sdk_cloudcontrol::operation::list_resources::ListResourcesOutput => next_token,
+    aws_sdk_lambda::operation::list_functions::ListFunctionsOutput => next_marker,
+    aws_sdk_kms::operation::list_keys::ListKeysOutput => next_marker,
+    aws_sdk_dynamodb::operation::list_tables::ListTablesOutput => last_evaluated_table_name,
+    aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput => marker,
+    aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput => marker,
+    aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDbSubnetGroupsOutput => marker,
+    aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput => marker,
 );
 
 /// The error of a listing whose service handed out the same page token twice: the SDK's

@@ -61,8 +61,11 @@ struct EdgesRef<'a> {
 struct EdgeRef<'a> {
     #[serde(borrow, rename = "resourceType")]
     resource_type: Cow<'a, str>,
-    #[serde(borrow, rename = "resourceId")]
-    resource_id: Cow<'a, str>,
+    /// Null (or empty) for an edge AWS Config names by `resourceName` only (Lambda's role,
+    /// an Aurora cluster's instances): it has no id to be found by, and must not make the
+    /// item's other edges unreadable.
+    #[serde(rename = "resourceId", default)]
+    resource_id: Option<Cow<'a, str>>,
 }
 
 /// The target hashes of a stored document's relationships (borrowed parse: no allocation
@@ -73,7 +76,10 @@ pub(crate) fn edge_targets(doc: &[u8]) -> Vec<u128> {
             let mut v: Vec<u128> = e
                 .relationships
                 .iter()
-                .map(|r| target_hash(&r.resource_type, &r.resource_id))
+                .filter_map(|r| {
+                    let id = r.resource_id.as_deref().filter(|id| !id.is_empty())?;
+                    Some(target_hash(&r.resource_type, id))
+                })
                 .collect();
             v.sort_unstable();
             v.dedup();
@@ -161,5 +167,25 @@ impl Log {
                 .then(a.relationship.cmp(&b.relationship))
         });
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An edge named only by resourceName (null id, as AWS Config records Lambda's role)
+    /// leaves the item's other edges indexed.
+    #[test]
+    fn edges_without_an_id_keep_the_others() {
+        let doc = br#"{"relationships": [
+            {"name": "Is associated with ", "resourceId": null, "resourceName": "worker-role", "resourceType": "AWS::IAM::Role"},
+            {"name": "Is associated with ", "resourceId": "", "resourceName": "db-1", "resourceType": "AWS::RDS::DBInstance"},
+            {"name": "Is associated with ", "resourceId": "sg-1", "resourceName": null, "resourceType": "AWS::EC2::SecurityGroup"}
+        ]}"#;
+        assert_eq!(
+            edge_targets(doc),
+            vec![target_hash("AWS::EC2::SecurityGroup", "sg-1")]
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[path = "../../../../tests/support/moto.rs"]
-mod support;
+pub(crate) mod support;
 use support::{estate, free_port, moto};
 
 fn credentials() {
@@ -115,8 +115,8 @@ async fn records_an_estate_and_its_changes() {
     assert_eq!(source.accounts(), vec![ACCOUNT.to_string()]);
     assert_eq!(
         source.scopes().len(),
-        14,
-        "10 regional scopes and 4 IAM scopes"
+        22,
+        "18 regional scopes and 4 IAM scopes"
     );
     let r = rig(source.clone()).await;
     let first = r.poll().await;
@@ -633,7 +633,7 @@ async fn records_a_second_account_through_assume_role() {
         source.accounts(),
         vec![ACCOUNT.to_string(), "222233334444".to_string()]
     );
-    assert_eq!(source.scopes().len(), 28);
+    assert_eq!(source.scopes().len(), 44);
     let r = rig(source).await;
     let items = r.poll().await;
     // The other account's own default VPC, under its own account id: the assumed
