@@ -120,8 +120,10 @@ fn shape(url: &str, a: &HashMap<&str, &str>, tags: BTreeMap<String, String>) -> 
     }
     let created = a
         .get("CreatedTimestamp")
-        .and_then(|t| t.parse::<i64>().ok())
-        .map(|s| driftlog_model::time::iso_ms(s * 1000));
+        // Whole seconds from AWS; moto adds a fraction.
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| driftlog_model::time::iso_ms((s * 1000.0) as i64));
     Document {
         arn: a.get("QueueArn").map(|s| s.to_string()),
         resource_name: Some(name.to_string()),

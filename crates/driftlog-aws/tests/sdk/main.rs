@@ -3,5 +3,6 @@
 //! binary: each links the AWS SDK.
 
 mod cloudcontrol;
+mod edge_services;
 mod faults;
 mod moto;
