@@ -169,3 +169,102 @@ pub(crate) fn shape(a: &MetricAlarm, tags: &[(String, String)]) -> Document {
         supplementary_configuration: Map::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+    use driftlog_model::schema::PropertySchema;
+
+    const REFERENCE: &str =
+        include_str!("../../driftlog-sim/tests/fixtures/ci-shapes/AWS_CloudWatch_Alarm.json");
+    const SCHEMA: &str = include_str!(
+        "../../../tests/fixtures/aws-config-schema/AWS::CloudWatch::Alarm.properties.json"
+    );
+
+    /// The reference item's alarm, as DescribeAlarms gives it.
+    fn alarm(actions: bool) -> MetricAlarm {
+        let mut b = MetricAlarm::builder()
+            .alarm_name("api-5xx-high")
+            .alarm_arn("arn:aws:cloudwatch:eu-west-1:111122223333:alarm:api-5xx-high")
+            .alarm_description("5xx responses on the public ALB above 10 per minute")
+            .alarm_configuration_updated_timestamp(DateTime::from_millis(1_713_945_600_123))
+            .actions_enabled(actions)
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .namespace("AWS/ApplicationELB")
+            .statistic(Statistic::Sum)
+            .dimensions(
+                Dimension::builder()
+                    .name("LoadBalancer")
+                    .value("app/public-alb/0a1b2c3d4e5f6071")
+                    .build(),
+            )
+            .period(60)
+            .evaluation_periods(5)
+            .datapoints_to_alarm(3)
+            .threshold(10.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .treat_missing_data("notBreaching");
+        if actions {
+            b = b.alarm_actions("arn:aws:sns:eu-west-1:111122223333:app-events");
+        }
+        b.build()
+    }
+
+    /// Keys of the reference's configuration that ours lacks, or whose JSON type differs.
+    fn differences(reference: &Value, ours: &Value, path: &str, out: &mut Vec<String>) {
+        match (reference, ours) {
+            (Value::Object(r), Value::Object(o)) => {
+                for (k, v) in r {
+                    match o.get(k) {
+                        None => out.push(format!("{path}.{k} missing")),
+                        Some(ov) => differences(v, ov, &format!("{path}.{k}"), out),
+                    }
+                }
+            }
+            (Value::Array(r), Value::Array(o)) => {
+                if let (Some(r0), Some(o0)) = (r.first(), o.first()) {
+                    differences(r0, o0, &format!("{path}.0"), out);
+                }
+            }
+            (r, o) if !r.is_null() && !o.is_null() => {
+                if std::mem::discriminant(r) != std::mem::discriminant(o) {
+                    out.push(format!("{path}: {r} vs {o}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// moto cannot answer the SDK's CloudWatch protocol (CBOR), so the alarm's shape is
+    /// checked here, from SDK values, against the reference item and AWS Config's schema.
+    #[test]
+    fn alarms_are_shaped_as_the_reference_item() {
+        let reference: Value = serde_json::from_str(REFERENCE).expect("reference");
+        let doc = shape(&alarm(true), &[("team".into(), "web".into())]).to_value();
+        assert_eq!(doc["configuration"], reference["configuration"]);
+        assert_eq!(doc["availabilityZone"], "Not Applicable");
+        assert_eq!(doc["arn"], reference["ARN"]);
+        assert_eq!(doc["resourceName"], "api-5xx-high");
+        assert_eq!(doc["tags"]["team"], "web");
+        let schema = PropertySchema::parse(SCHEMA).expect("schema");
+        assert!(schema.check(&doc).is_empty(), "{:?}", schema.check(&doc));
+
+        // Without actions: empty lists, not nulls, and actions off.
+        let silent = shape(&alarm(false), &[]).to_value();
+        let mut diffs = Vec::new();
+        differences(
+            &reference["configuration"],
+            &silent["configuration"],
+            "configuration",
+            &mut diffs,
+        );
+        assert!(diffs.is_empty(), "{diffs:?}");
+        assert_eq!(
+            silent["configuration"]["alarmActions"],
+            serde_json::json!([])
+        );
+        assert_eq!(silent["configuration"]["actionsEnabled"], false);
+    }
+}

@@ -724,6 +724,6 @@ mod tests {
         for t in supported_types() {
             assert_eq!(driftlog_model::spec_for(t).resource_type, t, "{t}");
         }
-        assert_eq!(supported_types().len(), 25);
+        assert_eq!(supported_types().len(), 26);
     }
 }
