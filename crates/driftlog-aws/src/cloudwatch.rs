@@ -228,10 +228,12 @@ mod tests {
                     differences(r0, o0, &format!("{path}.0"), out);
                 }
             }
-            (r, o) if !r.is_null() && !o.is_null() => {
-                if std::mem::discriminant(r) != std::mem::discriminant(o) {
-                    out.push(format!("{path}: {r} vs {o}"));
-                }
+            (r, o)
+                if !r.is_null()
+                    && !o.is_null()
+                    && std::mem::discriminant(r) != std::mem::discriminant(o) =>
+            {
+                out.push(format!("{path}: {r} vs {o}"));
             }
             _ => {}
         }

@@ -3,7 +3,7 @@
 //! `[{key, value}]`) and listeners (CloudFormation PascalCase, absent scalars omitted), as
 //! AWS Config records them.
 
-use crate::reads::{call, fan_out, opt_str, wanted};
+use crate::reads::{call, fan_out, opt_str, optional, wanted};
 use crate::shape::{dedup, for_each_page, iso, iso_str, rel, tag_pairs, Listing};
 use crate::{RegionClients, Service};
 use aws_sdk_elasticloadbalancingv2::types::{Action, Listener, LoadBalancer};
@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 pub(crate) const LOAD_BALANCER: &str = "AWS::ElasticLoadBalancingV2::LoadBalancer";
 pub(crate) const LISTENER: &str = "AWS::ElasticLoadBalancingV2::Listener";
 pub(crate) const TYPES: &[&str] = &[LOAD_BALANCER, LISTENER];
+
+/// The answer about a load balancer deleted since the listing.
+const LB_GONE: &str = "LoadBalancerNotFound";
 
 /// DescribeTags takes at most 20 ARNs.
 const TAGS_PER_CALL: usize = 20;
@@ -54,7 +57,10 @@ pub(crate) async fn list(
             let read = fan_out(lbs.iter().map(|lb| lb_doc(c, lb, &tags)).collect()).await;
             for r in read {
                 match r {
-                    Ok((arn, doc)) => out.add(&c.account, &c.region, LOAD_BALANCER, &arn, &doc),
+                    Ok(Some((arn, doc))) => {
+                        out.add(&c.account, &c.region, LOAD_BALANCER, &arn, &doc)
+                    }
+                    Ok(None) => {}
                     // A load balancer read in part is left out; the listing is partial.
                     Err(e) => out.fail(e),
                 }
@@ -102,17 +108,21 @@ async fn lb_doc(
     c: &RegionClients,
     lb: &LoadBalancer,
     tags: &Tags,
-) -> Result<(String, Document), PollError> {
+) -> Result<Option<(String, Document)>, PollError> {
     let arn = lb.load_balancer_arn().unwrap_or_default();
-    let attrs = call(
+    let Some(attrs) = optional(
         c.gate(Service::Elbv2),
         "elasticloadbalancing:DescribeLoadBalancerAttributes",
         c.elbv2
             .describe_load_balancer_attributes()
             .load_balancer_arn(arn)
             .send(),
+        &[LB_GONE],
     )
-    .await?;
+    .await?
+    else {
+        return Ok(None);
+    };
     let pairs: Vec<(String, String)> = attrs
         .attributes()
         .iter()
@@ -123,7 +133,10 @@ async fn lb_doc(
             )
         })
         .collect();
-    Ok((arn.to_string(), load_balancer(lb, &pairs, tags.get(arn))))
+    Ok(Some((
+        arn.to_string(),
+        load_balancer(lb, &pairs, tags.get(arn)),
+    )))
 }
 
 async fn load_balancers(c: &RegionClients) -> (Vec<LoadBalancer>, Option<PollError>) {
@@ -155,7 +168,11 @@ async fn listeners_of(c: &RegionClients, lb: &LoadBalancer) -> (Vec<Listener>, O
             ls.extend(page.listeners().iter().cloned());
         }
     );
-    (ls, err)
+    // A load balancer deleted since the listing has no listeners left: not a failure.
+    match err {
+        Some(PollError::Source { code, .. }) if code == LB_GONE => (Vec::new(), None),
+        err => (ls, err),
+    }
 }
 
 /// Tags of the given resources, 20 ARNs a request.

@@ -21,9 +21,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[path = "../../../../tests/support/moto.rs"]
-mod support;
-use support::{free_port, moto, venv_bin, Moto, CREDENTIALS};
+use crate::moto::support::{self, free_port, moto, venv_bin, Moto, CREDENTIALS};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";

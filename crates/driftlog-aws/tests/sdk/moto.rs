@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[path = "../../../../tests/support/moto.rs"]
-mod support;
+pub(crate) mod support;
 use support::{estate, free_port, moto};
 
 fn credentials() {
