@@ -14,6 +14,8 @@ command prints one JSON object: the ids the test needs.
     estate_edge.py rotate-secret ARN        turn rotation on (every 30 days)
     estate_edge.py associate-eip ALLOC I    associate an Elastic IP with an instance
     estate_edge.py tag-nat NAT K V          tag a NAT gateway
+    estate_edge.py delete-topic ARN         delete a topic
+    estate_edge.py release-eip ALLOC        release an Elastic IP
 """
 import json
 import os
@@ -201,6 +203,12 @@ def main(argv):
         out = {"ok": True}
     elif cmd == "tag-nat":
         client("ec2").create_tags(Resources=[argv[2]], Tags=[{"Key": argv[3], "Value": argv[4]}])
+        out = {"ok": True}
+    elif cmd == "delete-topic":
+        client("sns").delete_topic(TopicArn=argv[2])
+        out = {"ok": True}
+    elif cmd == "release-eip":
+        client("ec2").release_address(AllocationId=argv[2])
         out = {"ok": True}
     else:
         print(__doc__, file=sys.stderr)

@@ -465,30 +465,91 @@ async fn records_the_edge_services_and_their_changes() {
     expected.sort();
     got.sort();
     assert_eq!(got, expected, "one item per changed resource");
-    let paths = |t: &str| -> Vec<String> {
+    // Each item's changed properties: the one that was changed, and nothing outside it.
+    let check = |t: &str, must: &[&str], within: &[&str]| {
         let ci = items
             .iter()
             .find(|c| c.key.resource_type == t)
             .expect("item");
         assert_eq!(ci.status, Status::Ok);
-        ci.changed_properties()
+        let paths: Vec<String> = ci
+            .changed_properties()
             .expect("diff")
             .keys()
-            .map(|k| k.to_lowercase())
-            .collect()
+            .cloned()
+            .collect();
+        for m in must {
+            assert!(paths.iter().any(|p| p == m), "{t}: {m} not in {paths:?}");
+        }
+        for p in &paths {
+            assert!(
+                within.iter().any(|w| p.starts_with(w)),
+                "{t}: {p} changed too ({paths:?})"
+            );
+        }
     };
-    let has = |t: &str, want: &str| {
-        let p = paths(t);
-        assert!(p.iter().any(|k| k.contains(want)), "{t}: {p:?}");
-    };
-    has(LB, "supplementaryconfiguration.loadbalancerattributes");
-    has(TOPIC, "configuration.kmsmasterkeyid");
-    has(QUEUE, "configuration.visibilitytimeout");
-    has(REPO, "configuration.imagescanningconfiguration");
-    has(SECRET, "configuration.rotationenabled");
-    has(NAT, "tags");
+    check(
+        LB,
+        &[],
+        &["SupplementaryConfiguration.LoadBalancerAttributes."],
+    );
+    check(
+        TOPIC,
+        &["Configuration.KmsMasterKeyId"],
+        &["Configuration.KmsMasterKeyId"],
+    );
+    // The modification time moves with the attribute.
+    check(
+        QUEUE,
+        &["Configuration.VisibilityTimeout"],
+        &[
+            "Configuration.VisibilityTimeout",
+            "Configuration.LastModifiedTimestamp",
+        ],
+    );
+    check(
+        REPO,
+        &["Configuration.ImageScanningConfiguration.ScanOnPush"],
+        &["Configuration.ImageScanningConfiguration.ScanOnPush"],
+    );
+    check(
+        SECRET,
+        &[
+            "Configuration.RotationEnabled",
+            "Configuration.RotationRules",
+        ],
+        &[
+            "Configuration.Rotation",
+            "Configuration.LastRotatedDate",
+            "Configuration.LastChangedDate",
+        ],
+    );
+    check(NAT, &[], &["Configuration.Tags.", "Tags."]);
     let lb = r.doc(&key(LB, public));
     assert_eq!(supp_attr(&lb, "deletion_protection.enabled"), "true");
+
+    // Deleted resources: complete listings without them record their deletion.
+    edge(&m, &["delete-topic", s(&e["topic_encrypted"])]);
+    edge(&m, &["release-eip", s(&e["eip_idle"])]);
+    let items = r.poll().await;
+    let mut gone: Vec<(&str, &str, Status)> = items
+        .iter()
+        .map(|c| {
+            (
+                c.key.resource_type.as_str(),
+                c.key.resource_id.as_str(),
+                c.status,
+            )
+        })
+        .collect();
+    gone.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    assert_eq!(
+        gone,
+        vec![
+            (EIP, s(&e["eip_idle"]), Status::ResourceDeleted),
+            (TOPIC, s(&e["topic_encrypted"]), Status::ResourceDeleted),
+        ]
+    );
 }
 
 /// A service failing (ELBv2 unreachable) records nothing deleted for its scopes, shows its
