@@ -67,7 +67,21 @@ pub(crate) async fn list(
             }
         }
         LISTENER => {
-            let read = fan_out(lbs.iter().map(|lb| listeners_of(c, lb)).collect()).await;
+            // A describe of some listeners reads only their load balancers' listeners.
+            let parents: Option<Vec<String>> =
+                ids.map(|ids| ids.iter().filter_map(|l| load_balancer_of(l)).collect());
+            let read = fan_out(
+                lbs.iter()
+                    .filter(|lb| {
+                        wanted(
+                            parents.as_deref(),
+                            lb.load_balancer_arn().unwrap_or_default(),
+                        )
+                    })
+                    .map(|lb| listeners_of(c, lb))
+                    .collect(),
+            )
+            .await;
             let mut all = Vec::new();
             for (ls, err) in read {
                 all.extend(
@@ -137,6 +151,14 @@ async fn lb_doc(
         arn.to_string(),
         load_balancer(lb, &pairs, tags.get(arn)),
     )))
+}
+
+/// The load balancer of a listener, from the listener's ARN
+/// (`…:listener/app/<name>/<lb id>/<listener id>` → `…:loadbalancer/app/<name>/<lb id>`).
+fn load_balancer_of(listener_arn: &str) -> Option<String> {
+    let (head, tail) = listener_arn.split_once(":listener/")?;
+    let (lb, _listener_id) = tail.rsplit_once('/')?;
+    Some(format!("{head}:loadbalancer/{lb}"))
 }
 
 async fn load_balancers(c: &RegionClients) -> (Vec<LoadBalancer>, Option<PollError>) {
@@ -415,5 +437,22 @@ fn listener(l: &Listener, tags: Option<&Vec<(String, String)>>) -> Document {
         relationships: Vec::new(),
         configuration: Value::Object(m),
         supplementary_configuration: Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_names_its_load_balancer() {
+        assert_eq!(
+            load_balancer_of(
+                "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/web-prod/0123456789abcdef/fedcba9876543210"
+            )
+            .as_deref(),
+            Some("arn:aws:elasticloadbalancing:eu-west-1:111122223333:loadbalancer/app/web-prod/0123456789abcdef")
+        );
+        assert_eq!(load_balancer_of("arn:aws:sns:eu-west-1:1:topic"), None);
     }
 }
