@@ -8,6 +8,7 @@
 //! Smithy RPC v2 CBOR protocol, which moto does not implement. The alarm scope is therefore
 //! expected to fail here (recorded as an error, nothing deleted); the alarm's shape is
 //! tested in `src/cloudwatch.rs` from SDK values against the reference item and the schema.
+//! Nor can moto refuse one call for one resource: a scripted SNS on loopback does that.
 
 use driftlog_aws::{AwsSettings, AwsSource, Endpoints, Service};
 use driftlog_log::{Log, LogOptions};
@@ -686,5 +687,139 @@ fn walk(reference: &Value, ours: &Value, path: &str, missing: &mut Vec<String>) 
             }
         }
         _ => {}
+    }
+}
+
+const SNS_NS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
+
+/// A scripted SNS on loopback, answering by the request's action and topic: three topics;
+/// `ok` reads whole, `gone` was deleted since the listing (GetTopicAttributes: NotFound),
+/// `denied` refuses its tags (AccessDenied). moto cannot refuse one call for one resource.
+async fn scripted_sns() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                let (status, reply) = sns_answer(&body);
+                let out = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+                let _ = sock.write_all(out.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn sns_answer(form: &str) -> (u16, String) {
+    let arn = |name: &str| format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}");
+    let error = |status: u16, code: &str| {
+        (
+            status,
+            format!(
+                r#"<ErrorResponse xmlns="{SNS_NS}"><Error><Type>Sender</Type><Code>{code}</Code><Message>scripted</Message></Error><RequestId>r</RequestId></ErrorResponse>"#
+            ),
+        )
+    };
+    let topic = ["topic-ok", "topic-gone", "topic-denied"]
+        .into_iter()
+        .find(|t| form.contains(&format!("%3A{t}")));
+    if form.contains("Action=ListTopics") {
+        let members: String = ["topic-ok", "topic-gone", "topic-denied"]
+            .iter()
+            .map(|t| format!("<member><TopicArn>{}</TopicArn></member>", arn(t)))
+            .collect();
+        (
+            200,
+            format!(
+                r#"<ListTopicsResponse xmlns="{SNS_NS}"><ListTopicsResult><Topics>{members}</Topics></ListTopicsResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></ListTopicsResponse>"#
+            ),
+        )
+    } else if form.contains("Action=GetTopicAttributes") {
+        match topic {
+            Some("topic-gone") | None => error(404, "NotFound"),
+            Some(t) => (
+                200,
+                format!(
+                    r#"<GetTopicAttributesResponse xmlns="{SNS_NS}"><GetTopicAttributesResult><Attributes><entry><key>TopicArn</key><value>{}</value></entry><entry><key>Owner</key><value>{ACCOUNT}</value></entry><entry><key>SQSSuccessFeedbackSampleRate</key><value>100</value></entry></Attributes></GetTopicAttributesResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></GetTopicAttributesResponse>"#,
+                    arn(t)
+                ),
+            ),
+        }
+    } else if form.contains("Action=ListTagsForResource") {
+        match topic {
+            Some("topic-ok") => (
+                200,
+                format!(
+                    r#"<ListTagsForResourceResponse xmlns="{SNS_NS}"><ListTagsForResourceResult><Tags><member><Key>env</Key><Value>prod</Value></member></Tags></ListTagsForResourceResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></ListTagsForResourceResponse>"#
+                ),
+            ),
+            _ => error(403, "AccessDenied"),
+        }
+    } else {
+        error(400, "InvalidAction")
+    }
+}
+
+/// A per-resource read refused for one resource fails the listing (recorded, but partial:
+/// no deletion can follow); a resource deleted since the listing is simply absent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_read_of_one_topic_makes_the_listing_partial() {
+    credentials();
+    let url = scripted_sns().await;
+    let mut settings = settings(&format!("http://127.0.0.1:{}", free_port()));
+    settings.account_id = Some(ACCOUNT.into());
+    settings.endpoints.services.insert(Service::Sns, url);
+    let source = AwsSource::connect(&settings).await.expect("connect");
+    let scope = driftlog_model::Scope::new(ACCOUNT, REGION, TOPIC);
+    match source.poll(&scope).await {
+        driftlog_poll::PollOutcome::Partial(snap, err) => {
+            let ids: Vec<&str> = snap
+                .resources
+                .iter()
+                .map(|o| o.key.resource_id.as_str())
+                .collect();
+            assert_eq!(
+                ids,
+                vec![format!("arn:aws:sns:{REGION}:{ACCOUNT}:topic-ok")]
+            );
+            let driftlog_poll::PollError::Source { code, message } = err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(code, "AccessDenied");
+            assert!(message.contains("sns:ListTagsForResource"), "{message}");
+        }
+        other => panic!("expected a partial poll: {other:?}"),
     }
 }
