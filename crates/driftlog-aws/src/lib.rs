@@ -16,7 +16,12 @@
 mod cloudcontrol;
 mod cloudtrail;
 mod dynamodb;
+mod cloudwatch;
 mod ec2;
+mod ec2_network;
+mod ecr;
+mod eks;
+mod elbv2;
 mod error;
 mod gate;
 mod iam;
@@ -24,9 +29,13 @@ mod kms;
 mod lambda;
 mod percall;
 mod rds;
+mod reads;
 mod s3;
+mod secretsmanager;
 mod settings;
 mod shape;
+mod sns;
+mod sqs;
 
 pub use error::AwsError;
 pub use settings::{AssumeRole, AwsSettings, Endpoints, RateLimits, Service};
@@ -56,6 +65,7 @@ fn regional_types() -> impl Iterator<Item = &'static str> {
         .copied()
         .chain([s3::BUCKET])
         .chain(data_types())
+        .chain(edge_types())
 }
 
 /// The data services' types (Lambda, RDS, KMS, CloudTrail, DynamoDB).
@@ -72,18 +82,41 @@ fn data_types() -> impl Iterator<Item = &'static str> {
     .copied()
 }
 
+/// The second wave's edge services (load balancing, messaging, containers, secrets,
+/// alarms, the EC2 network types).
+fn edge_types() -> impl Iterator<Item = &'static str> {
+    [
+        elbv2::TYPES,
+        sns::TYPES,
+        sqs::TYPES,
+        ecr::TYPES,
+        eks::TYPES,
+        secretsmanager::TYPES,
+        cloudwatch::TYPES,
+        ec2_network::TYPES,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+}
+
 /// Every IAM action the source needs: the read-only policy README gives, kept here so that
 /// it cannot drift from the code (a test checks both). `sts:AssumeRole` only matters with
 /// `assume_roles`; `sts:GetCallerIdentity` needs no permission.
 pub const REQUIRED_ACTIONS: &[&str] = &[
     "cloudtrail:DescribeTrails",
     "cloudtrail:ListTags",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:ListTagsForResource",
     "dynamodb:DescribeContinuousBackups",
     "dynamodb:DescribeTable",
     "dynamodb:ListTables",
     "dynamodb:ListTagsOfResource",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeFlowLogs",
     "ec2:DescribeInstances",
     "ec2:DescribeInternetGateways",
+    "ec2:DescribeNatGateways",
     "ec2:DescribeNetworkAcls",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeRegions",
@@ -91,7 +124,18 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSubnets",
     "ec2:DescribeVolumes",
+    "ec2:DescribeVpcEndpoints",
     "ec2:DescribeVpcs",
+    "ecr:DescribeRepositories",
+    "ecr:GetLifecyclePolicy",
+    "ecr:GetRepositoryPolicy",
+    "ecr:ListTagsForResource",
+    "eks:DescribeCluster",
+    "eks:ListClusters",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeTags",
     "iam:GetAccountAuthorizationDetails",
     "iam:ListPolicies",
     "kms:DescribeKey",
@@ -122,6 +166,14 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "s3:GetEncryptionConfiguration",
     "s3:GetLifecycleConfiguration",
     "s3:ListAllMyBuckets",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:ListSecrets",
+    "sns:GetTopicAttributes",
+    "sns:ListTagsForResource",
+    "sns:ListTopics",
+    "sqs:GetQueueAttributes",
+    "sqs:ListQueueTags",
+    "sqs:ListQueues",
     "sts:AssumeRole",
 ];
 
@@ -545,6 +597,14 @@ impl AwsSource {
             _ if kms::TYPES.contains(&t) => kms::list(rc, ids).await,
             _ if cloudtrail::TYPES.contains(&t) => cloudtrail::list(rc, ids).await,
             _ if dynamodb::TYPES.contains(&t) => dynamodb::list(rc, ids).await,
+            _ if ec2_network::TYPES.contains(&t) => ec2_network::list(rc, t, ids).await,
+            _ if elbv2::TYPES.contains(&t) => elbv2::list(rc, t, ids).await,
+            sns::TOPIC => sns::list(rc, ids).await,
+            sqs::QUEUE => sqs::list(rc, ids).await,
+            ecr::REPOSITORY => ecr::list(rc, ids).await,
+            eks::CLUSTER => eks::list(rc, ids).await,
+            secretsmanager::SECRET => secretsmanager::list(rc, ids).await,
+            cloudwatch::ALARM => cloudwatch::list(rc, ids).await,
             _ if self.cloudcontrol_types.iter().any(|c| c == t) => {
                 cloudcontrol::list(rc, &scope.region, t, ids).await
             }
@@ -711,6 +771,6 @@ mod tests {
         for t in supported_types() {
             assert_eq!(driftlog_model::spec_for(t).resource_type, t, "{t}");
         }
-        assert_eq!(supported_types().len(), 22);
+        assert_eq!(supported_types().len(), 34);
     }
 }

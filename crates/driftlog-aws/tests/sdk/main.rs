@@ -4,5 +4,6 @@
 
 mod cloudcontrol;
 mod data_services;
+mod edge_services;
 mod faults;
 mod moto;
