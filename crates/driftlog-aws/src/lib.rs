@@ -104,6 +104,8 @@ fn edge_types() -> impl Iterator<Item = &'static str> {
 /// it cannot drift from the code (a test checks both). `sts:AssumeRole` only matters with
 /// `assume_roles`; `sts:GetCallerIdentity` needs no permission.
 pub const REQUIRED_ACTIONS: &[&str] = &[
+    "cloudformation:GetResource",
+    "cloudformation:ListResources",
     "cloudtrail:DescribeTrails",
     "cloudtrail:ListTags",
     "cloudwatch:DescribeAlarms",
