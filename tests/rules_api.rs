@@ -5,7 +5,9 @@
 //! answers at once, one answers nothing and lets the script report through PutEvaluations
 //! with the event's result token, one always fails. Every rules and compliance operation's
 //! happy path and named errors (exact `__type`), the paginators, and the verdicts checked
-//! against the security groups' configurations as they change.
+//! against the security groups' configurations as they change. A second test
+//! (tests/aws/rules_wave2.py) puts issue 15's nineteen managed rules and checks one verdict
+//! of each on the simulated estate.
 
 #![allow(
     clippy::unwrap_used,
