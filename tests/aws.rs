@@ -60,7 +60,9 @@ fn wait_polled(cfg: &Path, since_ms: i64) -> Value {
         if out.status.success() {
             let v = json_lines(&out).remove(0);
             let scopes = v["scopes"].as_array().cloned().unwrap_or_default();
-            if scopes.len() == 14 && scopes.iter().all(|s| finished_since(s, since_ms)) {
+            if scopes.len() == driftlog_aws::supported_types().len()
+                && scopes.iter().all(|s| finished_since(s, since_ms))
+            {
                 return v;
             }
         }

@@ -15,8 +15,8 @@
 
 mod cloudcontrol;
 mod cloudtrail;
-mod dynamodb;
 mod cloudwatch;
+mod dynamodb;
 mod ec2;
 mod ec2_network;
 mod ecr;

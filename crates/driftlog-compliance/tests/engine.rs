@@ -1159,7 +1159,8 @@ async fn rules_judging_from_related_items_see_the_current_ones() {
     let w = world(200);
     // Start from an estate without flow logs and trails; the test adds its own.
     for t in ["AWS::EC2::FlowLog", "AWS::CloudTrail::Trail"] {
-        for k in w.sim.estate().keys_of_type(t) {
+        let keys = w.sim.estate().keys_of_type(t);
+        for k in keys {
             assert!(w.sim.estate().remove(&k));
         }
     }

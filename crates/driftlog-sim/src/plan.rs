@@ -4,6 +4,16 @@
 
 use crate::config::SimConfig;
 
+/// Service resources per original resource.
+pub(crate) const SERVICE_SHARE: f64 = 0.25;
+
+/// How many of `resources` (the whole estate asked for) the original fourteen types get:
+/// the rest, [`SERVICE_SHARE`] of them again, goes to the service types, so the estate
+/// totals what was asked and benchmarks at a given size stay comparable.
+pub(crate) fn original_share(resources: usize) -> usize {
+    (resources as f64 / (1.0 + SERVICE_SHARE)).round() as usize
+}
+
 /// IAM resources of one account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IamCounts {
@@ -59,7 +69,7 @@ impl Plan {
         let accounts = cfg.accounts;
         let pairs = accounts * cfg.regions.len();
         // The original fourteen types take the estate's share left by the service types.
-        let n = crate::services::plan::original_share(cfg.resources);
+        let n = original_share(cfg.resources);
         if accounts == 0 {
             return Self {
                 iam: Vec::new(),
@@ -155,7 +165,7 @@ mod tests {
             let plan = Plan::new(&cfg);
             let total = plan.total() as f64;
             // The original types' share of the estate; the service types take the rest.
-            let want = crate::services::plan::original_share(n) as f64;
+            let want = original_share(n) as f64;
             assert!(
                 (total - want).abs() <= 0.05 * want,
                 "{n} -> {total}, want {want}"

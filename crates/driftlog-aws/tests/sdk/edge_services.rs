@@ -4,11 +4,7 @@
 //! reference items and AWS Config's property schema say, changes recorded once each, and a
 //! failing service deleting nothing.
 //!
-//! moto 5.2.5 cannot answer the SDK's CloudWatch requests: the Rust SDK speaks CloudWatch's
-//! Smithy RPC v2 CBOR protocol, which moto does not implement. The alarm scope is therefore
-//! expected to fail here (recorded as an error, nothing deleted); the alarm's shape is
-//! tested in `src/cloudwatch.rs` from SDK values against the reference item and the schema.
-//! Nor can moto refuse one call for one resource: a scripted SNS on loopback does that.
+//! moto cannot refuse one call for one resource: a scripted SNS on loopback does that.
 
 use driftlog_aws::{AwsSettings, AwsSource, Endpoints, Service};
 use driftlog_log::{Log, LogOptions};
@@ -196,17 +192,32 @@ async fn records_the_edge_services_and_their_changes() {
     assert!(first
         .iter()
         .all(|ci| ci.status == Status::ResourceDiscovered));
-    // Every edge scope but the alarms' records without error (see the module's note).
+    // Every edge scope records without error.
     for t in [
-        LB, LISTENER, TOPIC, QUEUE, REPO, CLUSTER, SECRET, NAT, EIP, VPCE, FLOW_LOG,
+        LB, LISTENER, TOPIC, QUEUE, REPO, CLUSTER, SECRET, ALARM, NAT, EIP, VPCE, FLOW_LOG,
     ] {
         assert_eq!(r.error_of(t), None, "{t}");
     }
-    assert!(
-        r.error_of(ALARM).is_some(),
-        "moto cannot answer the SDK's CloudWatch protocol"
+
+    // Alarms: named by name, camelCase (`okactions` as AWS Config spells it), with and
+    // without actions.
+    let loud = r.doc(&key(ALARM, "api-5xx-high"));
+    assert_eq!(loud["resourceName"], "api-5xx-high");
+    assert_eq!(loud["configuration"]["alarmName"], "api-5xx-high");
+    assert_eq!(loud["configuration"]["actionsEnabled"], true);
+    assert_eq!(
+        loud["configuration"]["alarmActions"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
     );
-    assert!(!first.iter().any(|c| c.key.resource_type == ALARM));
+    assert!(loud["configuration"].get("okactions").is_some());
+    let silent = r.doc(&key(ALARM, "cpu-high-silent"));
+    assert_eq!(silent["configuration"]["actionsEnabled"], false);
+    assert_eq!(
+        silent["configuration"]["alarmActions"],
+        serde_json::json!([])
+    );
 
     // Load balancers: ARN as id, attributes and tags as supplementary lists, edges.
     let public = s(&e["lb_public"]);

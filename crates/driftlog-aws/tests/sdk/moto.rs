@@ -553,7 +553,7 @@ async fn an_unreachable_service_deletes_nothing_and_shows_its_error() {
             assert!(msg.contains("ec2:Describe"), "{msg}");
             assert!(msg.len() < 400, "a status line, not a debug dump: {msg}");
             assert!(st.last_success_ms.is_none());
-        } else if !moto_cannot_answer(&st.resource_type) {
+        } else {
             assert_eq!(st.last_error_code, None, "{st:?}");
             assert!(st.last_success_ms.is_some());
         }
@@ -649,20 +649,12 @@ async fn records_a_second_account_through_assume_role() {
         && c.document().expect("doc")["resourceName"] == "app-server"));
     let status = r.recorder.status().snapshot();
     assert!(
-        status
-            .iter()
-            .all(|s| s.last_error_code.is_none() || moto_cannot_answer(&s.resource_type)),
+        status.iter().all(|s| s.last_error_code.is_none()),
         "{status:#?}"
     );
     assert!(status
         .iter()
         .any(|s| s.account == "222233334444" && s.last_success_ms.is_some()));
-}
-
-/// Types whose SDK requests moto cannot answer: the Rust SDK speaks CloudWatch's Smithy RPC
-/// v2 CBOR protocol, which moto 5.2.5 does not implement (see edge_services.rs).
-fn moto_cannot_answer(resource_type: &str) -> bool {
-    resource_type == "AWS::CloudWatch::Alarm"
 }
 
 /// Every key of the reference CI (../shared/spec/ci-shapes, copied into driftlog-sim's

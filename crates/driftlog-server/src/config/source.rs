@@ -88,9 +88,16 @@ fn default_session_name() -> String {
 
 /// `[source.aws.endpoints]`: `all`, or a service's name ([`driftlog_aws::Service::name`]),
 /// to a URL; "" = AWS's own.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
 pub struct EndpointsSection(pub BTreeMap<String, String>);
+
+impl Default for EndpointsSection {
+    /// `all = ""`, as `driftlog config` prints it.
+    fn default() -> Self {
+        Self(BTreeMap::from([("all".to_string(), String::new())]))
+    }
+}
 
 /// `[source.aws.rate_limits]`: a service's name to requests per second (0 = no limit).
 #[derive(Debug, Clone, Deserialize)]

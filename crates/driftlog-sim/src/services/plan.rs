@@ -1,7 +1,7 @@
 //! How many resources of each service type (issue 15's twenty types) to build, on top of
 //! the original fourteen types' plan, which stays exactly as it was.
 //!
-//! The service types add [`SERVICE_SHARE`] of the original estate's size, so they make up
+//! The service types add [`SERVICE_SHARE`](crate::plan::SERVICE_SHARE) of the original estate's size, so they make up
 //! about a fifth of the whole. Their mix ([`MIX`], per mille of that share) follows what
 //! real accounts hold: many functions, queues, alarms, topics and addresses; fewer
 //! databases, load balancers and repositories; a handful of EKS and Aurora clusters; one
@@ -15,16 +15,6 @@
 //! listeners (0.9%: an HTTP one per load balancer, an HTTPS one for most), 20 each of NAT
 //! gateways, flow logs, repositories, DB subnet groups and DB snapshots (0.8% each), 13
 //! load balancers (0.5%), 5 DB clusters, 5 EKS clusters and 4 trails (0.2% each).
-
-/// Service resources per original resource.
-pub(crate) const SERVICE_SHARE: f64 = 0.25;
-
-/// How many of `resources` (the whole estate asked for) the original fourteen types get:
-/// the rest, [`SERVICE_SHARE`] of them again, goes to the service types, so the estate
-/// totals what was asked and benchmarks at a given size stay comparable.
-pub(crate) fn original_share(resources: usize) -> usize {
-    (resources as f64 / (1.0 + SERVICE_SHARE)).round() as usize
-}
 
 /// Which service resources one VPC's unit builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,7 +71,7 @@ fn share(total: usize, parts: usize, i: usize) -> usize {
 
 /// The service counts of every VPC unit, given the original plan's size and VPC count.
 pub(crate) fn per_vpc(original_total: usize, n_vpcs: usize) -> Vec<ServiceCounts> {
-    let total = (original_total as f64 * SERVICE_SHARE).round() as usize;
+    let total = (original_total as f64 * crate::plan::SERVICE_SHARE).round() as usize;
     let weight: u32 = MIX.iter().map(|(_, w)| w).sum();
     let of = |kind: &str| {
         let w = MIX.iter().find(|(k, _)| *k == kind).map_or(0, |(_, w)| *w);
