@@ -187,8 +187,9 @@ fn split_last(path: &str) -> (&str, &str) {
     }
 }
 
-/// Every dotted path of `doc` under [`ROOTS`], arrays flattened, JSON text holding an
-/// object or array read as that value (the API form, a supplementary policy document).
+/// Every dotted path of `doc` under `configuration` and `supplementaryConfiguration`,
+/// arrays flattened, JSON text holding an object or array read as that value (the API
+/// form, a supplementary policy document).
 pub fn document_paths(doc: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for root in ROOTS {
