@@ -48,6 +48,7 @@ mod estate;
 mod gen;
 mod ids;
 mod plan;
+mod service_churn;
 mod services;
 mod shapes;
 mod store;

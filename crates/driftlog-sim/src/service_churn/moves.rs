@@ -2,10 +2,10 @@
 //! between instances (and let go when their instance terminates), flow logs deleted and
 //! created, and functions, queues, topics, alarms, EIPs and snapshots coming and going.
 
-use super::super::unit::{self, ALERTS_TOPIC};
 use crate::churn::Tick;
 use crate::estate::Estate;
 use crate::ids;
+use crate::services::unit::{self, ALERTS_TOPIC};
 use crate::shapes::netx::{self, EipTarget};
 use crate::shapes::svc::Svc;
 use crate::shapes::{alarms, lambda, messaging, rds, related, tags};

@@ -10,10 +10,10 @@
 
 mod moves;
 
-use super::unit::ALERTS_TOPIC;
 use crate::churn::{ops_per_tick, Tick};
 use crate::estate::Estate;
 use crate::ids;
+use crate::services::unit::ALERTS_TOPIC;
 use crate::shapes::svc::Svc;
 use crate::shapes::{
     alarms, containers, dynamodb, elb, kms, lambda, messaging, rds, secrets, tags_svc,
