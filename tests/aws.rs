@@ -183,6 +183,41 @@ fn issue_3_serve_records_moto_refresh_and_unreachable_endpoint() {
     drop(server);
 }
 
+/// Issue 15's "done": one moto account built with boto3 holding every hand-shaped type (the
+/// first wave's estate, the data services and the edge services) is recorded whole by
+/// `serve`, and `at now` lists every type the AWS source supports, each scope without error.
+#[test]
+fn issue_15_one_moto_account_lists_every_hand_shaped_type_at_now() {
+    let Some(m) = support::moto_with_unique_db_ids() else {
+        return;
+    };
+    estate(&m, &["setup"]);
+    support::run_script(&m, "estate_data.py", &["setup"]);
+    support::run_script(&m, "estate_edge.py", &["setup"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "all.toml", &format!("all = {:?}", m.url));
+
+    let t0 = now_ms();
+    let server = serve(&cfg);
+    let status = wait_polled(&cfg, t0);
+    for sc in status["scopes"].as_array().unwrap() {
+        assert!(sc["lastErrorCode"].is_null(), "{sc}");
+    }
+    let at = json_lines(&run(&cfg, &["at", "now", "--json"])).remove(0);
+    let listed: Vec<&str> = at["counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, n)| n.as_u64().unwrap() > 0)
+        .map(|(t, _)| t.as_str())
+        .collect();
+    let mut supported = driftlog_aws::supported_types();
+    supported.sort_unstable();
+    assert!(supported.len() >= 34, "{supported:?}");
+    assert_eq!(listed, supported, "{at}");
+    drop(server);
+}
+
 /// moto checks IAM permissions after its first 6 requests: the recorder runs as a user
 /// allowed EC2 and S3 reads only, so the IAM scopes fail with AccessDenied while the others
 /// record.

@@ -15,6 +15,8 @@ policy.
                              policy on the plain function, share the private snapshot
                              publicly, tag the subnet group, protect the cluster
     estate_data.py delete    delete the plain table
+    estate_data.py bulk N    N functions, DB instances, snapshots, keys, trails and tables,
+                             N/5 clusters and subnet groups (benchmark: `driftlog bench --aws`)
 """
 import io
 import json
@@ -176,6 +178,42 @@ def delete():
     return {"deleted": "plain"}
 
 
+def bulk(n):
+    ec2 = client("ec2")
+    lam = client("lambda")
+    rds = client("rds")
+    kms = client("kms")
+    ct = client("cloudtrail")
+    ddb = client("dynamodb")
+    vpc = ec2.create_vpc(CidrBlock="10.31.0.0/16")["Vpc"]["VpcId"]
+    subs = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.31.{i}.0/24", AvailabilityZone=REGION + z)["Subnet"]["SubnetId"]
+            for i, z in ((1, "a"), (2, "b"))]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = client("iam").create_role(RoleName="bulk-fn-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    client("s3").create_bucket(Bucket="bulk-trail-logs")
+    code = code_zip()
+    groups = max(1, n // 5)
+    for g in range(groups):
+        rds.create_db_subnet_group(DBSubnetGroupName=f"bulk-subnets-{g}", DBSubnetGroupDescription="bulk", SubnetIds=subs)
+        rds.create_db_cluster(DBClusterIdentifier=f"bulk-cluster-{g}", Engine="aurora-postgresql", MasterUsername="admin_user",
+                              MasterUserPassword="secret-password-1", DBSubnetGroupName=f"bulk-subnets-{g}")
+    for i in range(n):
+        lam.create_function(FunctionName=f"bulk-fn-{i}", Runtime="python3.12", Role=role, Handler="app.handler",
+                            Code={"ZipFile": code}, Tags={"bulk": str(i)})
+        rds.create_db_instance(DBInstanceIdentifier=f"bulk-db-{i}", DBInstanceClass="db.t3.micro", Engine="postgres",
+                               MasterUsername="admin_user", MasterUserPassword="secret-password-1", AllocatedStorage=20,
+                               DBSubnetGroupName=f"bulk-subnets-{i % groups}", PubliclyAccessible=i % 2 == 0)
+        rds.create_db_snapshot(DBSnapshotIdentifier=f"bulk-snap-{i}", DBInstanceIdentifier=f"bulk-db-{i}")
+        key = kms.create_key(Description=f"bulk key {i}")["KeyMetadata"]["KeyId"]
+        if i % 2:
+            kms.enable_key_rotation(KeyId=key)
+        ct.create_trail(Name=f"bulk-trail-{i}", S3BucketName="bulk-trail-logs", EnableLogFileValidation=i % 2 == 0)
+        ddb.create_table(TableName=f"bulk-table-{i}", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    return {"created": 6 * n + 2 * groups}
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "setup":
@@ -184,6 +222,8 @@ def main(argv):
         out = change()
     elif cmd == "delete":
         out = delete()
+    elif cmd == "bulk":
+        out = bulk(int(argv[2]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -16,6 +16,10 @@ command prints one JSON object: the ids the test needs.
     estate_edge.py tag-nat NAT K V          tag a NAT gateway
     estate_edge.py delete-topic ARN         delete a topic
     estate_edge.py release-eip ALLOC        release an Elastic IP
+    estate_edge.py bulk N                   N topics, queues, repositories, secrets, alarms,
+                                            Elastic IPs, load balancers with a listener each;
+                                            N/5 clusters, NAT gateways, VPC endpoints and
+                                            flow logs (benchmark: `driftlog bench --aws`)
 """
 import json
 import os
@@ -176,10 +180,48 @@ def setup():
     }
 
 
+def bulk(n):
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.41.0.0/16")["Vpc"]["VpcId"]
+    subs = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.41.{i}.0/24", AvailabilityZone=REGION + z)["Subnet"]["SubnetId"]
+            for i, z in ((1, "a"), (2, "b"))]
+    sg = ec2.create_security_group(GroupName="bulk-lb", Description="bulk lb", VpcId=vpc)["GroupId"]
+    rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    elb, sns, sqs, ecr = client("elbv2"), client("sns"), client("sqs"), client("ecr")
+    sm, cw, eks = client("secretsmanager"), client("cloudwatch"), client("eks")
+    client("s3").create_bucket(Bucket="bulk-flow-logs")
+    for i in range(n):
+        topic = sns.create_topic(Name=f"bulk-topic-{i}")["TopicArn"]
+        sqs.create_queue(QueueName=f"bulk-queue-{i}", Attributes={"VisibilityTimeout": str(30 + i)})
+        ecr.create_repository(repositoryName=f"bulk/repo-{i}", imageScanningConfiguration={"scanOnPush": i % 2 == 0})
+        sm.create_secret(Name=f"bulk/secret-{i}", SecretString=f"value-{i}")
+        cw.put_metric_alarm(AlarmName=f"bulk-alarm-{i}", ActionsEnabled=True, AlarmActions=[topic],
+                            MetricName="CPUUtilization", Namespace="AWS/EC2", Statistic="Average", Period=300,
+                            EvaluationPeriods=1, Threshold=80.0, ComparisonOperator="GreaterThanThreshold")
+        ec2.allocate_address(Domain="vpc")
+        lb = elb.create_load_balancer(Name=f"bulk-lb-{i}", Subnets=subs, SecurityGroups=[sg],
+                                      Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+        elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{
+            "Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}])
+    fifth = max(1, n // 5)
+    for i in range(fifth):
+        eks.create_cluster(name=f"bulk-cluster-{i}", version="1.29", roleArn="arn:aws:iam::123456789012:role/eks",
+                           resourcesVpcConfig={"subnetIds": subs, "securityGroupIds": [sg]})
+        alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        ec2.create_nat_gateway(SubnetId=subs[i % 2], AllocationId=alloc)
+        ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway",
+                                RouteTableIds=[rtb])
+    ec2.create_flow_logs(ResourceIds=subs, ResourceType="Subnet", TrafficType="ALL",
+                         LogDestinationType="s3", LogDestination="arn:aws:s3:::bulk-flow-logs")
+    return {"created": 8 * n + 4 * fifth + 2}
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "setup":
         out = setup()
+    elif cmd == "bulk":
+        out = bulk(int(argv[2]))
     elif cmd == "protect-lb":
         client("elbv2").modify_load_balancer_attributes(LoadBalancerArn=argv[2], Attributes=[
             {"Key": "deletion_protection.enabled", "Value": "true"}])

@@ -35,6 +35,8 @@ pub struct Moto {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    /// Started through `tests/aws/moto_unique_db_ids.py` (restarts keep it).
+    unique_db_ids: bool,
 }
 
 impl Drop for Moto {
@@ -51,7 +53,18 @@ pub fn moto() -> Option<Moto> {
 
 /// [`moto`] with extra environment for the server (e.g. `INITIAL_NO_AUTH_ACTION_COUNT`).
 pub fn moto_with_env(env: &[(&str, &str)]) -> Option<Moto> {
-    let Some(server) = venv_bin("moto_server") else {
+    start(env, false)
+}
+
+/// moto with one of its bugs fixed for the data services: every DB instance gets its own
+/// DbiResourceId (AWS Config's resourceId of an instance; moto 5 gives all the same one),
+/// through `tests/aws/moto_unique_db_ids.py`.
+pub fn moto_with_unique_db_ids() -> Option<Moto> {
+    start(&[], true)
+}
+
+fn start(env: &[(&str, &str)], unique_db_ids: bool) -> Option<Moto> {
+    if venv_bin("moto_server").is_none() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
                 "moto_server not found in the virtualenv: run ./scripts/test.sh, which installs it"
@@ -59,17 +72,25 @@ pub fn moto_with_env(env: &[(&str, &str)]) -> Option<Moto> {
         }
         eprintln!("SKIPPED: moto_server not installed; ./scripts/test.sh installs it");
         return None;
-    };
+    }
     let port = free_port();
-    let child = spawn_moto(&server, port, env);
+    let child = spawn_moto(port, env, unique_db_ids);
     Some(Moto {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        unique_db_ids,
     })
 }
 
-fn spawn_moto(server: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Child {
-    let child = Command::new(server)
+fn spawn_moto(port: u16, env: &[(&str, &str)], unique_db_ids: bool) -> Child {
+    let mut command = if unique_db_ids {
+        let mut c = Command::new(venv_bin("python").expect("venv python"));
+        c.arg(repo().join("tests/aws/moto_unique_db_ids.py"));
+        c
+    } else {
+        Command::new(venv_bin("moto_server").expect("moto_server"))
+    };
+    let child = command
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -103,7 +124,7 @@ impl Moto {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("port in url");
-        self.child = spawn_moto(&venv_bin("moto_server").expect("moto_server"), port, &[]);
+        self.child = spawn_moto(port, &[], self.unique_db_ids);
     }
 }
 
@@ -136,6 +157,11 @@ pub fn estate_as(m: &Moto, creds: (&str, &str), args: &[&str]) -> Value {
 /// Runs tests/aws/delivery.py (buckets, topics, queues: the receiving side of delivery).
 pub fn delivery(m: &Moto, args: &[&str]) -> Value {
     script(m, "delivery.py", ("testing", "testing"), args)
+}
+
+/// Runs the named script of tests/aws (e.g. `estate_data.py`) with the test credentials.
+pub fn run_script(m: &Moto, name: &str, args: &[&str]) -> Value {
+    script(m, name, ("testing", "testing"), args)
 }
 
 fn script(m: &Moto, name: &str, (key, secret): (&str, &str), args: &[&str]) -> Value {

@@ -7,7 +7,7 @@
 //! selectors are not part of AWS Config's item (not in its schema nor in real items), so
 //! GetTrailStatus and GetEventSelectors are not called.
 
-use crate::percall::{call, tags_of, AT_ONCE};
+use crate::reads::{call, tags_of, AT_ONCE};
 use crate::shape::{observe, repeated_token, Listing};
 use crate::{RegionClients, Service};
 use aws_sdk_cloudtrail::types::Trail;
@@ -26,11 +26,16 @@ pub(crate) const TYPES: &[&str] = &[TRAIL];
 /// `ids` (trail names) narrows it.
 pub(crate) async fn list(c: &RegionClients, ids: Option<&[String]>) -> Listing {
     let mut out = Listing::default();
-    let trails = match call!(
+    let trails = match call(
         c.gate(Service::CloudTrail),
         "cloudtrail:DescribeTrails",
-        c.cloudtrail.describe_trails().include_shadow_trails(false)
-    ) {
+        c.cloudtrail
+            .describe_trails()
+            .include_shadow_trails(false)
+            .send(),
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) => {
             out.fail(e);
@@ -122,14 +127,16 @@ async fn trail_tags(
     let mut token: Option<String> = None;
     loop {
         let sent = token.take();
-        let page = call!(
+        let page = call(
             c.gate(Service::CloudTrail),
             "cloudtrail:ListTags",
             c.cloudtrail
                 .list_tags()
                 .resource_id_list(arn)
                 .set_next_token(sent.clone())
-        )?;
+                .send(),
+        )
+        .await?;
         for r in page.resource_tag_list() {
             tags.extend(r.tags_list().iter().cloned());
         }

@@ -3,7 +3,7 @@
 //! `replicas[].kmsmasterKeyId`), dates as epoch milliseconds, point-in-time recovery and
 //! the tags (`[{key, value}]`) in `supplementaryConfiguration`.
 
-use crate::percall::{call_or_absent, epoch_ms, name, tags_of, AT_ONCE};
+use crate::reads::{epoch_ms, name, optional, tags_of, AT_ONCE};
 use crate::shape::{for_each_page, iso, observe, repeated_token, Listing};
 use crate::{RegionClients, Service};
 use aws_sdk_dynamodb::types::{
@@ -62,24 +62,29 @@ pub(crate) async fn list(c: &RegionClients, ids: Option<&[String]>) -> Listing {
 /// One table, or `None` when it no longer exists.
 async fn read(c: &RegionClients, table: &str) -> Result<Option<Observed>, PollError> {
     let gate = c.gate(Service::DynamoDb);
-    let Some(described) = call_or_absent!(
+    let Some(described) = optional(
         gate,
         "dynamodb:DescribeTable",
-        c.dynamodb.describe_table().table_name(table),
-        "ResourceNotFoundException"
-    )?
+        c.dynamodb.describe_table().table_name(table).send(),
+        &["ResourceNotFoundException"],
+    )
+    .await?
     else {
         return Ok(None);
     };
     let Some(t) = described.table() else {
         return Ok(None);
     };
-    let Some(backups) = call_or_absent!(
+    let Some(backups) = optional(
         gate,
         "dynamodb:DescribeContinuousBackups",
-        c.dynamodb.describe_continuous_backups().table_name(table),
-        "TableNotFoundException"
-    )?
+        c.dynamodb
+            .describe_continuous_backups()
+            .table_name(table)
+            .send(),
+        &["TableNotFoundException"],
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -132,15 +137,17 @@ async fn table_tags(
     let mut token: Option<String> = None;
     loop {
         let sent = token.take();
-        let Some(page) = call_or_absent!(
+        let Some(page) = optional(
             c.gate(Service::DynamoDb),
             "dynamodb:ListTagsOfResource",
             c.dynamodb
                 .list_tags_of_resource()
                 .resource_arn(arn)
-                .set_next_token(sent.clone()),
-            "ResourceNotFoundException"
-        )?
+                .set_next_token(sent.clone())
+                .send(),
+            &["ResourceNotFoundException"],
+        )
+        .await?
         else {
             return Ok(None);
         };

@@ -3,7 +3,7 @@
 //! status (a boolean) and the key policy (verbatim text) in `supplementaryConfiguration`.
 //! AWS-managed keys are recorded too, as AWS Config does.
 
-use crate::percall::{call_or_absent, epoch_ms, name, names, tags_of, AT_ONCE};
+use crate::reads::{epoch_ms, name, names, optional, tags_of, AT_ONCE};
 use crate::shape::{for_each_page, iso, observe, repeated_token, Listing};
 use crate::{RegionClients, Service};
 use driftlog_model::{Document, Observed};
@@ -60,12 +60,13 @@ pub(crate) async fn list(c: &RegionClients, ids: Option<&[String]>) -> Listing {
 #[allow(deprecated)]
 async fn read(c: &RegionClients, id: &str) -> Result<Option<Observed>, PollError> {
     let gate = c.gate(Service::Kms);
-    let Some(described) = call_or_absent!(
+    let Some(described) = optional(
         gate,
         "kms:DescribeKey",
-        c.kms.describe_key().key_id(id),
-        "NotFoundException"
-    )?
+        c.kms.describe_key().key_id(id).send(),
+        &["NotFoundException"],
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -76,20 +77,25 @@ async fn read(c: &RegionClients, id: &str) -> Result<Option<Observed>, PollError
     // Keys that cannot rotate (asymmetric, HMAC, imported, custom key store) answer
     // UnsupportedOperationException, and keys pending deletion or import
     // KMSInvalidStateException: both mean "not rotating", AWS Config's `false`.
-    let rotation = call_or_absent!(
+    let rotation = optional(
         gate,
         "kms:GetKeyRotationStatus",
-        c.kms.get_key_rotation_status().key_id(key_id),
-        "UnsupportedOperationException",
-        "KMSInvalidStateException"
-    )?;
+        c.kms.get_key_rotation_status().key_id(key_id).send(),
+        &["UnsupportedOperationException", "KMSInvalidStateException"],
+    )
+    .await?;
     // NotFoundException from here on: the key was deleted since DescribeKey.
-    let Some(policy) = call_or_absent!(
+    let Some(policy) = optional(
         gate,
         "kms:GetKeyPolicy",
-        c.kms.get_key_policy().key_id(key_id).policy_name("default"),
-        "NotFoundException"
-    )?
+        c.kms
+            .get_key_policy()
+            .key_id(key_id)
+            .policy_name("default")
+            .send(),
+        &["NotFoundException"],
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -173,15 +179,17 @@ async fn resource_tags(
     let mut marker: Option<String> = None;
     loop {
         let sent = marker.take();
-        let Some(page) = call_or_absent!(
+        let Some(page) = optional(
             c.gate(Service::Kms),
             "kms:ListResourceTags",
             c.kms
                 .list_resource_tags()
                 .key_id(key_id)
-                .set_marker(sent.clone()),
-            "NotFoundException"
-        )?
+                .set_marker(sent.clone())
+                .send(),
+            &["NotFoundException"],
+        )
+        .await?
         else {
             return Ok(None);
         };

@@ -3,7 +3,7 @@
 //! text and the tags as a map in `supplementaryConfiguration`, reserved concurrency only
 //! when set, and the unqualified relationship names with their trailing space.
 
-use crate::percall::{call_or_absent, name, names, AT_ONCE};
+use crate::reads::{name, names, optional, AT_ONCE};
 use crate::shape::{dedup, for_each_page, observe, rel, Listing};
 use crate::{RegionClients, Service};
 use aws_sdk_lambda::types::FunctionConfiguration;
@@ -70,27 +70,33 @@ async fn read(c: &RegionClients, f: &FunctionConfiguration) -> Result<Option<Obs
     let fname = f.function_name().unwrap_or_default();
     let arn = f.function_arn().unwrap_or_default();
     // No resource policy: ResourceNotFoundException, the unset value.
-    let policy = call_or_absent!(
+    let policy = optional(
         gate,
         "lambda:GetPolicy",
-        c.lambda.get_policy().function_name(fname),
-        "ResourceNotFoundException"
-    )?;
-    let Some(tags) = call_or_absent!(
+        c.lambda.get_policy().function_name(fname).send(),
+        &["ResourceNotFoundException"],
+    )
+    .await?;
+    let Some(tags) = optional(
         gate,
         "lambda:ListTags",
-        c.lambda.list_tags().resource(arn),
-        "ResourceNotFoundException"
-    )?
+        c.lambda.list_tags().resource(arn).send(),
+        &["ResourceNotFoundException"],
+    )
+    .await?
     else {
         return Ok(None);
     };
-    let Some(concurrency) = call_or_absent!(
+    let Some(concurrency) = optional(
         gate,
         "lambda:GetFunctionConcurrency",
-        c.lambda.get_function_concurrency().function_name(fname),
-        "ResourceNotFoundException"
-    )?
+        c.lambda
+            .get_function_concurrency()
+            .function_name(fname)
+            .send(),
+        &["ResourceNotFoundException"],
+    )
+    .await?
     else {
         return Ok(None);
     };

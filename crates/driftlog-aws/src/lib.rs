@@ -27,7 +27,6 @@ mod gate;
 mod iam;
 mod kms;
 mod lambda;
-mod percall;
 mod rds;
 mod reads;
 mod s3;

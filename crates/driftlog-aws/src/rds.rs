@@ -5,7 +5,7 @@
 //! value}]`, in `supplementaryConfiguration.Tags`, a snapshot's restore attribute (public
 //! or shared) in `supplementaryConfiguration.DBSnapshotAttributes`.
 
-use crate::percall::{call_or_absent, epoch_ms, tags_of, AT_ONCE};
+use crate::reads::{epoch_ms, optional, tags_of, AT_ONCE};
 use crate::shape::{dedup, for_each_page, iso, observe, rel, Listing};
 use crate::{RegionClients, Service};
 use aws_sdk_rds::types::{DbCluster, DbInstance, DbSnapshot, DbSubnetGroup, Filter, Subnet, Tag};
@@ -58,7 +58,7 @@ async fn list_one(c: &RegionClients, resource_type: &str, ids: Option<&[String]>
         DB_SNAPSHOT => snapshots(c, ids).await,
         other => {
             let mut l = Listing::default();
-            l.fail(crate::percall::unsupported(other, "RDS"));
+            l.fail(crate::reads::unsupported(other, "RDS"));
             l
         }
     }
@@ -497,12 +497,16 @@ async fn subnet_group_item(
         .db_subnet_group_arn()
         .map(str::to_string)
         .unwrap_or_else(|| arn(c, "subgrp", name));
-    let Some(listed) = call_or_absent!(
+    let Some(listed) = optional(
         c.gate(Service::Rds),
         "rds:ListTagsForResource",
-        c.rds.list_tags_for_resource().resource_name(&group_arn),
-        "DBSubnetGroupNotFoundFault"
-    )?
+        c.rds
+            .list_tags_for_resource()
+            .resource_name(&group_arn)
+            .send(),
+        &["DBSubnetGroupNotFoundFault"],
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -579,15 +583,16 @@ async fn snapshots(c: &RegionClients, ids: Option<&[String]>) -> Listing {
 async fn snapshot_item(c: &RegionClients, s: &DbSnapshot) -> Result<Option<Observed>, PollError> {
     let id = s.db_snapshot_identifier().unwrap_or_default();
     // Gone since the listing: absent.
-    let Some(attrs) = call_or_absent!(
+    let Some(attrs) = optional(
         c.gate(Service::Rds),
         "rds:DescribeDBSnapshotAttributes",
         c.rds
             .describe_db_snapshot_attributes()
-            .db_snapshot_identifier(id),
-        "DBSnapshotNotFound",
-        "DBSnapshotNotFoundFault"
-    )?
+            .db_snapshot_identifier(id)
+            .send(),
+        &["DBSnapshotNotFound", "DBSnapshotNotFoundFault"],
+    )
+    .await?
     else {
         return Ok(None);
     };

@@ -1,15 +1,19 @@
-//! Helpers of the per-service pollers of the second wave (ELBv2, SNS, SQS, ECR, EKS,
-//! Secrets Manager, CloudWatch, the EC2 network types): one request through the gate, the
-//! "not set" answers that are values, epoch times, and bounded fan-out per resource.
+//! Helpers of the per-service pollers of the second wave (Lambda, RDS, KMS, CloudTrail,
+//! DynamoDB, ELBv2, SNS, SQS, ECR, EKS, Secrets Manager, CloudWatch, the EC2 network types):
+//! one request through the gate with its error shaped by [`crate::error::from_sdk`], the
+//! documented "not set" answers turned into values rather than failures, epoch times, tags
+//! and bounded fan-out per resource.
 
 use crate::error::{code_of, from_sdk};
 use crate::gate::Gate;
+use crate::shape::tag_pairs;
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::primitives::DateTime;
 use driftlog_poll::PollError;
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// Resources read at once within one listing (the gate still bounds the request rate).
@@ -75,5 +79,32 @@ pub(crate) fn opt_str<T: AsRef<str>>(v: Option<T>) -> Value {
     match v {
         Some(v) => Value::String(v.as_ref().to_string()),
         None => Value::Null,
+    }
+}
+
+/// An SDK enum (or string) as AWS Config writes it: its API name, or null.
+pub(crate) fn name<T: AsRef<str>>(v: Option<&T>) -> Value {
+    opt_str(v)
+}
+
+/// A list of SDK enums as their API names.
+pub(crate) fn names<T: AsRef<str>>(v: &[T]) -> Value {
+    v.iter()
+        .map(|x| Value::String(x.as_ref().to_string()))
+        .collect()
+}
+
+/// Tags given as (key, value) pairs, as AWS Config's `[{key, value}]` list and map.
+pub(crate) fn tags_of<'a>(
+    pairs: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> (Value, BTreeMap<String, String>) {
+    tag_pairs(pairs.map(|(k, v)| (k.unwrap_or_default(), v.unwrap_or_default())))
+}
+
+/// The failure of a listing cut short by a resource type the module does not record.
+pub(crate) fn unsupported(resource_type: &str, module: &str) -> PollError {
+    PollError::Source {
+        code: "UnsupportedResourceType".into(),
+        message: format!("{resource_type} is not a {module} type this source records"),
     }
 }

@@ -4,7 +4,8 @@
 //! items), one new item per changed resource, and a failing service that deletes nothing.
 //!
 //! moto is started through tests/aws/moto_unique_db_ids.py, which fixes one moto bug: it
-//! gives every DB instance the same DbiResourceId, AWS Config's resourceId of an instance.
+//! gives every DB instance the same DbiResourceId, AWS Config's resourceId of an instance
+//! (`support::moto_with_unique_db_ids`).
 
 use driftlog_aws::{AwsSettings, AwsSource, Endpoints, Service};
 use driftlog_log::{Log, LogOptions};
@@ -13,11 +14,10 @@ use driftlog_model::{ConfigurationItem, Filter, ResourceKey, Status};
 use driftlog_poll::Source;
 use driftlog_recorder::{Recorder, RecorderConfig};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::moto::support;
+use crate::moto::support::{self, Moto};
 
 const ACCOUNT: &str = "123456789012";
 const EAST: &str = "us-east-1";
@@ -40,63 +40,9 @@ const TYPES: &[&str] = &[
 /// items are not written at all. Items whose only changes are these are left aside.
 const TICKING: &[&str] = &["Configuration.LatestRestorableTime"];
 
-/// moto (with unique DB instance ids) on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server() -> Option<Server> {
-    let (Some(python), Some(_)) = (
-        support::venv_bin("python"),
-        support::venv_bin("moto_server"),
-    ) else {
-        // Skips, or fails in CI, exactly as the other moto tests do.
-        return support::moto().map(|_| unreachable!("moto_server exists without its python"));
-    };
-    let port = support::free_port();
-    let child = Command::new(python)
-        .arg(support::repo().join("tests/aws/moto_unique_db_ids.py"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
-}
-
 /// Runs tests/aws/estate_data.py against the server; returns its JSON answer.
-fn estate(m: &Server, args: &[&str]) -> Value {
-    let python = support::venv_bin("python").expect("venv python");
-    let out = Command::new(python)
-        .arg(support::repo().join("tests/aws/estate_data.py"))
-        .args(args)
-        .envs(support::CREDENTIALS.iter().copied())
-        .env("AWS_ENDPOINT_URL", &m.url)
-        .env("AWS_DEFAULT_REGION", EAST)
-        .output()
-        .expect("run estate_data.py");
-    assert!(
-        out.status.success(),
-        "estate_data.py {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("estate_data.py prints JSON")
+fn estate(m: &Moto, args: &[&str]) -> Value {
+    support::run_script(m, "estate_data.py", args)
 }
 
 fn settings(url: &str) -> AwsSettings {
@@ -211,7 +157,9 @@ fn ids(doc: &Value, name: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_the_data_services_and_their_changes() {
-    let Some(m) = server() else { return };
+    let Some(m) = support::moto_with_unique_db_ids() else {
+        return;
+    };
     let e = estate(&m, &["setup"]);
     let source = Arc::new(
         AwsSource::connect(&settings(&m.url))
@@ -687,7 +635,9 @@ fn walk(a: &Value, b: &Value, path: &str, out: &mut Vec<String>, extra: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_service_deletes_nothing_and_the_rest_records() {
-    let Some(m) = server() else { return };
+    let Some(m) = support::moto_with_unique_db_ids() else {
+        return;
+    };
     let e = estate(&m, &["setup"]);
     let good = Arc::new(
         AwsSource::connect(&settings(&m.url))

@@ -14,11 +14,10 @@ use driftlog_poll::Source;
 use driftlog_recorder::{Recorder, RecorderConfig};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::moto::support::{self, free_port, moto, venv_bin, Moto, CREDENTIALS};
+use crate::moto::support::{self, free_port, moto, Moto, CREDENTIALS};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -38,21 +37,7 @@ const FLOW_LOG: &str = "AWS::EC2::FlowLog";
 
 /// Runs tests/aws/estate_edge.py against the server; returns its JSON answer.
 fn edge(m: &Moto, args: &[&str]) -> Value {
-    let python = venv_bin("python").expect("venv python");
-    let out = Command::new(python)
-        .arg(support::repo().join("tests/aws/estate_edge.py"))
-        .args(args)
-        .envs(CREDENTIALS.iter().copied())
-        .env("AWS_ENDPOINT_URL", &m.url)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .output()
-        .expect("run estate_edge.py");
-    assert!(
-        out.status.success(),
-        "estate_edge.py {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON answer")
+    support::run_script(m, "estate_edge.py", args)
 }
 
 fn credentials() {
