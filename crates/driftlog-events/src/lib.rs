@@ -41,3 +41,6 @@ pub use envelope::{
 pub use error::{Error, Result};
 pub use event::{CloudTrailEvent, EventResource, SessionContext, SessionIssuer, UserIdentity};
 pub use mapping::{classify_arn, lookup_name, map, rows, rows_for, Mapped, Ref, Target};
+
+#[cfg(test)]
+mod tests;

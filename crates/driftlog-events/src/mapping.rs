@@ -181,7 +181,7 @@ fn is_read_name(name: &str) -> bool {
 /// The strings at `path` in `event`. `[]` iterates an array; an array met without `[]` is
 /// iterated too, and a `{"content": "…"}` leaf (EC2's wrapped lists) gives its content, so
 /// singletons and lists read alike.
-fn values_at<'a>(event: &'a CloudTrailEvent, path: &str) -> Vec<&'a str> {
+pub(crate) fn values_at<'a>(event: &'a CloudTrailEvent, path: &str) -> Vec<&'a str> {
     let mut segs = path.split('.');
     let root: &Value = match segs.next() {
         Some("requestParameters") => &event.request_parameters,
