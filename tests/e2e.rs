@@ -759,6 +759,29 @@ mod cli {
         assert_eq!(hist.last().unwrap()["version"], 1);
         let at = json_lines(&q(&["at", "now", "--json"]));
         assert!(at[0]["total"].as_u64().unwrap() >= 250);
+        // Issue 15: the simulated estate holds every type the AWS source records, so `at
+        // now` lists them all once every scope's first poll has landed.
+        let mut want = driftlog_aws::supported_types();
+        want.sort_unstable();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let at = json_lines(&q(&["at", "now", "--json"])).remove(0);
+            let listed: Vec<&str> = at["counts"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            if want.iter().all(|t| listed.contains(t)) {
+                assert!(listed.len() >= 34, "{listed:?}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the simulated estate lists {listed:?}, not every one of {want:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
         let captured = items[0]["configurationItem"]["configurationItemCaptureTime"]
             .as_str()
             .unwrap()
