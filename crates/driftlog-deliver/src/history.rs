@@ -228,6 +228,7 @@ mod tests {
             doc: bytes::Bytes::from_static(b"{}"),
             volatile: bytes::Bytes::from_static(b"{}"),
             diff: bytes::Bytes::from_static(b"[]"),
+            attribution: Vec::new(),
         }
     }
 

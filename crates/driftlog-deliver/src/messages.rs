@@ -351,6 +351,7 @@ mod tests {
                 doc: o.doc,
                 volatile: o.volatile,
                 diff: bytes::Bytes::from_static(b"[]"),
+                attribution: Vec::new(),
             }
         }
     }

@@ -250,6 +250,7 @@ fn observe<E>(
                 diff: Bytes::from(serde_json::to_vec(&changes).unwrap_or_else(|_| b"[]".to_vec())),
                 doc_hash,
                 volatile_hash: xxh3_64(&o.volatile),
+                attribution: Vec::new(),
             });
             out.stats.updated += 1;
             Ok(true)
@@ -266,6 +267,7 @@ fn observe<E>(
                 diff: Bytes::from_static(b"[]"),
                 doc_hash,
                 volatile_hash: xxh3_64(&o.volatile),
+                attribution: Vec::new(),
             });
             out.stats.discovered += 1;
             Ok(false)
@@ -306,5 +308,6 @@ fn deletion(
         volatile: driftlog_model::canonical::empty_object(),
         diff: Bytes::from(serde_json::to_vec(&changes).unwrap_or_else(|_| b"[]".to_vec())),
         volatile_hash: xxh3_64(b"{}"),
+        attribution: Vec::new(),
     }
 }

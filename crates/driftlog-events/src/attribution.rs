@@ -1,100 +1,45 @@
-//! Who made a change, when and from where, as it is stored beside a configuration item.
+//! Who made a change: the attribution of a CloudTrail event.
 
 use crate::event::CloudTrailEvent;
-use serde::{Deserialize, Serialize};
-use std::fmt;
+pub use driftlog_model::Attribution;
 
-/// Who made the change an event records: the answer users of a recorder ask for first.
+/// The attribution of `event`.
 ///
-/// This is a serialized boundary: it is stored in the log next to a configuration item and
-/// shown by the API, so its field names (camelCase) are stable and pinned by a golden fixture
-/// (`tests/fixtures/attribution.golden.json`). Add fields only as optional ones.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Attribution {
-    /// CloudTrail `eventID`, the value AWS Config puts in `relatedEvents`.
-    pub event_id: String,
-    /// `eventName` as recorded, e.g. `AuthorizeSecurityGroupIngress`.
-    pub event_name: String,
-    /// `eventSource`, e.g. `ec2.amazonaws.com`.
-    pub event_source: String,
-    /// `eventTime` in epoch milliseconds.
-    pub event_time_ms: i64,
-    /// The principal, stable across sessions: the IAM user's or root's ARN, the role ARN of
-    /// an assumed role (not the per-session `assumed-role/…` ARN, so that filters and counts
-    /// group one role's sessions together), the service for `AWSService` calls.
-    pub principal: String,
-    /// The session name of an assumed role (`ci-run-481`), which names the person or job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_name: Option<String>,
-    /// `sourceIPAddress`: an IP, or the service that called on the principal's behalf.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<String>,
-    /// `userAgent`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-}
-
-impl Attribution {
-    /// The attribution of `event`.
-    ///
-    /// The principal is chosen by `userIdentity.type`: `AssumedRole` gives the session
-    /// issuer's ARN and the session name (last segment of
-    /// `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`); `AWSService` gives `invokedBy`; other
-    /// types (`IAMUser`, `Root`, `FederatedUser`, ...) give `arn`. When those are absent the
-    /// next best is used (`arn`, `principalId`, `accountId`), and `unknown` when nothing names
-    /// the caller, so an item never lacks a principal once an event was matched to it.
-    pub fn from_event(event: &CloudTrailEvent) -> Self {
-        let ui = &event.user_identity;
-        let issuer_arn = ui
-            .session_context
-            .as_ref()
-            .and_then(|sc| sc.session_issuer.as_ref())
-            .and_then(|si| si.arn.clone());
-        let (principal, session_name) = match ui.identity_type.as_deref() {
-            Some("AssumedRole") => {
-                let session = ui.arn.as_deref().and_then(assumed_role_session);
-                (issuer_arn.or_else(|| ui.arn.clone()), session)
-            }
-            Some("AWSService") => (ui.invoked_by.clone().or_else(|| ui.arn.clone()), None),
-            _ => (ui.arn.clone(), None),
-        };
-        let principal = principal
-            .or_else(|| ui.arn.clone())
-            .or_else(|| ui.principal_id.clone())
-            .or_else(|| ui.account_id.clone())
-            .unwrap_or_else(|| "unknown".to_string());
-        Self {
-            event_id: event.event_id.clone(),
-            event_name: event.event_name.clone(),
-            event_source: event.event_source.clone(),
-            event_time_ms: event.event_time_ms,
-            principal,
-            session_name,
-            source_ip: event.source_ip_address.clone(),
-            user_agent: event.user_agent.clone(),
+/// The principal is chosen by `userIdentity.type`: `AssumedRole` gives the session
+/// issuer's ARN and the session name (last segment of
+/// `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`); `AWSService` gives `invokedBy`; other
+/// types (`IAMUser`, `Root`, `FederatedUser`, ...) give `arn`. When those are absent the
+/// next best is used (`arn`, `principalId`, `accountId`), and `unknown` when nothing names
+/// the caller, so an item never lacks a principal once an event was matched to it.
+pub fn attribute(event: &CloudTrailEvent) -> Attribution {
+    let ui = &event.user_identity;
+    let issuer_arn = ui
+        .session_context
+        .as_ref()
+        .and_then(|sc| sc.session_issuer.as_ref())
+        .and_then(|si| si.arn.clone());
+    let (principal, session_name) = match ui.identity_type.as_deref() {
+        Some("AssumedRole") => {
+            let session = ui.arn.as_deref().and_then(assumed_role_session);
+            (issuer_arn.or_else(|| ui.arn.clone()), session)
         }
-    }
-
-    /// One line for `history`, `tail` and `show`:
-    /// `by arn:aws:iam::111122223333:role/deploy (session ci-run-481) via
-    /// AuthorizeSecurityGroupIngress from 203.0.113.7`.
-    pub fn describe(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl fmt::Display for Attribution {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "by {}", self.principal)?;
-        if let Some(session) = &self.session_name {
-            write!(f, " (session {session})")?;
-        }
-        write!(f, " via {}", self.event_name)?;
-        if let Some(ip) = &self.source_ip {
-            write!(f, " from {ip}")?;
-        }
-        Ok(())
+        Some("AWSService") => (ui.invoked_by.clone().or_else(|| ui.arn.clone()), None),
+        _ => (ui.arn.clone(), None),
+    };
+    let principal = principal
+        .or_else(|| ui.arn.clone())
+        .or_else(|| ui.principal_id.clone())
+        .or_else(|| ui.account_id.clone())
+        .unwrap_or_else(|| "unknown".to_string());
+    Attribution {
+        event_id: event.event_id.clone(),
+        event_name: event.event_name.clone(),
+        event_source: event.event_source.clone(),
+        event_time_ms: event.event_time_ms,
+        principal,
+        session_name,
+        source_ip: event.source_ip_address.clone(),
+        user_agent: event.user_agent.clone(),
     }
 }
 
@@ -161,7 +106,7 @@ mod tests {
             (json!({}), "unknown", None),
         ];
         for (identity, principal, session) in cases {
-            let a = Attribution::from_event(&event(identity.clone()));
+            let a = attribute(&event(identity.clone()));
             assert_eq!(a.principal, principal, "{identity}");
             assert_eq!(a.session_name.as_deref(), session, "{identity}");
         }
@@ -169,7 +114,7 @@ mod tests {
 
     #[test]
     fn describe_reads_as_one_line() {
-        let a = Attribution::from_event(&event(json!({
+        let a = attribute(&event(json!({
             "type": "AssumedRole",
             "arn": "arn:aws:sts::111122223333:assumed-role/deploy/ci-run-481",
             "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::111122223333:role/deploy"}}

@@ -19,8 +19,9 @@
 //!   re-describe, or why there are none (read-only, failed, unmapped). A target names its
 //!   resource by AWS Config id when the event carries it, else by name or ARN ([`Ref`]) for
 //!   the recorder to resolve against its current state.
-//! * [`Attribution`] is who made the change, when and from where; it is stored beside the
-//!   configuration item, so its serialized form is a stable boundary.
+//! * [`attribute`] gives an event's [`Attribution`]: who made the change, when and from
+//!   where. The type lives in `driftlog-model` because it is stored beside the configuration
+//!   item, so its serialized form is a stable boundary.
 //!
 //! What this crate must never do: decide that a resource is gone. A delete event only asks
 //! for a describe ([`table::Op::Delete`]); the describe decides.
@@ -32,7 +33,7 @@ mod event;
 mod mapping;
 pub mod table;
 
-pub use attribution::Attribution;
+pub use attribution::{attribute, Attribution};
 pub use envelope::{
     is_cloudtrail_log_key, parse_eventbridge, parse_log_file, parse_queue_message,
     parse_s3_notification, Envelope, LogObjects, QueueMessage, S3Object, API_CALL_DETAIL_TYPE,

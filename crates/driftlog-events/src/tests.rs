@@ -212,7 +212,7 @@ fn eventbridge_api_call_maps_and_attributes_to_the_assumed_role() {
             "sg-0a1b2c3d4e5f6a7b8"
         )
     );
-    let a = Attribution::from_event(&event);
+    let a = crate::attribute(&event);
     assert_eq!(a.principal, "arn:aws:iam::111122223333:role/deploy");
     assert_eq!(a.session_name.as_deref(), Some("ci-run-481"));
     assert_eq!(
@@ -395,7 +395,7 @@ fn queue_messages_are_recognized_by_shape() {
 #[test]
 fn attribution_golden() {
     let event = api_call("carriers/eventbridge-authorize-sg-ingress.json");
-    let text = serde_json::to_string_pretty(&Attribution::from_event(&event)).unwrap() + "\n";
+    let text = serde_json::to_string_pretty(&crate::attribute(&event)).unwrap() + "\n";
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/attribution.golden.json");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -404,5 +404,5 @@ fn attribution_golden() {
     let golden = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text, golden);
     let back: Attribution = serde_json::from_str(&golden).unwrap();
-    assert_eq!(back, Attribution::from_event(&event));
+    assert_eq!(back, crate::attribute(&event));
 }

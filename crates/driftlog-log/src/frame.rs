@@ -11,8 +11,16 @@
 //!        scans read it without touching bodies; a point read decodes one entry)
 //! u32 chunk count, then per chunk: u32 raw start, u32 raw len, u32 compressed len
 //! chunks: lz4 blocks; their raw concatenation holds, per item,
-//!         u32 len + doc, u32 len + volatile, u32 len + diff (an item never spans chunks)
+//!         u32 len + doc, u32 len + volatile, u32 len + diff (an item never spans chunks),
+//!         then, only for an item a CloudTrail event explained, u32 len + attribution
+//!         (canonical JSON array of `driftlog_model::Attribution`)
 //! ```
+//!
+//! The attribution part is optional so that frames written before events existed, and
+//! frames of items no event explained (most of them), are byte-for-byte what they were:
+//! the entry's `body_len` says whether a fourth part follows. A reader of version 1 that
+//! predates it ignored nothing it needed, and this reader treats a missing part as "found by
+//! periodic examination".
 //!
 //! Framing amortizes sled's per-value cost (measured: ~47K values/s) over dozens of items,
 //! the checksum catches torn or corrupt values, and the table lets state rebuilds, filters
@@ -136,12 +144,30 @@ impl FrameBuilder {
     }
 
     /// Adds one item; its seq is `first_seq + entries.len()`.
-    pub fn push(&mut self, mut entry: Entry, doc: &[u8], volatile: &[u8], diff: &[u8]) {
+    pub fn push(&mut self, entry: Entry, doc: &[u8], volatile: &[u8], diff: &[u8]) {
+        self.push_attributed(entry, doc, volatile, diff, &[]);
+    }
+
+    /// Adds one item with its attribution (canonical JSON, empty for none: then no fourth
+    /// part is written and the item's bytes are those of [`FrameBuilder::push`]).
+    pub fn push_attributed(
+        &mut self,
+        mut entry: Entry,
+        doc: &[u8],
+        volatile: &[u8],
+        diff: &[u8],
+        attribution: &[u8],
+    ) {
         let start = self.body.len();
         if start - self.chunk_starts.last().copied().unwrap_or(0) >= CHUNK_BYTES {
             self.chunk_starts.push(start);
         }
-        for part in [doc, volatile, diff] {
+        let parts: &[&[u8]] = if attribution.is_empty() {
+            &[doc, volatile, diff]
+        } else {
+            &[doc, volatile, diff, attribution]
+        };
+        for part in parts {
             self.body
                 .extend_from_slice(&(part.len() as u32).to_le_bytes());
             self.body.extend_from_slice(part);
@@ -462,6 +488,24 @@ impl Frame {
             at += len;
         }
         let [doc, volatile, diff] = parts;
+        let attribution = if at < end {
+            if at + 4 > end {
+                return Err(corrupt());
+            }
+            let mut l = [0u8; 4];
+            l.copy_from_slice(&body[at..at + 4]);
+            let len = u32::from_le_bytes(l) as usize;
+            at += 4;
+            if at + len != end {
+                return Err(corrupt());
+            }
+            serde_json::from_slice(&body[at..end]).map_err(|e| Error::Corrupt {
+                first_seq: self.first_seq,
+                reason: format!("attribution of item {i}: {e}"),
+            })?
+        } else {
+            Vec::new()
+        };
         Ok(ConfigurationItem {
             seq: self.first_seq + i as u64,
             version: e.version,
@@ -471,6 +515,7 @@ impl Frame {
             doc,
             volatile,
             diff,
+            attribution,
         })
     }
 }

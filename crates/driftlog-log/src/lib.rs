@@ -420,7 +420,14 @@ impl Log {
                 let done = std::mem::replace(&mut fb, FrameBuilder::new(first + i as u64));
                 frames.insert(&done.first_seq.to_be_bytes(), done.finish());
             }
-            fb.push(
+            let attribution: Vec<u8> = if c.attribution.is_empty() {
+                Vec::new()
+            } else {
+                // Serializing plain strings cannot fail; an empty part would only lose the
+                // attribution, never the item.
+                serde_json::to_vec(&c.attribution).unwrap_or_default()
+            };
+            fb.push_attributed(
                 Entry {
                     id: c.id,
                     status: status_code(c.status),
@@ -440,6 +447,7 @@ impl Log {
                 &c.doc,
                 &c.volatile,
                 &c.diff,
+                &attribution,
             );
         }
         frames.insert(&fb.first_seq.to_be_bytes(), fb.finish());

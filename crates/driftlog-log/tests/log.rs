@@ -155,6 +155,49 @@ fn round_trip_restart_and_history() {
     );
 }
 
+/// An item a CloudTrail event explained keeps who made it across restarts; items beside it
+/// in the same frame (no event) read back with none, as frames written before events did.
+#[test]
+fn attribution_round_trips_beside_unattributed_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let who = driftlog_model::Attribution {
+        event_id: "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0".into(),
+        event_name: "AuthorizeSecurityGroupIngress".into(),
+        event_source: "ec2.amazonaws.com".into(),
+        event_time_ms: 1_500,
+        principal: "arn:aws:iam::111122223333:role/deploy".into(),
+        session_name: Some("ci-run-481".into()),
+        source_ip: Some("203.0.113.7".into()),
+        user_agent: Some("aws-cli/2.15.0".into()),
+    };
+    {
+        let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+        let (snap, _) = CompleteSnapshot::new(
+            scope(),
+            vec![
+                sg("sg-1", 22, "vpc-1"),
+                sg("sg-2", 22, "vpc-1"),
+                sg("sg-3", 22, "vpc-1"),
+            ],
+        );
+        let mut d = diff_complete(&log.state(), &snap, u64::MAX, |s| {
+            log.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default())
+        })
+        .unwrap();
+        d.changes[1].attribution = vec![who.clone()];
+        log.append(&d.changes, 1_000).unwrap();
+    }
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    assert!(log.get(1).unwrap().unwrap().attribution.is_empty());
+    assert_eq!(log.get(2).unwrap().unwrap().attribution, vec![who]);
+    assert!(log.get(3).unwrap().unwrap().attribution.is_empty());
+    let v = log.get(2).unwrap().unwrap().to_notification_json().unwrap();
+    assert_eq!(
+        v["relatedEvents"],
+        json!(["0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"])
+    );
+}
+
 #[test]
 fn inventory_at_several_times_and_changes() {
     let dir = tempfile::tempdir().unwrap();

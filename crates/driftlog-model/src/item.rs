@@ -1,3 +1,4 @@
+use crate::attribution::Attribution;
 use crate::key::ResourceKey;
 use crate::time::iso_ms;
 use crate::{Error, Result, Seq};
@@ -220,6 +221,10 @@ pub struct ConfigurationItem {
     pub volatile: Bytes,
     /// Canonical JSON array of [`FieldChange`]; `[]` for a discovery.
     pub diff: Bytes,
+    /// Who made the change, one per CloudTrail event that explained it (in event-time
+    /// order); empty when a poll found it ("found by periodic examination"). Kept beside
+    /// the document, never inside it, so AWS's shape of `configuration` is untouched.
+    pub attribution: Vec<Attribution>,
 }
 
 impl ConfigurationItem {
@@ -296,6 +301,14 @@ impl ConfigurationItem {
             .unwrap_or_default())
     }
 
+    /// AWS's `relatedEvents`: the CloudTrail event ids that explain this item.
+    pub fn related_events(&self) -> Vec<&str> {
+        self.attribution
+            .iter()
+            .map(|a| a.event_id.as_str())
+            .collect()
+    }
+
     /// The item in AWS Config's notification / S3-file naming (spec §3), version 1.3.
     ///
     /// # Errors
@@ -308,7 +321,7 @@ impl ConfigurationItem {
             Some(v) => v.clone(),
         };
         Ok(json!({
-            "relatedEvents": [],
+            "relatedEvents": self.related_events(),
             "relationships": or("relationships", json!([])),
             "configuration": get("configuration"),
             "supplementaryConfiguration": or("supplementaryConfiguration", json!({})),
@@ -405,7 +418,10 @@ impl ConfigurationItem {
             ("configurationItemVersion", s("1.3")),
             ("configurationStateId", self.state_id().to_string()),
             ("configurationStateMd5Hash", s("")),
-            ("relatedEvents", "[]".to_string()),
+            (
+                "relatedEvents",
+                serde_json::to_string(&self.related_events()).unwrap_or_else(|_| "[]".into()),
+            ),
             ("relationships", raw("relationships", "[]").to_string()),
             (
                 "resourceCreationTime",
@@ -593,8 +609,10 @@ mod tests {
             doc: o.doc,
             volatile: o.volatile,
             diff: Bytes::from_static(b"[]"),
+            attribution: Vec::new(),
         };
         let v = ci.to_notification_json().unwrap();
+        assert_eq!(v["relatedEvents"], json!([]));
         assert_eq!(
             v["ARN"],
             "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1"
@@ -607,6 +625,25 @@ mod tests {
         assert_eq!(v["relationships"][0]["name"], "Is contained in Vpc");
         assert_eq!(v["resourceCreationTime"], Value::Null);
         assert_eq!(ci.diff_json().unwrap()["changeType"], "CREATE");
+        let mut ci = ci;
+        ci.attribution = vec![crate::Attribution {
+            event_id: "6f1c9a8e-0d5e-4c2b-9a51-1e2f3a4b5c6d".into(),
+            event_name: "AuthorizeSecurityGroupIngress".into(),
+            event_source: "ec2.amazonaws.com".into(),
+            event_time_ms: 1_714_557_599_000,
+            principal: "arn:aws:iam::111122223333:user/alice".into(),
+            session_name: None,
+            source_ip: Some("203.0.113.7".into()),
+            user_agent: None,
+        }];
+        assert_eq!(
+            ci.to_notification_json().unwrap()["relatedEvents"],
+            json!(["6f1c9a8e-0d5e-4c2b-9a51-1e2f3a4b5c6d"])
+        );
+        assert_eq!(
+            ci.to_api_json().unwrap()["relatedEvents"],
+            json!(["6f1c9a8e-0d5e-4c2b-9a51-1e2f3a4b5c6d"])
+        );
     }
 
     #[test]
@@ -623,6 +660,7 @@ mod tests {
                 doc: o.doc,
                 volatile: o.volatile,
                 diff: Bytes::from_static(diff),
+                attribution: Vec::new(),
             }
         };
         let full = json!({"arn": "arn:x", "resourceName": "n\"q", "availabilityZone": "Regional",
@@ -636,7 +674,18 @@ mod tests {
             mk("AWS::EC2::VPC", json!({}), Status::ResourceDiscovered, b"[]"),
             mk("AWS::IAM::Role", json!({"configuration": {"roleName": "r", "roleLastUsed": {"lastUsedDate": "d"}}}), Status::Ok, b"[]"),
         ];
-        for ci in cases {
+        let mut attributed = cases[0].clone();
+        attributed.attribution = vec![crate::Attribution {
+            event_id: "e-1".into(),
+            event_name: "PutBucketPolicy".into(),
+            event_source: "s3.amazonaws.com".into(),
+            event_time_ms: 1,
+            principal: "p".into(),
+            session_name: None,
+            source_ip: None,
+            user_agent: None,
+        }];
+        for ci in cases.into_iter().chain([attributed]) {
             let mut fast = Vec::new();
             ci.write_event_json(&mut fast).unwrap();
             let slow = serde_json::to_vec(&ci.to_event_json().unwrap()).unwrap();
@@ -679,6 +728,9 @@ pub struct Change {
     pub doc_hash: u128,
     /// Hash of `volatile`.
     pub volatile_hash: u64,
+    /// Who made the change, when CloudTrail events explained it (see
+    /// [`ConfigurationItem::attribution`]).
+    pub attribution: Vec<Attribution>,
 }
 
 /// Epoch seconds as AWS's JSON protocol writes times: a number, milliseconds as fraction.

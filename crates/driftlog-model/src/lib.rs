@@ -6,11 +6,14 @@
 //!   carry them, and only a complete snapshot can ever lead to a deletion.
 //! * [`ConfigurationItem`] is one recorded version of a resource, with the AWS Config fields
 //!   and ours (log sequence, per-resource version, field-level diff).
+//! * [`Attribution`] is who made a change (from a CloudTrail event), kept beside the item
+//!   in the log, never inside AWS's `configuration`.
 //! * [`canonical`] turns any JSON document into the canonical bytes we hash and store, using
 //!   the per-type [`TypeSpec`] (set-like arrays, volatile paths).
 //! * [`schema`] checks a document against AWS Config's published property schema.
 //! * [`Filter`] is the one filter language of subscriptions, `tail` and (later) sinks.
 
+mod attribution;
 pub mod canonical;
 mod error;
 mod filter;
@@ -22,6 +25,7 @@ mod state;
 pub mod time;
 mod types;
 
+pub use attribution::{Attribution, FOUND_BY_POLL};
 pub use error::{Error, Result};
 pub use filter::{Filter, TypePattern};
 pub use item::{

@@ -55,6 +55,7 @@ fn commit(log: &Log, resources: &[(&str, &str)]) -> std::ops::RangeInclusive<Seq
                 diff: b"[]".to_vec().into(),
                 doc_hash: u128::from(version),
                 volatile_hash: 0,
+                attribution: Vec::new(),
             }
         })
         .collect();

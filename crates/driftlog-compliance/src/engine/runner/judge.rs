@@ -295,6 +295,7 @@ impl Engine {
                         doc: Default::default(),
                         volatile: Default::default(),
                         diff: Default::default(),
+                        attribution: Vec::new(),
                     };
                     let json = json!({
                         "resourceType": ACCOUNT, "resourceId": account, "awsAccountId": account,
