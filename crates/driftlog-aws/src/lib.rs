@@ -43,7 +43,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use driftlog_model::{CompleteSnapshot, PartialSnapshot, ResourceKey, Scope};
-use driftlog_poll::{BoxFuture, PollError, PollOutcome, Source};
+use driftlog_poll::{BoxFuture, Described, PollError, PollOutcome, Source};
 use gate::Gate;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -733,6 +733,49 @@ impl Source for AwsSource {
             }
             match first_error {
                 Some(e) if out.resources.is_empty() => Err(e),
+                _ => Ok(out),
+            }
+        })
+    }
+
+    /// Per scope group: a listing that ended without error vouches for the absence of
+    /// every id it was asked for (EC2 and the others filter by id, so a gone id is simply
+    /// not listed); a group with any error vouches for none of its keys.
+    fn describe_exact<'a>(
+        &'a self,
+        keys: &'a [ResourceKey],
+    ) -> BoxFuture<'a, Result<Described, PollError>> {
+        Box::pin(async move {
+            let mut groups: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
+            for k in keys {
+                groups
+                    .entry(Scope::new(&k.account, &k.region, &k.resource_type))
+                    .or_default()
+                    .push(k.resource_id.clone());
+            }
+            let mut out = Described::default();
+            let mut first_error = None;
+            let mut all_failed = true;
+            for (scope, ids) in groups {
+                let l = self.listing(&scope, Some(&ids)).await;
+                out.snapshot.resources.extend(l.resources);
+                if let Some(e) = l.error {
+                    tracing::warn!(scope = ?scope, error = %e, "describe failed");
+                    first_error.get_or_insert(e);
+                    out.unsure.extend(ids.iter().map(|id| {
+                        ResourceKey::new(
+                            &scope.account,
+                            &scope.region,
+                            &scope.resource_type,
+                            id.clone(),
+                        )
+                    }));
+                } else {
+                    all_failed = false;
+                }
+            }
+            match first_error {
+                Some(e) if all_failed && out.snapshot.resources.is_empty() => Err(e),
                 _ => Ok(out),
             }
         })

@@ -22,6 +22,8 @@
 //! * [`attribute`] gives an event's [`Attribution`]: who made the change, when and from
 //!   where. The type lives in `driftlog-model` because it is stored beside the configuration
 //!   item, so its serialized form is a stable boundary.
+//! * [`synthesize`] writes the record AWS would send for a change, from a row of the
+//!   table read backwards: the simulated estate's events, for the demo and the benchmarks.
 //!
 //! What this crate must never do: decide that a resource is gone. A delete event only asks
 //! for a describe ([`table::Op::Delete`]); the describe decides.
@@ -31,6 +33,7 @@ mod envelope;
 mod error;
 mod event;
 mod mapping;
+mod synth;
 pub mod table;
 
 pub use attribution::{attribute, Attribution};
@@ -42,6 +45,7 @@ pub use envelope::{
 pub use error::{Error, Result};
 pub use event::{CloudTrailEvent, EventResource, SessionContext, SessionIssuer, UserIdentity};
 pub use mapping::{classify_arn, lookup_name, map, rows, rows_for, Mapped, Ref, Target};
+pub use synth::{eventbridge_envelope, synthesize, Caller, Synth};
 
 #[cfg(test)]
 mod tests;

@@ -4,17 +4,22 @@
 //!   partial one with the error that cut it short, or an error. Only the first can lead to a
 //!   deletion, and the types make it so.
 //! * [`SimSource`] wraps the simulated estate (with fault injection for tests and demos).
+//! * An [`EventFeed`] delivers CloudTrail events (SQS queues, the simulated estate's
+//!   [`SimEventFeed`]); the recorder turns them into targeted describes through
+//!   [`Source::describe_exact`], which says which absences it can vouch for.
 //! * [`Scheduler`] runs every scope on its interval with jitter, a per-poll timeout, bounded
 //!   concurrency and exponential backoff, honours the [`RecordingGroup`] and the
 //!   started/stopped switch, and keeps the recorder status per scope in a [`StatusBoard`].
 
 mod error;
+mod events;
 mod group;
 mod scheduler;
 mod sim;
 mod status;
 
 pub use error::PollError;
+pub use events::{Content, EventFeed, EventMessage, Receipt, SharedFeed, SimEventFeed};
 pub use group::RecordingGroup;
 pub use scheduler::{next_delay, PollResult, Position, Scheduler, SchedulerConfig};
 pub use sim::{Fault, SimSource};
@@ -56,4 +61,37 @@ pub trait Source: Send + Sync {
         &'a self,
         keys: &'a [ResourceKey],
     ) -> BoxFuture<'a, Result<PartialSnapshot, PollError>>;
+
+    /// Re-describes `keys`, saying which absences prove nothing: an event-driven delete is
+    /// recorded only for a key the source looked for, without error, and did not find.
+    ///
+    /// The default vouches for no absence (every requested key missing from the snapshot
+    /// is [`Described::unsure`]), so a source that cannot tell a failed lookup from a
+    /// missing resource never causes a deletion; sources that can, override it.
+    fn describe_exact<'a>(
+        &'a self,
+        keys: &'a [ResourceKey],
+    ) -> BoxFuture<'a, Result<Described, PollError>> {
+        Box::pin(async move {
+            let snapshot = self.describe(keys).await?;
+            let found: std::collections::HashSet<&ResourceKey> =
+                snapshot.resources.iter().map(|o| &*o.key).collect();
+            let unsure = keys
+                .iter()
+                .filter(|k| !found.contains(k))
+                .cloned()
+                .collect();
+            Ok(Described { snapshot, unsure })
+        })
+    }
+}
+
+/// A targeted describe, and which of the keys it was asked about it could not vouch for.
+#[derive(Debug, Default)]
+pub struct Described {
+    /// What was found.
+    pub snapshot: PartialSnapshot,
+    /// Keys whose lookup failed (or could not be told apart from a failure): their absence
+    /// from `snapshot` proves nothing.
+    pub unsure: Vec<ResourceKey>,
 }

@@ -1,4 +1,4 @@
-use crate::{BoxFuture, PollError, PollOutcome, Source};
+use crate::{BoxFuture, Described, PollError, PollOutcome, Source};
 use driftlog_model::{CompleteSnapshot, PartialSnapshot, ResourceKey, Scope};
 use driftlog_sim::{Estate, SimConfig};
 use std::collections::{HashMap, VecDeque};
@@ -116,6 +116,19 @@ impl Source for SimSource {
             let estate = self.estate();
             Ok(PartialSnapshot {
                 resources: keys.iter().filter_map(|k| estate.describe(k)).collect(),
+            })
+        })
+    }
+
+    /// The estate is in memory: a missing key is gone, never a failed lookup.
+    fn describe_exact<'a>(
+        &'a self,
+        keys: &'a [ResourceKey],
+    ) -> BoxFuture<'a, Result<Described, PollError>> {
+        Box::pin(async move {
+            Ok(Described {
+                snapshot: self.describe(keys).await?,
+                unsure: Vec::new(),
             })
         })
     }

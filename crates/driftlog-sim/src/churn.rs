@@ -114,14 +114,20 @@ impl Estate {
         t.before
             .into_iter()
             .filter_map(|(key, before)| {
-                let kind = match (before, self.store.get(&key)) {
-                    (None, Some(_)) => SimChangeKind::Created,
-                    (Some(_), None) => SimChangeKind::Deleted,
-                    (Some(b), Some(a)) if b.doc != a.doc => SimChangeKind::Modified,
-                    (Some(b), Some(a)) if b.volatile != a.volatile => SimChangeKind::VolatileOnly,
+                let (kind, observed) = match (before, self.store.get(&key)) {
+                    (None, Some(a)) => (SimChangeKind::Created, a.clone()),
+                    (Some(b), None) => (SimChangeKind::Deleted, b),
+                    (Some(b), Some(a)) if b.doc != a.doc => (SimChangeKind::Modified, a.clone()),
+                    (Some(b), Some(a)) if b.volatile != a.volatile => {
+                        (SimChangeKind::VolatileOnly, a.clone())
+                    }
                     _ => return None,
                 };
-                Some(SimChange { key, kind })
+                Some(SimChange {
+                    key,
+                    kind,
+                    observed,
+                })
             })
             .collect()
     }

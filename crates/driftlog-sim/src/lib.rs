@@ -72,6 +72,9 @@ pub struct SimChange {
     pub key: ResourceKey,
     /// How it changed.
     pub kind: SimChangeKind,
+    /// The resource as it is after the tick, or as it was before it for a deletion: what
+    /// CloudTrail-shaped events for this change name it by (its `resourceName`, `arn`).
+    pub observed: Observed,
 }
 
 /// How a resource changed over one tick, judged on its canonical bytes, so it matches what

@@ -582,16 +582,17 @@ fn diff(
     let keys: BTreeSet<&ResourceKey> = before.keys().chain(after.keys()).collect();
     keys.into_iter()
         .filter_map(|k| {
-            let kind = match (before.get(k), after.get(k)) {
-                (None, Some(_)) => SimChangeKind::Created,
-                (Some(_), None) => SimChangeKind::Deleted,
-                (Some(b), Some(a)) if b.doc != a.doc => SimChangeKind::Modified,
-                (Some(b), Some(a)) if b.volatile != a.volatile => SimChangeKind::VolatileOnly,
+            let (kind, observed) = match (before.get(k), after.get(k)) {
+                (None, Some(a)) => (SimChangeKind::Created, a),
+                (Some(b), None) => (SimChangeKind::Deleted, b),
+                (Some(b), Some(a)) if b.doc != a.doc => (SimChangeKind::Modified, a),
+                (Some(b), Some(a)) if b.volatile != a.volatile => (SimChangeKind::VolatileOnly, a),
                 _ => return None,
             };
             Some(SimChange {
                 key: k.clone(),
                 kind,
+                observed: observed.clone(),
             })
         })
         .collect()
