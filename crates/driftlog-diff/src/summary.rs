@@ -176,9 +176,10 @@ pub fn diff_partial<E: Send>(
 }
 
 /// Records the deletion of the live resources among `keys` — for derived items (compliance
-/// results) whose producer knows for certain that they ended, never for polled resources,
-/// whose deletions only a complete snapshot may show. Keys not live, or recorded after
-/// `as_of`, are left alone.
+/// results) whose producer knows for certain that they ended, and for resources a delete
+/// event named whose targeted describe looked them up without error and did not find them.
+/// Never for what a poll merely did not list: only a complete snapshot may show that. Keys
+/// not live, or recorded after `as_of`, are left alone.
 ///
 /// # Errors
 /// Whatever `load_doc` returns.

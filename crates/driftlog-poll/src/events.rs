@@ -174,6 +174,15 @@ impl SimEventFeed {
         n
     }
 
+    /// Puts one raw message body on the queue, as a producer would: tests send AWS's exact
+    /// envelopes (or broken ones) through the same reader as the sim's own events.
+    pub fn push_body(&self, body: impl Into<String>) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.messages.push_back((now_ms(), body.into()));
+        drop(q);
+        self.ready.notify_one();
+    }
+
     fn take(&self) -> Vec<EventMessage> {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let n = q.messages.len().min(SIM_BATCH);

@@ -26,6 +26,11 @@ use std::sync::{Arc, RwLock};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
+mod events;
+pub use events::{
+    run_events, EventCommit, EventConfig, EventStats, EventStatus, EventTarget, STORED_EVENT_STATUS,
+};
+
 /// Why recording stopped or a commit failed.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -571,6 +576,15 @@ impl Recorder {
                                                 d.stats.add(&r.stats);
                                                 Ok(d)
                                             }),
+                                            Input::Events(p, gone, as_of, _) => diff_partial(
+                                                &state, p, *as_of, load,
+                                            )
+                                            .and_then(|mut d| {
+                                                let r = diff_removed(&state, gone, *as_of, load)?;
+                                                d.changes.extend(r.changes);
+                                                d.stats.add(&r.stats);
+                                                Ok(d)
+                                            }),
                                         };
                                         mine.push((i, r));
                                     }
@@ -600,6 +614,13 @@ impl Recorder {
                 } = r?;
                 if !mode.all_continuous() && !matches!(input, Input::Derived(..)) {
                     hold_daily(&log, &mode, &daily, now, &mut c, &mut stats)?;
+                }
+                if let Input::Events(_, _, _, who) = input {
+                    for change in &mut c {
+                        if let Some(a) = who.get(&change.key) {
+                            change.attribution.clone_from(a);
+                        }
+                    }
                 }
                 changes.extend(c);
                 ticks.extend(volatile_ticks);
@@ -828,6 +849,14 @@ enum Input {
     Partial(PartialSnapshot, Seq),
     /// Derived items (compliance results): these upserts, and these keys ended.
     Derived(PartialSnapshot, Vec<ResourceKey>, Seq),
+    /// A describe driven by CloudTrail events: what it found, the keys a delete event named
+    /// that it vouched are gone, and who made each change.
+    Events(
+        PartialSnapshot,
+        Vec<ResourceKey>,
+        Seq,
+        std::collections::HashMap<ResourceKey, Vec<driftlog_model::Attribution>>,
+    ),
 }
 
 fn doc_relationships(doc: &[u8]) -> Vec<Relationship> {
