@@ -722,10 +722,10 @@ impl Intake {
                 Ok(done) => {
                     for t in &batch {
                         if done.recorded.contains(&t.key) {
-                            bump(&self.stats.recorded, 1);
                             if let Some(p) = self.pending.get(&t.key) {
                                 self.stats.latency(p.received.elapsed().as_secs_f64() * 1e3);
                             }
+                            bump(&self.stats.recorded, 1);
                             self.settle(&t.key, true);
                         } else if done.recorded_elsewhere.contains(&t.key) {
                             bump(&self.stats.recorded_elsewhere, 1);
