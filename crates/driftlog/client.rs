@@ -4,7 +4,7 @@
 use crate::render::Printer;
 use anyhow::{bail, Context, Result};
 use driftlog_log::Log;
-use driftlog_server::protocol::{item_answer, FilterSpec, Request, TailArgs};
+use driftlog_server::protocol::{changed_by, item_answer, FilterSpec, Request, TailArgs};
 use driftlog_subscribe::{Reader, Start};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -77,6 +77,7 @@ pub fn remote(stream: UnixStream, req: &Request, printer: &mut Printer) -> Resul
 pub async fn local_tail(
     log: Arc<Log>,
     filter: FilterSpec,
+    by: &[String],
     start: Start,
     limit: Option<u64>,
     printer: &mut Printer,
@@ -85,6 +86,10 @@ pub async fn local_tail(
     let mut n = 0;
     while let Some(batch) = reader.read().await? {
         for ci in &batch.items {
+            if !changed_by(by, ci) {
+                reader.ack(ci.seq)?;
+                continue;
+            }
             printer.print_answer(item_answer(ci)?)?;
             reader.ack(ci.seq)?;
             n += 1;

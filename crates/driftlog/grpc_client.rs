@@ -25,12 +25,31 @@ fn event(c: &pb::Change) -> Result<Value> {
             }),
         );
     }
-    Ok(json!({
+    let mut v = json!({
         "seq": item.seq,
         "version": item.version,
         "configurationItem": ci,
         "configurationItemDiff": {"changedProperties": props, "changeType": c.change_type},
-    }))
+    });
+    if !item.changed_by.is_empty() {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let by: Vec<driftlog_model::Attribution> = item
+            .changed_by
+            .iter()
+            .map(|a| driftlog_model::Attribution {
+                event_id: a.event_id.clone(),
+                event_name: a.event_name.clone(),
+                event_source: a.event_source.clone(),
+                event_time_ms: a.event_time_ms,
+                principal: a.principal.clone(),
+                session_name: opt(&a.session_name),
+                source_ip: opt(&a.source_ip),
+                user_agent: opt(&a.user_agent),
+            })
+            .collect();
+        v["changedBy"] = serde_json::to_value(by)?;
+    }
+    Ok(v)
 }
 
 /// Follows the server's stream until the limit, the end of the stream or Ctrl-C.
@@ -58,6 +77,7 @@ pub async fn tail(url: &str, a: TailArgs, from: TailFrom, printer: &mut Printer)
             statuses: a.filter.statuses,
             resource_ids: a.filter.ids,
             property_prefixes: a.properties,
+            changed_by: a.by,
         }),
         start: Some(start),
         durable_name: durable.clone(),

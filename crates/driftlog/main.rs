@@ -407,6 +407,7 @@ async fn query(cfg: Config, mut req: Request) -> Result<()> {
         from,
         durable,
         limit,
+        by,
         ..
     }) = req
     {
@@ -418,6 +419,7 @@ async fn query(cfg: Config, mut req: Request) -> Result<()> {
         return client::local_tail(
             log,
             filter,
+            &by,
             driftlog_server::protocol::tail_start(from, durable),
             limit,
             &mut printer,

@@ -61,6 +61,18 @@ pub struct Printer {
     count: u64,
 }
 
+/// Who made a change, in one phrase: the latest event's attribution (and how many more
+/// events explained it), or AWS Config's words for a change no event explained.
+fn changed_by(v: &Value) -> String {
+    let by: Vec<driftlog_model::Attribution> =
+        serde_json::from_value(v.clone()).unwrap_or_default();
+    match by.last() {
+        None => driftlog_model::FOUND_BY_POLL.to_string(),
+        Some(a) if by.len() == 1 => a.describe(),
+        Some(a) => format!("{} (+{} more events)", a.describe(), by.len() - 1),
+    }
+}
+
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("-")
 }
@@ -157,7 +169,7 @@ impl Printer {
                     .unwrap_or_default();
                 writeln!(
                     o,
-                    "{}  #{:<7} {:<6} {} {}{}  {}/{}  v{}{}",
+                    "{}  #{:<7} {:<6} {} {}{}  {}/{}  v{}{}  — {}",
                     s(ci, "configurationItemCaptureTime"),
                     v["seq"].to_string(),
                     s(diff, "changeType"),
@@ -171,7 +183,8 @@ impl Printer {
                         String::new()
                     } else {
                         format!("  {}", props.join(", "))
-                    }
+                    },
+                    changed_by(&v["changedBy"])
                 )?
             }
             Mode::Show => writeln!(o, "{}", serde_json::to_string_pretty(v)?)?,
@@ -243,6 +256,10 @@ impl Printer {
                         s(f, "remedy")
                     )?;
                 }
+                let e = &v["events"];
+                if e.is_object() {
+                    events_lines(&mut o, e)?;
+                }
                 writeln!(
                     o,
                     "{:<14} {:<10} {:<28} {:>7} {:>7} {:<24} {:<24} ERROR",
@@ -292,6 +309,57 @@ impl Printer {
         }
         Ok(())
     }
+}
+
+/// `driftlog status`'s event lines: flow, outcome, latency, what was left to the poll.
+fn events_lines(o: &mut impl Write, e: &Value) -> std::io::Result<()> {
+    let n = |k: &str| e[k].as_u64().unwrap_or(0);
+    let ms = |k: &str| {
+        e[k].as_f64()
+            .map_or_else(|| "-".to_string(), |x| format!("{x:.0} ms"))
+    };
+    writeln!(
+        o,
+        "events ({}): {} received ({:.1}/s), {} resources recorded with who changed them, {} describes for {} resources; event → item p50 {} p99 {}",
+        s(e, "feed"),
+        n("events"),
+        e["eventsPerSecond"].as_f64().unwrap_or(0.0),
+        n("recorded"),
+        n("describes"),
+        n("keysDescribed"),
+        ms("latencyP50Ms"),
+        ms("latencyP99Ms"),
+    )?;
+    writeln!(
+        o,
+        "  queue: backlog {}, lag {}; read-only {}, failed calls {}, not recorded {}, left to the poll {}, poison {} (left for the dead-letter queue)",
+        e["backlog"].as_u64().map_or_else(|| "-".into(), |b| b.to_string()),
+        e["queueLagMs"].as_i64().map_or_else(|| "-".into(), |b| format!("{b} ms")),
+        n("readOnly"),
+        n("failedCalls"),
+        n("notRecorded"),
+        n("leftToPoll") + n("unresolved"),
+        n("poison"),
+    )?;
+    if let Some(m) = e["unmappedByName"].as_object().filter(|m| !m.is_empty()) {
+        let mut top: Vec<(&String, u64)> = m
+            .iter()
+            .map(|(k, c)| (k, c.as_u64().unwrap_or(0)))
+            .collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let list: Vec<String> = top
+            .iter()
+            .take(5)
+            .map(|(k, c)| format!("{k} ×{c}"))
+            .collect();
+        writeln!(
+            o,
+            "  unmapped write events (left to the poll): {} — {}",
+            n("unmapped"),
+            list.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 fn sinks_table(o: &mut impl Write, v: &Value) -> std::io::Result<()> {
@@ -427,6 +495,37 @@ fn stats_table(o: &mut impl Write, v: &Value) -> Result<()> {
             })
             .collect(),
     )?;
+    if v["principals"].as_array().is_some_and(|p| !p.is_empty()) {
+        writeln!(o)?;
+        table(
+            o,
+            &[
+                "WHO CHANGES THE MOST (from CloudTrail events)",
+                ">ITEMS",
+                ">PER HOUR",
+                ">SHARE",
+            ],
+            v["principals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    vec![
+                        s(r, "principal").to_string(),
+                        num(&r["items"]),
+                        num(&r["perHour"]),
+                        format!("{}%", num(&r["percent"])),
+                    ]
+                })
+                .chain(std::iter::once(vec![
+                    format!("({})", driftlog_model::FOUND_BY_POLL),
+                    num(&v["itemsFoundByPoll"]),
+                    String::new(),
+                    String::new(),
+                ]))
+                .collect(),
+        )?;
+    }
     per_type_total(
         o,
         &v["volatileSuppressedSinceStart"],

@@ -134,6 +134,36 @@ impl ConfigApi {
             "api_calls",
             "AWS Config API calls answered since start, by operation and result",
         );
+        let events = counter(
+            &mut reg,
+            "events",
+            "CloudTrail events since start, by outcome: received, mapped, read_only, failed_call, unmapped, not_recorded, unresolved, poison",
+        );
+        let events_unmapped = counter(
+            &mut reg,
+            "events_unmapped",
+            "Write events the mapping table cannot place (left to the poll), by event source and name",
+        );
+        let event_resources = counter(
+            &mut reg,
+            "event_resources",
+            "Resources named by events since start, by outcome: described, recorded, already_recorded, recorded_by_poll, left_to_poll",
+        );
+        let event_describes = counter(
+            &mut reg,
+            "event_describes",
+            "Describe calls made for events since start (coalesced per resource)",
+        );
+        let event_backlog = gauge(
+            &mut reg,
+            "event_queue_backlog",
+            "Messages waiting in the event queues",
+        );
+        let event_latency = gauge(
+            &mut reg,
+            "event_to_item_seconds",
+            "Event received to item committed, recent events, by quantile",
+        );
 
         if let Some(rec) = &self.recorder {
             let mut by_type: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -155,6 +185,50 @@ impl ConfigApi {
                 poll_seconds
                     .get_or_create(&l(&scope))
                     .set(f(s.last_duration_ms) / 1000.0);
+            }
+            let e = rec.event_stats().snapshot();
+            if !e.feed.is_empty() {
+                for (k, n) in [
+                    ("received", e.events),
+                    ("mapped", e.mapped),
+                    ("read_only", e.read_only),
+                    ("failed_call", e.failed_calls),
+                    ("unmapped", e.unmapped),
+                    ("not_recorded", e.not_recorded),
+                    ("unresolved", e.unresolved),
+                    ("poison", e.poison),
+                ] {
+                    events.get_or_create(&l(&[("outcome", k)])).inc_by(n);
+                }
+                for (name, n) in &e.unmapped_by_name {
+                    events_unmapped
+                        .get_or_create(&l(&[("event", name)]))
+                        .inc_by(*n);
+                }
+                for (k, n) in [
+                    ("described", e.keys_described),
+                    ("recorded", e.recorded),
+                    ("already_recorded", e.already_recorded),
+                    ("recorded_by_poll", e.recorded_elsewhere),
+                    ("left_to_poll", e.left_to_poll),
+                ] {
+                    event_resources
+                        .get_or_create(&l(&[("outcome", k)]))
+                        .inc_by(n);
+                }
+                event_describes
+                    .get_or_create(&Vec::new())
+                    .inc_by(e.describes);
+                if let Some(b) = e.backlog {
+                    event_backlog.get_or_create(&Vec::new()).set(f(b));
+                }
+                for (q, v) in [("0.5", e.latency_p50_ms), ("0.99", e.latency_p99_ms)] {
+                    if let Some(ms) = v {
+                        event_latency
+                            .get_or_create(&l(&[("quantile", q)]))
+                            .set(ms / 1000.0);
+                    }
+                }
             }
             for (t, (n, v)) in by_type {
                 recorded

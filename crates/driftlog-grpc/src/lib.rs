@@ -116,6 +116,8 @@ pub struct ChangeFilter {
     pub filter: Filter,
     /// `changedProperties` path prefixes (`Configuration.IpPermissions`).
     pub property_prefixes: Vec<String>,
+    /// Globs of the principals who made the change.
+    pub changed_by: Vec<String>,
 }
 
 impl ChangeFilter {
@@ -146,11 +148,21 @@ impl ChangeFilter {
                 resource_ids: f.resource_ids,
             },
             property_prefixes: f.property_prefixes,
+            changed_by: f.changed_by,
         })
     }
 
     /// True when the item passes the property prefixes (the log checked the rest).
     pub fn passes(&self, ci: &ConfigurationItem) -> bool {
+        let by_ok = self.changed_by.is_empty()
+            || ci.attribution.iter().any(|a| {
+                self.changed_by
+                    .iter()
+                    .any(|g| driftlog_model::glob_matches(g.trim(), &a.principal))
+            });
+        if !by_ok {
+            return false;
+        }
         if self.property_prefixes.is_empty() {
             return true;
         }
@@ -193,6 +205,20 @@ pub fn item(ci: &ConfigurationItem) -> Result<pb::ConfigurationItem, GrpcStatus>
         status: ci.status.as_str().to_string(),
         capture_time_ms: ci.capture_time_ms,
         configuration_item_json: ci.to_notification_json().map_err(internal)?.to_string(),
+        changed_by: ci
+            .attribution
+            .iter()
+            .map(|a| pb::ChangedBy {
+                event_id: a.event_id.clone(),
+                event_name: a.event_name.clone(),
+                event_source: a.event_source.clone(),
+                event_time_ms: a.event_time_ms,
+                principal: a.principal.clone(),
+                session_name: a.session_name.clone().unwrap_or_default(),
+                source_ip: a.source_ip.clone().unwrap_or_default(),
+                user_agent: a.user_agent.clone().unwrap_or_default(),
+            })
+            .collect(),
     })
 }
 

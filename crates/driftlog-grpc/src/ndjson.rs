@@ -38,6 +38,7 @@ pub async fn changes(
             "status" => f.statuses.push(v),
             "id" => f.resource_ids.push(v),
             "prefix" => f.property_prefixes.push(v),
+            "by" => f.changed_by.push(v),
             "limit" => match v.parse() {
                 Ok(n) => limit = Some(n),
                 Err(_) => return bad(format!("limit={v:?}: give a number")),

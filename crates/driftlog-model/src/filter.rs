@@ -30,6 +30,12 @@ impl TypePattern {
     }
 }
 
+/// True when `text` matches `pattern`, where `*` matches any run of characters (the
+/// globs of types, and of principals in `tail --by 'arn:aws:iam::*:user/*'`).
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    glob(pattern.as_bytes(), text.as_bytes())
+}
+
 /// `*` matches any run of characters, everything else matches itself.
 fn glob(pat: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);

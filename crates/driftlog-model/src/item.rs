@@ -436,7 +436,18 @@ impl ConfigurationItem {
             ),
             ("tags", raw("tags", "{}").to_string()),
         ];
-        out.extend_from_slice(b"{\"configurationItem\":{");
+        out.push(b'{');
+        if !self.attribution.is_empty() {
+            // Attribution's members are declared in byte order: serde writes them as a
+            // `Value` map would.
+            out.extend_from_slice(b"\"changedBy\":");
+            serde_json::to_writer(&mut *out, &self.attribution).map_err(|source| Error::Json {
+                what: format!("attribution of seq {}", self.seq),
+                source,
+            })?;
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"configurationItem\":{");
         for (i, (k, v)) in ci.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -454,18 +465,27 @@ impl ConfigurationItem {
         Ok(())
     }
 
-    /// The item as one NDJSON line of `driftlog tail --json`: ours (`seq`, `version`) next to
-    /// AWS's `configurationItem` and `configurationItemDiff`.
+    /// The item as one NDJSON line of `driftlog tail --json`: ours (`seq`, `version`, and
+    /// `changedBy` — who made the change, absent when a poll found it) next to AWS's
+    /// `configurationItem` and `configurationItemDiff`.
     ///
     /// # Errors
     /// [`Error::Json`] if stored bytes are not JSON.
     pub fn to_event_json(&self) -> Result<Value> {
-        Ok(json!({
+        let mut v = json!({
             "seq": self.seq,
             "version": self.version,
             "configurationItem": self.to_notification_json()?,
             "configurationItemDiff": self.diff_json()?,
-        }))
+        });
+        if !self.attribution.is_empty() {
+            v["changedBy"] =
+                serde_json::to_value(&self.attribution).map_err(|source| Error::Json {
+                    what: format!("attribution of seq {}", self.seq),
+                    source,
+                })?;
+        }
+        Ok(v)
     }
 }
 

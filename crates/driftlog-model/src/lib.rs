@@ -27,7 +27,7 @@ mod types;
 
 pub use attribution::{Attribution, FOUND_BY_POLL};
 pub use error::{Error, Result};
-pub use filter::{Filter, TypePattern};
+pub use filter::{glob_matches, Filter, TypePattern};
 pub use item::{
     epoch_seconds, Change, ChangeType, ConfigurationItem, Document, FieldChange, PathStep,
     Relationship, Status,

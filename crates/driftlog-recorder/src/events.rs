@@ -439,9 +439,9 @@ pub async fn run_events(
     recorder: Arc<Recorder>,
     feed: SharedFeed,
     cfg: EventConfig,
-    stats: Arc<EventStats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let stats = recorder.event_stats().clone();
     feed.name().clone_into(&mut lock(&stats.feed));
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<EventMessage>)>(4);
     let receiver = {

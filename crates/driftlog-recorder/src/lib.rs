@@ -211,6 +211,7 @@ pub struct Recorder {
     writer: tokio::sync::Mutex<()>,
     mode: Arc<RwLock<RecordingMode>>,
     daily: Arc<std::sync::Mutex<DailyHeld>>,
+    events: Arc<EventStats>,
 }
 
 /// What DAILY recording held back: per resource the state last held (to count each state
@@ -236,6 +237,7 @@ impl Recorder {
             writer: tokio::sync::Mutex::new(()),
             mode,
             daily: Arc::default(),
+            events: Arc::default(),
         })
     }
 
@@ -256,6 +258,11 @@ impl Recorder {
     /// The log.
     pub fn log(&self) -> &Arc<Log> {
         &self.log
+    }
+
+    /// Counters of event-driven recording (all zero without an event feed).
+    pub fn event_stats(&self) -> &Arc<EventStats> {
+        &self.events
     }
 
     /// The per-scope recorder status.

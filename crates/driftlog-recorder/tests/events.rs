@@ -46,7 +46,7 @@ async fn rig_with(source: impl FnOnce(SimSource) -> Arc<dyn Source>, start: bool
     let recorder = Recorder::new(log, source(sim.clone()), RecorderConfig::default());
     recorder.poll_all_once().await.unwrap();
     let feed = Arc::new(SimEventFeed::new(1, Duration::from_millis(50)));
-    let stats = Arc::new(EventStats::default());
+    let stats = recorder.event_stats().clone();
     let mut rig = Rig {
         _dir: dir,
         sim,
@@ -72,7 +72,6 @@ impl Rig {
             self.recorder.clone(),
             self.feed.clone(),
             cfg(),
-            self.stats.clone(),
             async move {
                 let _ = rx.await;
             },

@@ -133,6 +133,12 @@ pub struct TailArgs {
     #[arg(long = "property")]
     #[serde(skip)]
     pub properties: Vec<String>,
+    /// Only changes made by a principal matching this glob (repeatable), from CloudTrail
+    /// events: e.g. `--by 'arn:aws:iam::*:user/*'` (IAM users), `--by '*:role/deploy'`.
+    /// Changes found by periodic examination (no event) never match.
+    #[arg(long = "by")]
+    #[serde(default)]
+    pub by: Vec<String>,
     /// How the answer is printed (never sent).
     #[command(flatten)]
     #[serde(skip)]
@@ -615,6 +621,15 @@ impl Answer {
             Answer::Line(b) => Ok(b),
         }
     }
+}
+
+/// True when `by` is empty or a principal who made the change matches one of its globs.
+pub fn changed_by(by: &[String], ci: &driftlog_model::ConfigurationItem) -> bool {
+    by.is_empty()
+        || ci.attribution.iter().any(|a| {
+            by.iter()
+                .any(|g| driftlog_model::glob_matches(g.trim(), &a.principal))
+        })
 }
 
 /// The NDJSON line of one item.

@@ -292,6 +292,11 @@ fn status(reach: &Reach, out: &mut Out<'_>) -> Result<()> {
             "remedy": f.remedy(),
         })
     });
+    // Event-driven recording, when a feed ever ran (live counters inside serve).
+    let events = match recorder {
+        Some(r) => Some(r.event_stats().snapshot()).filter(|e| !e.feed.is_empty()),
+        None => driftlog_recorder::STORED_EVENT_STATUS.get(log, "")?,
+    };
     let st = log.state();
     let api = reach
         .server()
@@ -310,6 +315,7 @@ fn status(reach: &Reach, out: &mut Out<'_>) -> Result<()> {
         "dataDir": log.path().display().to_string(),
         "now": iso_ms(now_ms()),
         "scopes": scopes,
+        "events": events,
     })));
     Ok(())
 }
@@ -478,6 +484,8 @@ fn stats(log: &Log, since_ms: i64, top: usize) -> Result<Value> {
     let end = log.watermark();
     let mut by_type: HashMap<String, u64> = HashMap::new();
     let mut by_resource: HashMap<driftlog_model::ResourceKey, u64> = HashMap::new();
+    let mut by_principal: HashMap<String, u64> = HashMap::new();
+    let mut by_poll = 0u64;
     let mut first_ms = None;
     let mut cursor = after;
     let mut total = 0u64;
@@ -493,6 +501,20 @@ fn stats(log: &Log, since_ms: i64, top: usize) -> Result<Value> {
             first_ms.get_or_insert(ci.capture_time_ms);
             total += 1;
             *by_type.entry(ci.key.resource_type.clone()).or_default() += 1;
+            // Who changes the most: each item counts once per principal that made it.
+            let mut who: Vec<&str> = ci
+                .attribution
+                .iter()
+                .map(|a| a.principal.as_str())
+                .collect();
+            who.sort_unstable();
+            who.dedup();
+            if who.is_empty() {
+                by_poll += 1;
+            }
+            for p in who {
+                *by_principal.entry(p.to_string()).or_default() += 1;
+            }
             *by_resource.entry(ci.key).or_default() += 1;
         }
         cursor = last;
@@ -506,6 +528,9 @@ fn stats(log: &Log, since_ms: i64, top: usize) -> Result<Value> {
     let mut res: Vec<(driftlog_model::ResourceKey, u64)> = by_resource.into_iter().collect();
     res.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     res.truncate(top);
+    let mut principals: Vec<(String, u64)> = by_principal.into_iter().collect();
+    principals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    principals.truncate(top);
     #[allow(clippy::cast_precision_loss, reason = "shares")]
     let share = |n: u64| {
         if total == 0 {
@@ -522,5 +547,7 @@ fn stats(log: &Log, since_ms: i64, top: usize) -> Result<Value> {
         "itemsPerHour": per_hour(total),
         "types": types.iter().map(|(t, n)| json!({"resourceType": t, "items": n, "perHour": per_hour(*n), "percent": share(*n)})).collect::<Vec<_>>(),
         "resources": res.iter().map(|(k, n)| json!({"resource": k.to_string(), "items": n, "perHour": per_hour(*n)})).collect::<Vec<_>>(),
+        "principals": principals.iter().map(|(p, n)| json!({"principal": p, "items": n, "perHour": per_hour(*n), "percent": share(*n)})).collect::<Vec<_>>(),
+        "itemsFoundByPoll": by_poll,
     }))
 }

@@ -6,7 +6,7 @@ use crate::error::{Context, Error, Result};
 use crate::services::Services;
 use crate::stop::wait_stop;
 use driftlog_log::{Log, LogOptions};
-use driftlog_poll::{SimSource, Source};
+use driftlog_poll::{SharedFeed, SimEventFeed, SimSource, Source};
 use driftlog_recorder::{Recorder, RecorderConfig};
 use driftlog_sim::SimConfig;
 use std::future::Future;
@@ -57,8 +57,9 @@ pub fn open_log(cfg: &Config) -> Result<Arc<Log>> {
     Ok(Arc::new(log))
 }
 
-/// The simulated estate, how often it changes, and the ticks it has made so far.
-type SimClock = (SimSource, Duration, u64);
+/// The simulated estate, how often it changes, the ticks it has made so far, and where its
+/// CloudTrail events go.
+type SimClock = (SimSource, Duration, u64, Option<Arc<SimEventFeed>>);
 
 /// Builds the simulated estate, replaying the ticks an earlier run of this store made.
 fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
@@ -110,13 +111,23 @@ fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
 }
 
 /// Connects the configured source.
-async fn open_source(cfg: &Config, log: &Log) -> Result<(Arc<dyn Source>, Option<SimClock>)> {
+async fn open_source(
+    cfg: &Config,
+    log: &Log,
+) -> Result<(Arc<dyn Source>, Option<SimClock>, Option<SharedFeed>)> {
     Ok(match cfg.source.kind {
         SourceKind::Sim => {
             let (sim, ticks_done) = start_sim(cfg, log)?;
+            let feed = cfg.source.sim.events.then(|| {
+                Arc::new(SimEventFeed::new(
+                    cfg.source.sim.seed,
+                    Duration::from_secs(1),
+                ))
+            });
             (
                 Arc::new(sim.clone()),
-                Some((sim, cfg.source.sim.tick_interval, ticks_done)),
+                Some((sim, cfg.source.sim.tick_interval, ticks_done, feed.clone())),
+                feed.map(|f| f as SharedFeed),
             )
         }
         SourceKind::Aws => {
@@ -131,7 +142,7 @@ async fn open_source(cfg: &Config, log: &Log) -> Result<(Arc<dyn Source>, Option
                 t0.elapsed().as_secs_f64(),
                 cfg.data_dir.display()
             );
-            (Arc::new(aws), None)
+            (Arc::new(aws), None, None)
         }
     })
 }
@@ -145,9 +156,9 @@ impl Services {
         api_address: Option<std::net::SocketAddr>,
         stop: &watch::Receiver<bool>,
         tracker: &TaskTracker,
-    ) -> Result<(Arc<Services>, Option<SimClock>)> {
+    ) -> Result<(Arc<Services>, Option<SimClock>, Option<SharedFeed>)> {
         let log = open_log(cfg)?;
-        let (source, sim_clock) = open_source(cfg, &log).await?;
+        let (source, sim_clock, feed) = open_source(cfg, &log).await?;
         let recorder = Recorder::new(
             log.clone(),
             source,
@@ -217,7 +228,7 @@ impl Services {
             rules,
             api_address,
         });
-        Ok((services, sim_clock))
+        Ok((services, sim_clock, feed))
     }
 }
 
@@ -240,7 +251,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let api_address = listeners.api.as_ref().and_then(|l| l.local_addr().ok());
     let opened = Services::open(&cfg, api_address, &stop_rx, &tracker).await;
-    let (services, sim_clock) = match opened {
+    let (services, sim_clock, feed) = match opened {
         Ok(o) => o,
         Err(e) => {
             // What started before the failure (sinks, the channel) stops with it.
@@ -254,13 +265,28 @@ pub async fn serve(
     let recorder = services.recorder.clone();
 
     // The simulated estate changes on its own clock.
-    if let Some((sim, every, ticks_done)) = sim_clock {
+    if let Some((sim, every, ticks_done, sim_feed)) = sim_clock {
         tracker.spawn(tick_sim(
             sim,
             every,
             ticks_done,
+            sim_feed,
             log.clone(),
             stop_rx.clone(),
+        ));
+    }
+    // CloudTrail events drive targeted describes; polls stay the safety net.
+    if let Some(feed) = feed {
+        tracing::info!(
+            "Recording changes from {} CloudTrail events as they arrive; polls every {:?} catch what events miss",
+            feed.name(),
+            cfg.recorder.interval
+        );
+        tracker.spawn(driftlog_recorder::run_events(
+            recorder.clone(),
+            feed,
+            cfg.recorder.events(),
+            wait_stop(stop_rx.clone()),
         ));
     }
     tracker.spawn(log_rules_end(services.rules.clone().run(stop_rx.clone())));
@@ -337,6 +363,7 @@ async fn tick_sim(
     sim: SimSource,
     every: Duration,
     ticks_done: u64,
+    feed: Option<Arc<SimEventFeed>>,
     log: Arc<Log>,
     stop: watch::Receiver<bool>,
 ) {
@@ -349,7 +376,12 @@ async fn tick_sim(
         tokio::select! {
             () = &mut stop => break,
             _ = iv.tick() => {
-                sim.estate().tick();
+                let changes = sim.estate().tick();
+                if let Some(feed) = &feed {
+                    // What CloudTrail would have sent for these changes, as they happen
+                    // (ticks replayed at start emit nothing: they were recorded before).
+                    feed.publish(&changes, driftlog_model::time::now_ms());
+                }
                 done += 1;
                 // Flushed with the next commit; losing the last few on a crash only means
                 // the estate resumes a few ticks back.

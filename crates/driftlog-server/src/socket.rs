@@ -3,7 +3,7 @@
 //! ends when the server stops.
 
 use crate::error::{Context, Result};
-use crate::protocol::{item_answer, tail_start, Request, TailArgs, TailFrom};
+use crate::protocol::{changed_by, item_answer, tail_start, Request, TailArgs, TailFrom};
 use crate::query::execute;
 use crate::services::{Reach, Services};
 use crate::stop::wait_stop;
@@ -90,6 +90,7 @@ async fn handle(b: Arc<Reach>, stream: UnixStream, stop: watch::Receiver<bool>) 
         from,
         durable,
         limit,
+        by,
         ..
     }) = req
     {
@@ -119,6 +120,9 @@ async fn handle(b: Arc<Reach>, stream: UnixStream, stop: watch::Receiver<bool>) 
                 },
                 item = stream.next() => {
                     let Some(item) = item else { break };
+                    if item.as_ref().is_ok_and(|ci| !changed_by(&by, ci)) {
+                        continue;
+                    }
                     let (mut line, is_err) = match item.map_err(crate::Error::from).and_then(|ci| item_answer(&ci)?.into_line()) {
                         Ok(line) => (line, false),
                         Err(e) => (json!({"error": crate::report(&e)}).to_string().into_bytes(), true),

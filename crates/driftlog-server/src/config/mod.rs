@@ -182,6 +182,26 @@ impl Config {
             bail!("recorder.interval and recorder.timeout must be greater than 0");
         }
         let a = &self.source.aws;
+        if !(1..=20).contains(&a.events.wait_seconds) {
+            bail!(
+                "source.aws.events.wait_seconds = {} rejected: SQS long polls last 1 .. 20 seconds",
+                a.events.wait_seconds
+            );
+        }
+        for (what, url) in a.events.queue_urls.iter().map(|u| ("queue_urls", u)).chain(
+            Some(&a.events.cloudtrail_bucket_queue)
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| ("cloudtrail_bucket_queue", u)),
+        ) {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!(
+                    "source.aws.events.{what} = {url:?} rejected: give the queue's URL, e.g. https://sqs.eu-west-1.amazonaws.com/111122223333/driftlog-events (aws sqs get-queue-url --queue-name NAME)"
+                );
+            }
+        }
+        if self.recorder.events_quiet.is_zero() {
+            bail!("recorder.events_quiet must be greater than 0 (e.g. \"200ms\")");
+        }
         if a.max_attempts == 0 || a.max_attempts > 20 {
             bail!(
                 "source.aws.max_attempts = {} rejected: use 1 .. 20",

@@ -30,6 +30,12 @@ pub struct RecorderSection {
     pub recording_frequency: String,
     /// AWS Config's recordingModeOverrides.
     pub recording_mode_overrides: Vec<ModeOverride>,
+    /// Events for one resource are coalesced until none came for this long…
+    #[serde(deserialize_with = "duration")]
+    pub events_quiet: Duration,
+    /// …or this long after the first.
+    #[serde(deserialize_with = "duration")]
+    pub events_max_delay: Duration,
 }
 
 /// `[[recorder.recording_mode_overrides]]`: types recorded at another frequency.
@@ -59,11 +65,22 @@ impl Default for RecorderSection {
             recheck_related: true,
             recording_frequency: "CONTINUOUS".into(),
             recording_mode_overrides: Vec::new(),
+            events_quiet: driftlog_recorder::EventConfig::default().quiet,
+            events_max_delay: driftlog_recorder::EventConfig::default().max_delay,
         }
     }
 }
 
 impl RecorderSection {
+    /// Pacing of event-driven recording.
+    pub fn events(&self) -> driftlog_recorder::EventConfig {
+        driftlog_recorder::EventConfig {
+            quiet: self.events_quiet,
+            max_delay: self.events_max_delay.max(self.events_quiet),
+            ..driftlog_recorder::EventConfig::default()
+        }
+    }
+
     /// The recording mode of this section (checked by [`Config::check`]).
     pub fn mode(&self) -> driftlog_recorder::RecordingMode {
         driftlog_recorder::RecordingMode {

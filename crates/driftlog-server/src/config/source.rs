@@ -49,6 +49,37 @@ pub struct AwsSection {
     pub rate_limits: RateLimitsSection,
     /// CloudFormation types recorded through Cloud Control, or `["all"]`.
     pub cloudcontrol_types: Vec<String>,
+    /// `[source.aws.events]`.
+    pub events: AwsEventsSection,
+}
+
+/// `[source.aws.events]`: the SQS queues CloudTrail events arrive on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsEventsSection {
+    /// Queues behind an EventBridge rule for "AWS API Call via CloudTrail".
+    pub queue_urls: Vec<String>,
+    /// A queue of S3 notifications of a trail bucket's new log files, "" for none.
+    pub cloudtrail_bucket_queue: String,
+    /// Long-poll time of one ReceiveMessage, seconds (1..=20).
+    pub wait_seconds: u32,
+}
+
+impl Default for AwsEventsSection {
+    fn default() -> Self {
+        Self {
+            queue_urls: Vec::new(),
+            cloudtrail_bucket_queue: String::new(),
+            wait_seconds: 20,
+        }
+    }
+}
+
+impl AwsEventsSection {
+    /// True when any queue is configured.
+    pub fn enabled(&self) -> bool {
+        !self.queue_urls.is_empty() || !self.cloudtrail_bucket_queue.trim().is_empty()
+    }
 }
 
 impl Default for AwsSection {
@@ -64,6 +95,7 @@ impl Default for AwsSection {
             endpoints: EndpointsSection::default(),
             rate_limits: RateLimitsSection::default(),
             cloudcontrol_types: Vec::new(),
+            events: AwsEventsSection::default(),
         }
     }
 }
@@ -194,6 +226,8 @@ pub struct SimSection {
     /// Tick interval.
     #[serde(deserialize_with = "duration")]
     pub tick_interval: Duration,
+    /// Emit CloudTrail-shaped events for the churn.
+    pub events: bool,
 }
 
 impl Default for SimSection {
@@ -205,6 +239,7 @@ impl Default for SimSection {
             resources: 2000,
             churn: 0.01,
             tick_interval: Duration::from_secs(30),
+            events: true,
         }
     }
 }
