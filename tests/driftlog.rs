@@ -15,6 +15,7 @@ mod aws;
 mod config_api;
 mod delivery;
 mod e2e;
+mod events;
 mod grpc;
 mod rules;
 mod rules_api;

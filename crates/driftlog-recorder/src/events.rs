@@ -498,7 +498,13 @@ pub async fn run_events(
     tokio::pin!(shutdown);
     let mut save = tokio::time::interval(Duration::from_secs(5));
     loop {
-        let next_due = intake.pending.values().map(|p| p.due).min();
+        // A stopped recorder records nothing: what was received waits, and is described
+        // once recording is switched on again.
+        let next_due = if recorder.is_recording() {
+            intake.pending.values().map(|p| p.due).min()
+        } else {
+            Some(Instant::now() + Duration::from_secs(1))
+        };
         let sleep = async {
             match next_due {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -514,7 +520,9 @@ pub async fn run_events(
                 }
             }
             () = sleep => {
-                intake.describe_due().await;
+                if recorder.is_recording() {
+                    intake.describe_due().await;
+                }
             }
             _ = save.tick() => {
                 STORED_EVENT_STATUS.put_or_count(recorder.log(), "", &stats.snapshot());

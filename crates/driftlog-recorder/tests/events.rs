@@ -284,3 +284,18 @@ async fn a_redelivered_event_records_one_item_and_poison_is_left_on_the_queue() 
         "arn:aws:iam::111122223333:user/alice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_recorder_records_no_event_until_started() {
+    let r = rig().await;
+    let key = r.sgs()[5].clone();
+    r.recorder.stop();
+    r.edit(&key, 5);
+    r.publish(&key, SimChangeKind::Modified, r.observed(&key));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(r.head(&key).version, 1, "nothing recorded while stopped");
+    r.recorder.start();
+    r.until("the item after start", |r| r.stats.snapshot().recorded == 1)
+        .await;
+    assert_eq!(r.head(&key).version, 2);
+}
