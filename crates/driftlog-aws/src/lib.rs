@@ -12,6 +12,9 @@
 //! * Resources are shaped as AWS Config records them (`configuration`,
 //!   `supplementaryConfiguration`, relationships, ARN, tags): `ec2`, `iam`, `s3`.
 //! * IAM types are global: one scope per account with region `global`.
+//! * [`SqsEventFeed`] reads CloudTrail events from SQS queues (EventBridge envelopes, and S3
+//!   notifications of the trail's log files, fetched from S3), for the recorder's targeted
+//!   re-describes; [`EventSettings`] names the queues.
 
 mod cloudcontrol;
 mod cloudtrail;
@@ -23,6 +26,7 @@ mod ecr;
 mod eks;
 mod elbv2;
 mod error;
+mod events;
 mod gate;
 mod iam;
 mod kms;
@@ -37,7 +41,8 @@ mod sns;
 mod sqs;
 
 pub use error::AwsError;
-pub use settings::{AssumeRole, AwsSettings, Endpoints, RateLimits, Service};
+pub use events::SqsEventFeed;
+pub use settings::{AssumeRole, AwsSettings, Endpoints, EventSettings, RateLimits, Service};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -176,6 +181,19 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "sqs:ListQueueTags",
     "sqs:ListQueues",
     "sts:AssumeRole",
+];
+
+/// What the event feed ([`SqsEventFeed`]) needs in addition to [`REQUIRED_ACTIONS`]: read and
+/// delete messages on its queues (`DeleteMessageBatch` is authorized as `sqs:DeleteMessage`),
+/// their backlog, and the trail bucket's log files. Kept apart because the feed is optional
+/// and its statement is best scoped to the queue and bucket ARNs rather than `*`, so it also
+/// lists `sqs:GetQueueAttributes`. A queue or trail encrypted with a customer managed KMS key
+/// also needs `kms:Decrypt` on that key.
+pub const EVENT_ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
 ];
 
 /// Builds one service's client from the shared config, with its endpoint override.
@@ -333,25 +351,9 @@ impl AwsSource {
         }
         let cloudcontrol_types =
             cloudcontrol::resolve_types(&settings.cloudcontrol_types, &supported_types());
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(settings.call_timeout)
-                    .connect_timeout(settings.call_timeout.min(Duration::from_secs(10)))
-                    .build(),
-            );
-        if let Some(p) = &settings.profile {
-            loader = loader.profile_name(p);
-        }
-        // Regions named in the settings: no need to look for one (which may ask the
-        // instance metadata service and wait for its timeout off EC2).
-        if let Some(r) = settings.regions.first().filter(|r| *r != "all") {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        let base = loader.load().await;
-        let home_region = match (base.region(), settings.regions.first()) {
-            (Some(r), _) => r.to_string(),
+        let (base, resolved) = load_base(settings).await;
+        let home_region = match (resolved, settings.regions.first()) {
+            (Some(r), _) => r,
             (None, Some(r)) if r != "all" => r.clone(),
             _ => "us-east-1".to_string(),
         };
@@ -614,6 +616,32 @@ impl AwsSource {
     }
 }
 
+/// The SDK configuration every client starts from, the source's and the event feed's:
+/// the credential chain (or `profile`), retries and timeouts of `settings`, and the first
+/// configured region, so that the two read AWS the same way. Also returns the region the
+/// chain resolved, if any (`None` when neither the settings nor the environment name one).
+async fn load_base(settings: &AwsSettings) -> (SdkConfig, Option<String>) {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(settings.call_timeout)
+                .connect_timeout(settings.call_timeout.min(Duration::from_secs(10)))
+                .build(),
+        );
+    if let Some(p) = &settings.profile {
+        loader = loader.profile_name(p);
+    }
+    // Regions named in the settings: no need to look for one (which may ask the
+    // instance metadata service and wait for its timeout off EC2).
+    if let Some(r) = settings.regions.first().filter(|r| *r != "all") {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    let base = loader.load().await;
+    let region = base.region().map(|r| r.to_string());
+    (base, region)
+}
+
 fn failed(message: String) -> shape::Listing {
     let mut l = shape::Listing::default();
     l.fail(PollError::Source {
@@ -654,7 +682,7 @@ fn iam_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::from_conf(b.build())
 }
 
-fn s3_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_s3::Client {
+pub(crate) fn s3_client(conf: &SdkConfig, s: &AwsSettings) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(conf);
     if let Some(url) = s.endpoints.for_service(Service::S3) {
         b = b.endpoint_url(url);
@@ -808,6 +836,13 @@ mod tests {
         let block = &block[..=block.find(']').expect("end of list")];
         let listed: Vec<String> = serde_json::from_str(block).expect("JSON list");
         assert_eq!(listed, REQUIRED_ACTIONS);
+    }
+
+    #[test]
+    fn action_lists_are_sorted_and_distinct() {
+        for list in [REQUIRED_ACTIONS, EVENT_ACTIONS] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        }
     }
 
     #[test]

@@ -52,6 +52,41 @@ impl Default for AwsSettings {
     }
 }
 
+/// Where the AWS event feed ([`crate::SqsEventFeed`]) reads CloudTrail events, so that a
+/// change is recorded seconds after it is made rather than at the next poll. The feed uses
+/// the credentials, endpoints, retries and timeouts of [`AwsSettings`].
+///
+/// AWS delivers CloudTrail events two ways, and the feed reads both from SQS: an EventBridge
+/// rule matching "AWS API Call via CloudTrail" with an SQS target (one event per message,
+/// within seconds), and S3 notifications of the log files a trail writes (one message per
+/// file, every ~5 minutes, but every event of every region, read-only ones included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    /// Queues to read, by URL (`https://sqs.eu-west-1.amazonaws.com/111122223333/driftlog`).
+    /// A queue's region is read from its URL (else the first of [`AwsSettings::regions`]).
+    /// Any queue may carry any kind of message; these are usually EventBridge targets.
+    pub queue_urls: Vec<String>,
+    /// The queue receiving the trail bucket's S3 notifications of new log files, when the
+    /// trail's files are read: each announced file is fetched with `s3:GetObject`.
+    pub cloudtrail_bucket_queue: Option<String>,
+    /// Long-poll time of one `ReceiveMessage`, in seconds: 0 to 20 (SQS's maximum, and the
+    /// default, which costs the fewest requests while a queue is quiet).
+    pub wait_seconds: u32,
+    /// Messages per `ReceiveMessage`: 1 to 10 (SQS's maximum, the default).
+    pub max_messages: u32,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self {
+            queue_urls: Vec::new(),
+            cloudtrail_bucket_queue: None,
+            wait_seconds: 20,
+            max_messages: 10,
+        }
+    }
+}
+
 /// One account reached by assume-role (the usual cross-account read-only role).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssumeRole {

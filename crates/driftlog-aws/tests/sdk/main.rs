@@ -5,5 +5,6 @@
 mod cloudcontrol;
 mod data_services;
 mod edge_services;
+mod events;
 mod faults;
 mod moto;
