@@ -46,7 +46,11 @@ enabled = false
     )
     .unwrap();
     let srv = server::start(&cfg);
-    let events = || srv.status().map(|s| s["events"].clone()).unwrap_or_default();
+    let events = || {
+        srv.status()
+            .map(|s| s["events"].clone())
+            .unwrap_or_default()
+    };
     wait("items recorded from events", 60, || {
         events()["recorded"].as_u64().unwrap_or(0) >= 20
     });
@@ -58,7 +62,10 @@ enabled = false
 
     // Every item after the first discovery came from an event (the poll runs hourly), and
     // says who made it.
-    let out = driftlog(&cfg, &["tail", "--from", "0", "--json", "--limit", "100000"]);
+    let out = driftlog(
+        &cfg,
+        &["tail", "--from", "0", "--json", "--limit", "100000"],
+    );
     let items = json_lines(&out);
     let first_poll = items
         .iter()
@@ -84,14 +91,26 @@ enabled = false
     // --by keeps one principal's changes (server side, as the socket streams them).
     let out = driftlog(
         &cfg,
-        &["tail", "--from", "0", "--json", "--by", "arn:aws:iam::*:user/terraform", "--limit", "3"],
+        &[
+            "tail",
+            "--from",
+            "0",
+            "--json",
+            "--by",
+            "arn:aws:iam::*:user/terraform",
+            "--limit",
+            "3",
+        ],
     );
     for i in json_lines(&out) {
         assert!(i["changedBy"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|a| a["principal"].as_str().unwrap().ends_with(":user/terraform")));
+            .any(|a| a["principal"]
+                .as_str()
+                .unwrap()
+                .ends_with(":user/terraform")));
     }
 
     // Text: who, or AWS Config's words for what a poll found.

@@ -628,7 +628,11 @@ async fn events_bench(
         let start = Instant::now();
         let mut sent = 0u64;
         while start.elapsed() < Duration::from_secs(a.event_seconds) {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "counts")]
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "counts"
+            )]
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
             let mut changes = Vec::new();
             {

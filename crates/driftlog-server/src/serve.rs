@@ -142,7 +142,25 @@ async fn open_source(
                 t0.elapsed().as_secs_f64(),
                 cfg.data_dir.display()
             );
-            (Arc::new(aws), None, None)
+            let events = &cfg.source.aws.events;
+            let feed: Option<SharedFeed> = if events.enabled() {
+                let feed = driftlog_aws::SqsEventFeed::connect(
+                    &cfg.source.aws.settings(),
+                    &events.settings(),
+                )
+                .await
+                .context(
+                    "connecting to the event queues ([source.aws.events] in the config file)",
+                )?;
+                tracing::info!(
+                    "Reading CloudTrail events from {}",
+                    feed.queues().join(", ")
+                );
+                Some(Arc::new(feed))
+            } else {
+                None
+            };
+            (Arc::new(aws), None, feed)
         }
     })
 }

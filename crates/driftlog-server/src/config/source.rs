@@ -80,6 +80,21 @@ impl AwsEventsSection {
     pub fn enabled(&self) -> bool {
         !self.queue_urls.is_empty() || !self.cloudtrail_bucket_queue.trim().is_empty()
     }
+
+    /// The settings the SQS event feed takes.
+    pub fn settings(&self) -> driftlog_aws::EventSettings {
+        let bucket = self.cloudtrail_bucket_queue.trim();
+        driftlog_aws::EventSettings {
+            queue_urls: self
+                .queue_urls
+                .iter()
+                .map(|u| u.trim().to_string())
+                .collect(),
+            cloudtrail_bucket_queue: (!bucket.is_empty()).then(|| bucket.to_string()),
+            wait_seconds: self.wait_seconds,
+            ..driftlog_aws::EventSettings::default()
+        }
+    }
 }
 
 impl Default for AwsSection {
