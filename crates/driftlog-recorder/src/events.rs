@@ -174,6 +174,7 @@ pub struct EventStats {
     describe_errors: AtomicU64,
     recorded: AtomicU64,
     already_recorded: AtomicU64,
+    covered: AtomicU64,
     recorded_elsewhere: AtomicU64,
     left_to_poll: AtomicU64,
     acked: AtomicU64,
@@ -235,6 +236,10 @@ pub struct EventStatus {
     pub recorded: u64,
     /// Redelivered events already on the resource's latest item (no describe made).
     pub already_recorded: u64,
+    /// Events for a resource described since the call was made (its `eventTime`, to the
+    /// second, plus a second before the describe began): that describe saw the change, so
+    /// none is made again — how a burst of events on few resources costs one describe each.
+    pub covered: u64,
     /// Resources a poll recorded while their describe ran.
     pub recorded_elsewhere: u64,
     /// Resources whose describes showed no change after every retry: left to the poll.
@@ -316,6 +321,7 @@ impl EventStats {
             describe_errors: get(&self.describe_errors),
             recorded: get(&self.recorded),
             already_recorded: get(&self.already_recorded),
+            covered: get(&self.covered),
             recorded_elsewhere: get(&self.recorded_elsewhere),
             left_to_poll: get(&self.left_to_poll),
             acked: get(&self.acked),
@@ -375,6 +381,11 @@ struct NameIndex {
 }
 
 const NAME_INDEX_TTL: Duration = Duration::from_secs(5);
+
+/// How long a describe's start is remembered to cover late events of the same resource.
+const DESCRIBED_KEPT_MS: i64 = 120_000;
+/// `eventTime` is to the second: a call stamped T happened before T + 1 s.
+const EVENT_TIME_PRECISION_MS: i64 = 1_000;
 
 impl NameIndex {
     fn resolve(&mut self, log: &driftlog_log::Log, t: &Target) -> Option<ResourceKey> {
@@ -491,6 +502,7 @@ pub async fn run_events(
         messages: HashMap::new(),
         next_message: 0,
         names: NameIndex::default(),
+        described_at: HashMap::new(),
         recorded_scopes: (Instant::now(), HashSet::new()),
         to_ack: Vec::new(),
     };
@@ -547,6 +559,9 @@ struct Intake {
     messages: HashMap<u64, Tracked>,
     next_message: u64,
     names: NameIndex,
+    /// When each resource's last event-driven describe began (epoch ms), for
+    /// [`EventStats::covered`]; entries older than [`DESCRIBED_KEPT_MS`] are dropped.
+    described_at: HashMap<ResourceKey, i64>,
     /// (account, region) pairs recorded, refreshed every minute.
     recorded_scopes: (Instant, HashSet<(String, String)>),
     to_ack: Vec<Receipt>,
@@ -611,6 +626,15 @@ impl Intake {
             bump(&self.stats.events, 1);
             *lock(&self.stats.last_event_lag_ms) = Some(now - event.event_time_ms);
             for (key, delete) in self.targets_of(event) {
+                // A describe that began after this call was made saw its change already.
+                if !self.pending.contains_key(&key)
+                    && self.described_at.get(&key).is_some_and(|d| {
+                        event.event_time_ms.saturating_add(EVENT_TIME_PRECISION_MS) <= *d
+                    })
+                {
+                    bump(&self.stats.covered, 1);
+                    continue;
+                }
                 let p = self.pending.entry(key.clone()).or_insert_with(|| Pending {
                     attribution: Vec::new(),
                     delete: false,
@@ -726,6 +750,12 @@ impl Intake {
             }
             bump(&self.stats.describes, 1);
             bump(&self.stats.keys_described, batch.len() as u64);
+            let started = now_ms();
+            self.described_at
+                .retain(|_, d| *d > started - DESCRIBED_KEPT_MS);
+            for t in &batch {
+                self.described_at.insert(t.key.clone(), started);
+            }
             match self.recorder.record_events(&batch).await {
                 Ok(done) => {
                     for t in &batch {

@@ -267,8 +267,10 @@ async fn a_redelivered_event_records_one_item_and_poison_is_left_on_the_queue() 
     assert_eq!(r.head(&key).version, 2);
     // The same message again, as SQS redelivers one whose delete was lost.
     r.feed.push_body(body);
+    // Settled without a describe: found on the item, or covered by the describe that made it.
     r.until("the redelivery", |r| {
-        r.stats.snapshot().already_recorded == 1
+        let s = r.stats.snapshot();
+        s.already_recorded + s.covered == 1
     })
     .await;
     let s = r.stats.snapshot();
@@ -297,5 +299,31 @@ async fn a_stopped_recorder_records_no_event_until_started() {
     r.recorder.start();
     r.until("the item after start", |r| r.stats.snapshot().recorded == 1)
         .await;
+    assert_eq!(r.head(&key).version, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_for_a_change_a_describe_already_saw_makes_no_describe() {
+    let r = rig().await;
+    let key = r.sgs()[6].clone();
+    r.edit(&key, 6);
+    let changed_at = driftlog_model::time::now_ms() - 3_000;
+    let change = |o| SimChange {
+        key: key.clone(),
+        kind: SimChangeKind::Modified,
+        observed: o,
+    };
+    r.feed.publish(&[change(r.observed(&key))], changed_at);
+    r.until("the item", |r| r.stats.snapshot().recorded == 1)
+        .await;
+    // More events of the same call's burst, arriving after the describe.
+    r.feed.publish(
+        &[change(r.observed(&key)), change(r.observed(&key))],
+        changed_at,
+    );
+    r.until("both covered", |r| r.stats.snapshot().covered == 2)
+        .await;
+    let s = r.stats.snapshot();
+    assert_eq!(s.describes, 1, "{s:?}");
     assert_eq!(r.head(&key).version, 2);
 }
