@@ -413,3 +413,194 @@ fn issue_13_missing_credentials_name_where_driftlog_looked_without_the_sdks_dump
         "-v shows the SDK's own steps: {err}"
     );
 }
+
+/// The history item (event JSON) of `resource` that CloudTrail event `event_id` explained,
+/// once recorded.
+fn item_of_event(cfg: &Path, resource: &str, event_id: &str, within_secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(within_secs);
+    loop {
+        let h = json_lines(&run(cfg, &["history", resource, "--json"]));
+        if let Some(i) = h.into_iter().find(|i| {
+            i["changedBy"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|b| b["eventId"] == event_id))
+        }) {
+            return i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no item of {resource} explained by event {event_id} within {within_secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn events_status(cfg: &Path) -> Value {
+    json_lines(&run(cfg, &["status", "--json"])).remove(0)["events"].clone()
+}
+
+/// Issue 16 on moto: CloudTrail events through an EventBridge rule into SQS, and a log file
+/// announced by the trail bucket's S3 notification, record changes within seconds with who
+/// made them while the poll interval is an hour; an event ahead of its change, a deletion,
+/// a burst, a poison message and a kill -9 each behave.
+#[test]
+fn issue_16_cloudtrail_events_record_changes_within_seconds_with_who_made_them() {
+    let Some(m) = moto() else { return };
+    let e = estate(&m, &["setup"]);
+    let q = support::run_script(&m, "events.py", &["setup"]);
+    let vpc = e["vpc"].as_str().unwrap();
+    let burst = support::run_script(&m, "events.py", &["make-sgs", "50", vpc]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "events.toml", &format!("all = {:?}", m.url));
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "[source.aws.events]\nqueue_urls = [{:?}]\ncloudtrail_bucket_queue = {:?}\nwait_seconds = 1\n",
+        q["queue"].as_str().unwrap(),
+        q["trail_queue"].as_str().unwrap()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let ev = |args: &[&str]| support::run_script(&m, "events.py", args);
+
+    let t0 = now_ms();
+    let mut server = serve(&cfg);
+    wait_polled(&cfg, t0);
+    let web = e["web_sg"].as_str().unwrap();
+    let web_ref = format!("AWS::EC2::SecurityGroup/{web}");
+
+    // A group opened to the world through the API: recorded within seconds, saying who.
+    estate(&m, &["open-ssh", web]);
+    let opened = ev(&["event", "AuthorizeSecurityGroupIngress", web]);
+    let id = opened["event_id"].as_str().unwrap();
+    let item = item_of_event(&cfg, &web_ref, id, 20);
+    let who = &item["changedBy"][0];
+    assert_eq!(who["principal"], "arn:aws:iam::123456789012:role/deploy");
+    assert_eq!(who["sessionName"], "ci-run-481");
+    assert_eq!(who["eventName"], "AuthorizeSecurityGroupIngress");
+    assert_eq!(who["sourceIp"], "203.0.113.7");
+    assert_eq!(
+        item["configurationItem"]["relatedEvents"],
+        serde_json::json!([id])
+    );
+    assert!(
+        item["configurationItemDiff"]["changedProperties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("Configuration.IpPermissions")),
+        "{item}"
+    );
+    let history = String::from_utf8(run(&cfg, &["history", &web_ref]).stdout).unwrap();
+    assert!(
+        history.contains("by arn:aws:iam::123456789012:role/deploy (session ci-run-481) via AuthorizeSecurityGroupIngress from 203.0.113.7"),
+        "{history}"
+    );
+    assert!(
+        history.contains("found by periodic examination"),
+        "{history}"
+    );
+
+    // The event arrives before its change is visible: recorded after a retry.
+    let early = ev(&["event", "RevokeSecurityGroupIngress", web]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    ev(&["revoke-ssh", web]);
+    item_of_event(&cfg, &web_ref, early["event_id"].as_str().unwrap(), 30);
+
+    // A deletion, recorded from its event without waiting for a poll.
+    let spare = e["spare_sg"].as_str().unwrap();
+    let spare_ref = format!("AWS::EC2::SecurityGroup/{spare}");
+    estate(&m, &["delete-sg", spare]);
+    let deleted = ev(&["event", "DeleteSecurityGroup", spare]);
+    let item = item_of_event(&cfg, &spare_ref, deleted["event_id"].as_str().unwrap(), 20);
+    assert_eq!(
+        item["configurationItem"]["configurationItemStatus"],
+        "ResourceDeleted"
+    );
+
+    // The same through a CloudTrail log file the trail bucket announces.
+    let lb = e["lb_sg"].as_str().unwrap();
+    estate(&m, &["open-ssh", lb]);
+    let file = ev(&["log-file", "AuthorizeSecurityGroupIngress", lb]);
+    item_of_event(
+        &cfg,
+        &format!("AWS::EC2::SecurityGroup/{lb}"),
+        file["event_id"].as_str().unwrap(),
+        20,
+    );
+
+    // A burst of 1,000 events on 50 groups: at most 50 describes.
+    let before = events_status(&cfg);
+    let groups: Vec<&str> = burst["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    let mut args = vec!["burst", "1000"];
+    args.extend(groups.iter().copied());
+    ev(&args);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let s = events_status(&cfg);
+        let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+        if n(&s, "events") >= n(&before, "events") + 1_000 && n(&s, "pending") == 0 {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "burst not handled: {s}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let described =
+        after["keysDescribed"].as_u64().unwrap() - before["keysDescribed"].as_u64().unwrap();
+    assert!(
+        described <= 50,
+        "{described} describes for 50 groups: {after}"
+    );
+    for g in &groups {
+        let h = json_lines(&run(
+            &cfg,
+            &["history", &format!("AWS::EC2::SecurityGroup/{g}"), "--json"],
+        ));
+        assert_eq!(h.len(), 2, "{g}: one item for its burst of events");
+        assert!(h[0]["changedBy"].is_array(), "{g}");
+    }
+
+    // A poison message goes to the dead-letter queue; the queue keeps flowing.
+    ev(&["poison"]);
+    let g = groups[0];
+    estate(&m, &["open-ssh", g]);
+    let after_poison = ev(&["event", "AuthorizeSecurityGroupIngress", g]);
+    item_of_event(
+        &cfg,
+        &format!("AWS::EC2::SecurityGroup/{g}"),
+        after_poison["event_id"].as_str().unwrap(),
+        20,
+    );
+    cli_support::wait("the poison message in the dead-letter queue", 30, || {
+        ev(&["dlq"])["messages"] == 1
+    });
+    assert!(events_status(&cfg)["poison"].as_u64().unwrap() >= 1);
+
+    // kill -9 right after an event's item is recorded (before or after its message was
+    // deleted): after a restart the event is handled again and still makes one item.
+    let g = groups[1];
+    let g_ref = format!("AWS::EC2::SecurityGroup/{g}");
+    estate(&m, &["open-ssh", g]);
+    let last = ev(&["event", "AuthorizeSecurityGroupIngress", g]);
+    let last_id = last["event_id"].as_str().unwrap();
+    item_of_event(&cfg, &g_ref, last_id, 20);
+    server.0.kill().unwrap(); // SIGKILL
+    server.0.wait().unwrap();
+    let t1 = now_ms();
+    let _server = serve(&cfg);
+    wait_polled(&cfg, t1);
+    std::thread::sleep(Duration::from_secs(4)); // a redelivery after the visibility timeout
+    let h = json_lines(&run(&cfg, &["history", &g_ref, "--json"]));
+    let explained = h
+        .iter()
+        .filter(|i| {
+            i["changedBy"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|b| b["eventId"] == last_id))
+        })
+        .count();
+    assert_eq!(explained, 1, "{h:?}");
+}

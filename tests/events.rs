@@ -13,13 +13,19 @@ use crate::support::server;
 use serde_json::Value;
 use std::process::Command;
 
+/// Runs the CLI under `timeout`: a `tail --limit` waiting for items that never come fails
+/// the test in two minutes instead of hanging the run.
 fn driftlog(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_driftlog"))
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_driftlog"))
         .args(args)
         .arg("--config")
         .arg(cfg)
         .output()
-        .unwrap()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(124), "driftlog {args:?} hung");
+    out
 }
 
 #[test]
@@ -61,10 +67,13 @@ enabled = false
     assert!(e["latencyP99Ms"].as_f64().is_some(), "{e}");
 
     // Every item after the first discovery came from an event (the poll runs hourly), and
-    // says who made it.
+    // says who made it. `tail` follows: it is asked for no more items than are recorded.
+    let stats = driftlog(&cfg, &["stats", "--json"]);
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let recorded = stats["items"].as_u64().unwrap().to_string();
     let out = driftlog(
         &cfg,
-        &["tail", "--from", "0", "--json", "--limit", "100000"],
+        &["tail", "--from", "0", "--json", "--limit", &recorded],
     );
     let items = json_lines(&out);
     let first_poll = items
@@ -123,7 +132,10 @@ enabled = false
         ci["resourceType"].as_str().unwrap(),
         ci["resourceId"].as_str().unwrap()
     );
-    let text = String::from_utf8(driftlog(&cfg, &["history", &resource]).stdout).unwrap();
+    let text = String::from_utf8(
+        driftlog(&cfg, &["history", &resource, "--forward", "--limit", "3"]).stdout,
+    )
+    .unwrap();
     assert!(text.contains(" — by arn:aws:"), "{text}");
     if one["version"] != 1 {
         assert!(text.contains("found by periodic examination"), "{text}");
