@@ -8,9 +8,11 @@ mod support {
     pub mod cli;
     pub mod disk;
     pub mod moto;
+    pub mod nats;
     pub mod server;
 }
 
+mod aggregate;
 mod aws;
 mod config_api;
 mod delivery;

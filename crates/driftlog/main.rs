@@ -115,6 +115,14 @@ struct ServeArgs {
     /// Address of the AWS Config API, e.g. 127.0.0.1:7440, or "off" (overrides api.listen).
     #[arg(long)]
     listen: Option<String>,
+    /// Run as the aggregator of many recorders: no polls; record what the recorders'
+    /// NATS item sinks publish to the stream of `[aggregator]` (sets aggregator.enabled).
+    #[arg(long)]
+    aggregator: bool,
+    /// NATS server of the aggregator, e.g. nats://127.0.0.1:4222 (overrides
+    /// aggregator.url; implies --aggregator).
+    #[arg(long)]
+    nats_url: Option<String>,
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
@@ -230,6 +238,12 @@ async fn serve(mut cfg: Config, a: ServeArgs) -> Result<()> {
     let listen_required = a.listen.as_ref().is_some_and(|l| !config::is_off(l));
     if let Some(l) = a.listen {
         cfg.api.listen = if config::is_off(&l) { String::new() } else { l };
+    }
+    if a.aggregator || a.nats_url.is_some() {
+        cfg.aggregator.enabled = true;
+    }
+    if let Some(u) = a.nats_url {
+        cfg.aggregator.url = u;
     }
     if let Some(s) = a.source {
         cfg.source.kind = if s == "aws" {

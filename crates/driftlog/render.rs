@@ -260,6 +260,10 @@ impl Printer {
                 if e.is_object() {
                     events_lines(&mut o, e)?;
                 }
+                let a = &v["aggregator"];
+                if a.is_object() {
+                    aggregator_lines(&mut o, a)?;
+                }
                 writeln!(
                     o,
                     "{:<14} {:<10} {:<28} {:>7} {:>7} {:<24} {:<24} ERROR",
@@ -309,6 +313,52 @@ impl Printer {
         }
         Ok(())
     }
+}
+
+/// `driftlog status`'s aggregator lines: the stream, the counters, each source.
+fn aggregator_lines(o: &mut impl Write, a: &Value) -> std::io::Result<()> {
+    let n = |k: &str| a[k].as_u64().unwrap_or(0);
+    let refused: u64 = a["refused"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    writeln!(
+        o,
+        "aggregator: stream {} consumer {} ({}); {} messages received, {} items applied, {} duplicates dropped, {} refused, {} gaps; {} items recorded",
+        s(a, "stream"),
+        s(a, "consumer"),
+        if a["connected"].as_bool() == Some(true) {
+            "connected".to_string()
+        } else {
+            format!("not connected: {}", s(a, "lastError"))
+        },
+        n("received"),
+        n("applied"),
+        n("duplicates"),
+        refused,
+        n("gaps"),
+        n("recorded"),
+    )?;
+    if let Some(r) = a["lastRefused"].as_str() {
+        writeln!(o, "  last refused: {r}")?;
+    }
+    for src in a["sources"].as_array().into_iter().flatten() {
+        let hb = &src["heartbeat"];
+        writeln!(
+            o,
+            "  source {}: applied through seq {}{}{}",
+            s(src, "recorder"),
+            src["appliedSeq"].as_u64().unwrap_or(0),
+            hb["watermark"]
+                .as_u64()
+                .map(|w| format!(" of {w} recorded there"))
+                .unwrap_or_default(),
+            src["gap"]
+                .as_str()
+                .map(|g| format!("; GAP: {g}"))
+                .unwrap_or_default(),
+        )?;
+    }
+    Ok(())
 }
 
 /// `driftlog status`'s event lines: flow, outcome, latency, what was left to the poll.

@@ -7,13 +7,19 @@
 //! Pure functions over [`ConfigurationItem`]s: the delivery channel and the sinks that
 //! move these bytes (object_store, SNS, webhooks, NATS) build on them.
 
+mod heartbeat;
 mod history;
 mod keys;
 mod messages;
 mod routing;
 mod signature;
 
-pub use routing::{message_id, nats_subject, NATS_MSG_ID_HEADER, SEQ_HEADER};
+pub use heartbeat::{Heartbeat, ScopeBeat};
+pub use routing::{
+    chunk_message_id, heartbeat_subject, message_id, nats_subject, parse_item_subject,
+    resync_subject, valid_recorder_id, CHUNK_HEADER, HEARTBEAT_SUBJECTS, LOG_HEADER,
+    NATS_MSG_ID_HEADER, RECORDER_HEADER, SEQ_HEADER,
+};
 
 pub use signature::{sign, verify, SignatureError, SIGNATURE_HEADER};
 

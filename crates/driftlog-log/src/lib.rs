@@ -81,8 +81,13 @@ pub struct Log {
     rev: RwLock<rev::RevIndex>,
     cursors: sled::Tree,
     batches: sled::Tree,
+    /// Tags of batches (see [`Log::append_tagged`]), keyed by the log's last sequence after
+    /// the write and 0 (a batch's own tag) or 1 (a tag with no items after it).
+    tags: sled::Tree,
     kv: sled::Tree,
     audit: sled::Tree,
+    /// This store's identity, generated when it was created (see [`Log::id`]).
+    id: String,
     opts: LogOptions,
     state: RwLock<CurrentState>,
     writer: Mutex<Writer>,
@@ -103,6 +108,10 @@ const META_FORMAT: &[u8] = b"format";
 const META_INDEX_SEQ: &[u8] = b"index_seq";
 const META_OLDEST: &[u8] = b"oldest_seq";
 const META_INVENTORY_FLOOR: &[u8] = b"inventory_floor";
+const META_LOG_ID: &[u8] = b"log_id";
+/// Tags kept: the last batch can be torn and dropped at open, so the one before it must
+/// still be there; a few more cost nothing.
+const TAGS_KEPT: usize = 16;
 /// First sequence from which every batch has its extent in the `batches` tree (stores
 /// written before batch extents were kept have frames below it without one).
 const META_BATCHES_FROM: &[u8] = b"batches_from";
@@ -166,6 +175,7 @@ impl Log {
         let times = tree("time_index")?;
         let cursors = tree("cursors")?;
         let batches = tree("batches")?;
+        let tags = tree("batch_tags")?;
         let kv = tree("kv")?;
         let audit = tree("audit")?;
         match meta.get(META_FORMAT).map_err(storage("read format"))? {
@@ -198,6 +208,16 @@ impl Log {
             .get(META_INVENTORY_FLOOR)
             .map_err(storage("read inventory floor"))?
             .map_or(0, |v| u64_of(&v));
+        let id = match meta.get(META_LOG_ID).map_err(storage("read log id"))? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => {
+                let id = new_log_id(&path);
+                meta.insert(META_LOG_ID, id.as_bytes())
+                    .map_err(storage("write log id"))?;
+                db.flush().map_err(storage("flush"))?;
+                id
+            }
+        };
         let (watermark, _) = watch::channel(0);
         let (ballast, min_free) = reserve(&path, opts.reserve_bytes);
         let log = Self {
@@ -209,8 +229,10 @@ impl Log {
             rev: RwLock::default(),
             cursors,
             batches,
+            tags,
             kv,
             audit,
+            id,
             opts,
             state: RwLock::new(CurrentState::new()),
             writer: Mutex::new(Writer {
@@ -303,6 +325,7 @@ impl Log {
         };
         let frames = remove_from(&self.frames, start)?;
         remove_from(&self.batches, start)?;
+        remove_from(&self.tags, start)?;
         self.db.flush().map_err(storage("flush"))?;
         if frames > 0 {
             tracing::warn!(
@@ -399,8 +422,32 @@ impl Log {
         changes: &[Change],
         capture_time_ms: i64,
     ) -> Result<Option<std::ops::RangeInclusive<Seq>>> {
+        self.append_tagged(changes, capture_time_ms, None)
+    }
+
+    /// As [`Log::append`], and stores `tag` atomically with the batch: a reader of
+    /// [`Log::last_tag`] after any crash sees the tag of the last batch that survived
+    /// whole, never one of a batch that was dropped. With no changes, the tag alone is
+    /// stored (and flushed). An aggregator keeps in it how far it has applied each source,
+    /// so that what it applied and where it stands can never disagree.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub fn append_tagged(
+        &self,
+        changes: &[Change],
+        capture_time_ms: i64,
+        tag: Option<&[u8]>,
+    ) -> Result<Option<std::ops::RangeInclusive<Seq>>> {
         if changes.is_empty() {
-            return self.writable().map(|()| None);
+            self.writable()?;
+            if let Some(tag) = tag {
+                let w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                self.has_room("store a tag")?;
+                self.put_tag(w.next_seq - 1, 1, tag)?;
+                self.db.flush().map_err(self.write_failed("flush"))?;
+            }
+            return Ok(None);
         }
         self.has_room("append frames")?;
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -458,6 +505,11 @@ impl Log {
             self.batches
                 .insert(first.to_be_bytes(), &last.to_be_bytes())
                 .map_err(self.write_failed("batch extent"))?;
+            // The tag between the extent and the frames: a batch dropped as torn at open
+            // takes its tag with it, and a whole batch has one (sled keeps a prefix).
+            if let Some(tag) = tag {
+                self.put_tag(last, 0, tag)?;
+            }
             self.frames
                 .apply_batch(frames)
                 .map_err(self.write_failed("append frames"))?;
@@ -503,6 +555,49 @@ impl Log {
             self.watermark.send_replace(last);
         }
         Ok(Some(first..=last))
+    }
+
+    /// Stores a tag under `(seq, n)` and drops tags older than the last [`TAGS_KEPT`].
+    fn put_tag(&self, seq: Seq, n: u32, tag: &[u8]) -> Result<()> {
+        let mut key = [0u8; 12];
+        key[..8].copy_from_slice(&seq.to_be_bytes());
+        key[8..].copy_from_slice(&n.to_be_bytes());
+        self.tags
+            .insert(key, tag)
+            .map_err(self.write_failed("batch tag"))?;
+        let old: Vec<sled::IVec> = self
+            .tags
+            .iter()
+            .keys()
+            .rev()
+            .skip(TAGS_KEPT)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(storage("scan tags"))?;
+        for k in old {
+            self.tags
+                .remove(k)
+                .map_err(self.write_failed("drop old tag"))?;
+        }
+        Ok(())
+    }
+
+    /// The tag stored with the last batch (or alone after it) by [`Log::append_tagged`].
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails.
+    pub fn last_tag(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tags
+            .last()
+            .map_err(storage("read tags"))?
+            .map(|(_, v)| v.to_vec()))
+    }
+
+    /// This store's identity: generated when the store was created and kept with it, so a
+    /// reader of what it publishes (an aggregator) can tell a store that was reset or
+    /// replaced — its sequences start again — from the one it knew.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// Notes volatile-only ticks in the state (they are counted, never written).
@@ -933,6 +1028,25 @@ impl Log {
 }
 
 /// Removes every key of `tree` from `start` (big-endian) on, in one batch; how many.
+/// A new store's identity: 32 hex digits from the process's random hasher keys, the time
+/// and the path (unique enough to tell stores apart; it is a name, not a secret).
+fn new_log_id(path: &Path) -> String {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        salt.hash(&mut h);
+        path.hash(&mut h);
+        std::process::id().hash(&mut h);
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+            .hash(&mut h);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(0), half(1))
+}
+
 fn remove_from(tree: &sled::Tree, start: Seq) -> Result<usize> {
     let mut drop = sled::Batch::default();
     let mut n = 0;

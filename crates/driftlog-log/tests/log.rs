@@ -531,6 +531,62 @@ fn a_torn_last_batch_is_dropped_whole_at_open() {
     assert_eq!(w, 4, "an extent without frames is dropped");
 }
 
+/// Issue 17: a batch's tag (an aggregator's positions) is stored with it — a tag alone when
+/// nothing changed —, survives a restart, and goes with its batch when a torn batch is
+/// dropped, so the tag read at open always describes exactly the items in the log. The
+/// store's id is kept across restarts and differs between stores.
+#[test]
+fn a_tag_lives_and_dies_with_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let changes = |log: &Log, port: u64| {
+        let (snap, _) = CompleteSnapshot::new(
+            scope(),
+            (0..4).map(|i| sg(&format!("sg-{i}"), port, "v")).collect(),
+        );
+        let st = log.state();
+        diff_complete(&st, &snap, u64::MAX, |s| {
+            log.get(s).map(|i| i.map(|i| i.doc).unwrap_or_default())
+        })
+        .unwrap()
+        .changes
+    };
+    let id = {
+        let log = Log::open(dir.path(), small()).unwrap();
+        assert_eq!(log.last_tag().unwrap(), None);
+        let c = changes(&log, 22);
+        log.append_tagged(&c, 1_000, Some(b"a")).unwrap();
+        assert_eq!(log.last_tag().unwrap().as_deref(), Some(&b"a"[..]));
+        // Nothing changed: the tag alone moves on.
+        assert_eq!(log.append_tagged(&[], 1_500, Some(b"b")).unwrap(), None);
+        assert_eq!(log.watermark(), 4);
+        // Many tags: old ones are pruned, the last stays.
+        for port in 0..30 {
+            let c = changes(&log, 1000 + port);
+            log.append_tagged(&c, 2_000 + port as i64, Some(format!("t{port}").as_bytes()))
+                .unwrap();
+        }
+        assert_eq!(log.last_tag().unwrap().as_deref(), Some(&b"t29"[..]));
+        let c = changes(&log, 80);
+        log.append_tagged(&c, 9_000, Some(b"torn")).unwrap();
+        log.id().to_string()
+    };
+    {
+        // Tear the last batch (drop its last frame): it goes, and its tag with it.
+        let db = sled_open_when_released(dir.path());
+        let frames = db.open_tree("log").unwrap();
+        let (k, _) = frames.last().unwrap().unwrap();
+        frames.remove(k).unwrap();
+        db.flush().unwrap();
+    }
+    let log = log_open_when_released(dir.path());
+    assert_eq!(log.watermark(), 4 * 31);
+    assert_eq!(log.last_tag().unwrap().as_deref(), Some(&b"t29"[..]));
+    assert_eq!(log.id(), id);
+    assert_eq!(id.len(), 32);
+    let other = tempfile::tempdir().unwrap();
+    assert_ne!(Log::open(other.path(), small()).unwrap().id(), id);
+}
+
 /// Opens the store's sled directly once the `Log` just dropped has let go of its lock:
 /// sled's flusher thread holds the database for a moment after the last handle is dropped
 /// (postmortem: `could not acquire lock … WouldBlock` in one CI run).

@@ -37,6 +37,14 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// An item received from another recorder was not what it publishes.
+    #[error("received item: {field} {reason}")]
+    Received {
+        /// The member (JSON path) that was wrong.
+        field: String,
+        /// What was wrong with it, the value included.
+        reason: String,
+    },
 }
 
 /// The model crate's result type.

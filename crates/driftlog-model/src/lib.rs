@@ -19,6 +19,7 @@ mod error;
 mod filter;
 mod item;
 mod key;
+mod received;
 pub mod schema;
 mod snapshot;
 mod state;
@@ -33,6 +34,7 @@ pub use item::{
     Relationship, Status,
 };
 pub use key::{ResourceKey, ResourceRef, Scope};
+pub use received::ReceivedItem;
 pub use snapshot::{CompleteSnapshot, Observed, PartialSnapshot};
 pub use state::{CurrentState, IdHasher, IdMap, IdSet, ResourceState};
 pub use types::{spec_for, PathSeg, TypeSpec, COMPLIANCE_TYPE, KNOWN_TYPES};

@@ -433,6 +433,39 @@ impl Recorder {
         Ok((stats.into_iter().next().unwrap_or_default(), appended))
     }
 
+    /// Records one round of items another recorder recorded (an aggregator's input): the
+    /// resources in `upserts` as it recorded them (diffed like a partial poll: one already
+    /// recorded here writes nothing), the keys in `deleted` recorded as deleted, each
+    /// change attributed as the publisher attributed it, at `capture_time_ms` (kept after
+    /// the last batch's time: the log's time index only moves forward), with `tag` stored
+    /// atomically with the batch — or alone when nothing changed. Keys are distinct within
+    /// a round. Nothing is re-checked: the publisher re-checked what it had to.
+    ///
+    /// # Errors
+    /// [`Error::Log`] when the batch cannot be appended.
+    pub async fn record_received(
+        &self,
+        upserts: Vec<Observed>,
+        deleted: Vec<ResourceKey>,
+        who: std::collections::HashMap<ResourceKey, Vec<driftlog_model::Attribution>>,
+        capture_time_ms: i64,
+        tag: Vec<u8>,
+    ) -> Result<(DiffStats, Option<RangeInclusive<Seq>>)> {
+        let as_of = self.log.watermark();
+        let (stats, appended, _) = self
+            .diff_and_append_at(
+                vec![Input::Received(
+                    PartialSnapshot { resources: upserts },
+                    deleted,
+                    as_of,
+                    who,
+                )],
+                Some((capture_time_ms, tag)),
+            )
+            .await?;
+        Ok((stats.into_iter().next().unwrap_or_default(), appended))
+    }
+
     /// Diffs and appends one finished poll, then re-checks related resources.
     ///
     /// # Errors
@@ -529,6 +562,16 @@ impl Recorder {
         &self,
         inputs: Vec<Input>,
     ) -> Result<(Vec<DiffStats>, Option<RangeInclusive<Seq>>, Vec<Change>)> {
+        self.diff_and_append_at(inputs, None).await
+    }
+
+    /// As [`Recorder::diff_and_append`]; `at` gives the capture time (instead of the clock)
+    /// and a tag stored atomically with the batch ([`Log::append_tagged`]).
+    async fn diff_and_append_at(
+        &self,
+        inputs: Vec<Input>,
+        at: Option<(i64, Vec<u8>)>,
+    ) -> Result<(Vec<DiffStats>, Option<RangeInclusive<Seq>>, Vec<Change>)> {
         // One diff-and-append at a time: two concurrent diffs against the same state would
         // give one resource two "next" versions.
         let _writer = self.writer.lock().await;
@@ -583,6 +626,32 @@ impl Recorder {
                                                 d.stats.add(&r.stats);
                                                 Ok(d)
                                             }),
+                                            Input::Received(p, gone, as_of, _) => diff_partial(
+                                                &state, p, *as_of, load,
+                                            )
+                                            .and_then(|mut d| {
+                                                // Ended compliance results keep their
+                                                // times, as the publisher's do.
+                                                let (derived, plain): (Vec<_>, Vec<_>) =
+                                                    gone.iter().cloned().partition(|k| {
+                                                        k.resource_type
+                                                            == driftlog_model::COMPLIANCE_TYPE
+                                                    });
+                                                for (keys, whole) in
+                                                    [(plain, false), (derived, true)]
+                                                {
+                                                    let r = if whole {
+                                                        diff_removed(
+                                                            &state, &keys, *as_of, load_whole,
+                                                        )?
+                                                    } else {
+                                                        diff_removed(&state, &keys, *as_of, load)?
+                                                    };
+                                                    d.changes.extend(r.changes);
+                                                    d.stats.add(&r.stats);
+                                                }
+                                                Ok(d)
+                                            }),
                                             Input::Events(p, gone, as_of, _) => diff_partial(
                                                 &state, p, *as_of, load,
                                             )
@@ -609,7 +678,10 @@ impl Recorder {
                 }
                 slots.into_iter().flatten().collect()
             };
-            let now = clock.now();
+            let (now, tag) = match at {
+                Some((t, tag)) => (t, Some(tag)),
+                None => (clock.now(), None),
+            };
             let mut changes = Vec::new();
             let mut per_input = Vec::with_capacity(inputs.len());
             let mut ticks = Vec::new();
@@ -619,10 +691,12 @@ impl Recorder {
                     volatile_ticks,
                     mut stats,
                 } = r?;
-                if !mode.all_continuous() && !matches!(input, Input::Derived(..)) {
+                if !mode.all_continuous()
+                    && !matches!(input, Input::Derived(..) | Input::Received(..))
+                {
                     hold_daily(&log, &mode, &daily, now, &mut c, &mut stats)?;
                 }
-                if let Input::Events(_, _, _, who) = input {
+                if let Input::Events(_, _, _, who) | Input::Received(_, _, _, who) = input {
                     for change in &mut c {
                         if let Some(a) = who.get(&change.key) {
                             change.attribution.clone_from(a);
@@ -634,7 +708,7 @@ impl Recorder {
                 per_input.push(stats);
             }
             log.note_volatile(&ticks);
-            let appended = log.append(&changes, now)?;
+            let appended = log.append_tagged(&changes, now, tag.as_deref())?;
             Ok((per_input, appended, changes))
         })
         .await
@@ -859,6 +933,14 @@ enum Input {
     /// A describe driven by CloudTrail events: what it found, the keys a delete event named
     /// that it vouched are gone, and who made each change.
     Events(
+        PartialSnapshot,
+        Vec<ResourceKey>,
+        Seq,
+        std::collections::HashMap<ResourceKey, Vec<driftlog_model::Attribution>>,
+    ),
+    /// Items another recorder recorded (an aggregator's input): the resources as it
+    /// recorded them, the keys it recorded as deleted, and who made each change.
+    Received(
         PartialSnapshot,
         Vec<ResourceKey>,
         Seq,

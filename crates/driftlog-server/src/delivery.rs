@@ -365,7 +365,17 @@ pub async fn start(
             SinkKind::Nats => {
                 let t = NatsTransport::new(&s.url, &s.stream, s.timeout)
                     .map_err(Error::invalid)
-                    .with_context(at)?;
+                    .with_context(at)?
+                    .with_connect(s.nats_auth().connect(&s.url, s.timeout, &at())?)
+                    .with_publisher(&crate::recorder_id(cfg, log), log.id());
+                let mut spec = spec;
+                if s.format == "item" {
+                    // Every item, from the log's beginning for a new sink: an aggregator
+                    // needs each store's sequences from the first.
+                    spec.format = driftlog_sinks::BodyFormat::Item;
+                    spec.start = SinkStart::Beginning;
+                    spec.batch = spec.batch.max(500);
+                }
                 spawn(tracker, log, spec, t, oversize.clone(), &board, stop);
             }
         }

@@ -23,7 +23,7 @@ mod stop;
 
 pub use delivery::{open_channel, Delivery};
 pub use error::{report, BoxError, Context, Error, Result};
-pub use serve::{open_log, serve, socket_path, Listeners};
+pub use serve::{open_log, recorder_id, serve, socket_path, Listeners};
 pub use services::{Offline, Reach, Services};
 
 /// The rules engine over a store, for the CLI's offline rules requests: the home account

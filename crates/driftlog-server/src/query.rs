@@ -297,6 +297,11 @@ fn status(reach: &Reach, out: &mut Out<'_>) -> Result<()> {
         Some(r) => Some(r.event_stats().snapshot()).filter(|e| !e.feed.is_empty()),
         None => driftlog_recorder::STORED_EVENT_STATUS.get(log, "")?,
     };
+    // The aggregator's stream and sources, inside an aggregator's serve.
+    let aggregator = reach
+        .server()
+        .and_then(|s| s.aggregator.as_ref())
+        .map(|a| a.to_json());
     let st = log.state();
     let api = reach
         .server()
@@ -316,6 +321,7 @@ fn status(reach: &Reach, out: &mut Out<'_>) -> Result<()> {
         "now": iso_ms(now_ms()),
         "scopes": scopes,
         "events": events,
+        "aggregator": aggregator,
     })));
     Ok(())
 }

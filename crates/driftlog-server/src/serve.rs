@@ -57,6 +57,15 @@ pub fn open_log(cfg: &Config) -> Result<Arc<Log>> {
     Ok(Arc::new(log))
 }
 
+/// This recorder's stable id: `[recorder] id`, or its store's id.
+pub fn recorder_id(cfg: &Config, log: &Log) -> String {
+    if cfg.recorder.id.is_empty() {
+        log.id().to_string()
+    } else {
+        cfg.recorder.id.clone()
+    }
+}
+
 /// The simulated estate, how often it changes, the ticks it has made so far, and where its
 /// CloudTrail events go.
 type SimClock = (SimSource, Duration, u64, Option<Arc<SimEventFeed>>);
@@ -68,6 +77,7 @@ fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
     let sim = SimSource::new(SimConfig {
         seed: s.seed,
         accounts: s.accounts,
+        first_account: s.first_account,
         regions: s.regions.clone(),
         resources: s.resources,
         churn: s.churn,
@@ -76,10 +86,13 @@ fn start_sim(cfg: &Config, log: &Log) -> Result<(SimSource, u64)> {
     // The sim is deterministic per tick: replay the ticks an earlier run of this store made,
     // so a restarted `serve` continues the same estate instead of recording the whole
     // estate jumping back to its first state. A different sim config starts afresh.
-    let fingerprint = format!(
+    let mut fingerprint = format!(
         "{}|{}|{:?}|{}|{}",
         s.seed, s.accounts, s.regions, s.resources, s.churn
     );
+    if s.first_account != 1 {
+        fingerprint.push_str(&format!("|{}", s.first_account));
+    }
     let ticks_done = match (SIM_TICKS.get(log, ""), SIM_CONFIG.get(log, "")?) {
         (Ok(Some(t)), Some(c)) if c == fingerprint.as_bytes() => t,
         _ => 0,
@@ -115,6 +128,10 @@ async fn open_source(
     cfg: &Config,
     log: &Log,
 ) -> Result<(Arc<dyn Source>, Option<SimClock>, Option<SharedFeed>)> {
+    if cfg.aggregator.enabled {
+        // The aggregator's source is the stream: nothing to poll.
+        return Ok((Arc::new(driftlog_aggregate::StreamSource), None, None));
+    }
     Ok(match cfg.source.kind {
         SourceKind::Sim => {
             let (sim, ticks_done) = start_sim(cfg, log)?;
@@ -238,6 +255,10 @@ impl Services {
                 rules.rules().len()
             );
         }
+        let aggregator = cfg
+            .aggregator
+            .enabled
+            .then(|| Arc::new(driftlog_aggregate::AggregatorStatus::default()));
         let services = Arc::new(Services {
             log,
             recorder,
@@ -245,6 +266,7 @@ impl Services {
             api,
             rules,
             api_address,
+            aggregator,
         });
         Ok((services, sim_clock, feed))
     }
@@ -305,6 +327,39 @@ pub async fn serve(
             feed,
             cfg.recorder.events(),
             wait_stop(stop_rx.clone()),
+        ));
+    }
+    if let Some(status) = &services.aggregator {
+        let a = &cfg.aggregator;
+        let connect = a.nats_auth().connect(&a.url, a.timeout, "aggregator")?;
+        tracing::info!(
+            "Aggregating the recorders that publish to {} stream {} (consumer {}); no polls",
+            a.url,
+            a.stream,
+            a.consumer
+        );
+        let connector: driftlog_aggregate::Connector = Arc::new(move || {
+            let c = connect.clone();
+            Box::pin(async move { c.connect().await })
+        });
+        tracker.spawn(driftlog_aggregate::run_aggregator(
+            recorder.clone(),
+            connector,
+            a.settings(),
+            status.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    for s in cfg.sinks.iter().filter(|s| s.format == "item") {
+        let connect = s
+            .nats_auth()
+            .connect(&s.url, s.timeout, &format!("sinks {:?}", s.name))?;
+        tracker.spawn(driftlog_sinks::run_heartbeats(
+            connect,
+            driftlog_deliver::heartbeat_subject(&recorder_id(&cfg, &log)),
+            s.heartbeat,
+            heartbeat_maker(&cfg, &recorder, s),
+            stop_rx.clone(),
         ));
     }
     tracker.spawn(log_rules_end(services.rules.clone().run(stop_rx.clone())));
@@ -368,6 +423,45 @@ pub async fn serve(
     }
     flushed.context("flushing the store at shutdown")?;
     Ok(())
+}
+
+/// What a recorder's heartbeat says, made fresh each time.
+fn heartbeat_maker(
+    cfg: &Config,
+    recorder: &Arc<Recorder>,
+    sink: &crate::config::SinkSection,
+) -> impl Fn() -> Vec<u8> + Send + 'static {
+    let recorder = recorder.clone();
+    let id = recorder_id(cfg, recorder.log());
+    let cursor = driftlog_sinks::cursor_name(&sink.name);
+    let every = sink.heartbeat;
+    move || {
+        let log = recorder.log();
+        driftlog_deliver::Heartbeat {
+            recorder: id.clone(),
+            log: log.id().to_string(),
+            time_ms: driftlog_model::time::now_ms(),
+            interval_ms: u64::try_from(every.as_millis()).unwrap_or(u64::MAX),
+            watermark: log.watermark(),
+            published: log.cursor(&cursor).ok().flatten().unwrap_or(0),
+            recording: recorder.is_recording(),
+            scopes: recorder
+                .status()
+                .snapshot()
+                .into_iter()
+                .map(|s| driftlog_deliver::ScopeBeat {
+                    account: s.account,
+                    region: s.region,
+                    resource_type: s.resource_type,
+                    last_success_ms: s.last_success_ms,
+                    last_attempt_ms: s.last_attempt_ms,
+                    last_error_code: s.last_error_code,
+                    last_error_message: s.last_error_message,
+                })
+                .collect(),
+        }
+        .to_bytes()
+    }
 }
 
 async fn log_rules_end(run: impl Future<Output = Result<(), driftlog_compliance::EngineError>>) {

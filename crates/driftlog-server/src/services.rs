@@ -23,6 +23,8 @@ pub struct Services {
     pub rules: Arc<Engine>,
     /// Where the API listens (the address bound, so `127.0.0.1:0` shows its real port).
     pub api_address: Option<std::net::SocketAddr>,
+    /// The aggregator's view of its sources, when this `serve` is an aggregator.
+    pub aggregator: Option<Arc<driftlog_aggregate::AggregatorStatus>>,
 }
 
 /// The store opened by the CLI itself (no server runs): what was recorded can be read,

@@ -7,6 +7,9 @@ pub struct SimConfig {
     /// Number of AWS accounts. Ids are 12 digits, `111122220001`, `111122220002`, ...
     /// Default 2.
     pub accounts: usize,
+    /// Number of the first account: 1 gives `111122220001`. Recorders of one simulated
+    /// organization take distinct ranges. Default 1.
+    pub first_account: u64,
     /// Regions each account uses. IAM is global and ignores them. Default
     /// `["eu-west-1", "us-east-1"]`.
     pub regions: Vec<String>,
@@ -30,6 +33,7 @@ impl Default for SimConfig {
         Self {
             seed: 42,
             accounts: 2,
+            first_account: 1,
             regions: vec!["eu-west-1".to_string(), "us-east-1".to_string()],
             resources: 2_000,
             churn: 0.01,
@@ -44,7 +48,12 @@ impl SimConfig {
     /// configuration, a test) can name them without building the estate.
     pub fn account_ids(&self) -> Vec<String> {
         (0..self.accounts)
-            .map(|i| format!("{:012}", 111_122_220_001_u64 + i as u64))
+            .map(|i| {
+                format!(
+                    "{:012}",
+                    111_122_220_000_u64 + self.first_account + i as u64
+                )
+            })
             .collect()
     }
 }

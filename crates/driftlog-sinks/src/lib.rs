@@ -36,8 +36,8 @@ pub use channel::{
     new_snapshot_id, ChannelSettings, DeliveryChannel, DeliveryInfo, DeliveryStatus,
     SnapshotFrequency, SnapshotReport,
 };
-pub use nats::NatsTransport;
-pub use runner::{run_sink, SinkBoard, SinkSpec, SinkStart, SinkStatus};
+pub use nats::{run_heartbeats, BodyFormat, NatsConnect, NatsTransport};
+pub use runner::{cursor_name, run_sink, SinkBoard, SinkSpec, SinkStart, SinkStatus};
 pub use sns::SnsTransport;
 pub use store::{error_code, DeliveryStore, StoreLocation};
 pub use transport::{Message, SendError, Transport};

@@ -3,9 +3,92 @@
 
 use crate::{Message, SendError, Transport};
 use async_nats::jetstream::{self, stream};
-use driftlog_deliver::{message_id, nats_subject, NATS_MSG_ID_HEADER, SEQ_HEADER};
+use driftlog_deliver::{
+    chunk_message_id, message_id, nats_subject, CHUNK_HEADER, LOG_HEADER, NATS_MSG_ID_HEADER,
+    RECORDER_HEADER, SEQ_HEADER,
+};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::Mutex;
+
+/// Room left in a message for its headers when an item is cut into parts.
+const HEADER_ROOM: usize = 4096;
+
+/// How to reach a NATS server: its URL and, where it asks for them, credentials and TLS.
+/// Shared by the sink, the heartbeats and the aggregator's consumer.
+#[derive(Debug, Clone, Default)]
+pub struct NatsConnect {
+    /// `nats://host:4222` (or `tls://host:4222`).
+    pub url: String,
+    /// User and password.
+    pub user: Option<(String, String)>,
+    /// A token.
+    pub token: Option<String>,
+    /// An nkey seed (`SU…`): the server knows the public key.
+    pub nkey_seed: Option<String>,
+    /// A `.creds` file (JWT and nkey seed), as `nsc` writes it.
+    pub credentials_file: Option<PathBuf>,
+    /// CA certificates (PEM) the server's certificate must chain to.
+    pub tls_ca: Option<PathBuf>,
+    /// Refuse a connection without TLS.
+    pub tls_required: bool,
+    /// Bounds the connection.
+    pub timeout: Duration,
+}
+
+impl NatsConnect {
+    /// A server at `url`, no credentials, `timeout` for the connection.
+    pub fn new(url: &str, timeout: Duration) -> Self {
+        Self {
+            url: url.to_string(),
+            timeout,
+            ..Self::default()
+        }
+    }
+
+    /// Connects.
+    ///
+    /// # Errors
+    /// The server cannot be reached, refused the credentials, or a file cannot be read:
+    /// what happened, with the URL.
+    pub async fn connect(&self) -> Result<async_nats::Client, String> {
+        let mut o = async_nats::ConnectOptions::new()
+            .connection_timeout(self.timeout)
+            .require_tls(self.tls_required);
+        if let Some((u, p)) = &self.user {
+            o = o.user_and_password(u.clone(), p.clone());
+        }
+        if let Some(t) = &self.token {
+            o = o.token(t.clone());
+        }
+        if let Some(seed) = &self.nkey_seed {
+            o = o.nkey(seed.clone());
+        }
+        if let Some(f) = &self.credentials_file {
+            o = o
+                .credentials_file(f)
+                .await
+                .map_err(|e| format!("nats credentials file {}: {e}", f.display()))?;
+        }
+        if let Some(ca) = &self.tls_ca {
+            o = o.add_root_certificates(ca.clone());
+        }
+        o.connect(self.url.as_str())
+            .await
+            .map_err(|e| format!("nats {}: {e}", self.url))
+    }
+}
+
+/// What a message body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyFormat {
+    /// AWS Config's notifications (what any AWS Config consumer reads).
+    #[default]
+    Aws,
+    /// driftlog's item (the `tail --json` line): what an aggregator reads. Every item is
+    /// published, in order, cut into parts where it exceeds the server's message limit.
+    Item,
+}
 
 /// How many publishes may wait for their acknowledgement at once, well under the client's
 /// in-flight limit.
@@ -19,10 +102,13 @@ pub const STREAM_SUBJECTS: &str = "driftlog.ci.>";
 /// `Nats-Msg-Id` = the log sequence). Consumers filter by subject; with a 2.9 server, one
 /// `filter_subject` per consumer (`filter_subjects` is silently ignored there).
 pub struct NatsTransport {
-    url: String,
+    connect: NatsConnect,
     stream: String,
     timeout: Duration,
-    context: Mutex<Option<jetstream::Context>>,
+    recorder: String,
+    log: String,
+    /// The connection and the server's largest message.
+    context: Mutex<Option<(jetstream::Context, usize)>>,
 }
 
 impl NatsTransport {
@@ -42,19 +128,38 @@ impl NatsTransport {
             ));
         }
         Ok(Self {
-            url: url.to_string(),
+            connect: NatsConnect::new(url, timeout),
             stream: stream.to_string(),
             timeout,
+            recorder: String::new(),
+            log: String::new(),
             context: Mutex::new(None),
         })
     }
 
-    async fn connect(&self) -> Result<jetstream::Context, SendError> {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(self.timeout)
-            .connect(self.url.as_str())
+    /// Connects with these options (credentials, TLS) instead of the URL alone.
+    #[must_use]
+    pub fn with_connect(mut self, connect: NatsConnect) -> Self {
+        self.connect = connect;
+        self
+    }
+
+    /// Names the publisher on every message (headers `Driftlog-Recorder`, `Driftlog-Log`)
+    /// and in its de-duplication id, so one stream can carry many recorders.
+    #[must_use]
+    pub fn with_publisher(mut self, recorder: &str, log: &str) -> Self {
+        recorder.clone_into(&mut self.recorder);
+        log.clone_into(&mut self.log);
+        self
+    }
+
+    async fn connect(&self) -> Result<(jetstream::Context, usize), SendError> {
+        let client = self
+            .connect
+            .connect()
             .await
-            .map_err(|e| SendError::new("Unreachable", format!("nats {}: {e}", self.url)))?;
+            .map_err(|e| SendError::new("Unreachable", e))?;
+        let max_payload = client.server_info().max_payload;
         let mut js = jetstream::new(client);
         js.set_timeout(self.timeout);
         js.get_or_create_stream(stream::Config {
@@ -68,10 +173,39 @@ impl NatsTransport {
         .map_err(|e| {
             SendError::new(
                 "StreamUnavailable",
-                format!("nats {} stream {}: {e}", self.url, self.stream),
+                format!("nats {} stream {}: {e}", self.connect.url, self.stream),
             )
         })?;
-        Ok(js)
+        Ok((js, max_payload))
+    }
+
+    /// The messages one item travels in: itself, or parts of at most the server's message
+    /// size (headers included), each with its part number.
+    fn parts(&self, m: &Message, max_payload: usize) -> Vec<(async_nats::HeaderMap, bytes::Bytes)> {
+        let headers = |id: &str| {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert(NATS_MSG_ID_HEADER, id);
+            h.insert(SEQ_HEADER, m.seq.to_string().as_str());
+            if !self.recorder.is_empty() {
+                h.insert(RECORDER_HEADER, self.recorder.as_str());
+                h.insert(LOG_HEADER, self.log.as_str());
+            }
+            h
+        };
+        let body = bytes::Bytes::from(m.body.clone());
+        let room = max_payload.saturating_sub(HEADER_ROOM).max(1024);
+        if body.len() <= room {
+            return vec![(headers(&message_id(&self.recorder, m.seq)), body)];
+        }
+        let n = body.len().div_ceil(room);
+        (0..n)
+            .map(|i| {
+                let mut h = headers(&chunk_message_id(&self.recorder, m.seq, i + 1));
+                h.insert(CHUNK_HEADER, format!("{}/{n}", i + 1).as_str());
+                let end = ((i + 1) * room).min(body.len());
+                (h, body.slice(i * room..end))
+            })
+            .collect()
     }
 }
 
@@ -81,17 +215,17 @@ impl Transport for NatsTransport {
     }
 
     fn target(&self) -> String {
-        format!("{} stream {}", self.url, self.stream)
+        format!("{} stream {}", self.connect.url, self.stream)
     }
 
     async fn send<'a>(&'a self, batch: &'a [Message]) -> Result<(), SendError> {
         let mut guard = self.context.lock().await;
-        let js = match guard.as_ref() {
-            Some(js) => js.clone(),
+        let (js, max_payload) = match guard.as_ref() {
+            Some(c) => c.clone(),
             None => {
-                let js = self.connect().await?;
-                *guard = Some(js.clone());
-                js
+                let c = self.connect().await?;
+                *guard = Some(c.clone());
+                c
             }
         };
         // Publish a chunk, then wait for its acknowledgements in order: one round trip per
@@ -100,36 +234,38 @@ impl Transport for NatsTransport {
         // while we hold the acks unawaited).
         let mut done = 0;
         for chunk in batch.chunks(ACK_CHUNK) {
+            // Per item, the acknowledgements of its parts (one for most).
             let mut acks = Vec::with_capacity(chunk.len());
             let mut failure = None;
-            for m in chunk {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert(NATS_MSG_ID_HEADER, message_id(m.seq).as_str());
-                headers.insert(SEQ_HEADER, m.seq.to_string().as_str());
-                match js
-                    .publish_with_headers(nats_subject(&m.key), headers, m.body.clone().into())
-                    .await
-                {
-                    Ok(ack) => acks.push(ack),
-                    Err(e) => {
-                        failure = Some(SendError::new("PublishFailed", format!("nats: {e}")));
-                        break;
+            'items: for m in chunk {
+                let mut mine = Vec::with_capacity(1);
+                for (headers, body) in self.parts(m, max_payload) {
+                    match js
+                        .publish_with_headers(nats_subject(&m.key), headers, body)
+                        .await
+                    {
+                        Ok(ack) => mine.push(ack),
+                        Err(e) => {
+                            failure = Some(SendError::new("PublishFailed", format!("nats: {e}")));
+                            break 'items;
+                        }
                     }
                 }
+                acks.push(mine);
             }
             // Even after a failed publish, the messages already published may be
-            // acknowledged: count the consecutive acknowledged ones so the cursor moves
-            // exactly past them, never past one JetStream did not confirm.
-            for ack in acks {
-                match ack.await {
-                    Ok(_) => done += 1,
-                    Err(e) => {
+            // acknowledged: count the consecutive acknowledged items (all their parts) so
+            // the cursor moves exactly past them, never past one JetStream did not confirm.
+            for parts in acks {
+                for ack in parts {
+                    if let Err(e) = ack.await {
                         *guard = None;
                         return Err(
                             SendError::new("NotAcknowledged", format!("nats: {e}")).after(done)
                         );
                     }
                 }
+                done += 1;
             }
             if let Some(e) = failure {
                 *guard = None;
@@ -137,5 +273,42 @@ impl Transport for NatsTransport {
             }
         }
         Ok(())
+    }
+}
+
+/// Publishes `make()` on `subject` (core NATS: a heartbeat is news, not history) every
+/// `every` until `stop` turns true, connecting again after any failure.
+pub async fn run_heartbeats(
+    connect: NatsConnect,
+    subject: String,
+    every: Duration,
+    make: impl Fn() -> Vec<u8> + Send + 'static,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut client: Option<async_nats::Client> = None;
+    let mut iv = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = iv.tick() => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+        if client.is_none() {
+            match connect.connect().await {
+                Ok(c) => client = Some(c),
+                Err(e) => {
+                    tracing::debug!(error = %e, "Heartbeat: NATS unreachable; trying again.");
+                    continue;
+                }
+            }
+        }
+        if let Some(c) = &client {
+            let sent = c.publish(subject.clone(), make().into()).await;
+            if sent.is_err() || c.flush().await.is_err() {
+                client = None;
+            }
+        }
     }
 }

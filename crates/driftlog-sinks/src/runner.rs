@@ -51,6 +51,8 @@ pub struct SinkSpec {
     pub backoff_base: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
+    /// What a message body is.
+    pub format: crate::BodyFormat,
 }
 
 impl SinkSpec {
@@ -63,6 +65,7 @@ impl SinkSpec {
             batch: 100,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            format: crate::BodyFormat::Aws,
         }
     }
 
@@ -174,11 +177,28 @@ impl SinkBoard {
 pub async fn messages(
     items: &[ConfigurationItem],
     oversize: Option<&DeliveryStore>,
+    format: crate::BodyFormat,
 ) -> (Vec<Message>, Vec<String>) {
     let mut out = Vec::with_capacity(items.len());
     let mut problems = Vec::new();
     for ci in items {
         let now = now_ms();
+        if format == crate::BodyFormat::Item {
+            // driftlog's own line, whole: the transport cuts what its destination cannot
+            // carry in one message.
+            let mut body = Vec::with_capacity(ci.doc.len() + 512);
+            match ci.write_event_json(&mut body) {
+                Ok(()) => out.push(Message {
+                    seq: ci.seq,
+                    key: ci.key.clone(),
+                    message_type: "DriftlogItem",
+                    subject: change_subject(ci),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                }),
+                Err(e) => problems.push(e.to_string()),
+            }
+            continue;
+        }
         if ci.key.resource_type == driftlog_model::COMPLIANCE_TYPE {
             // A rule's result changed: AWS's compliance message, small by construction.
             match compliance_change_notification(ci, now) {
@@ -391,7 +411,7 @@ pub async fn run_sink<T: Transport>(
             set(&|s| s.cursor = cursor);
             continue;
         }
-        let (msgs, problems) = messages(&items, oversize.as_deref()).await;
+        let (msgs, problems) = messages(&items, oversize.as_deref(), spec.format).await;
         for p in &problems {
             tracing::error!(sink = %name, problem = %p, "Item skipped: it cannot be rendered.");
         }

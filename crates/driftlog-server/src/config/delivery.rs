@@ -141,6 +141,111 @@ pub struct SinkSection {
     /// Timeout per request.
     #[serde(default = "default_sink_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
+    /// NATS: `aws` (AWS Config's notifications) or `item` (driftlog's items, every one in
+    /// order, what an aggregator reads).
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// NATS with `format = "item"`: how often the recorder's heartbeat goes out.
+    #[serde(default = "default_heartbeat", deserialize_with = "duration")]
+    pub heartbeat: Duration,
+    /// NATS: user name (with `password_env`).
+    #[serde(default)]
+    pub user: String,
+    /// NATS: variable holding the password.
+    #[serde(default)]
+    pub password_env: String,
+    /// NATS: variable holding a token.
+    #[serde(default)]
+    pub token_env: String,
+    /// NATS: variable holding an nkey seed (`SU…`).
+    #[serde(default)]
+    pub nkey_seed_env: String,
+    /// NATS: a `.creds` file (JWT + nkey seed).
+    #[serde(default)]
+    pub credentials_file: String,
+    /// NATS: CA certificates (PEM) for the server's certificate.
+    #[serde(default)]
+    pub tls_ca: String,
+    /// NATS: refuse a connection without TLS.
+    #[serde(default)]
+    pub tls_required: bool,
+}
+
+impl SinkSection {
+    /// Its NATS credentials and TLS settings.
+    pub fn nats_auth(&self) -> NatsAuth {
+        NatsAuth {
+            user: self.user.clone(),
+            password_env: self.password_env.clone(),
+            token_env: self.token_env.clone(),
+            nkey_seed_env: self.nkey_seed_env.clone(),
+            credentials_file: self.credentials_file.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_required: self.tls_required,
+        }
+    }
+}
+
+/// How to authenticate to NATS and check its certificate: the keys a NATS sink and
+/// `[aggregator]` share. Secrets come from environment variables, never the file.
+#[derive(Debug, Clone, Default)]
+pub struct NatsAuth {
+    /// User name (with `password_env`).
+    pub user: String,
+    /// Variable holding the password.
+    pub password_env: String,
+    /// Variable holding a token.
+    pub token_env: String,
+    /// Variable holding an nkey seed (`SU…`).
+    pub nkey_seed_env: String,
+    /// A `.creds` file (JWT + nkey seed).
+    pub credentials_file: String,
+    /// CA certificates (PEM) for the server's certificate.
+    pub tls_ca: String,
+    /// Refuse a connection without TLS.
+    pub tls_required: bool,
+}
+
+impl NatsAuth {
+    /// The connection options for `url`, secrets read from their variables.
+    ///
+    /// # Errors
+    /// A variable that is named but not set.
+    pub fn connect(
+        &self,
+        url: &str,
+        timeout: Duration,
+        at: &str,
+    ) -> Result<driftlog_sinks::NatsConnect> {
+        let var = |key: &str, name: &str| -> Result<Option<String>> {
+            if name.is_empty() {
+                return Ok(None);
+            }
+            std::env::var(name).map(Some).map_err(|_| {
+                Error::invalid(format!(
+                    "{at}: {key} = {name:?}, but that variable is not set"
+                ))
+            })
+        };
+        let mut c = driftlog_sinks::NatsConnect::new(url, timeout);
+        if !self.user.is_empty() {
+            let pass = var("password_env", &self.password_env)?.unwrap_or_default();
+            c.user = Some((self.user.clone(), pass));
+        }
+        c.token = var("token_env", &self.token_env)?;
+        c.nkey_seed = var("nkey_seed_env", &self.nkey_seed_env)?;
+        c.credentials_file = opt(&self.credentials_file).map(Into::into);
+        c.tls_ca = opt(&self.tls_ca).map(Into::into);
+        c.tls_required = self.tls_required || url.starts_with("tls://");
+        Ok(c)
+    }
+}
+
+fn default_format() -> String {
+    "aws".into()
+}
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_stream() -> String {
@@ -200,6 +305,27 @@ impl SinkSection {
                 if !(self.topic_arn.starts_with("arn:") && self.topic_arn.contains(":sns:")) {
                     bail!("{at}: topic_arn = {:?} rejected: use arn:aws:sns:<region>:<account>:<topic>", self.topic_arn);
                 }
+            }
+        }
+        if self.format != "aws" && self.format != "item" {
+            bail!(
+                "{at}: format = {:?} rejected: use \"aws\" (AWS Config's notifications) or \"item\" (for an aggregator)",
+                self.format
+            );
+        }
+        if self.format == "item" {
+            if self.kind != SinkKind::Nats {
+                bail!("{at}: format = \"item\" is for NATS sinks (an aggregator reads them)");
+            }
+            if !(self.types.is_empty()
+                && self.accounts.is_empty()
+                && self.regions.is_empty()
+                && self.statuses.is_empty())
+            {
+                bail!("{at}: format = \"item\" carries every item (an aggregator detects a missing one as a gap): remove types, accounts, regions and statuses");
+            }
+            if self.heartbeat.is_zero() {
+                bail!("{at}: heartbeat must be greater than 0 (e.g. \"10s\")");
             }
         }
         if self.start != "now" && self.start != "beginning" {

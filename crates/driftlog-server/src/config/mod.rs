@@ -10,11 +10,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod aggregator;
 mod api;
 mod delivery;
 mod recorder;
 mod source;
 
+pub use aggregator::*;
 pub use api::*;
 pub use delivery::*;
 pub use recorder::*;
@@ -47,6 +49,8 @@ pub struct Config {
     pub rules: RulesSection,
     /// External rule evaluators.
     pub evaluators: Vec<EvaluatorSection>,
+    /// The aggregator role.
+    pub aggregator: AggregatorSection,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             api: ApiSection::default(),
             rules: RulesSection::default(),
             evaluators: Vec::new(),
+            aggregator: AggregatorSection::default(),
         }
     }
 }
@@ -169,6 +174,19 @@ impl Config {
         if s.accounts == 0 || s.regions.is_empty() {
             bail!("source.sim: accounts and regions must not be empty");
         }
+        if s.first_account == 0 || s.first_account + s.accounts as u64 > 10_000 {
+            bail!(
+                "source.sim.first_account = {} rejected: accounts are numbered 1 .. 9999 (111122220001 ..)",
+                s.first_account
+            );
+        }
+        if !self.recorder.id.is_empty() && !driftlog_deliver::valid_recorder_id(&self.recorder.id) {
+            bail!(
+                "recorder.id = {:?} rejected: use 1 to 64 letters, digits, '-' and '_'",
+                self.recorder.id
+            );
+        }
+        self.aggregator.check()?;
         if !(0.0..=1.0).contains(&self.recorder.jitter) {
             bail!(
                 "recorder.jitter = {} rejected: must be between 0.0 and 1.0",

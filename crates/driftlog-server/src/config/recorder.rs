@@ -6,6 +6,8 @@ use super::*;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecorderSection {
+    /// This recorder's stable id ("" = its store's id).
+    pub id: String,
     /// Start recording at once.
     pub start: bool,
     /// Poll interval.
@@ -55,6 +57,7 @@ impl Default for RecorderSection {
     fn default() -> Self {
         let s = SchedulerConfig::default();
         Self {
+            id: String::new(),
             start: true,
             interval: s.interval,
             jitter: s.jitter,

@@ -232,6 +232,9 @@ pub struct SimSection {
     pub seed: u64,
     /// Accounts.
     pub accounts: usize,
+    /// Number of the first account (1 = 111122220001): recorders of one organization
+    /// simulate distinct accounts.
+    pub first_account: u64,
     /// Regions.
     pub regions: Vec<String>,
     /// Approximate resource count.
@@ -250,6 +253,7 @@ impl Default for SimSection {
         Self {
             seed: 42,
             accounts: 2,
+            first_account: 1,
             regions: vec!["eu-west-1".into(), "us-east-1".into()],
             resources: 2000,
             churn: 0.01,

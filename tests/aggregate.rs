@@ -1,0 +1,263 @@
+//! Issue 17: one aggregator over NATS JetStream for three recorders (simulated estates of
+//! distinct accounts and regions), all real: Debian's nats-server with JetStream on file
+//! storage, the recorders in-process, the aggregator a `driftlog serve --aggregator`
+//! process killed with SIGKILL mid-ingest. Every item of every recorder ends up in the
+//! aggregate exactly once; forged and malformed messages are refused and never applied.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use crate::support::cli::{json_lines, running_status, serve_process, wait};
+use crate::support::nats::nats;
+use crate::support::server;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+fn driftlog(cfg: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_driftlog"))
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(124), "driftlog {args:?} hung");
+    out
+}
+
+/// Every item of the store behind `cfg` (a server running or not), as
+/// (resource, version) → (status, configuration).
+fn items(cfg: &Path, watermark: u64) -> BTreeMap<(String, u64), (String, Value)> {
+    if watermark == 0 {
+        return BTreeMap::new();
+    }
+    let out = driftlog(
+        cfg,
+        &[
+            "tail",
+            "--from",
+            "0",
+            "--json",
+            "--limit",
+            &watermark.to_string(),
+        ],
+    );
+    json_lines(&out)
+        .into_iter()
+        .map(|i| {
+            let ci = &i["configurationItem"];
+            let key = format!(
+                "{}/{}/{}/{}",
+                ci["awsAccountId"].as_str().unwrap(),
+                ci["awsRegion"].as_str().unwrap(),
+                ci["resourceType"].as_str().unwrap(),
+                ci["resourceId"].as_str().unwrap()
+            );
+            (
+                (key, i["version"].as_u64().unwrap()),
+                (
+                    ci["configurationItemStatus"].as_str().unwrap().to_string(),
+                    ci["configuration"].clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn issue_17_three_recorders_one_aggregator_every_item_once_through_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_nats) = nats(&dir.path().join("nats")) else {
+        return;
+    };
+    let url = _nats.url.clone();
+    let recorder_cfg = |i: usize, first: u64, region: &str| {
+        let path = dir.path().join(format!("rec{i}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"data_dir = "{}"
+[source.sim]
+resources = 4000
+accounts = 1
+first_account = {first}
+regions = ["{region}"]
+churn = 0.02
+tick_interval = "1s"
+[recorder]
+id = "rec-{i}"
+interval = "1s"
+[api]
+listen = "off"
+[delivery]
+enabled = false
+[[sinks]]
+name = "org"
+kind = "nats"
+url = "{url}"
+format = "item"
+heartbeat = "1s"
+"#,
+                dir.path().join(format!("rec{i}")).display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let cfgs = [
+        recorder_cfg(0, 1, "eu-west-1"),
+        recorder_cfg(1, 2, "us-east-1"),
+        recorder_cfg(2, 3, "ap-southeast-2"),
+    ];
+    let recorders: Vec<server::InProcess> = cfgs.iter().map(|c| server::start(c)).collect();
+
+    let agg_cfg = dir.path().join("agg.toml");
+    std::fs::write(
+        &agg_cfg,
+        format!(
+            r#"data_dir = "{}"
+[aggregator]
+enabled = true
+url = "{url}"
+batch = 200
+[api]
+listen = "127.0.0.1:0"
+[delivery]
+enabled = false
+"#,
+            dir.path().join("agg").display()
+        ),
+    )
+    .unwrap();
+    let (mut agg, _port) = serve_process(&agg_cfg);
+    let applied = |st: &Value| -> u64 { st["aggregator"]["applied"].as_u64().unwrap_or(0) };
+    wait(
+        "the aggregator applies items of all three recorders",
+        120,
+        || {
+            running_status(&agg_cfg).is_some_and(|st| {
+                st["aggregator"]["sources"].as_array().is_some_and(|s| {
+                    s.iter()
+                        .filter(|s| s["appliedSeq"].as_u64() > Some(0))
+                        .count()
+                        == 3
+                })
+            })
+        },
+    );
+    // SIGKILL mid-ingest (the recorders keep changing), then a restart.
+    let before = applied(&running_status(&agg_cfg).unwrap());
+    assert!(before > 0);
+    agg.0.kill().unwrap();
+    agg.0.wait().unwrap();
+    let (_agg, _port) = serve_process(&agg_cfg);
+
+    // Forged and malformed messages: refused, counted, never applied.
+    let forged = forge(&url);
+
+    // Stop the recorders' changes: each restarts not recording, so its sink publishes
+    // what it had not yet and nothing more is recorded; the aggregate then catches up.
+    let mut watermarks = Vec::new();
+    let mut idle = Vec::new();
+    for (r, c) in recorders.into_iter().zip(&cfgs) {
+        r.stop().unwrap();
+        let text = std::fs::read_to_string(c).unwrap();
+        std::fs::write(c, text.replace("[api]", "start = false\n[api]")).unwrap();
+        let r = server::start(c);
+        watermarks.push(r.status().unwrap()["watermark"].as_u64().unwrap());
+        idle.push(r);
+    }
+    wait("the aggregate catches up with every recorder", 180, || {
+        let st = running_status(&agg_cfg).unwrap();
+        let sources = st["aggregator"]["sources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        (0..3).all(|i| {
+            sources.iter().any(|s| {
+                s["recorder"] == format!("rec-{i}")
+                    && s["appliedSeq"].as_u64() == Some(watermarks[i])
+            })
+        })
+    });
+    let st = running_status(&agg_cfg).unwrap();
+    let a = &st["aggregator"];
+    eprintln!("recorders {watermarks:?}, killed at {before} applied; after the restart: {a}");
+    assert_eq!(a["gaps"], 0, "{a}");
+    for s in a["sources"].as_array().unwrap() {
+        assert!(s["gap"].is_null(), "{s}");
+    }
+    let refused: u64 = a["refused"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(refused >= forged, "{a}");
+
+    // Every item once: the aggregate holds exactly the union of the recorders' items.
+    let mut union = BTreeMap::new();
+    let mut resources = 0;
+    for ((c, w), r) in cfgs.iter().zip(&watermarks).zip(&idle) {
+        let mine = items(c, *w);
+        assert_eq!(
+            mine.len() as u64,
+            *w,
+            "a recorder's items are numbered densely"
+        );
+        union.extend(mine);
+        resources += r.status().unwrap()["resources"].as_u64().unwrap();
+    }
+    let total: u64 = watermarks.iter().sum();
+    assert_eq!(
+        st["watermark"].as_u64().unwrap(),
+        total,
+        "one aggregate item per recorder item"
+    );
+    let aggregate = items(&agg_cfg, total);
+    assert_eq!(aggregate.len(), union.len());
+    for (k, v) in &union {
+        assert_eq!(aggregate.get(k), Some(v), "{k:?}");
+    }
+    assert_eq!(st["resources"].as_u64().unwrap(), resources);
+}
+
+/// Publishes what no recorder would: an item under another account's subject, bad JSON,
+/// no recorder header. Returns how many.
+fn forge(url: &str) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let item = r#"{"configurationItem":{"ARN":null,"availabilityZone":null,"awsAccountId":"111122220001","awsRegion":"eu-west-1","configuration":{"vpcId":"vpc-forged"},"configurationItemCaptureTime":"2024-05-01T10:00:00.000Z","configurationItemStatus":"ResourceDiscovered","configurationItemVersion":"1.3","configurationStateId":1,"configurationStateMd5Hash":"","relatedEvents":[],"relationships":[],"resourceCreationTime":null,"resourceId":"vpc-forged","resourceName":null,"resourceType":"AWS::EC2::VPC","supplementaryConfiguration":{},"tags":{}},"configurationItemDiff":{"changedProperties":{},"changeType":"CREATE"},"seq":1,"version":1}"#;
+        let send = |subject: &'static str, body: &'static str, headers: bool| {
+            let js = js.clone();
+            async move {
+                let mut h = async_nats::HeaderMap::new();
+                if headers {
+                    h.insert("Driftlog-Recorder", "forger");
+                    h.insert("Driftlog-Log", "x");
+                    h.insert("X-Driftlog-Seq", "1");
+                }
+                js.publish_with_headers(subject, h, body.into())
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+            }
+        };
+        // The item names account 111122220001; the subject another account.
+        send("driftlog.ci.999999999999.eu-west-1.AWS::EC2::VPC", item, true).await;
+        send("driftlog.ci.111122220001.eu-west-1.AWS::EC2::VPC", "{not json", true).await;
+        send("driftlog.ci.111122220001.eu-west-1.AWS::EC2::VPC", item, false).await;
+    });
+    3
+}
