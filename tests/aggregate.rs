@@ -261,3 +261,131 @@ fn forge(url: &str) -> u64 {
     });
     3
 }
+
+/// A recorder can publish only its own accounts' subjects: nats-server with a user per
+/// recorder (password from an environment variable), each allowed the subjects of its
+/// accounts and its heartbeat. A recorder whose estate holds another account is refused
+/// by the server — its sink says so — and nothing of it reaches the aggregate, while the
+/// recorder with the right credentials is aggregated.
+#[test]
+fn issue_17_a_recorder_publishes_only_its_own_accounts_subjects() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder_user = |user: &str, account: &str| {
+        format!(
+            r#"{{ user: "{user}", password: "secret-{user}", permissions: {{
+                publish: {{ allow: ["driftlog.ci.{account}.>", "driftlog.heartbeat.{user}", "$JS.API.STREAM.INFO.DRIFTLOG", "$JS.API.STREAM.CREATE.DRIFTLOG"] }},
+                subscribe: {{ allow: ["_INBOX.>"] }} }} }}"#
+        )
+    };
+    let conf = format!(
+        r#"authorization {{
+  users = [
+    {}
+    {}
+    {{ user: "aggregator", password: "secret-aggregator", permissions: {{
+        publish: {{ allow: ["$JS.API.>", "$JS.ACK.>"] }},
+        subscribe: {{ allow: ["_INBOX.>", "driftlog.heartbeat.*"] }} }} }}
+  ]
+}}
+"#,
+        recorder_user("rec-a", "111122220001"),
+        recorder_user("rec-b", "111122220002"),
+    );
+    let Some(nats) = crate::support::nats::nats_with_config(&dir.path().join("nats"), &conf) else {
+        return;
+    };
+    for user in ["rec-a", "rec-b", "aggregator"] {
+        // SAFETY of the test: read by this process's servers and the aggregator it spawns.
+        std::env::set_var(
+            format!(
+                "DRIFTLOG_TEST_NATS_{}",
+                user.replace('-', "_").to_uppercase()
+            ),
+            format!("secret-{user}"),
+        );
+    }
+    let recorder = |id: &str, first: u64| {
+        let path = dir.path().join(format!("{id}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"data_dir = "{}"
+[source.sim]
+resources = 500
+accounts = 1
+first_account = {first}
+regions = ["eu-west-1"]
+[recorder]
+id = "{id}"
+[api]
+listen = "off"
+[delivery]
+enabled = false
+[[sinks]]
+name = "org"
+kind = "nats"
+url = "{}"
+format = "item"
+heartbeat = "1s"
+timeout = "2s"
+user = "{id}"
+password_env = "DRIFTLOG_TEST_NATS_{}"
+"#,
+                dir.path().join(id).display(),
+                nats.url,
+                id.replace('-', "_").to_uppercase()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    // rec-a records its own account; rec-b is allowed account 2 but records account 3.
+    let a_cfg = recorder("rec-a", 1);
+    let b_cfg = recorder("rec-b", 3);
+    let a = server::start(&a_cfg);
+    let b = server::start(&b_cfg);
+    let agg_cfg = dir.path().join("agg.toml");
+    std::fs::write(
+        &agg_cfg,
+        format!(
+            r#"data_dir = "{}"
+[aggregator]
+enabled = true
+url = "{}"
+user = "aggregator"
+password_env = "DRIFTLOG_TEST_NATS_AGGREGATOR"
+[api]
+listen = "127.0.0.1:0"
+[delivery]
+enabled = false
+"#,
+            dir.path().join("agg").display(),
+            nats.url
+        ),
+    )
+    .unwrap();
+    let (_agg, _port) = serve_process(&agg_cfg);
+    let a_items = a.status().unwrap()["watermark"].as_u64().unwrap();
+    assert!(a_items > 0);
+    wait("the permitted recorder is aggregated", 60, || {
+        running_status(&agg_cfg).is_some_and(|st| {
+            st["aggregator"]["sources"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|s| s["recorder"] == "rec-a" && s["appliedSeq"].as_u64() >= Some(a_items))
+            })
+        })
+    });
+    // rec-b's sink is refused by the server: an error, nothing delivered.
+    wait("rec-b's sink reports the refusal", 60, || {
+        let sinks = &json_lines(&driftlog(&b_cfg, &["sinks", "--json"]))[0];
+        let s = &sinks["sinks"][0];
+        s["lastError"].is_string() && s["delivered"] == 0
+    });
+    let st = running_status(&agg_cfg).unwrap();
+    for s in st["aggregator"]["sources"].as_array().unwrap() {
+        if s["recorder"] == "rec-b" {
+            assert_eq!(s["appliedSeq"], 0, "{s}");
+        }
+    }
+    drop((a, b));
+}

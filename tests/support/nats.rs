@@ -28,6 +28,8 @@ pub struct Nats {
     pub url: String,
     port: u16,
     store: PathBuf,
+    /// A configuration file the server runs with (users, permissions), if any.
+    conf: Option<PathBuf>,
 }
 
 impl Nats {
@@ -42,7 +44,7 @@ impl Nats {
     /// Starts it again on the same port and store directory (JetStream data survives).
     pub fn restart(&mut self) {
         self.kill();
-        self.child = Some(spawn(self.port, &self.store));
+        self.child = Some(spawn(self.port, &self.store, self.conf.as_deref()));
     }
 }
 
@@ -52,9 +54,13 @@ impl Drop for Nats {
     }
 }
 
-fn spawn(port: u16, store: &Path) -> Child {
+fn spawn(port: u16, store: &Path, conf: Option<&Path>) -> Child {
     let bin = nats_server_bin().expect("nats-server");
-    let child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    if let Some(c) = conf {
+        cmd.arg("-c").arg(c);
+    }
+    let child = cmd
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(store)
         .stdout(Stdio::null())
@@ -72,6 +78,12 @@ fn spawn(port: u16, store: &Path) -> Child {
 /// Starts nats-server with JetStream storing under `store`; `None` (loudly) only when it
 /// is not installed and not in CI.
 pub fn nats(store: &Path) -> Option<Nats> {
+    nats_with_config(store, "")
+}
+
+/// As [`nats`], with `conf` (nats-server's configuration syntax, e.g. an `authorization`
+/// block) written beside the store and given with `-c`; "" for none.
+pub fn nats_with_config(store: &Path, conf: &str) -> Option<Nats> {
     if nats_server_bin().is_none() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
@@ -85,10 +97,17 @@ pub fn nats(store: &Path) -> Option<Nats> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port");
+    let conf = (!conf.is_empty()).then(|| {
+        std::fs::create_dir_all(store).expect("nats store dir");
+        let path = store.join("nats.conf");
+        std::fs::write(&path, conf).expect("write nats.conf");
+        path
+    });
     Some(Nats {
-        child: Some(spawn(port, store)),
+        child: Some(spawn(port, store, conf.as_deref())),
         url: format!("nats://127.0.0.1:{port}"),
         port,
         store: store.to_path_buf(),
+        conf,
     })
 }

@@ -456,6 +456,7 @@ impl Log {
         let last = first + changes.len() as u64 - 1;
 
         let mut frames = sled::Batch::default();
+        let mut frame_bytes = 0u64;
         let mut fb = FrameBuilder::new(first);
         // The relationship parse is the heaviest per-item step: spread it over the cores
         // for big batches (first discovery), in order.
@@ -465,7 +466,10 @@ impl Log {
                 && (fb.body_len() >= self.opts.frame_bytes || fb.len() >= self.opts.frame_items)
             {
                 let done = std::mem::replace(&mut fb, FrameBuilder::new(first + i as u64));
-                frames.insert(&done.first_seq.to_be_bytes(), done.finish());
+                let key = done.first_seq.to_be_bytes();
+                let bytes = done.finish();
+                frame_bytes += bytes.len() as u64;
+                frames.insert(&key, bytes);
             }
             let attribution: Vec<u8> = if c.attribution.is_empty() {
                 Vec::new()
@@ -497,7 +501,13 @@ impl Log {
                 &attribution,
             );
         }
-        frames.insert(&fb.first_seq.to_be_bytes(), fb.finish());
+        let key = fb.first_seq.to_be_bytes();
+        let bytes = fb.finish();
+        frame_bytes += bytes.len() as u64;
+        frames.insert(&key, bytes);
+        // A batch larger than the room left would fill the disk inside sled's own writes
+        // (which then fail every later read too): refused before sled sees it.
+        self.has_room_for("append frames", frame_bytes)?;
 
         let result = (|| -> Result<()> {
             // The batch's extent first: a batch a storage failure tears is found and
@@ -669,20 +679,33 @@ impl Log {
     /// Before anything that reaches the disk: stops writing — as a storage failure — when
     /// free space has run into the reserve, so the disk never fills under sled.
     fn has_room(&self, op: &'static str) -> Result<()> {
+        self.has_room_for(op, 0)
+    }
+
+    /// As [`Log::has_room`] for a write of about `bytes`: sled writes them to its log and
+    /// again when it rewrites the pages, so twice that must fit above the reserve.
+    fn has_room_for(&self, op: &'static str, bytes: u64) -> Result<()> {
         self.writable()?;
         if self.min_free == 0 {
             return Ok(());
         }
         let free = fs2::available_space(&self.path).unwrap_or(u64::MAX);
-        if free >= self.min_free {
+        if free >= self.min_free.saturating_add(bytes.saturating_mul(2)) {
             return Ok(());
         }
         let cause = sled::Error::Io(std::io::Error::new(
             std::io::ErrorKind::StorageFull,
-            format!(
-                "No space left on device ({free} bytes free on the data dir's disk, below the {} kept in reserve)",
-                self.min_free
-            ),
+            if bytes == 0 {
+                format!(
+                    "No space left on device ({free} bytes free on the data dir's disk, below the {} kept in reserve)",
+                    self.min_free
+                )
+            } else {
+                format!(
+                    "No space left on device ({free} bytes free on the data dir's disk, too few for a write of {bytes} bytes above the {} kept in reserve)",
+                    self.min_free
+                )
+            },
         ));
         Err(self.write_failed(op)(cause))
     }
