@@ -10,12 +10,16 @@
 )]
 
 use crate::support::cli::{json_lines, running_status, serve_process, wait};
+use crate::support::moto::{repo, venv_bin};
 use crate::support::nats::nats;
 use crate::support::server;
+use serde_json::json;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
+use std::process::Stdio;
 
 fn driftlog(cfg: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("timeout")
@@ -32,6 +36,47 @@ fn driftlog(cfg: &Path, args: &[&str]) -> std::process::Output {
 
 /// Every item of the store behind `cfg` (a server running or not), as
 /// (resource, version) → (status, configuration).
+/// Calls through boto3 (`tests/aws/config_api.py`) against the API on `port`.
+fn boto(port: u16, calls: &Value) -> Vec<Value> {
+    let python = venv_bin("python").expect("the virtualenv's python (scripts/test.sh installs it)");
+    let mut child = Command::new(python)
+        .arg(repo().join("tests/aws/config_api.py"))
+        .env(
+            "AWS_ENDPOINT_URL_CONFIG",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("AWS_ACCESS_KEY_ID", "AKIDAGGREGATOR")
+        .env("AWS_SECRET_ACCESS_KEY", "unused-auth-is-off")
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(calls.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn ok(r: &Value) -> &Value {
+    assert!(r.get("ok").is_some(), "expected success, got {r}");
+    &r["ok"]
+}
+
+const ORG: [&str; 3] = ["111122220001", "111122220002", "111122220003"];
+const REGIONS: [&str; 3] = ["eu-west-1", "us-east-1", "ap-southeast-2"];
+
 fn items(cfg: &Path, watermark: u64) -> BTreeMap<(String, u64), (String, Value)> {
     if watermark == 0 {
         return BTreeMap::new();
@@ -125,6 +170,7 @@ heartbeat = "1s"
 enabled = true
 url = "{url}"
 batch = 200
+outdated_after = "3s"
 [api]
 listen = "127.0.0.1:0"
 [delivery]
@@ -150,12 +196,75 @@ enabled = false
             })
         },
     );
+    // The AWS Config aggregator API, with boto3: an aggregator over the three accounts,
+    // the state of its sources from the recorders' heartbeats.
+    let port = crate::support::cli::api_port(&running_status(&agg_cfg).unwrap());
+    let put = boto(
+        port,
+        &json!([
+            {"op": "PutConfigurationAggregator", "params": {
+                "ConfigurationAggregatorName": "org",
+                "AccountAggregationSources": [{"AccountIds": ORG, "AllAwsRegions": true}]}},
+            {"op": "PutConfigurationAggregator", "params": {
+                "ConfigurationAggregatorName": "by-region",
+                "AccountAggregationSources": [{"AccountIds": ORG, "AwsRegions": REGIONS}]}},
+            {"op": "PutConfigurationAggregator", "params": {
+                "ConfigurationAggregatorName": "orgs",
+                "OrganizationAggregationSource": {"RoleArn": "arn:aws:iam::111122220001:role/r", "AllAwsRegions": true}}},
+            {"op": "DescribeConfigurationAggregators", "params": {"ConfigurationAggregatorNames": ["nope"]}},
+        ]),
+    );
+    let arn = ok(&put[0])["ConfigurationAggregator"]["ConfigurationAggregatorArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        arn.starts_with("arn:aws:config:eu-west-1:")
+            && arn.contains(":config-aggregator/config-aggregator-"),
+        "{arn}"
+    );
+    assert_eq!(
+        put[2]["error"]["code"], "NoAvailableOrganizationException",
+        "{}",
+        put[2]
+    );
+    assert_eq!(
+        put[3]["error"]["code"], "NoSuchConfigurationAggregatorException",
+        "{}",
+        put[3]
+    );
+    wait("every recorder's account and region SUCCEEDED", 60, || {
+        let r = boto(
+            port,
+            &json!([{"op": "DescribeConfigurationAggregatorSourcesStatus",
+            "params": {"ConfigurationAggregatorName": "by-region"}}]),
+        );
+        let rows = ok(&r[0])["AggregatedSourceStatusList"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(rows.len(), 9, "{rows:?}");
+        (0..3).all(|i| {
+            rows.iter().any(|row| {
+                row["SourceId"] == ORG[i]
+                    && row["AwsRegion"] == REGIONS[i]
+                    && row["LastUpdateStatus"] == "SUCCEEDED"
+                    && row["SourceType"] == "ACCOUNT"
+                    && row["LastUpdateTime"].is_number()
+            })
+        }) && rows
+            .iter()
+            .filter(|row| row["LastUpdateStatus"] == "OUTDATED")
+            .count()
+            == 6
+    });
+
     // SIGKILL mid-ingest (the recorders keep changing), then a restart.
     let before = applied(&running_status(&agg_cfg).unwrap());
     assert!(before > 0);
     agg.0.kill().unwrap();
     agg.0.wait().unwrap();
-    let (_agg, _port) = serve_process(&agg_cfg);
+    let (_agg, port) = serve_process(&agg_cfg);
 
     // Forged and malformed messages: refused, counted, never applied.
     let forged = forge(&url);
@@ -225,6 +334,148 @@ enabled = false
         assert_eq!(aggregate.get(k), Some(v), "{k:?}");
     }
     assert_eq!(st["resources"].as_u64().unwrap(), resources);
+
+    // The aggregate through the AWS Config API (boto3), equal to the recorders' own.
+    let mut by_account = BTreeMap::new();
+    for (i, r) in idle.iter().enumerate() {
+        by_account.insert(
+            ORG[i].to_string(),
+            r.status().unwrap()["resources"].as_u64().unwrap(),
+        );
+    }
+    let sg = "AWS::EC2::SecurityGroup";
+    let r = boto(
+        port,
+        &json!([
+            {"op": "GetAggregateDiscoveredResourceCounts", "params": {
+                "ConfigurationAggregatorName": "org", "GroupByKey": "ACCOUNT_ID"}},
+            {"op": "GetAggregateDiscoveredResourceCounts", "params": {
+                "ConfigurationAggregatorName": "org", "Filters": {"ResourceType": sg}}},
+            {"op": "ListAggregateDiscoveredResources", "paginate": "ResourceIdentifiers", "params": {
+                "ConfigurationAggregatorName": "org", "ResourceType": sg}},
+            {"op": "DescribeConfigurationAggregators", "params": {}},
+        ]),
+    );
+    let counts = ok(&r[0]);
+    assert_eq!(
+        counts["TotalDiscoveredResources"].as_u64().unwrap(),
+        resources,
+        "{counts}"
+    );
+    for g in counts["GroupedResourceCounts"].as_array().unwrap() {
+        assert_eq!(
+            g["ResourceCount"].as_u64(),
+            by_account.get(g["GroupName"].as_str().unwrap()).copied(),
+            "{g}"
+        );
+    }
+    assert_eq!(counts["GroupedResourceCounts"].as_array().unwrap().len(), 3);
+    let sgs = ok(&r[2])["items"].as_array().unwrap().clone();
+    assert_eq!(
+        sgs.len() as u64,
+        ok(&r[1])["TotalDiscoveredResources"].as_u64().unwrap()
+    );
+    assert!(ok(&r[2])["pages"].as_u64().unwrap() > 1, "paged by 100");
+    assert_eq!(
+        ok(&r[3])["ConfigurationAggregators"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let ids: Vec<Value> = sgs[..2]
+        .iter()
+        .map(|s| {
+            json!({"SourceAccountId": s["SourceAccountId"], "SourceRegion": s["SourceRegion"],
+                   "ResourceId": s["ResourceId"], "ResourceType": sg})
+        })
+        .collect();
+    let r = boto(
+        port,
+        &json!([
+            {"op": "GetAggregateResourceConfig", "params": {
+                "ConfigurationAggregatorName": "org", "ResourceIdentifier": ids[0]}},
+            {"op": "BatchGetAggregateResourceConfig", "params": {
+                "ConfigurationAggregatorName": "org", "ResourceIdentifiers": ids}},
+            {"op": "GetAggregateResourceConfig", "params": {
+                "ConfigurationAggregatorName": "org", "ResourceIdentifier": {
+                    "SourceAccountId": ORG[0], "SourceRegion": "eu-west-1",
+                    "ResourceId": "sg-does-not-exist", "ResourceType": sg}}},
+            {"op": "PutConfigurationAggregator", "params": {
+                "ConfigurationAggregatorName": "tmp",
+                "AccountAggregationSources": [{"AccountIds": [ORG[0]], "AwsRegions": ["eu-west-1"]}]}},
+            {"op": "DeleteConfigurationAggregator", "params": {"ConfigurationAggregatorName": "tmp"}},
+            {"op": "DeleteConfigurationAggregator", "params": {"ConfigurationAggregatorName": "tmp"}},
+        ]),
+    );
+    let ci = &ok(&r[0])["ConfigurationItem"];
+    assert_eq!(ci["resourceId"], ids[0]["ResourceId"]);
+    assert_eq!(ci["accountId"], ids[0]["SourceAccountId"]);
+    assert!(
+        ci["configuration"].as_str().unwrap().contains("groupId"),
+        "{ci}"
+    );
+    assert_eq!(
+        ok(&r[1])["BaseConfigurationItems"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        r[2]["error"]["code"], "ResourceNotDiscoveredException",
+        "{}",
+        r[2]
+    );
+    assert!(r[4].get("ok").is_some(), "{}", r[4]);
+    assert_eq!(
+        r[5]["error"]["code"], "NoSuchConfigurationAggregatorException",
+        "{}",
+        r[5]
+    );
+    // The aws CLI, unchanged.
+    let aws = venv_bin("aws").expect("the aws CLI in the virtualenv");
+    let out = Command::new(aws)
+        .args([
+            "configservice",
+            "describe-configuration-aggregators",
+            "--endpoint-url",
+        ])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "AKIDAGGREGATOR")
+        .env("AWS_SECRET_ACCESS_KEY", "unused")
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["ConfigurationAggregators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["ConfigurationAggregatorName"] == "org"),
+        "{v}"
+    );
+
+    // Recorders gone: after outdated_after, their accounts are OUTDATED.
+    drop(idle);
+    wait("sources OUTDATED once the recorders stop", 30, || {
+        let r = boto(
+            port,
+            &json!([{"op": "DescribeConfigurationAggregatorSourcesStatus",
+            "params": {"ConfigurationAggregatorName": "by-region", "UpdateStatus": ["OUTDATED"]}}]),
+        );
+        ok(&r[0])["AggregatedSourceStatusList"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 9
+    });
 }
 
 /// Publishes what no recorder would: an item under another account's subject, bad JSON,

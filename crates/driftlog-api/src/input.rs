@@ -330,6 +330,15 @@ impl Input {
             .map(Some)
     }
 
+    /// The members as given, null ones left out (for echoing a structure back).
+    pub fn raw_map(&self) -> Map<String, Value> {
+        self.map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The raw value of a member (for echoing structures back as given).
     pub fn raw(&self, name: &str) -> Option<&Value> {
         self.get(name)

@@ -17,7 +17,7 @@ fn resource_type(i: &Input, name: &str) -> ApiResult<String> {
     Ok(t)
 }
 
-fn check_type(t: &str, member: &str) -> ApiResult<()> {
+pub(crate) fn check_type(t: &str, member: &str) -> ApiResult<()> {
     if RESOURCE_TYPES.binary_search(&t).is_ok() {
         Ok(())
     } else {
@@ -35,7 +35,7 @@ fn check_type(t: &str, member: &str) -> ApiResult<()> {
 /// A type recorded DAILY now carries `recordingFrequency` and
 /// `configurationItemDeliveryTime` (when the item was recorded), as AWS shows "when DAILY
 /// recording is enabled for a resource type"; continuous types carry neither.
-fn api_item(ci: &ConfigurationItem, mode: &RecordingMode) -> ApiResult<Value> {
+pub(crate) fn api_item(ci: &ConfigurationItem, mode: &RecordingMode) -> ApiResult<Value> {
     let mut v = ci.to_api_json().map_err(ApiError::internal)?;
     if mode.is_daily(&ci.key.resource_type) {
         v["recordingFrequency"] = json!("DAILY");
@@ -46,7 +46,7 @@ fn api_item(ci: &ConfigurationItem, mode: &RecordingMode) -> ApiResult<Value> {
 
 impl ConfigApi {
     /// The recording mode in force (all continuous without a recorder).
-    fn recording_mode(&self) -> RecordingMode {
+    pub(crate) fn recording_mode(&self) -> RecordingMode {
         self.recorder.as_ref().map(|r| r.mode()).unwrap_or_default()
     }
 

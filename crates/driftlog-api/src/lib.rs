@@ -8,6 +8,7 @@
 //! [`router`] gives the axum routes; the binary serves them with its other endpoints on
 //! one listener.
 
+mod aggregators;
 mod audit;
 mod auth;
 mod control;
@@ -65,6 +66,8 @@ pub struct ConfigApi {
     rules: std::sync::OnceLock<Arc<driftlog_compliance::Engine>>,
     /// When StartConfigRulesEvaluation last started each rule (AWS allows one call a minute).
     started: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// On an aggregator: its sources (heartbeats) and after how long (ms) one is outdated.
+    aggregator_status: std::sync::OnceLock<(Arc<driftlog_aggregate::AggregatorStatus>, i64)>,
 }
 
 impl ConfigApi {
@@ -99,12 +102,24 @@ impl ConfigApi {
             select_cache: Mutex::default(),
             rules: std::sync::OnceLock::new(),
             started: Mutex::default(),
+            aggregator_status: std::sync::OnceLock::new(),
         }))
     }
 
     /// Serves the rules and compliance operations from `engine` (set once, at start).
     pub fn set_rules(&self, engine: Arc<driftlog_compliance::Engine>) {
         let _ = self.rules.set(engine);
+    }
+
+    /// On an aggregator: answers source status from its sources' heartbeats, a source
+    /// silent for `outdated_after` being OUTDATED (set once, at start).
+    pub fn set_aggregator(
+        &self,
+        status: Arc<driftlog_aggregate::AggregatorStatus>,
+        outdated_after: std::time::Duration,
+    ) {
+        let ms = i64::try_from(outdated_after.as_millis()).unwrap_or(i64::MAX);
+        let _ = self.aggregator_status.set((status, ms));
     }
 
     /// Runs one operation for `caller`.
@@ -145,6 +160,14 @@ impl ConfigApi {
             "DescribeConfigRuleEvaluationStatus" => {
                 self.describe_rule_evaluation_status(caller, input)
             }
+            "PutConfigurationAggregator" => self.put_aggregator(caller, input).await,
+            "DescribeConfigurationAggregators" => self.describe_aggregators(input),
+            "DeleteConfigurationAggregator" => self.delete_aggregator(input).await,
+            "DescribeConfigurationAggregatorSourcesStatus" => self.aggregator_sources_status(input),
+            "ListAggregateDiscoveredResources" => self.list_aggregate_discovered(input).await,
+            "GetAggregateResourceConfig" => self.get_aggregate_config(input),
+            "BatchGetAggregateResourceConfig" => self.batch_get_aggregate_config(input),
+            "GetAggregateDiscoveredResourceCounts" => self.aggregate_counts(input),
             _ => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("Unknown operation: StarlingDoveService.{operation}"),

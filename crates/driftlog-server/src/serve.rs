@@ -259,6 +259,9 @@ impl Services {
             .aggregator
             .enabled
             .then(|| Arc::new(driftlog_aggregate::AggregatorStatus::default()));
+        if let Some(a) = &aggregator {
+            api.set_aggregator(a.clone(), cfg.aggregator.outdated_after);
+        }
         let services = Arc::new(Services {
             log,
             recorder,

@@ -1,0 +1,658 @@
+//! AWS Config's configuration aggregators (issue 17): an aggregator names accounts and
+//! regions (`AccountAggregationSources`), and the aggregate operations answer over the
+//! resources of those accounts and regions that this store holds — on an aggregator
+//! (`serve --aggregator`), what every source recorder published. Source status comes
+//! from the recorders' heartbeats, or from this recorder's own scopes.
+
+use crate::error::{ApiError, ApiResult};
+use crate::input::Input;
+use crate::inventory::{api_item, check_type};
+use crate::{Caller, ConfigApi};
+use driftlog_model::time::now_ms;
+use driftlog_model::{epoch_seconds, ResourceKey, Scope};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The aggregators defined through the API, by name.
+const AGGREGATORS: driftlog_log::Namespace<BTreeMap<String, AggregatorDef>> =
+    driftlog_log::Namespace::new("api/aggregators", 1);
+
+/// AWS's default quota of configuration aggregators per account and region.
+const MAX_AGGREGATORS: usize = 50;
+
+/// One account and region as its sources last reported it: the last complete poll, the
+/// last error (code, message), and whether a source spoke of it recently.
+type PairStatus = (Option<i64>, Option<(String, String)>, bool);
+
+/// One aggregator as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AggregatorDef {
+    name: String,
+    arn: String,
+    accounts: Vec<String>,
+    /// `None`: all regions.
+    regions: Option<Vec<String>>,
+    /// `AccountAggregationSources` as given (echoed back).
+    sources: Value,
+    /// `AggregatorFilters` as given.
+    filters: Option<Value>,
+    /// Types of an `INCLUDE` resource-type filter (empty: all).
+    types: Vec<String>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl AggregatorDef {
+    fn includes(&self, scope: &Scope) -> bool {
+        self.accounts.contains(&scope.account)
+            && (scope.region == "global"
+                || self
+                    .regions
+                    .as_ref()
+                    .is_none_or(|r| r.contains(&scope.region)))
+            && (self.types.is_empty() || self.types.contains(&scope.resource_type))
+    }
+
+    fn to_json(&self) -> Value {
+        let mut v = json!({
+            "ConfigurationAggregatorName": self.name,
+            "ConfigurationAggregatorArn": self.arn,
+            "AccountAggregationSources": self.sources,
+            "CreationTime": epoch_seconds(self.created_ms),
+            "LastUpdatedTime": epoch_seconds(self.updated_ms),
+        });
+        if let Some(f) = &self.filters {
+            v["AggregatorFilters"] = f.clone();
+        }
+        v
+    }
+}
+
+fn no_such() -> ApiError {
+    ApiError::new(
+        "NoSuchConfigurationAggregatorException",
+        "The configuration aggregator does not exist. Check the configuration aggregator name and try again.",
+    )
+}
+
+fn aggregator_name(i: &Input, member: &str) -> ApiResult<String> {
+    let n = i.required_string(member, 1, 256)?;
+    if !n
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ApiError::constraint(
+            &n,
+            &lower(member),
+            "Member must satisfy regular expression pattern: [\\w\\-]+",
+        ));
+    }
+    Ok(n)
+}
+
+fn lower(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn account_id(v: &str, member: &str) -> ApiResult<()> {
+    if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ApiError::constraint(
+            v,
+            member,
+            "Member must satisfy regular expression pattern: \\d{12}",
+        ))
+    }
+}
+
+/// A resource as the aggregate operations name it.
+fn identifier(i: &Input) -> ApiResult<ResourceKey> {
+    let account = i.required_string("SourceAccountId", 12, 12)?;
+    account_id(&account, "resourceIdentifier.sourceAccountId")?;
+    let region = i.required_string("SourceRegion", 1, 64)?;
+    let rid = i.required_string("ResourceId", 1, 768)?;
+    let rtype = i.required_string("ResourceType", 1, 256)?;
+    check_type(&rtype, "resourceIdentifier.resourceType")?;
+    Ok(ResourceKey::new(account, region, rtype, rid))
+}
+
+impl ConfigApi {
+    fn aggregators(&self) -> ApiResult<BTreeMap<String, AggregatorDef>> {
+        Ok(AGGREGATORS
+            .get(&self.log, "")
+            .map_err(ApiError::internal)?
+            .unwrap_or_default())
+    }
+
+    fn aggregator(&self, input: &Input) -> ApiResult<AggregatorDef> {
+        let name = aggregator_name(input, "ConfigurationAggregatorName")?;
+        self.aggregators()?.remove(&name).ok_or_else(no_such)
+    }
+
+    pub(crate) async fn put_aggregator(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
+        let name = aggregator_name(input, "ConfigurationAggregatorName")?;
+        if input.has("OrganizationAggregationSource") {
+            return Err(ApiError::new(
+                "NoAvailableOrganizationException",
+                "Organization aggregators are not available here yet: name the member accounts in AccountAggregationSources.",
+            ));
+        }
+        let sources = input
+            .objects("AccountAggregationSources", 1)?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    "InvalidParameterValueException",
+                    "Your request does not specify a source. Add AccountAggregationSources and try again.",
+                )
+            })?;
+        let src = &sources[0];
+        let accounts = src
+            .strings("AccountIds", usize::MAX, 12, 12)?
+            .ok_or_else(|| src.missing("AccountIds"))?;
+        if accounts.is_empty() {
+            return Err(ApiError::constraint(
+                "[]",
+                "accountAggregationSources.1.member.accountIds",
+                "Member must have length greater than or equal to 1",
+            ));
+        }
+        for a in &accounts {
+            account_id(a, "accountAggregationSources.1.member.accountIds.member")?;
+        }
+        let all = src.boolean("AllAwsRegions")?.unwrap_or(false);
+        let regions = src.strings("AwsRegions", usize::MAX, 1, 64)?;
+        let regions = match (all, regions) {
+            (true, Some(r)) if !r.is_empty() => {
+                return Err(ApiError::new(
+                    "InvalidParameterValueException",
+                    "Your request specifies both AwsRegions and AllAwsRegions. Specify one of them and try again.",
+                ))
+            }
+            (true, _) => None,
+            (false, Some(r)) if !r.is_empty() => Some(r),
+            (false, _) => {
+                return Err(ApiError::new(
+                    "InvalidParameterValueException",
+                    "Your request does not specify regions. Add AwsRegions or set AllAwsRegions and try again.",
+                ))
+            }
+        };
+        let (filters, types) = match input.object("AggregatorFilters")? {
+            None => (None, Vec::new()),
+            Some(f) => {
+                let types = match f.object("ResourceType")? {
+                    Some(rt) => {
+                        rt.enumerated("Type", &["INCLUDE"])?;
+                        let v = rt.strings("Value", 100, 1, 256)?.unwrap_or_default();
+                        for t in &v {
+                            check_type(t, "aggregatorFilters.resourceType.value.member")?;
+                        }
+                        v
+                    }
+                    None => Vec::new(),
+                };
+                (input.raw("AggregatorFilters").cloned(), types)
+            }
+        };
+        let _w = self.writes.lock().await;
+        let mut all_defs = self.aggregators()?;
+        if !all_defs.contains_key(&name) && all_defs.len() >= MAX_AGGREGATORS {
+            return Err(ApiError::new(
+                "LimitExceededException",
+                format!("You have reached the limit ({MAX_AGGREGATORS}) on the number of configuration aggregators."),
+            ));
+        }
+        let now = now_ms();
+        let (arn, created) = match all_defs.get(&name) {
+            Some(old) => (old.arn.clone(), old.created_ms),
+            None => {
+                let id: String = crate::uuid_v4()
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(8)
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                (
+                    format!(
+                        "arn:aws:config:{}:{}:config-aggregator/config-aggregator-{id}",
+                        self.region(caller),
+                        self.account(caller)
+                    ),
+                    now,
+                )
+            }
+        };
+        let mut sources_echo = src.raw_map();
+        if all {
+            sources_echo.remove("AwsRegions");
+        }
+        let def = AggregatorDef {
+            name: name.clone(),
+            arn,
+            accounts,
+            regions,
+            sources: json!([Value::Object(sources_echo)]),
+            filters,
+            types,
+            created_ms: created,
+            updated_ms: now,
+        };
+        all_defs.insert(name, def.clone());
+        AGGREGATORS
+            .put(&self.log, "", &all_defs)
+            .and_then(|()| self.log.flush())
+            .map_err(ApiError::internal)?;
+        Ok(json!({"ConfigurationAggregator": def.to_json()}))
+    }
+
+    pub(crate) fn describe_aggregators(&self, input: &Input) -> ApiResult<Value> {
+        let names = input
+            .strings("ConfigurationAggregatorNames", 10, 1, 256)?
+            .unwrap_or_default();
+        let limit = input.limit("Limit", 100, 100)?;
+        let all = self.aggregators()?;
+        let mut list: Vec<&AggregatorDef> = Vec::new();
+        if names.is_empty() {
+            list.extend(all.values());
+        } else {
+            for n in &names {
+                list.push(all.get(n).ok_or_else(no_such)?);
+            }
+        }
+        let fingerprint = format!("{names:?}");
+        let after = self.resume(
+            input,
+            "NextToken",
+            "DescribeConfigurationAggregators",
+            &fingerprint,
+        )?;
+        let rest: Vec<&AggregatorDef> = list
+            .into_iter()
+            .filter(|d| after.as_ref().is_none_or(|a| &d.name > a))
+            .collect();
+        let mut out = json!({
+            "ConfigurationAggregators": rest.iter().take(limit).map(|d| d.to_json()).collect::<Vec<_>>()
+        });
+        if rest.len() > limit {
+            out["NextToken"] = json!(self.tokens.issue(
+                "DescribeConfigurationAggregators",
+                &fingerprint,
+                &rest[limit - 1].name
+            ));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn delete_aggregator(&self, input: &Input) -> ApiResult<Value> {
+        let name = aggregator_name(input, "ConfigurationAggregatorName")?;
+        let _w = self.writes.lock().await;
+        let mut all = self.aggregators()?;
+        if all.remove(&name).is_none() {
+            return Err(no_such());
+        }
+        AGGREGATORS
+            .put(&self.log, "", &all)
+            .and_then(|()| self.log.flush())
+            .map_err(ApiError::internal)?;
+        Ok(json!({}))
+    }
+
+    /// Per account and region of the aggregator: the last update of its sources (the
+    /// recorders' heartbeats on an aggregator, this recorder's own scopes otherwise).
+    pub(crate) fn aggregator_sources_status(&self, input: &Input) -> ApiResult<Value> {
+        let def = self.aggregator(input)?;
+        let wanted = input.strings("UpdateStatus", 3, 1, 16)?.unwrap_or_default();
+        for w in &wanted {
+            if !["FAILED", "SUCCEEDED", "OUTDATED"].contains(&w.as_str()) {
+                return Err(ApiError::constraint(
+                    w,
+                    "updateStatus.member",
+                    "Member must satisfy enum value set: [FAILED, SUCCEEDED, OUTDATED]",
+                ));
+            }
+        }
+        let limit = input.limit("Limit", 100, 100)?;
+        // (account, region) → (last success, last error, fresh)
+        let now = now_ms();
+        let mut seen: BTreeMap<(String, String), PairStatus> = BTreeMap::new();
+        let mut note = |account: &str,
+                        region: &str,
+                        success: Option<i64>,
+                        error: Option<(String, String)>,
+                        fresh: bool| {
+            let e = seen
+                .entry((account.to_string(), region.to_string()))
+                .or_insert((None, None, false));
+            e.0 = e.0.max(success);
+            if error.is_some() {
+                e.1 = error;
+            }
+            e.2 |= fresh;
+        };
+        match self.aggregator_status.get() {
+            Some((status, outdated_ms)) => {
+                for src in status.sources() {
+                    let Some(hb) = src.heartbeat else { continue };
+                    let fresh = now - hb.time_ms <= *outdated_ms;
+                    for s in &hb.scopes {
+                        let err = s
+                            .last_error_code
+                            .clone()
+                            .map(|c| (c, s.last_error_message.clone().unwrap_or_default()));
+                        note(&s.account, &s.region, s.last_success_ms, err, fresh);
+                    }
+                }
+            }
+            None => {
+                if let Some(rec) = &self.recorder {
+                    for s in rec.status().snapshot() {
+                        let err = s
+                            .last_error_code
+                            .clone()
+                            .map(|c| (c, s.last_error_message.clone().unwrap_or_default()));
+                        note(&s.account, &s.region, s.last_success_ms, err, true);
+                    }
+                }
+            }
+        }
+        let regions: BTreeSet<String> = match &def.regions {
+            Some(r) => r.iter().cloned().collect(),
+            None => seen
+                .keys()
+                .map(|(_, r)| r.clone())
+                .filter(|r| r != "global")
+                .collect(),
+        };
+        let mut rows = Vec::new();
+        for a in &def.accounts {
+            for r in &regions {
+                let mut row = json!({"SourceId": a, "SourceType": "ACCOUNT", "AwsRegion": r});
+                let status = match seen.get(&(a.clone(), r.clone())) {
+                    None => "OUTDATED",
+                    Some((_, _, false)) => "OUTDATED",
+                    Some((_, Some((code, msg)), true)) => {
+                        row["LastErrorCode"] = json!(code);
+                        row["LastErrorMessage"] = json!(msg);
+                        "FAILED"
+                    }
+                    Some((_, None, true)) => "SUCCEEDED",
+                };
+                if let Some(Some(t)) = seen.get(&(a.clone(), r.clone())).map(|s| s.0) {
+                    row["LastUpdateTime"] = epoch_seconds(t);
+                }
+                row["LastUpdateStatus"] = json!(status);
+                if wanted.is_empty() || wanted.iter().any(|w| w == status) {
+                    rows.push(row);
+                }
+            }
+        }
+        let fingerprint = format!("{}|{wanted:?}", def.name);
+        let after: usize = self
+            .resume(
+                input,
+                "NextToken",
+                "DescribeConfigurationAggregatorSourcesStatus",
+                &fingerprint,
+            )?
+            .map(|p| p.parse().map_err(|_| ApiError::bad_token()))
+            .transpose()?
+            .unwrap_or(0);
+        let page: Vec<Value> = rows.iter().skip(after).take(limit).cloned().collect();
+        let mut out = json!({"AggregatedSourceStatusList": page});
+        if rows.len() > after + limit {
+            out["NextToken"] = json!(self.tokens.issue(
+                "DescribeConfigurationAggregatorSourcesStatus",
+                &fingerprint,
+                &(after + limit).to_string()
+            ));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn list_aggregate_discovered(&self, input: &Input) -> ApiResult<Value> {
+        let def = self.aggregator(input)?;
+        let rtype = input.required_string("ResourceType", 1, 256)?;
+        check_type(&rtype, "resourceType")?;
+        let f = input.object("Filters")?.unwrap_or_default();
+        let account = f.string("AccountId", 12, 12)?;
+        if let Some(a) = &account {
+            account_id(a, "filters.accountId")?;
+        }
+        let rid = f.string("ResourceId", 1, 768)?;
+        let rname = f.string("ResourceName", 0, usize::MAX)?;
+        let region = f.string("Region", 1, 64)?;
+        let limit = input.limit("Limit", 100, 100)?;
+        let fingerprint = format!(
+            "{}|{rtype}|{account:?}|{rid:?}|{rname:?}|{region:?}",
+            def.name
+        );
+        let after = self.resume(
+            input,
+            "NextToken",
+            "ListAggregateDiscoveredResources",
+            &fingerprint,
+        )?;
+        let mut candidates: Vec<(String, ResourceKey)> = {
+            let state = self.log.state();
+            let mut v = Vec::new();
+            for (scope, _, _) in state.scopes() {
+                if scope.resource_type != rtype
+                    || !def.includes(scope)
+                    || account.as_ref().is_some_and(|a| a != &scope.account)
+                    || region.as_ref().is_some_and(|r| r != &scope.region)
+                {
+                    continue;
+                }
+                for id in state.live_in(scope).into_iter().flat_map(|m| m.values()) {
+                    if rid.as_ref().is_some_and(|r| r != id) {
+                        continue;
+                    }
+                    let pos = format!("{}\u{1}{}\u{1}{id}", scope.account, scope.region);
+                    v.push((
+                        pos,
+                        ResourceKey::new(&scope.account, &scope.region, &rtype, id),
+                    ));
+                }
+            }
+            v
+        };
+        candidates.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(after) = &after {
+            candidates.retain(|(p, _)| p > after);
+        }
+        let log = self.log.clone();
+        let (found, next) = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let mut next = None;
+            for (pos, key) in candidates {
+                if found.len() == limit {
+                    break;
+                }
+                let Some(ci) = log.latest(&key).map_err(ApiError::internal)? else {
+                    continue;
+                };
+                let name = ci.document().ok().and_then(|d| {
+                    d.get("resourceName")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                if rname
+                    .as_ref()
+                    .is_some_and(|n| name.as_deref() != Some(n.as_str()))
+                {
+                    continue;
+                }
+                let mut r = json!({
+                    "SourceAccountId": key.account,
+                    "SourceRegion": key.region,
+                    "ResourceId": key.resource_id,
+                    "ResourceType": key.resource_type,
+                });
+                if let Some(n) = name {
+                    r["ResourceName"] = json!(n);
+                }
+                found.push(r);
+                next = Some(pos);
+            }
+            Ok::<_, ApiError>((found, next))
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        let full = found.len() == limit;
+        let mut out = json!({"ResourceIdentifiers": found});
+        if full {
+            if let Some(pos) = next {
+                out["NextToken"] = json!(self.tokens.issue(
+                    "ListAggregateDiscoveredResources",
+                    &fingerprint,
+                    &pos
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest live item of `key` if the aggregator includes it.
+    fn aggregate_item(
+        &self,
+        def: &AggregatorDef,
+        key: &ResourceKey,
+    ) -> ApiResult<Option<driftlog_model::ConfigurationItem>> {
+        if !def.includes(&key.scope()) {
+            return Ok(None);
+        }
+        let ci = self.log.latest(key).map_err(ApiError::internal)?;
+        Ok(ci.filter(|c| {
+            !c.status.is_deletion() && c.status != driftlog_model::Status::ResourceNotRecorded
+        }))
+    }
+
+    pub(crate) fn get_aggregate_config(&self, input: &Input) -> ApiResult<Value> {
+        let def = self.aggregator(input)?;
+        let id = input
+            .object("ResourceIdentifier")?
+            .ok_or_else(|| input.missing("ResourceIdentifier"))?;
+        let key = identifier(&id)?;
+        let mode = self.recording_mode();
+        match self.aggregate_item(&def, &key)? {
+            Some(ci) => Ok(json!({"ConfigurationItem": api_item(&ci, &mode)?})),
+            None => Err(ApiError::new(
+                "ResourceNotDiscoveredException",
+                format!(
+                    "Resource {} of resourceType:{} is unknown or has not been discovered",
+                    key.resource_id, key.resource_type
+                ),
+            )),
+        }
+    }
+
+    pub(crate) fn batch_get_aggregate_config(&self, input: &Input) -> ApiResult<Value> {
+        let def = self.aggregator(input)?;
+        let ids = input
+            .objects("ResourceIdentifiers", 100)?
+            .ok_or_else(|| input.missing("ResourceIdentifiers"))?;
+        if ids.is_empty() {
+            return Err(ApiError::constraint(
+                "[]",
+                "resourceIdentifiers",
+                "Member must have length greater than or equal to 1",
+            ));
+        }
+        let keys = ids.iter().map(identifier).collect::<ApiResult<Vec<_>>>()?;
+        let mode = self.recording_mode();
+        let mut items = Vec::new();
+        for key in &keys {
+            if let Some(ci) = self.aggregate_item(&def, key)? {
+                let mut v = api_item(&ci, &mode)?;
+                if let Some(o) = v.as_object_mut() {
+                    for k in [
+                        "tags",
+                        "relatedEvents",
+                        "relationships",
+                        "configurationItemMD5Hash",
+                    ] {
+                        o.remove(k);
+                    }
+                }
+                items.push(v);
+            }
+        }
+        Ok(json!({"BaseConfigurationItems": items, "UnprocessedResourceIdentifiers": []}))
+    }
+
+    pub(crate) fn aggregate_counts(&self, input: &Input) -> ApiResult<Value> {
+        let def = self.aggregator(input)?;
+        let f = input.object("Filters")?.unwrap_or_default();
+        let rtype = f.string("ResourceType", 1, 256)?;
+        if let Some(t) = &rtype {
+            check_type(t, "filters.resourceType")?;
+        }
+        let account = f.string("AccountId", 12, 12)?;
+        if let Some(a) = &account {
+            account_id(a, "filters.accountId")?;
+        }
+        let region = f.string("Region", 1, 64)?;
+        let group =
+            input.enumerated("GroupByKey", &["RESOURCE_TYPE", "ACCOUNT_ID", "AWS_REGION"])?;
+        let limit = input.limit("Limit", 1000, 1000)?;
+        let mut groups: BTreeMap<String, u64> = BTreeMap::new();
+        let mut total = 0u64;
+        {
+            let state = self.log.state();
+            for (scope, live, _) in state.scopes() {
+                if live == 0
+                    || !def.includes(scope)
+                    || rtype.as_ref().is_some_and(|t| t != &scope.resource_type)
+                    || account.as_ref().is_some_and(|a| a != &scope.account)
+                    || region.as_ref().is_some_and(|r| r != &scope.region)
+                {
+                    continue;
+                }
+                total += live as u64;
+                if let Some(g) = &group {
+                    let name = match g.as_str() {
+                        "RESOURCE_TYPE" => &scope.resource_type,
+                        "ACCOUNT_ID" => &scope.account,
+                        _ => &scope.region,
+                    };
+                    *groups.entry(name.clone()).or_default() += live as u64;
+                }
+            }
+        }
+        let fingerprint = format!("{}|{rtype:?}|{account:?}|{region:?}|{group:?}", def.name);
+        let after = self.resume(
+            input,
+            "NextToken",
+            "GetAggregateDiscoveredResourceCounts",
+            &fingerprint,
+        )?;
+        let rest: Vec<(String, u64)> = groups
+            .into_iter()
+            .filter(|(g, _)| after.as_ref().is_none_or(|a| g > a))
+            .collect();
+        let mut out = json!({"TotalDiscoveredResources": total});
+        if let Some(g) = &group {
+            out["GroupByKey"] = json!(g);
+            out["GroupedResourceCounts"] = json!(rest
+                .iter()
+                .take(limit)
+                .map(|(n, c)| json!({"GroupName": n, "ResourceCount": c}))
+                .collect::<Vec<_>>());
+            if rest.len() > limit {
+                out["NextToken"] = json!(self.tokens.issue(
+                    "GetAggregateDiscoveredResourceCounts",
+                    &fingerprint,
+                    &rest[limit - 1].0
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
