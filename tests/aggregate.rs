@@ -335,6 +335,15 @@ enabled = false
     }
     assert_eq!(st["resources"].as_u64().unwrap(), resources);
 
+    let metrics = crate::support::cli::http_get(port, "/metrics");
+    for want in [
+        "driftlog_aggregator_messages_total{outcome=\"applied\"}",
+        "driftlog_aggregator_refused_total{reason=\"subject-mismatch\"} 1",
+        "driftlog_aggregator_source_behind{recorder=\"rec-0\"} 0",
+    ] {
+        assert!(metrics.contains(want), "{want} in {metrics}");
+    }
+
     // The aggregate through the AWS Config API (boto3), equal to the recorders' own.
     let mut by_account = BTreeMap::new();
     for (i, r) in idle.iter().enumerate() {

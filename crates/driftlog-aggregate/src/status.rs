@@ -127,6 +127,19 @@ impl AggregatorStatus {
         self.with(|s| s.sources.values().cloned().collect())
     }
 
+    /// Messages received, items applied, duplicates dropped, items recorded, gaps found.
+    pub fn counters(&self) -> [(&'static str, u64); 5] {
+        self.with(|s| {
+            [
+                ("received", s.received),
+                ("applied", s.applied),
+                ("duplicate", s.duplicates),
+                ("recorded", s.recorded),
+                ("gap", s.gaps),
+            ]
+        })
+    }
+
     /// Messages refused, by reason.
     pub fn refused_counts(&self) -> BTreeMap<String, u64> {
         self.with(|s| s.refused.clone())

@@ -292,6 +292,59 @@ impl ConfigApi {
                 0.0
             });
         }
+        if let Some((agg, outdated_ms)) = self.aggregator_status.get() {
+            let messages = counter(
+                &mut reg,
+                "aggregator_messages",
+                "Aggregator: stream messages since start, by outcome: received, applied, duplicate, recorded (items written), gap",
+            );
+            for (outcome, n) in agg.counters() {
+                messages
+                    .get_or_create(&l(&[("outcome", outcome)]))
+                    .inc_by(n);
+            }
+            let refused = counter(
+                &mut reg,
+                "aggregator_refused",
+                "Aggregator: messages refused (never applied) since start, by reason",
+            );
+            for (reason, n) in agg.refused_counts() {
+                refused.get_or_create(&l(&[("reason", &reason)])).inc_by(n);
+            }
+            let applied = gauge(
+                &mut reg,
+                "aggregator_source_applied_seq",
+                "Aggregator: the last sequence of each source recorder applied",
+            );
+            let behind = gauge(
+                &mut reg,
+                "aggregator_source_behind",
+                "Aggregator: items a source recorder had recorded (its last heartbeat) and the aggregator had not applied",
+            );
+            let up = gauge(
+                &mut reg,
+                "aggregator_source_up",
+                "Aggregator: 1 while a source's heartbeats are current (younger than outdated_after), 0 when OUTDATED",
+            );
+            let now = driftlog_model::time::now_ms();
+            for src in agg.sources() {
+                let labels = l(&[("recorder", &src.recorder)]);
+                applied.get_or_create(&labels).set(f(src.applied_seq));
+                if let Some(hb) = &src.heartbeat {
+                    behind
+                        .get_or_create(&labels)
+                        .set(f(hb.watermark.saturating_sub(src.applied_seq)));
+                    up.get_or_create(&labels)
+                        .set(if now - hb.time_ms <= *outdated_ms {
+                            1.0
+                        } else {
+                            0.0
+                        });
+                } else {
+                    up.get_or_create(&labels).set(0.0);
+                }
+            }
+        }
         if let Ok(m) = self.calls.lock() {
             for ((op, code), n) in m.iter() {
                 api_calls
