@@ -649,3 +649,97 @@ enabled = false
     }
     drop((a, b));
 }
+
+/// An item larger than NATS's message limit (1 MB by default) travels in parts and is
+/// put back together byte for byte: an IAM policy with a 3 MB document, from a recorder's
+/// log through its item sink and JetStream into an aggregator's log.
+#[test]
+fn issue_17_a_3_mb_policy_travels_in_parts() {
+    use driftlog_model::{Observed, ResourceKey};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(nats) = nats(&dir.path().join("nats")) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let open = |name: &str| {
+        Arc::new(
+            driftlog_log::Log::open(dir.path().join(name), driftlog_log::LogOptions::default())
+                .unwrap(),
+        )
+    };
+    let recorder = |log: Arc<driftlog_log::Log>| {
+        driftlog_recorder::Recorder::new(
+            log,
+            Arc::new(driftlog_aggregate::StreamSource),
+            driftlog_recorder::RecorderConfig::default(),
+        )
+    };
+    // A policy whose document is 3 MB of statements.
+    let statements: Vec<Value> = (0..30_000)
+        .map(|i| json!({"Effect": "Allow", "Action": format!("s3:GetObject{i:05}"), "Resource": format!("arn:aws:s3:::bucket-{i:05}/some/long/prefix/*")}))
+        .collect();
+    let document = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+    assert!(document.len() > 3_000_000, "{}", document.len());
+    let key = ResourceKey::new("111122220001", "global", "AWS::IAM::Policy", "ANPAHUGE");
+    // Shaped as every source shapes a document (all members present).
+    let observed = Observed::new(
+        key.clone(),
+        &driftlog_model::Document {
+            arn: Some("arn:aws:iam::111122220001:policy/huge".into()),
+            resource_name: Some("huge".into()),
+            configuration: json!({"policyName": "huge", "policyVersionList": [
+                {"document": document, "isDefaultVersion": true, "versionId": "v1"}]}),
+            ..driftlog_model::Document::default()
+        },
+    );
+    let source_log = open("source");
+    let source = recorder(source_log.clone());
+    rt.block_on(source.record_derived(vec![observed.clone()], Vec::new()))
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let transport =
+        driftlog_sinks::NatsTransport::new(&nats.url, "DRIFTLOG", Duration::from_secs(10))
+            .unwrap()
+            .with_publisher("big", source_log.id());
+    let mut spec = driftlog_sinks::SinkSpec::new("org", driftlog_model::Filter::default());
+    spec.format = driftlog_sinks::BodyFormat::Item;
+    spec.start = driftlog_sinks::SinkStart::Beginning;
+    rt.spawn(driftlog_sinks::run_sink(
+        source_log.clone(),
+        spec,
+        transport,
+        None,
+        driftlog_sinks::SinkBoard::default(),
+        stop_rx.clone(),
+    ));
+    let agg_log = open("aggregate");
+    let status = Arc::new(driftlog_aggregate::AggregatorStatus::default());
+    let connect = driftlog_sinks::NatsConnect::new(&nats.url, Duration::from_secs(10));
+    let connector: driftlog_aggregate::Connector = Arc::new(move || {
+        let c = connect.clone();
+        Box::pin(async move { c.connect().await })
+    });
+    rt.spawn(driftlog_aggregate::run_aggregator(
+        recorder(agg_log.clone()),
+        connector,
+        driftlog_aggregate::AggregatorSettings::default(),
+        status.clone(),
+        stop_rx,
+    ));
+    wait("the 3 MB item in the aggregate", 60, || {
+        agg_log.watermark() == 1
+    });
+    let got = agg_log.latest(&key).unwrap().unwrap();
+    assert!(
+        got.doc == observed.doc,
+        "{} bytes came back for {}",
+        got.doc.len(),
+        observed.doc.len()
+    );
+    assert!(got.volatile == observed.volatile);
+    assert!(status.refused_counts().is_empty(), "{:?}", status.to_json());
+    let _ = stop_tx.send(true);
+    rt.shutdown_timeout(Duration::from_secs(5));
+}
