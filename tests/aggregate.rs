@@ -117,10 +117,10 @@ fn items(cfg: &Path, watermark: u64) -> BTreeMap<(String, u64), (String, Value)>
 #[test]
 fn issue_17_three_recorders_one_aggregator_every_item_once_through_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(_nats) = nats(&dir.path().join("nats")) else {
+    let Some(mut nats_server) = nats(&dir.path().join("nats")) else {
         return;
     };
-    let url = _nats.url.clone();
+    let url = nats_server.url.clone();
     let recorder_cfg = |i: usize, first: u64, region: &str| {
         let path = dir.path().join(format!("rec{i}.toml"));
         std::fs::write(
@@ -265,6 +265,13 @@ enabled = false
     agg.0.kill().unwrap();
     agg.0.wait().unwrap();
     let (_agg, port) = serve_process(&agg_cfg);
+
+    // nats-server restarted mid-stream (its file store kept): recorders and the aggregator
+    // reconnect and catch up.
+    wait("the restarted aggregator applies again", 60, || {
+        running_status(&agg_cfg).is_some_and(|st| applied(&st) > 0)
+    });
+    nats_server.restart();
 
     // Forged and malformed messages: refused, counted, never applied.
     let forged = forge(&url);
