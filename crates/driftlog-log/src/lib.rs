@@ -1107,8 +1107,14 @@ fn reserve(path: &Path, bytes: u64) -> (PathBuf, u64) {
             tracing::warn!(error = %e, path = %ballast.display(), "No room for the store's reserve; a full disk may stop recording abruptly.");
         }
     }
-    (ballast, size / 2)
+    // sled claims disk a 512 KiB segment at a time, from its own flusher as well as from our
+    // writes: stop with room for two, however small the disk, so its next segment never
+    // meets a full disk (sled then fails every later read as well).
+    (ballast, (size / 2).max(SLED_SEGMENT_BYTES * 2))
 }
+
+/// sled 0.34's log segment (its default `segment_size`).
+const SLED_SEGMENT_BYTES: u64 = 512 * 1024;
 
 /// `f` over `items`, in order, on all cores when there are many.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {

@@ -264,9 +264,20 @@ async fn webhook_gets_signed_messages_in_order_through_an_outage() {
         r.refused.load(Ordering::SeqCst) >= 3
     })
     .await;
+    // Between attempts the sink says it is retrying (during one, "delivering").
+    wait_for(
+        "the sink says it is retrying",
+        Duration::from_secs(10),
+        || {
+            board
+                .snapshot()
+                .iter()
+                .any(|s| s.name == "hook" && s.state == "retrying")
+        },
+    )
+    .await;
     let st = board.snapshot();
     let hook_st = st.iter().find(|s| s.name == "hook").unwrap();
-    assert_eq!(hook_st.state, "retrying", "{st:?}");
     let err = hook_st.last_error.as_deref().unwrap_or("");
     assert!(err.starts_with("HTTP 500"), "{st:?}");
     assert!(hook_st.cursor <= discovered);
