@@ -4,7 +4,8 @@
 #   * Python 3 virtualenv in .venv (or $DRIFTLOG_VENV) with moto[server], boto3 and the aws
 #     CLI from PyPI: created or completed here; Debian's python3-venv installed if missing.
 #   * nats-server (Debian package; 2.9 on bookworm) for the NATS JetStream sink tests.
-#   * kill (procps) and mount (Debian packages) for stopping `serve` and the full-disk tests.
+#   * kill (procps) and mount (Debian packages) for stopping `serve` and the full-disk tests;
+#     timeout (coreutils) bounding the end-to-end tests' CLI calls.
 # With CI=true a component that cannot be installed fails the run; tests never skip silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,8 @@ fi
 # The binary's tests stop `serve` with Ctrl-C through `kill` (procps), and the full-disk
 # tests mount small tmpfs filesystems with `mount` (and need root to do so).
 command -v kill >/dev/null 2>&1 || apt_install procps || die "kill not found; install procps (apt-get install procps)"
+# End-to-end tests bound each CLI call with `timeout` (coreutils), so a hang fails fast.
+command -v timeout >/dev/null 2>&1 || apt_install coreutils || die "timeout not found; install coreutils (apt-get install coreutils)"
 command -v mount >/dev/null 2>&1 || apt_install mount || die "mount not found; install it (apt-get install mount)"
 if [ "${CI:-}" = true ] && [ "$(id -u)" != 0 ]; then
   die "CI=true needs root: the full-disk tests mount tmpfs filesystems (run as root, or without CI=true to skip them)"

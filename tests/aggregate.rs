@@ -9,64 +9,26 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use crate::support::cli::{json_lines, running_status, serve_process, wait};
-use crate::support::moto::{repo, venv_bin};
+use crate::support::cli::{
+    driftlog_within as driftlog, json_lines, running_status, serve_process, wait,
+};
+use crate::support::moto::{config_api_calls, venv_bin};
 use crate::support::nats::nats;
 use crate::support::server;
 use serde_json::json;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::process::Stdio;
 
-fn driftlog(cfg: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(env!("CARGO_BIN_EXE_driftlog"))
-        .args(args)
-        .arg("--config")
-        .arg(cfg)
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(124), "driftlog {args:?} hung");
-    out
-}
-
-/// Every item of the store behind `cfg` (a server running or not), as
-/// (resource, version) → (status, configuration).
-/// Calls through boto3 (`tests/aws/config_api.py`) against the API on `port`.
+/// Calls through boto3 against the API on `port` (auth is off on loopback).
 fn boto(port: u16, calls: &Value) -> Vec<Value> {
-    let python = venv_bin("python").expect("the virtualenv's python (scripts/test.sh installs it)");
-    let mut child = Command::new(python)
-        .arg(repo().join("tests/aws/config_api.py"))
-        .env(
-            "AWS_ENDPOINT_URL_CONFIG",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("AWS_ACCESS_KEY_ID", "AKIDAGGREGATOR")
-        .env("AWS_SECRET_ACCESS_KEY", "unused-auth-is-off")
-        .env("AWS_DEFAULT_REGION", "eu-west-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(calls.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    config_api_calls(
+        &format!("http://127.0.0.1:{port}"),
+        ("AKIDAGGREGATOR", "unused-auth-is-off"),
+        "eu-west-1",
+        calls,
+    )
 }
 
 fn ok(r: &Value) -> &Value {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::cli as cli_support;
@@ -75,32 +75,7 @@ fn start(cfg: &Path) -> Server {
 
 /// Runs calls through boto3 (tests/aws/config_api.py) signed with `secret`.
 fn boto_as(s: &Server, secret: &str, calls: &Value) -> Vec<Value> {
-    let python = venv_bin("python").expect("the virtualenv's python (scripts/test.sh installs it)");
-    let mut child = Command::new(python)
-        .arg(moto_support::repo().join("tests/aws/config_api.py"))
-        .env("AWS_ENDPOINT_URL_CONFIG", &s.url)
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(calls.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "config_api.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    moto_support::config_api_calls(&s.url, (KEY, secret), REGION, calls)
 }
 
 fn boto(s: &Server, calls: &Value) -> Vec<Value> {

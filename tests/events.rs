@@ -8,25 +8,9 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use crate::support::cli::{http_get, json_lines, wait};
+use crate::support::cli::{driftlog_within as driftlog, http_get, json_lines, wait};
 use crate::support::server;
 use serde_json::Value;
-use std::process::Command;
-
-/// Runs the CLI under `timeout`: a `tail --limit` waiting for items that never come fails
-/// the test in two minutes instead of hanging the run.
-fn driftlog(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(env!("CARGO_BIN_EXE_driftlog"))
-        .args(args)
-        .arg("--config")
-        .arg(cfg)
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(124), "driftlog {args:?} hung");
-    out
-}
 
 #[test]
 fn issue_16_sim_events_record_changes_with_who_made_them_between_hourly_polls() {

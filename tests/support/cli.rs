@@ -67,6 +67,22 @@ pub fn serve_process(cfg: &Path) -> (KillOnDrop, u16) {
     (child, port)
 }
 
+/// `driftlog ARGS --config cfg` under `timeout`: a command that waits for something that
+/// never comes (a `tail --limit` beyond what is recorded) fails the test in two minutes
+/// instead of hanging the run.
+pub fn driftlog_within(cfg: &Path, args: &[&str]) -> Output {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_driftlog"))
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .expect("run driftlog under timeout");
+    assert_ne!(out.status.code(), Some(124), "driftlog {args:?} hung");
+    out
+}
+
 /// `driftlog status --json` of the server running with `cfg`, once it is running.
 pub fn running_status(cfg: &Path) -> Option<Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))

@@ -183,3 +183,41 @@ fn script(m: &Moto, name: &str, (key, secret): (&str, &str), args: &[&str]) -> V
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name} prints JSON: {e}"))
 }
+
+/// Calls through the real boto3 `config` client (`tests/aws/config_api.py`) against the AWS
+/// Config API at `endpoint`, signed with `key`/`secret` in `region`: one result per call,
+/// `{"ok": …}` or `{"error": {"code", "message", "status"}}`.
+pub fn config_api_calls(
+    endpoint: &str,
+    (key, secret): (&str, &str),
+    region: &str,
+    calls: &Value,
+) -> Vec<Value> {
+    use std::io::Write;
+    let python = venv_bin("python").expect("the virtualenv's python (scripts/test.sh installs it)");
+    let mut child = Command::new(python)
+        .arg(repo().join("tests/aws/config_api.py"))
+        .env("AWS_ENDPOINT_URL_CONFIG", endpoint)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", region)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run config_api.py");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(calls.to_string().as_bytes())
+        .expect("send the calls");
+    let out = child.wait_with_output().expect("config_api.py output");
+    assert!(
+        out.status.success(),
+        "config_api.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("config_api.py answers JSON")
+}

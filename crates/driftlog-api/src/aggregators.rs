@@ -5,8 +5,9 @@
 //! from the recorders' heartbeats, or from this recorder's own scopes.
 
 use crate::error::{ApiError, ApiResult};
+use crate::input::member;
 use crate::input::Input;
-use crate::inventory::{api_item, check_type};
+use crate::inventory::{api_item, base_item, check_type};
 use crate::{Caller, ConfigApi};
 use driftlog_model::time::now_ms;
 use driftlog_model::{epoch_seconds, ResourceKey, Scope};
@@ -77,26 +78,19 @@ fn no_such() -> ApiError {
     )
 }
 
-fn aggregator_name(i: &Input, member: &str) -> ApiResult<String> {
-    let n = i.required_string(member, 1, 256)?;
+fn aggregator_name(i: &Input, name_member: &str) -> ApiResult<String> {
+    let n = i.required_string(name_member, 1, 256)?;
     if !n
         .chars()
         .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
     {
         return Err(ApiError::constraint(
             &n,
-            &lower(member),
+            &member(name_member),
             "Member must satisfy regular expression pattern: [\\w\\-]+",
         ));
     }
     Ok(n)
-}
-
-fn lower(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_lowercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 fn account_id(v: &str, member: &str) -> ApiResult<()> {
@@ -570,18 +564,7 @@ impl ConfigApi {
         let mut items = Vec::new();
         for key in &keys {
             if let Some(ci) = self.aggregate_item(&def, key)? {
-                let mut v = api_item(&ci, &mode)?;
-                if let Some(o) = v.as_object_mut() {
-                    for k in [
-                        "tags",
-                        "relatedEvents",
-                        "relationships",
-                        "configurationItemMD5Hash",
-                    ] {
-                        o.remove(k);
-                    }
-                }
-                items.push(v);
+                items.push(base_item(&ci, &mode)?);
             }
         }
         Ok(json!({"BaseConfigurationItems": items, "UnprocessedResourceIdentifiers": []}))

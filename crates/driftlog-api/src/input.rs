@@ -29,7 +29,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// AWS's member path: the first letter lower-cased.
-fn member(name: &str) -> String {
+pub(crate) fn member(name: &str) -> String {
     let mut c = name.chars();
     c.next()
         .map(|f| f.to_lowercase().chain(c).collect())

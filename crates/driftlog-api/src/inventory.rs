@@ -44,6 +44,23 @@ pub(crate) fn api_item(ci: &ConfigurationItem, mode: &RecordingMode) -> ApiResul
     Ok(v)
 }
 
+/// An item as the batch operations answer it (AWS's `BaseConfigurationItem`): the API form
+/// without tags, related events, relationships and the MD5 hash.
+pub(crate) fn base_item(ci: &ConfigurationItem, mode: &RecordingMode) -> ApiResult<Value> {
+    let mut v = api_item(ci, mode)?;
+    if let Some(o) = v.as_object_mut() {
+        for k in [
+            "tags",
+            "relatedEvents",
+            "relationships",
+            "configurationItemMD5Hash",
+        ] {
+            o.remove(k);
+        }
+    }
+    Ok(v)
+}
+
 impl ConfigApi {
     /// The recording mode in force (all continuous without a recorder).
     pub(crate) fn recording_mode(&self) -> RecordingMode {
@@ -285,18 +302,7 @@ impl ConfigApi {
                 {
                     continue;
                 }
-                let mut v = api_item(&ci, &mode)?;
-                if let Some(o) = v.as_object_mut() {
-                    for k in [
-                        "tags",
-                        "relatedEvents",
-                        "relationships",
-                        "configurationItemMD5Hash",
-                    ] {
-                        o.remove(k);
-                    }
-                }
-                items.push(v);
+                items.push(base_item(&ci, &mode)?);
             }
             Ok::<_, ApiError>(items)
         })

@@ -449,7 +449,8 @@ impl Log {
             }
             return Ok(None);
         }
-        self.has_room("append frames")?;
+        // The room is checked once the frames are built and their size known.
+        self.writable()?;
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let time = capture_time_ms.max(w.last_time_ms.saturating_add(1));
         let first = w.next_seq;
