@@ -6,7 +6,6 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -105,6 +104,11 @@ fn spawn_moto(port: u16, env: &[(&str, &str)], unique_db_ids: bool) -> Child {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let mut child = child;
+    // Someone else's server on the port would answer the probe while ours failed to bind.
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("moto_server on port {port} exited ({status}): another server holds the port");
+    }
     child
 }
 
@@ -128,14 +132,13 @@ impl Moto {
     }
 }
 
-/// A loopback port nobody listens on (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+#[allow(
+    clippy::duplicate_mod,
+    reason = "moto.rs and nats.rs are each included alone by some test binaries"
+)]
+#[path = "ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// The environment that points the SDK's standard chain and boto3 at moto.
 pub const CREDENTIALS: &[(&str, &str)] = &[

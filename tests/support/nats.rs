@@ -4,6 +4,13 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+#[allow(
+    clippy::duplicate_mod,
+    reason = "moto.rs and nats.rs are each included alone by some test binaries"
+)]
+#[path = "ports.rs"]
+mod ports;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -93,10 +100,7 @@ pub fn nats_with_config(store: &Path, conf: &str) -> Option<Nats> {
         eprintln!("SKIPPED: nats-server not installed; ./scripts/test.sh installs it");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = ports::free_port();
     let conf = (!conf.is_empty()).then(|| {
         std::fs::create_dir_all(store).expect("nats store dir");
         let path = store.join("nats.conf");
