@@ -502,8 +502,8 @@ fn issue_17_a_recorder_publishes_only_its_own_accounts_subjects() {
     let recorder_user = |user: &str, account: &str| {
         format!(
             r#"{{ user: "{user}", password: "secret-{user}", permissions: {{
-                publish: {{ allow: ["driftlog.ci.{account}.>", "driftlog.heartbeat.{user}", "$JS.API.STREAM.INFO.DRIFTLOG", "$JS.API.STREAM.CREATE.DRIFTLOG"] }},
-                subscribe: {{ allow: ["_INBOX.>"] }} }} }}"#
+                publish: {{ allow: ["driftlog.ci.{account}.>", "driftlog.ci._snapshot.{user}", "driftlog.heartbeat.{user}", "$JS.API.STREAM.INFO.DRIFTLOG", "$JS.API.STREAM.CREATE.DRIFTLOG"] }},
+                subscribe: {{ allow: ["_INBOX.>", "driftlog.resync.{user}"] }} }} }}"#
         )
     };
     let conf = format!(
@@ -512,7 +512,7 @@ fn issue_17_a_recorder_publishes_only_its_own_accounts_subjects() {
     {}
     {}
     {{ user: "aggregator", password: "secret-aggregator", permissions: {{
-        publish: {{ allow: ["$JS.API.>", "$JS.ACK.>"] }},
+        publish: {{ allow: ["$JS.API.>", "$JS.ACK.>", "driftlog.resync.*"] }},
         subscribe: {{ allow: ["_INBOX.>", "driftlog.heartbeat.*"] }} }} }}
   ]
 }}
@@ -711,4 +711,276 @@ fn issue_17_a_3_mb_policy_travels_in_parts() {
     assert!(status.refused_counts().is_empty(), "{:?}", status.to_json());
     let _ = stop_tx.send(true);
     rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// Every live resource of an inventory (`driftlog at now --items`): key → configuration,
+/// without its volatile fields (`availableIpAddressCount`: a change of those alone is no
+/// new version, on a recorder as on an aggregator).
+fn inventory(cfg: &Path, account: &str) -> BTreeMap<String, Value> {
+    let out = driftlog(cfg, &["at", "now", "--items", "--account", account]);
+    json_lines(&out)
+        .into_iter()
+        .map(|i| {
+            let ci = i.get("configurationItem").unwrap_or(&i);
+            let rtype = ci["resourceType"].as_str().unwrap();
+            let mut conf = ci["configuration"].clone();
+            for path in driftlog_model::spec_for(rtype).volatile_paths {
+                if let (Some(field), Some(o)) =
+                    (path.strip_prefix("configuration."), conf.as_object_mut())
+                {
+                    o.remove(field);
+                }
+            }
+            (
+                format!(
+                    "{}/{rtype}/{}",
+                    ci["awsRegion"].as_str().unwrap(),
+                    ci["resourceId"].as_str().unwrap()
+                ),
+                conf,
+            )
+        })
+        .collect()
+}
+
+/// Stream retention shorter than an outage: the aggregator is killed, the recorder keeps
+/// changing while the stream forgets its items (max age 3 s), and the restarted aggregator
+/// finds the gap, asks the recorder for a snapshot, applies it — deleting what the recorder
+/// no longer holds — and says so; its inventory then equals the recorder's.
+#[test]
+fn issue_17_a_gap_past_the_streams_retention_is_repaired_by_a_resync() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(nats_server) = nats(&dir.path().join("nats")) else {
+        return;
+    };
+    let url = nats_server.url.clone();
+    // The stream, made before anyone else makes it with the defaults: it keeps 3 s.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+            js.create_stream(async_nats::jetstream::stream::Config {
+                name: "DRIFTLOG".into(),
+                subjects: vec!["driftlog.ci.>".into()],
+                storage: async_nats::jetstream::stream::StorageType::File,
+                max_age: std::time::Duration::from_secs(3),
+                duplicate_window: std::time::Duration::from_secs(2),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        });
+    let account = "111122220009";
+    let rec_cfg = dir.path().join("rec.toml");
+    std::fs::write(
+        &rec_cfg,
+        format!(
+            r#"data_dir = "{}"
+[source.sim]
+resources = 800
+accounts = 1
+first_account = 9
+regions = ["eu-west-1"]
+churn = 0.05
+tick_interval = "500ms"
+[recorder]
+id = "rec-r"
+interval = "1s"
+[api]
+listen = "off"
+[delivery]
+enabled = false
+[[sinks]]
+name = "org"
+kind = "nats"
+url = "{url}"
+format = "item"
+heartbeat = "1s"
+"#,
+            dir.path().join("rec").display()
+        ),
+    )
+    .unwrap();
+    let agg_cfg = dir.path().join("agg.toml");
+    std::fs::write(
+        &agg_cfg,
+        format!(
+            r#"data_dir = "{}"
+[aggregator]
+enabled = true
+url = "{url}"
+outdated_after = "3s"
+[api]
+listen = "127.0.0.1:0"
+[delivery]
+enabled = false
+"#,
+            dir.path().join("agg").display()
+        ),
+    )
+    .unwrap();
+    let (mut agg, _) = serve_process(&agg_cfg);
+    let rec = server::start(&rec_cfg);
+    let source = |st: &Value| -> Value {
+        st["aggregator"]["sources"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["recorder"] == "rec-r").cloned())
+            .unwrap_or(Value::Null)
+    };
+    wait("the aggregator applies the recorder's items", 120, || {
+        running_status(&agg_cfg).is_some_and(|st| source(&st)["appliedSeq"].as_u64() > Some(0))
+    });
+    let before = source(&running_status(&agg_cfg).unwrap());
+    assert!(before["gap"].is_null(), "{before}");
+
+    // The outage: longer than the stream keeps anything, the recorder changing meanwhile.
+    agg.0.kill().unwrap();
+    agg.0.wait().unwrap();
+    let w0 = rec.status().unwrap()["watermark"].as_u64().unwrap();
+    wait("the recorder records on during the outage", 60, || {
+        rec.status().unwrap()["watermark"].as_u64().unwrap() > w0 + 20
+    });
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let (_agg, port) = serve_process(&agg_cfg);
+    wait(
+        "the restarted aggregator finds the gap and resyncs",
+        120,
+        || {
+            running_status(&agg_cfg).is_some_and(|st| {
+                st["aggregator"]["gaps"].as_u64() >= Some(1)
+                    && st["aggregator"]["resyncs"].as_u64() >= Some(1)
+                    && source(&st)["gap"].is_null()
+            })
+        },
+    );
+
+    let gaps = running_status(&agg_cfg).unwrap()["aggregator"]["gaps"].clone();
+
+    // The recorder offline for a while: OUTDATED for its account; back: SUCCEEDED, no gap.
+    let put = boto(
+        port,
+        &json!([{"op": "PutConfigurationAggregator", "params": {
+            "ConfigurationAggregatorName": "org",
+            "AccountAggregationSources": [{"AccountIds": [account], "AwsRegions": ["eu-west-1"]}]}}]),
+    );
+    ok(&put[0]);
+    let source_status = || {
+        let r = boto(
+            port,
+            &json!([{"op": "DescribeConfigurationAggregatorSourcesStatus",
+                "params": {"ConfigurationAggregatorName": "org"}}]),
+        );
+        ok(&r[0])["AggregatedSourceStatusList"][0].clone()
+    };
+    wait("the recorder's account SUCCEEDED", 60, || {
+        source_status()["LastUpdateStatus"] == "SUCCEEDED"
+    });
+    rec.stop().unwrap();
+    wait(
+        "the recorder's account OUTDATED while it is offline",
+        60,
+        || source_status()["LastUpdateStatus"] == "OUTDATED",
+    );
+    let rec = server::start(&rec_cfg);
+    wait("the recorder's account SUCCEEDED again", 60, || {
+        source_status()["LastUpdateStatus"] == "SUCCEEDED"
+    });
+    rec.stop().unwrap();
+    // It comes back not recording: its sink publishes the rest, nothing more changes.
+    let text = std::fs::read_to_string(&rec_cfg).unwrap();
+    std::fs::write(&rec_cfg, text.replace("[api]", "start = false\n[api]")).unwrap();
+    let rec = server::start(&rec_cfg);
+    let w = rec.status().unwrap()["watermark"].as_u64().unwrap();
+    wait("the aggregate catches up with the recorder", 120, || {
+        running_status(&agg_cfg).is_some_and(|st| source(&st)["appliedSeq"].as_u64() == Some(w))
+    });
+    let st = running_status(&agg_cfg).unwrap();
+    assert_eq!(
+        st["aggregator"]["gaps"], gaps,
+        "no new gap after the recorder came back"
+    );
+    let src = source(&st);
+    eprintln!("after the resync: {src}");
+    assert!(src["gap"].is_null(), "{src}");
+    assert!(
+        src["lastResync"].as_str().unwrap().contains("snapshot"),
+        "{src}"
+    );
+    // Said in `driftlog status` and /metrics.
+    let text = driftlog(&agg_cfg, &["status"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("resynced 1 time(s), last at "), "{text}");
+    let metrics = crate::support::cli::http_get(port, "/metrics");
+    assert!(
+        metrics.contains("driftlog_aggregator_messages_total{outcome=\"resynced\"}")
+            && metrics.contains("driftlog_aggregator_source_gap{recorder=\"rec-r\"} 0"),
+        "{metrics}"
+    );
+
+    // The aggregate's inventory of the recorder's account equals the recorder's own.
+    let mine = inventory(&rec_cfg, account);
+    let aggregate = inventory(&agg_cfg, account);
+    assert!(mine.len() > 700, "{}", mine.len());
+    let missing: Vec<_> = mine
+        .keys()
+        .filter(|k| !aggregate.contains_key(*k))
+        .collect();
+    let extra: Vec<_> = aggregate
+        .keys()
+        .filter(|k| !mine.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
+    for (k, v) in &mine {
+        assert_eq!(aggregate.get(k), Some(v), "{k}");
+    }
+
+    // The recorder reset: its store replaced by a new one of a smaller estate. Its new
+    // sequences start again under another log id: a gap, repaired by a resync that deletes
+    // what the new store does not hold.
+    rec.stop().unwrap();
+    std::fs::remove_dir_all(dir.path().join("rec")).unwrap();
+    let text = std::fs::read_to_string(&rec_cfg).unwrap();
+    std::fs::write(
+        &rec_cfg,
+        text.replace("start = false\n", "")
+            .replace("resources = 800", "resources = 300"),
+    )
+    .unwrap();
+    let rec = server::start(&rec_cfg);
+    let new_log = rec.status().unwrap()["logId"].clone();
+    wait("the aggregator resyncs the reset recorder", 120, || {
+        running_status(&agg_cfg).is_some_and(|st| {
+            let src = source(&st);
+            src["resyncs"].as_u64() >= Some(2) && src["gap"].is_null()
+        })
+    });
+    rec.stop().unwrap();
+    let text = std::fs::read_to_string(&rec_cfg).unwrap();
+    std::fs::write(&rec_cfg, text.replace("[api]", "start = false\n[api]")).unwrap();
+    let rec = server::start(&rec_cfg);
+    let w = rec.status().unwrap()["watermark"].as_u64().unwrap();
+    wait("the aggregate catches up with the new store", 120, || {
+        running_status(&agg_cfg).is_some_and(|st| {
+            let src = source(&st);
+            src["appliedSeq"].as_u64() == Some(w) && src["log"] == new_log
+        })
+    });
+    let src = source(&running_status(&agg_cfg).unwrap());
+    eprintln!("after the reset: {src}");
+    let mine = inventory(&rec_cfg, account);
+    let aggregate = inventory(&agg_cfg, account);
+    assert!(mine.len() < 400, "{}", mine.len());
+    assert_eq!(
+        mine.keys().collect::<Vec<_>>(),
+        aggregate.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &mine {
+        assert_eq!(aggregate.get(k), Some(v), "{k}");
+    }
+    drop(rec);
 }

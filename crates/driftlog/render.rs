@@ -323,7 +323,7 @@ fn aggregator_lines(o: &mut impl Write, a: &Value) -> std::io::Result<()> {
         .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
     writeln!(
         o,
-        "aggregator: stream {} consumer {} ({}); {} messages received, {} items applied, {} duplicates dropped, {} refused, {} gaps; {} items recorded",
+        "aggregator: stream {} consumer {} ({}); {} messages received, {} items applied, {} duplicates dropped, {} refused, {} gaps, {} resyncs; {} items recorded",
         s(a, "stream"),
         s(a, "consumer"),
         if a["connected"].as_bool() == Some(true) {
@@ -336,6 +336,7 @@ fn aggregator_lines(o: &mut impl Write, a: &Value) -> std::io::Result<()> {
         n("duplicates"),
         refused,
         n("gaps"),
+        n("resyncs"),
         n("recorded"),
     )?;
     if let Some(r) = a["lastRefused"].as_str() {
@@ -357,6 +358,16 @@ fn aggregator_lines(o: &mut impl Write, a: &Value) -> std::io::Result<()> {
                 .map(|g| format!("; GAP: {g}"))
                 .unwrap_or_default(),
         )?;
+        if let Some(r) = src["resync"].as_str() {
+            writeln!(o, "    resync: {r}")?;
+        }
+        if let Some(r) = src["lastResync"].as_str() {
+            writeln!(
+                o,
+                "    resynced {} time(s), last {r}",
+                src["resyncs"].as_u64().unwrap_or(0)
+            )?;
+        }
     }
     Ok(())
 }

@@ -4,11 +4,16 @@
 //! batch's tag, and acknowledged only after that. Heartbeats are read beside it.
 
 use crate::position::{Gap, Positions, Verdict};
+use crate::resync::{Resyncs, Taking};
 use crate::status::AggregatorStatus;
 use crate::wire::{parse_message, Parsed, Reassembly};
 use async_nats::jetstream::{self, consumer, stream};
-use driftlog_deliver::{heartbeat_subject, Heartbeat, HEARTBEAT_SUBJECTS};
+use driftlog_deliver::{
+    heartbeat_subject, resync_subject, Heartbeat, ResyncRequest, SnapshotMarker, SnapshotPhase,
+    HEARTBEAT_SUBJECTS,
+};
 use driftlog_model::time::now_ms;
+use driftlog_model::ReceivedItem;
 use driftlog_model::{Attribution, Observed, ResourceKey};
 use driftlog_recorder::Recorder;
 use std::collections::{HashMap, HashSet};
@@ -179,10 +184,12 @@ async fn session(
     status.set_connection(&settings.stream, &settings.consumer, true, None);
     tracing::info!(stream = %settings.stream, consumer = %settings.consumer, "Aggregator: reading the stream.");
     let mut parts = Reassembly::default();
+    let mut resyncs = Resyncs::default();
     let result = loop {
         if *shutdown.borrow() {
             break Ok(());
         }
+        ask_for_resyncs(&client, settings, status, positions, &mut resyncs).await;
         // Never cancelled half-way: a message taken from the stream is handled (or left
         // unacknowledged for redelivery), never dropped.
         let batch = consumer
@@ -210,7 +217,16 @@ async fn session(
             }
         }
         if !msgs.is_empty() {
-            if let Err(e) = apply(recorder, settings, status, positions, &mut parts, &msgs).await {
+            let r = apply(
+                recorder,
+                settings,
+                status,
+                positions,
+                (&mut parts, &mut resyncs),
+                &msgs,
+            )
+            .await;
+            if let Err(e) = r {
                 break Err(e);
             }
             for m in &msgs {
@@ -245,13 +261,42 @@ impl Round {
     }
 }
 
+impl Round {
+    /// Adds an item; a round that already holds its resource, or is full, is recorded
+    /// first.
+    async fn push(
+        &mut self,
+        item: ReceivedItem,
+        recorder: &str,
+        ctx: (&Arc<Recorder>, &AggregatorStatus, &Positions, usize),
+    ) -> Result<(), String> {
+        let (rec, status, positions, round_items) = ctx;
+        if self.keys.contains(&item.key) || self.len() >= round_items {
+            record(rec, status, positions, std::mem::take(self)).await?;
+        }
+        self.keys.insert(item.key.clone());
+        self.capture_ms = self.capture_ms.max(item.capture_time_ms);
+        if !item.attribution.is_empty() {
+            self.who.insert(item.key.clone(), item.attribution);
+        }
+        match item.observed {
+            Some(o) => self.upserts.push(o),
+            None => self.deleted.push(item.key),
+        }
+        if !self.sources.iter().any(|s| s == recorder) {
+            self.sources.push(recorder.to_string());
+        }
+        Ok(())
+    }
+}
+
 /// Reads, judges and records one fetched batch.
 async fn apply(
     recorder: &Arc<Recorder>,
     settings: &AggregatorSettings,
     status: &AggregatorStatus,
     positions: &mut Positions,
-    parts: &mut Reassembly,
+    (parts, resyncs): (&mut Reassembly, &mut Resyncs),
     msgs: &[jetstream::Message],
 ) -> Result<(), String> {
     let (mut applied, mut dups) = (0u64, 0u64);
@@ -263,6 +308,7 @@ async fn apply(
                 .and_then(|hm| hm.get(h))
                 .map(async_nats::HeaderValue::as_str)
         };
+        let stream_seq = m.info().ok().map(|i| i.stream_sequence);
         let inc = match parse_message(m.subject.as_str(), header, &m.payload, parts) {
             Parsed::Part => continue,
             Parsed::Refused { reason, detail } => {
@@ -270,8 +316,35 @@ async fn apply(
                 status.refused(reason, &detail);
                 continue;
             }
+            Parsed::Marker(marker) => {
+                let ctx = (recorder, status, settings.round_items);
+                snapshot_marker(&marker, positions, resyncs, &mut round, ctx).await?;
+                if let Some(q) = stream_seq {
+                    positions.stream_seq = q;
+                }
+                continue;
+            }
             Parsed::Item(inc) => inc,
         };
+        if let Some(snapshot) = &inc.snapshot {
+            // A snapshot's item: applied only while receiving that snapshot.
+            let Some(t) = resyncs.taking(&inc.recorder, snapshot, &inc.log) else {
+                continue;
+            };
+            t.last_ms = now_ms();
+            if !t.seen.insert(inc.item.key.clone())
+                || t.newer.contains(&inc.item.key)
+                || inc.item.observed.is_none()
+            {
+                continue;
+            }
+            let ctx = (recorder, status, &*positions, settings.round_items);
+            round.push(inc.item, &inc.recorder, ctx).await?;
+            if let Some(q) = stream_seq {
+                positions.stream_seq = q;
+            }
+            continue;
+        }
         let gap = match positions.judge(&inc.recorder, &inc.log, inc.seq) {
             Verdict::Duplicate => {
                 dups += 1;
@@ -279,38 +352,32 @@ async fn apply(
             }
             Verdict::Apply => None,
             Verdict::Gap { expected, new_log } => {
-                tracing::error!(
-                    recorder = %inc.recorder, expected, got = inc.seq, new_log,
-                    "Aggregator: a gap in a source's items; what follows is applied and the source needs a resync."
-                );
-                status.gap();
-                Some(Gap {
+                let held = positions
+                    .sources
+                    .get(&inc.recorder)
+                    .and_then(|p| p.gap.clone());
+                if held.is_none() {
+                    tracing::error!(
+                        recorder = %inc.recorder, expected, got = inc.seq, new_log,
+                        "Aggregator: a gap in a source's items; what follows is applied and the source is asked for a snapshot (resync)."
+                    );
+                    status.gap();
+                }
+                // A gap already open keeps its first description.
+                Some(held.unwrap_or(Gap {
                     expected,
                     got: inc.seq,
                     new_log,
                     found_ms: now_ms(),
-                })
+                }))
             }
         };
-        if round.keys.contains(&inc.item.key) || round.len() >= settings.round_items {
-            record(recorder, status, positions, std::mem::take(&mut round)).await?;
-        }
-        let item = inc.item;
-        round.keys.insert(item.key.clone());
-        round.capture_ms = round.capture_ms.max(item.capture_time_ms);
-        if !item.attribution.is_empty() {
-            round.who.insert(item.key.clone(), item.attribution);
-        }
-        match item.observed {
-            Some(o) => round.upserts.push(o),
-            None => round.deleted.push(item.key),
-        }
-        if !round.sources.contains(&inc.recorder) {
-            round.sources.push(inc.recorder.clone());
-        }
+        resyncs.applied(&inc.recorder, &inc.item.key, inc.seq);
+        let ctx = (recorder, status, &*positions, settings.round_items);
+        round.push(inc.item, &inc.recorder, ctx).await?;
         positions.advance(&inc.recorder, &inc.log, inc.seq, gap);
-        if let Ok(info) = m.info() {
-            positions.stream_seq = info.stream_sequence;
+        if let Some(q) = stream_seq {
+            positions.stream_seq = q;
         }
         applied += 1;
     }
@@ -319,6 +386,195 @@ async fn apply(
     }
     status.count(msgs.len() as u64, applied, dups, 0);
     Ok(())
+}
+
+/// A snapshot's begin or end. A begin is taken only from a source with an open gap (other
+/// aggregators' snapshots pass by); an end completes the snapshot it closes: what the
+/// snapshot did not hold is deleted, the gap closed, in one batch.
+async fn snapshot_marker(
+    m: &SnapshotMarker,
+    positions: &mut Positions,
+    resyncs: &mut Resyncs,
+    round: &mut Round,
+    (recorder, status, round_items): (&Arc<Recorder>, &AggregatorStatus, usize),
+) -> Result<(), String> {
+    let has_gap = positions
+        .sources
+        .get(&m.recorder)
+        .is_some_and(|p| p.gap.is_some());
+    match m.phase {
+        SnapshotPhase::Begin => {
+            if !has_gap {
+                return Ok(());
+            }
+            // From here the source stands at the snapshot's sequence: its items up to it
+            // are in the snapshot.
+            let p = positions.sources.entry(m.recorder.clone()).or_default();
+            if p.log != m.log {
+                m.log.clone_into(&mut p.log);
+                p.seq = m.seq;
+            } else {
+                p.seq = p.seq.max(m.seq);
+            }
+            resyncs
+                .sources
+                .entry(m.recorder.clone())
+                .or_default()
+                .taking = Some(Taking::new(&m.snapshot, &m.log, m.seq));
+            tracing::info!(recorder = %m.recorder, snapshot = %m.snapshot, seq = m.seq, "Aggregator: receiving a source's snapshot (resync).");
+            status.resync_state(
+                &m.recorder,
+                Some(format!(
+                    "receiving snapshot {} (the inventory at its seq {})",
+                    m.snapshot, m.seq
+                )),
+            );
+        }
+        SnapshotPhase::End => {
+            let Some(t) = resyncs.taking(&m.recorder, &m.snapshot, &m.log) else {
+                return Ok(());
+            };
+            let t = std::mem::replace(t, Taking::new("", "", 0));
+            if let Some(r) = resyncs.sources.get_mut(&m.recorder) {
+                r.taking = None;
+                r.asked_ms = None;
+            }
+            if t.seen.len() as u64 != m.items {
+                tracing::warn!(
+                    recorder = %m.recorder, snapshot = %m.snapshot, sent = m.items, received = t.seen.len(),
+                    "Aggregator: a snapshot came incomplete; asking again."
+                );
+                status.resync_state(
+                    &m.recorder,
+                    Some(format!(
+                        "snapshot {} came incomplete ({} of {} items); asking again",
+                        m.snapshot,
+                        t.seen.len(),
+                        m.items
+                    )),
+                );
+                return Ok(());
+            }
+            // Every snapshot item is recorded before the deletions are worked out.
+            if round.len() > 0 {
+                record(recorder, status, positions, std::mem::take(round)).await?;
+            }
+            let mut pairs: HashSet<(String, String)> = m.scopes.iter().cloned().collect();
+            pairs.extend(t.seen.iter().map(|k| (k.account.clone(), k.region.clone())));
+            let gone: Vec<ResourceKey> = {
+                let st = recorder.log().state();
+                let scopes: Vec<driftlog_model::Scope> = st
+                    .scopes()
+                    .filter(|(s, live, _)| {
+                        *live > 0 && pairs.contains(&(s.account.clone(), s.region.clone()))
+                    })
+                    .map(|(s, _, _)| s.clone())
+                    .collect();
+                scopes
+                    .iter()
+                    .flat_map(|s| {
+                        st.live_in(s).into_iter().flat_map(move |live| {
+                            live.values().map(move |id| ResourceKey {
+                                account: s.account.clone(),
+                                region: s.region.clone(),
+                                resource_type: s.resource_type.clone(),
+                                resource_id: id.clone(),
+                            })
+                        })
+                    })
+                    .filter(|k| !t.seen.contains(k) && !t.newer.contains(k))
+                    .collect()
+            };
+            positions.repaired(&m.recorder);
+            let deleted = gone.len();
+            for chunk in gone.chunks(round_items.max(1)) {
+                let r = Round {
+                    deleted: chunk.to_vec(),
+                    keys: chunk.iter().cloned().collect(),
+                    capture_ms: now_ms(),
+                    sources: vec![m.recorder.clone()],
+                    ..Round::default()
+                };
+                record(recorder, status, positions, r).await?;
+            }
+            if deleted == 0 {
+                // The closed gap is stored with a batch of its own.
+                let r = Round {
+                    capture_ms: now_ms(),
+                    sources: vec![m.recorder.clone()],
+                    ..Round::default()
+                };
+                record(recorder, status, positions, r).await?;
+            }
+            tracing::info!(
+                recorder = %m.recorder, snapshot = %m.snapshot, seq = m.seq, items = m.items, deleted,
+                "Aggregator: source resynced from its snapshot; the gap is closed."
+            );
+            status.resynced(
+                &m.recorder,
+                format!(
+                    "at {}: snapshot {} of {} items at its seq {}, {} resources it no longer holds deleted",
+                    driftlog_model::time::iso_ms(now_ms()),
+                    m.snapshot,
+                    m.items,
+                    m.seq,
+                    deleted
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Asks every source with an open gap and no snapshot coming for one (core NATS; the
+/// recorder answers in the stream). Asked again every [`crate::resync::ASK_AGAIN_MS`] until
+/// a snapshot begins.
+async fn ask_for_resyncs(
+    client: &async_nats::Client,
+    settings: &AggregatorSettings,
+    status: &AggregatorStatus,
+    positions: &Positions,
+    resyncs: &mut Resyncs,
+) {
+    let now = now_ms();
+    for (id, p) in &positions.sources {
+        let Some(g) = &p.gap else { continue };
+        if !resyncs.should_ask(id, now) {
+            continue;
+        }
+        let reason = format!(
+            "expected seq {}, got {}{}",
+            g.expected,
+            g.got,
+            if g.new_log { " of a new store" } else { "" }
+        );
+        let body = serde_json::to_vec(&ResyncRequest {
+            aggregator: settings.consumer.clone(),
+            reason: reason.clone(),
+        })
+        .unwrap_or_default();
+        let sent = client.publish(resync_subject(id), body.into()).await;
+        let r = resyncs.sources.entry(id.clone()).or_default();
+        r.asked_ms = Some(now);
+        r.asks += 1;
+        match sent {
+            Ok(()) => {
+                tracing::info!(recorder = %id, reason = %reason, "Aggregator: asked a source for a snapshot (resync).");
+                status.resync_state(
+                    id,
+                    Some(format!(
+                        "asked for a snapshot at {} ({} requests so far)",
+                        driftlog_model::time::iso_ms(now),
+                        r.asks
+                    )),
+                );
+            }
+            Err(e) => status.resync_state(
+                id,
+                Some(format!("could not ask for a snapshot: {e}; asking again")),
+            ),
+        }
+    }
 }
 
 /// Records a round with the positions it reaches as its tag.

@@ -9,12 +9,15 @@
 //! ([`Positions`]), stored with every batch it appends ([`driftlog_log::Log::append_tagged`]),
 //! so what it applied and where it stands never disagree, whatever crash comes between.
 //! A redelivered or duplicated message is dropped; a message after a hole in a source's
-//! sequences is a gap, said loudly and kept in the positions until that source is resynced.
+//! sequences is a gap, said loudly and kept in the positions until that source is resynced:
+//! the aggregator asks the recorder for a snapshot of its inventory, which comes in the
+//! stream, and applies it (the `resync` module's rules).
 //! A message that is not what a recorder publishes — bad JSON, a subject that does not
 //! match its item — is refused, counted and never applied.
 
 mod ingest;
 mod position;
+mod resync;
 mod status;
 mod wire;
 

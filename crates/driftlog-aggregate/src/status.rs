@@ -27,6 +27,7 @@ struct Inner {
     refused: BTreeMap<String, u64>,
     last_refused: Option<String>,
     gaps: u64,
+    resyncs: u64,
     sources: BTreeMap<String, SourceStatus>,
 }
 
@@ -46,6 +47,12 @@ pub struct SourceStatus {
     pub heartbeat: Option<Heartbeat>,
     /// A hole in its sequences not yet repaired, in words.
     pub gap: Option<String>,
+    /// Where the repair of that hole stands, in words (asked, receiving a snapshot).
+    pub resync: Option<String>,
+    /// Resyncs completed since the aggregator started.
+    pub resyncs: u64,
+    /// The last completed resync, in words (when, what it applied).
+    pub last_resync: Option<String>,
 }
 
 impl AggregatorStatus {
@@ -91,6 +98,26 @@ impl AggregatorStatus {
         self.with(|s| s.gaps += 1);
     }
 
+    /// Where `recorder`'s resync stands (`None` once none is under way).
+    pub(crate) fn resync_state(&self, recorder: &str, state: Option<String>) {
+        self.with(|s| {
+            let st = s.sources.entry(recorder.to_string()).or_default();
+            recorder.clone_into(&mut st.recorder);
+            st.resync = state;
+        });
+    }
+
+    /// `recorder` was resynced.
+    pub(crate) fn resynced(&self, recorder: &str, what: String) {
+        self.with(|s| {
+            s.resyncs += 1;
+            let st = s.sources.entry(recorder.to_string()).or_default();
+            st.resync = None;
+            st.resyncs += 1;
+            st.last_resync = Some(what);
+        });
+    }
+
     /// Takes the sources' positions (after a batch was recorded).
     pub(crate) fn positions(&self, p: &Positions, now_ms: i64, touched: &[String]) {
         self.with(|s| {
@@ -127,8 +154,9 @@ impl AggregatorStatus {
         self.with(|s| s.sources.values().cloned().collect())
     }
 
-    /// Messages received, items applied, duplicates dropped, items recorded, gaps found.
-    pub fn counters(&self) -> [(&'static str, u64); 5] {
+    /// Messages received, items applied, duplicates dropped, items recorded, gaps found,
+    /// resyncs completed.
+    pub fn counters(&self) -> [(&'static str, u64); 6] {
         self.with(|s| {
             [
                 ("received", s.received),
@@ -136,6 +164,7 @@ impl AggregatorStatus {
                 ("duplicate", s.duplicates),
                 ("recorded", s.recorded),
                 ("gap", s.gaps),
+                ("resynced", s.resyncs),
             ]
         })
     }

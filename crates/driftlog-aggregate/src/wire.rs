@@ -3,8 +3,8 @@
 //! ([`ReceivedItem::from_event_json`]); an item too large for one message comes in parts.
 
 use driftlog_deliver::{
-    nats_subject, parse_item_subject, valid_recorder_id, CHUNK_HEADER, LOG_HEADER, RECORDER_HEADER,
-    SEQ_HEADER,
+    nats_subject, parse_item_subject, parse_snapshot_subject, valid_recorder_id, SnapshotMarker,
+    CHUNK_HEADER, LOG_HEADER, RECORDER_HEADER, SEQ_HEADER, SNAPSHOT_HEADER,
 };
 use driftlog_model::{ReceivedItem, Seq};
 use std::collections::HashMap;
@@ -24,6 +24,8 @@ pub struct Incoming {
     pub seq: Seq,
     /// The item.
     pub item: ReceivedItem,
+    /// The snapshot it belongs to (a resync), or none for the item stream.
+    pub snapshot: Option<String>,
 }
 
 /// What a message is.
@@ -33,6 +35,8 @@ pub enum Parsed {
     Item(Box<Incoming>),
     /// One part of an item, kept until its last part comes.
     Part,
+    /// The beginning or end of a recorder's snapshot (a resync).
+    Marker(Box<SnapshotMarker>),
     /// Not what a recorder publishes: never applied.
     Refused {
         /// A short reason for counting (`no-recorder`, `bad-json`, `subject-mismatch`, …).
@@ -92,6 +96,24 @@ pub fn parse_message<'h>(
             ),
         );
     };
+    if let Some(id) = parse_snapshot_subject(subject) {
+        return match SnapshotMarker::from_bytes(payload) {
+            Ok(m) if id == recorder && m.recorder == recorder && m.log == log => {
+                Parsed::Marker(Box::new(m))
+            }
+            Ok(m) => refuse(
+                "subject-mismatch",
+                format!(
+                    "{subject}: recorder {recorder} (log {log}): a snapshot marker of recorder {:?} (log {:?})",
+                    m.recorder, m.log
+                ),
+            ),
+            Err(e) => refuse(
+                "bad-marker",
+                format!("{subject}: recorder {recorder}: {e}"),
+            ),
+        };
+    }
     if parse_item_subject(subject).is_none() {
         return refuse(
             "subject-mismatch",
@@ -186,6 +208,7 @@ pub fn parse_message<'h>(
         log: log.to_string(),
         seq,
         item,
+        snapshot: header(SNAPSHOT_HEADER).map(str::to_string),
     }))
 }
 
@@ -208,6 +231,69 @@ mod tests {
             SEQ_HEADER => Some(seq),
             CHUNK_HEADER => chunk,
             _ => None,
+        }
+    }
+
+    #[test]
+    fn snapshot_markers_and_items() {
+        use driftlog_deliver::{snapshot_subject, SnapshotPhase};
+        let mut parts = Reassembly::default();
+        let marker = |recorder: &str| SnapshotMarker {
+            phase: SnapshotPhase::End,
+            snapshot: "s1".into(),
+            recorder: recorder.into(),
+            log: "L1".into(),
+            seq: 9,
+            items: 2,
+            scopes: vec![("111122223333".into(), "eu-west-1".into())],
+        };
+        match parse_message(
+            &snapshot_subject("eu"),
+            headers("9", None),
+            &marker("eu").to_bytes(),
+            &mut parts,
+        ) {
+            Parsed::Marker(m) => assert_eq!(*m, marker("eu")),
+            other => panic!("{other:?}"),
+        }
+        // Another recorder's marker, or one on another's subject: refused.
+        for (subject, body) in [
+            (snapshot_subject("eu"), marker("us").to_bytes()),
+            (snapshot_subject("us"), marker("eu").to_bytes()),
+        ] {
+            assert!(matches!(
+                parse_message(&subject, headers("9", None), &body, &mut parts),
+                Parsed::Refused {
+                    reason: "subject-mismatch",
+                    ..
+                }
+            ));
+        }
+        assert!(matches!(
+            parse_message(
+                &snapshot_subject("eu"),
+                headers("9", None),
+                b"{}",
+                &mut parts
+            ),
+            Parsed::Refused {
+                reason: "bad-marker",
+                ..
+            }
+        ));
+        // A snapshot's item names its snapshot.
+        let snap = |h: &str| match h {
+            SNAPSHOT_HEADER => Some("s1"),
+            h => headers("7", None)(h),
+        };
+        match parse_message(
+            SUBJECT,
+            snap,
+            body(7, "111122223333").as_bytes(),
+            &mut parts,
+        ) {
+            Parsed::Item(i) => assert_eq!(i.snapshot.as_deref(), Some("s1")),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -335,11 +335,26 @@ impl ConfigApi {
                 for src in status.sources() {
                     let Some(hb) = src.heartbeat else { continue };
                     let fresh = now - hb.time_ms <= *outdated_ms;
+                    // Items lost on the way: FAILED until a resync repaired the gap.
+                    let gap = src.gap.as_ref().map(|g| {
+                        (
+                            "ResyncInProgress".to_string(),
+                            format!(
+                                "the aggregator lost items of recorder {}: {g}{}",
+                                src.recorder,
+                                src.resync
+                                    .as_ref()
+                                    .map(|r| format!("; resync: {r}"))
+                                    .unwrap_or_default()
+                            ),
+                        )
+                    });
                     for s in &hb.scopes {
-                        let err = s
-                            .last_error_code
-                            .clone()
-                            .map(|c| (c, s.last_error_message.clone().unwrap_or_default()));
+                        let err = gap.clone().or_else(|| {
+                            s.last_error_code
+                                .clone()
+                                .map(|c| (c, s.last_error_message.clone().unwrap_or_default()))
+                        });
                         note(&s.account, &s.region, s.last_success_ms, err, fresh);
                     }
                 }

@@ -296,7 +296,7 @@ impl ConfigApi {
             let messages = counter(
                 &mut reg,
                 "aggregator_messages",
-                "Aggregator: stream messages since start, by outcome: received, applied, duplicate, recorded (items written), gap",
+                "Aggregator: stream messages since start, by outcome: received, applied, duplicate, recorded (items written), gap, resynced (gaps repaired from a snapshot)",
             );
             for (outcome, n) in agg.counters() {
                 messages
@@ -326,10 +326,18 @@ impl ConfigApi {
                 "aggregator_source_up",
                 "Aggregator: 1 while a source's heartbeats are current (younger than outdated_after), 0 when OUTDATED",
             );
+            let open_gap = gauge(
+                &mut reg,
+                "aggregator_source_gap",
+                "Aggregator: 1 while a source has a gap in its items not yet repaired by a resync",
+            );
             let now = driftlog_model::time::now_ms();
             for src in agg.sources() {
                 let labels = l(&[("recorder", &src.recorder)]);
                 applied.get_or_create(&labels).set(f(src.applied_seq));
+                open_gap
+                    .get_or_create(&labels)
+                    .set(if src.gap.is_some() { 1.0 } else { 0.0 });
                 if let Some(hb) = &src.heartbeat {
                     behind
                         .get_or_create(&labels)

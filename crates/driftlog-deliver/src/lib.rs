@@ -11,10 +11,15 @@ mod heartbeat;
 mod history;
 mod keys;
 mod messages;
+mod resync;
 mod routing;
 mod signature;
 
 pub use heartbeat::{Heartbeat, ScopeBeat};
+pub use resync::{
+    parse_snapshot_subject, snapshot_marker_id, snapshot_message_id, snapshot_subject,
+    ResyncRequest, SnapshotMarker, SnapshotPhase, SNAPSHOT_HEADER,
+};
 pub use routing::{
     chunk_message_id, heartbeat_subject, message_id, nats_subject, parse_item_subject,
     resync_subject, valid_recorder_id, CHUNK_HEADER, HEARTBEAT_SUBJECTS, LOG_HEADER,

@@ -58,8 +58,8 @@ pub fn heartbeat_subject(recorder: &str) -> String {
     format!("driftlog.heartbeat.{}", subject_token(recorder))
 }
 
-/// Where an aggregator asks a recorder to publish a snapshot (request/reply):
-/// `driftlog.resync.<id>`.
+/// Where an aggregator asks a recorder to publish a snapshot (core NATS; the snapshot comes
+/// in the stream, see `resync`): `driftlog.resync.<id>`.
 pub fn resync_subject(recorder: &str) -> String {
     format!("driftlog.resync.{}", subject_token(recorder))
 }
@@ -83,7 +83,7 @@ pub fn parse_item_subject(subject: &str) -> Option<(&str, &str, &str)> {
 }
 
 /// One subject token: characters NATS gives a meaning to replaced by `_`.
-fn subject_token(s: &str) -> String {
+pub(crate) fn subject_token(s: &str) -> String {
     let t: String = s
         .chars()
         .map(|c| match c {

@@ -451,9 +451,23 @@ impl Log {
         &self,
         at_ms: i64,
         filter: &Filter,
-        mut f: impl FnMut(ConfigurationItem) -> bool,
+        f: impl FnMut(ConfigurationItem) -> bool,
     ) -> Result<u64> {
         let w = self.seq_at_time(at_ms)?;
+        self.inventory_at_seq(w, filter, f)
+    }
+
+    /// As [`Log::inventory_at`], at a sequence: every resource live after item `w`, as of
+    /// then (a recorder's snapshot for an aggregator is the inventory at a sequence).
+    ///
+    /// # Errors
+    /// [`Error::SnapshotRequired`] when `w` is before the retained log.
+    pub fn inventory_at_seq(
+        &self,
+        w: Seq,
+        filter: &Filter,
+        f: impl FnMut(ConfigurationItem) -> bool,
+    ) -> Result<u64> {
         let oldest = self.oldest();
         if oldest > 1 && w < self.inventory_floor() {
             return Err(Error::SnapshotRequired {
@@ -470,7 +484,7 @@ impl Log {
             let st = self.state();
             (w == self.watermark()).then(|| st.live_heads().map(|(_, s)| s).collect())
         };
-        let mut wanted: Vec<Seq> = match now {
+        let wanted: Vec<Seq> = match now {
             Some(v) => v,
             None => {
                 let mut heads: driftlog_model::IdMap<(Seq, bool)> = Default::default();
@@ -492,6 +506,29 @@ impl Log {
                     .collect()
             }
         };
+        self.items_at_seqs(wanted, filter, f)
+    }
+
+    /// The live resources' heads now, with the sequence they are the inventory at: read
+    /// together under the state lock, so a commit in between cannot make them disagree (a
+    /// recorder's snapshot for an aggregator; pass them to [`Log::items_at_seqs`]).
+    pub fn heads_now(&self) -> (Seq, Vec<Seq>) {
+        let st = self.state();
+        let w = self.watermark();
+        (w, st.live_heads().map(|(_, s)| s).collect())
+    }
+
+    /// Passes the items at `wanted` (any order) that match `filter`, in log order, reading
+    /// each frame once. `f` returns false to stop; returns how many items were passed.
+    ///
+    /// # Errors
+    /// A frame cannot be read (or was dropped by retention).
+    pub fn items_at_seqs(
+        &self,
+        mut wanted: Vec<Seq>,
+        filter: &Filter,
+        mut f: impl FnMut(ConfigurationItem) -> bool,
+    ) -> Result<u64> {
         wanted.sort_unstable();
         let mut n = 0;
         let mut idx = 0;

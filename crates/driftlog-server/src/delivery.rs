@@ -375,6 +375,16 @@ pub async fn start(
                     spec.format = driftlog_sinks::BodyFormat::Item;
                     spec.start = SinkStart::Beginning;
                     spec.batch = spec.batch.max(500);
+                    // An aggregator that lost items asks for a snapshot, published through
+                    // the sink's own transport so that it is ordered with the items.
+                    let t = Arc::new(t);
+                    tracker.spawn(driftlog_sinks::run_resync_responder(
+                        log.clone(),
+                        t.clone(),
+                        stop.clone(),
+                    ));
+                    spawn(tracker, log, spec, t, oversize.clone(), &board, stop);
+                    continue;
                 }
                 spawn(tracker, log, spec, t, oversize.clone(), &board, stop);
             }

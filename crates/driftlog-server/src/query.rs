@@ -313,6 +313,7 @@ fn status(reach: &Reach, out: &mut Out<'_>) -> Result<()> {
         "recording": recording,
         "recordingFailure": failure,
         "watermark": log.watermark(),
+        "logId": log.id(),
         "oldestSeq": log.oldest(),
         "resources": st.live_count(),
         "resourcesEverSeen": st.len(),

@@ -25,6 +25,7 @@
 mod aws;
 mod channel;
 mod nats;
+mod resync;
 mod runner;
 mod sns;
 mod store;
@@ -37,6 +38,7 @@ pub use channel::{
     SnapshotFrequency, SnapshotReport,
 };
 pub use nats::{run_heartbeats, BodyFormat, NatsConnect, NatsTransport};
+pub use resync::{run_resync_responder, SnapshotReceipt};
 pub use runner::{cursor_name, run_sink, SinkBoard, SinkSpec, SinkStart, SinkStatus};
 pub use sns::SnsTransport;
 pub use store::{error_code, DeliveryStore, StoreLocation};

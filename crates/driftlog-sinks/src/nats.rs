@@ -4,8 +4,8 @@
 use crate::{Message, SendError, Transport};
 use async_nats::jetstream::{self, stream};
 use driftlog_deliver::{
-    chunk_message_id, message_id, nats_subject, CHUNK_HEADER, LOG_HEADER, NATS_MSG_ID_HEADER,
-    RECORDER_HEADER, SEQ_HEADER,
+    message_id, nats_subject, snapshot_message_id, CHUNK_HEADER, LOG_HEADER, NATS_MSG_ID_HEADER,
+    RECORDER_HEADER, SEQ_HEADER, SNAPSHOT_HEADER,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -153,6 +153,48 @@ impl NatsTransport {
         self
     }
 
+    /// The publishing recorder's id ("" when unnamed).
+    pub fn recorder(&self) -> &str {
+        &self.recorder
+    }
+
+    /// How it reaches the server.
+    pub fn connection(&self) -> &NatsConnect {
+        &self.connect
+    }
+
+    /// Publishes one message as it is and waits for JetStream's acknowledgement. `before`
+    /// runs first, under the lock every publish of this transport takes: what it reads is
+    /// older than anything published after this message.
+    pub(crate) async fn publish_raw<R>(
+        &self,
+        before: impl FnOnce() -> R,
+        message: impl FnOnce(&R) -> (String, async_nats::HeaderMap, bytes::Bytes),
+    ) -> Result<R, SendError> {
+        let mut guard = self.context.lock().await;
+        let (js, _) = match guard.as_ref() {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.connect().await?;
+                *guard = Some(c.clone());
+                c
+            }
+        };
+        let read = before();
+        let (subject, headers, body) = message(&read);
+        let r = match js.publish_with_headers(subject, headers, body).await {
+            Ok(ack) => ack
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::new("NotAcknowledged", format!("nats: {e}"))),
+            Err(e) => Err(SendError::new("PublishFailed", format!("nats: {e}"))),
+        };
+        if r.is_err() {
+            *guard = None;
+        }
+        r.map(|()| read)
+    }
+
     async fn connect(&self) -> Result<(jetstream::Context, usize), SendError> {
         let client = self
             .connect
@@ -181,7 +223,14 @@ impl NatsTransport {
 
     /// The messages one item travels in: itself, or parts of at most the server's message
     /// size (headers included), each with its part number.
-    fn parts(&self, m: &Message, max_payload: usize) -> Vec<(async_nats::HeaderMap, bytes::Bytes)> {
+    /// A message of a snapshot (`snapshot` = its id) carries the snapshot header and an id
+    /// of its own.
+    fn parts(
+        &self,
+        m: &Message,
+        max_payload: usize,
+        snapshot: Option<&str>,
+    ) -> Vec<(async_nats::HeaderMap, bytes::Bytes)> {
         let headers = |id: &str| {
             let mut h = async_nats::HeaderMap::new();
             h.insert(NATS_MSG_ID_HEADER, id);
@@ -190,17 +239,24 @@ impl NatsTransport {
                 h.insert(RECORDER_HEADER, self.recorder.as_str());
                 h.insert(LOG_HEADER, self.log.as_str());
             }
+            if let Some(s) = snapshot {
+                h.insert(SNAPSHOT_HEADER, s);
+            }
             h
+        };
+        let id = match snapshot {
+            Some(s) => snapshot_message_id(&self.recorder, s, m.seq),
+            None => message_id(&self.recorder, m.seq),
         };
         let body = bytes::Bytes::from(m.body.clone());
         let room = max_payload.saturating_sub(HEADER_ROOM).max(1024);
         if body.len() <= room {
-            return vec![(headers(&message_id(&self.recorder, m.seq)), body)];
+            return vec![(headers(&id), body)];
         }
         let n = body.len().div_ceil(room);
         (0..n)
             .map(|i| {
-                let mut h = headers(&chunk_message_id(&self.recorder, m.seq, i + 1));
+                let mut h = headers(&format!("{id}:{}", i + 1));
                 h.insert(CHUNK_HEADER, format!("{}/{n}", i + 1).as_str());
                 let end = ((i + 1) * room).min(body.len());
                 (h, body.slice(i * room..end))
@@ -219,6 +275,18 @@ impl Transport for NatsTransport {
     }
 
     async fn send<'a>(&'a self, batch: &'a [Message]) -> Result<(), SendError> {
+        self.publish(batch, None).await
+    }
+}
+
+impl NatsTransport {
+    /// Publishes `batch` in order, each item acknowledged by JetStream; as part of the
+    /// snapshot `snapshot` when given.
+    pub(crate) async fn publish(
+        &self,
+        batch: &[Message],
+        snapshot: Option<&str>,
+    ) -> Result<(), SendError> {
         let mut guard = self.context.lock().await;
         let (js, max_payload) = match guard.as_ref() {
             Some(c) => c.clone(),
@@ -239,7 +307,7 @@ impl Transport for NatsTransport {
             let mut failure = None;
             'items: for m in chunk {
                 let mut mine = Vec::with_capacity(1);
-                for (headers, body) in self.parts(m, max_payload) {
+                for (headers, body) in self.parts(m, max_payload, snapshot) {
                     match js
                         .publish_with_headers(nats_subject(&m.key), headers, body)
                         .await

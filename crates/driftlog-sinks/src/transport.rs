@@ -63,3 +63,22 @@ pub trait Transport: Send + Sync + 'static {
         batch: &'a [Message],
     ) -> impl Future<Output = Result<(), SendError>> + Send + 'a;
 }
+
+/// A transport shared with another task (the NATS item sink with its resync responder,
+/// which must publish under the same lock).
+impl<T: Transport> Transport for std::sync::Arc<T> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+
+    fn target(&self) -> String {
+        (**self).target()
+    }
+
+    fn send<'a>(
+        &'a self,
+        batch: &'a [Message],
+    ) -> impl Future<Output = Result<(), SendError>> + Send + 'a {
+        (**self).send(batch)
+    }
+}
