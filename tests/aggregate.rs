@@ -823,14 +823,32 @@ enabled = false
     .unwrap();
     let (mut agg, _) = serve_process(&agg_cfg);
     let rec = server::start(&rec_cfg);
+    // A rule on the recorder: its compliance items travel like any item.
+    let added = driftlog(
+        &rec_cfg,
+        &[
+            "rules",
+            "add",
+            "no-ssh",
+            "--managed",
+            "INCOMING_SSH_DISABLED",
+            "--type",
+            "AWS::EC2::SecurityGroup",
+        ],
+    );
+    assert!(added.status.success(), "{added:?}");
     let source = |st: &Value| -> Value {
         st["aggregator"]["sources"]
             .as_array()
             .and_then(|s| s.iter().find(|s| s["recorder"] == "rec-r").cloned())
             .unwrap_or(Value::Null)
     };
+    // (Were the first items gone before the aggregator came up, it resyncs at once.)
     wait("the aggregator applies the recorder's items", 120, || {
-        running_status(&agg_cfg).is_some_and(|st| source(&st)["appliedSeq"].as_u64() > Some(0))
+        running_status(&agg_cfg).is_some_and(|st| {
+            let src = source(&st);
+            src["appliedSeq"].as_u64() > Some(0) && src["gap"].is_null()
+        })
     });
     let before = source(&running_status(&agg_cfg).unwrap());
     assert!(before["gap"].is_null(), "{before}");
@@ -938,6 +956,7 @@ enabled = false
     for (k, v) in &mine {
         assert_eq!(aggregate.get(k), Some(v), "{k}");
     }
+    aggregate_queries(port, account, &mine);
 
     // The recorder reset: its store replaced by a new one of a smaller estate. Its new
     // sequences start again under another log id: a gap, repaired by a resync that deletes
@@ -983,4 +1002,123 @@ enabled = false
         assert_eq!(aggregate.get(k), Some(v), "{k}");
     }
     drop(rec);
+}
+
+/// The aggregate's SQL and compliance operations through boto3 agree with the recorder's own
+/// inventory `mine` (key → configuration) of `account` in eu-west-1, aggregated as `org`.
+fn aggregate_queries(port: u16, account: &str, mine: &BTreeMap<String, Value>) {
+    let sg = "AWS::EC2::SecurityGroup";
+    let groups = mine
+        .keys()
+        .filter(|k| k.contains(&format!("/{sg}/")))
+        .count();
+    let verdicts: Vec<&Value> = mine
+        .iter()
+        .filter(|(k, _)| k.contains("/AWS::Config::ResourceCompliance/no-ssh/"))
+        .map(|(_, v)| v)
+        .collect();
+    let non_compliant = verdicts
+        .iter()
+        .filter(|v| v["complianceType"] == "NON_COMPLIANT")
+        .count() as u64;
+    assert!(
+        groups > 0 && !verdicts.is_empty(),
+        "{groups} groups, {} verdicts",
+        verdicts.len()
+    );
+
+    let r = boto(
+        port,
+        &json!([
+            {"op": "SelectAggregateResourceConfig", "params": {
+                "ConfigurationAggregatorName": "org",
+                "Expression": format!("SELECT resourceId WHERE resourceType = '{sg}'"),
+                "Limit": 100}},
+            {"op": "SelectAggregateResourceConfig", "params": {
+                "ConfigurationAggregatorName": "org",
+                "Expression": format!("SELECT COUNT(*) WHERE resourceType = '{sg}'")}},
+            {"op": "DescribeAggregateComplianceByConfigRules", "params": {
+                "ConfigurationAggregatorName": "org"}},
+            {"op": "GetAggregateComplianceDetailsByConfigRule", "paginate": "AggregateEvaluationResults", "params": {
+                "ConfigurationAggregatorName": "org", "ConfigRuleName": "no-ssh",
+                "AccountId": account, "AwsRegion": "eu-west-1"}},
+            {"op": "GetAggregateConfigRuleComplianceSummary", "params": {
+                "ConfigurationAggregatorName": "org", "GroupByKey": "ACCOUNT_ID"}},
+            {"op": "DescribeAggregateComplianceByConformancePacks", "params": {
+                "ConfigurationAggregatorName": "org"}},
+            {"op": "GetAggregateConformancePackComplianceSummary", "params": {
+                "ConfigurationAggregatorName": "org"}},
+            {"op": "SelectAggregateResourceConfig", "params": {
+                "ConfigurationAggregatorName": "nope", "Expression": "SELECT resourceId"}},
+            {"op": "DescribeAggregateComplianceByConfigRules", "params": {
+                "ConfigurationAggregatorName": "org", "Filters": {"ComplianceType": "MAYBE"}}},
+            {"op": "GetAggregateDiscoveredResourceCounts", "params": {
+                "ConfigurationAggregatorName": "org", "Filters": {"ResourceType": sg}}},
+        ]),
+    );
+    let groups = usize::try_from(ok(&r[9])["TotalDiscoveredResources"].as_u64().unwrap()).unwrap();
+    let page = ok(&r[0]);
+    assert_eq!(
+        page["Results"].as_array().unwrap().len(),
+        groups.min(100),
+        "{page}"
+    );
+    assert_eq!(page["QueryInfo"]["SelectFields"][0]["Name"], "resourceId");
+    let counted: Value = serde_json::from_str(ok(&r[1])["Results"][0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        counted["COUNT(*)"].as_u64(),
+        Some(groups as u64),
+        "{counted}"
+    );
+    let by_rule = ok(&r[2])["AggregateComplianceByConfigRules"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(by_rule.len(), 1, "{by_rule:?}");
+    assert_eq!(by_rule[0]["ConfigRuleName"], "no-ssh");
+    assert_eq!(by_rule[0]["AccountId"], account);
+    let want = if non_compliant > 0 {
+        "NON_COMPLIANT"
+    } else {
+        "COMPLIANT"
+    };
+    assert_eq!(
+        by_rule[0]["Compliance"]["ComplianceType"], want,
+        "{by_rule:?}"
+    );
+    if non_compliant > 0 {
+        assert_eq!(
+            by_rule[0]["Compliance"]["ComplianceContributorCount"]["CappedCount"].as_u64(),
+            Some(non_compliant.min(100))
+        );
+    }
+    let details = ok(&r[3])["items"].as_array().unwrap().clone();
+    assert_eq!(details.len(), verdicts.len());
+    assert!(details.iter().all(|d| d["AccountId"] == account
+        && d["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"] == sg));
+    let summary = ok(&r[4]);
+    assert_eq!(summary["GroupByKey"], "ACCOUNT_ID");
+    let s = &summary["AggregateComplianceCounts"][0];
+    assert_eq!(s["GroupName"], account);
+    let rules = s["ComplianceSummary"]["CompliantResourceCount"]["CappedCount"]
+        .as_u64()
+        .unwrap()
+        + s["ComplianceSummary"]["NonCompliantResourceCount"]["CappedCount"]
+            .as_u64()
+            .unwrap();
+    assert_eq!(rules, 1, "{summary}");
+    assert_eq!(
+        ok(&r[5])["AggregateComplianceByConformancePacks"],
+        json!([])
+    );
+    assert_eq!(
+        ok(&r[6])["AggregateConformancePackComplianceSummaries"],
+        json!([])
+    );
+    assert_eq!(
+        r[7]["error"]["code"], "NoSuchConfigurationAggregatorException",
+        "{}",
+        r[7]
+    );
+    assert!(r[8].get("error").is_some(), "{}", r[8]);
 }

@@ -47,13 +47,19 @@ pub(crate) struct AggregatorDef {
 
 impl AggregatorDef {
     fn includes(&self, scope: &Scope) -> bool {
+        self.includes_place(scope)
+            && (self.types.is_empty() || self.types.contains(&scope.resource_type))
+    }
+
+    /// The scope's account and region are the aggregator's (its type filter aside: rule
+    /// compliance is aggregated whatever types the aggregator lists).
+    pub(crate) fn includes_place(&self, scope: &Scope) -> bool {
         self.accounts.contains(&scope.account)
             && (scope.region == "global"
                 || self
                     .regions
                     .as_ref()
                     .is_none_or(|r| r.contains(&scope.region)))
-            && (self.types.is_empty() || self.types.contains(&scope.resource_type))
     }
 
     fn to_json(&self) -> Value {
@@ -124,7 +130,7 @@ impl ConfigApi {
             .unwrap_or_default())
     }
 
-    fn aggregator(&self, input: &Input) -> ApiResult<AggregatorDef> {
+    pub(crate) fn aggregator(&self, input: &Input) -> ApiResult<AggregatorDef> {
         let name = aggregator_name(input, "ConfigurationAggregatorName")?;
         self.aggregators()?.remove(&name).ok_or_else(no_such)
     }
@@ -652,5 +658,26 @@ impl ConfigApi {
             }
         }
         Ok(out)
+    }
+
+    /// SelectAggregateResourceConfig: SelectResourceConfig's query over the aggregator's
+    /// accounts, regions and types.
+    pub(crate) async fn select_aggregate(&self, input: &Input) -> ApiResult<Value> {
+        let def = self.aggregator(input)?;
+        let limit = if input.has("Limit") {
+            input.limit("Limit", 100, 100)?
+        } else {
+            input.limit("MaxResults", 100, 100)?
+        };
+        let visible = |s: &Scope| def.includes(s);
+        let seen_by = format!("{}\u{1}{}", def.name, def.updated_ms);
+        self.select_over(
+            input,
+            "SelectAggregateResourceConfig",
+            limit,
+            &seen_by,
+            &visible,
+        )
+        .await
     }
 }

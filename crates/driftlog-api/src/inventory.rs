@@ -425,17 +425,35 @@ fn query_doc(ci: &ConfigurationItem) -> ApiResult<Value> {
 
 impl ConfigApi {
     pub(crate) async fn select(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
-        let expr = input.required_string("Expression", 1, 4096)?;
         let limit = input.limit("Limit", 100, 100)?;
+        let seen_by = format!("{:?}\u{1}{:?}", caller.account, caller.region);
+        let visible = |s: &Scope| self.visible(caller, s);
+        self.select_over(input, "SelectResourceConfig", limit, &seen_by, &visible)
+            .await
+    }
+
+    /// SelectResourceConfig's answer over the scopes `visible` lets through (a caller's,
+    /// or an aggregator's accounts and regions), `seen_by` naming them in the cache and page
+    /// tokens of `operation`.
+    pub(crate) async fn select_over(
+        &self,
+        input: &Input,
+        operation: &str,
+        limit: usize,
+        seen_by: &str,
+        visible: &(dyn Fn(&Scope) -> bool + Sync),
+    ) -> ApiResult<Value> {
+        let expr = input.required_string("Expression", 1, 4096)?;
         let query = crate::sql::parse(&expr)?;
+        let fingerprint = format!("{expr}\u{1}{seen_by}");
         let offset = self
-            .resume(input, "NextToken", "SelectResourceConfig", &expr)?
+            .resume(input, "NextToken", operation, &fingerprint)?
             .map(|p| p.parse::<usize>().map_err(|_| ApiError::bad_token()))
             .transpose()?
             .unwrap_or(0);
         // Later pages come from the result the first page computed (one consistent answer
         // across pages, and no rescan per page); a result no longer cached is recomputed.
-        let cache_key = format!("{expr}\u{1}{:?}\u{1}{:?}", caller.account, caller.region);
+        let cache_key = format!("{operation}\u{1}{fingerprint}");
         let cached = if offset > 0 {
             self.select_cache.lock().ok().and_then(|c| {
                 c.iter()
@@ -448,7 +466,7 @@ impl ConfigApi {
         let rows: std::sync::Arc<Vec<String>> = match cached {
             Some(r) => r,
             None => {
-                let rows = self.select_rows(caller, &query).await?;
+                let rows = self.select_rows(visible, &query).await?;
                 let rows = std::sync::Arc::new(rows);
                 let bytes: usize = rows.iter().map(String::len).sum();
                 if bytes <= SELECT_CACHE_BYTES {
@@ -476,19 +494,18 @@ impl ConfigApi {
             .collect();
         let mut out = json!({"Results": page, "QueryInfo": {"SelectFields": fields}});
         if rows.len() > offset + limit {
-            out["NextToken"] = json!(self.tokens.issue(
-                "SelectResourceConfig",
-                &expr,
-                &(offset + limit).to_string()
-            ));
+            out["NextToken"] =
+                json!(self
+                    .tokens
+                    .issue(operation, &fingerprint, &(offset + limit).to_string()));
         }
         Ok(out)
     }
 
-    /// Every result row of `query` for `caller`, as JSON text.
+    /// Every result row of `query` over the scopes `visible` lets through, as JSON text.
     async fn select_rows(
         &self,
-        caller: &Caller,
+        visible: &(dyn Fn(&Scope) -> bool + Sync),
         query: &crate::sql::Query,
     ) -> ApiResult<Vec<String>> {
         // The caller's scopes in a stable order (type, account, region); those the WHERE
@@ -503,7 +520,7 @@ impl ConfigApi {
                 .scopes()
                 .filter(|(s, live, _)| {
                     *live > 0
-                        && self.visible(caller, s)
+                        && visible(s)
                         && allowed(&types, &s.resource_type)
                         && allowed(&accounts, &s.account)
                         && allowed(&regions, &s.region)

@@ -8,6 +8,7 @@
 //! [`router`] gives the axum routes; the binary serves them with its other endpoints on
 //! one listener.
 
+mod aggregate_compliance;
 mod aggregators;
 mod audit;
 mod auth;
@@ -168,6 +169,21 @@ impl ConfigApi {
             "GetAggregateResourceConfig" => self.get_aggregate_config(input),
             "BatchGetAggregateResourceConfig" => self.batch_get_aggregate_config(input),
             "GetAggregateDiscoveredResourceCounts" => self.aggregate_counts(input),
+            "SelectAggregateResourceConfig" => self.select_aggregate(input).await,
+            "DescribeAggregateComplianceByConfigRules" => {
+                self.aggregate_compliance_by_rules(input).await
+            }
+            "GetAggregateComplianceDetailsByConfigRule" => {
+                self.aggregate_compliance_details(input).await
+            }
+            "GetAggregateConfigRuleComplianceSummary" => {
+                self.aggregate_rule_compliance_summary(input).await
+            }
+            "DescribeAggregateComplianceByConformancePacks" => {
+                self.aggregate_conformance_packs(input, "AggregateComplianceByConformancePacks")
+            }
+            "GetAggregateConformancePackComplianceSummary" => self
+                .aggregate_conformance_packs(input, "AggregateConformancePackComplianceSummaries"),
             _ => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("Unknown operation: StarlingDoveService.{operation}"),
