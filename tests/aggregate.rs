@@ -21,15 +21,25 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-/// Calls through boto3 against the API on `port` (auth is off on loopback).
+/// Calls through boto3 against the API on `port` as the aggregator's account (its key, where
+/// the API checks signatures).
 fn boto(port: u16, calls: &Value) -> Vec<Value> {
-    config_api_calls(
-        &format!("http://127.0.0.1:{port}"),
-        ("AKIDAGGREGATOR", "unused-auth-is-off"),
-        "eu-west-1",
-        calls,
-    )
+    boto_as(port, ("AKIDAGGREGATOR", "aggregator-secret"), calls)
 }
+
+/// Calls through boto3 signed with `key`.
+fn boto_as(port: u16, key: (&str, &str), calls: &Value) -> Vec<Value> {
+    config_api_calls(&format!("http://127.0.0.1:{port}"), key, "eu-west-1", calls)
+}
+
+/// The aggregator API's keys: the aggregator's account's, and one per source account
+/// (which authorize the aggregator).
+const API_KEYS: &str = r#"auth = "sigv4"
+access_keys = [
+  { access_key_id = "AKIDAGGREGATOR", secret_access_key = "aggregator-secret", account = "" },
+  { access_key_id = "AKIDSOURCE2", secret_access_key = "source2-secret", account = "111122220002" },
+  { access_key_id = "AKIDSOURCE3", secret_access_key = "source3-secret", account = "111122220003" },
+]"#;
 
 fn ok(r: &Value) -> &Value {
     assert!(r.get("ok").is_some(), "expected success, got {r}");
@@ -133,8 +143,11 @@ enabled = true
 url = "{url}"
 batch = 200
 outdated_after = "3s"
+account = "111122220001"
+region = "eu-west-1"
 [api]
 listen = "127.0.0.1:0"
+{API_KEYS}
 [delivery]
 enabled = false
 "#,
@@ -171,8 +184,8 @@ enabled = false
                 "ConfigurationAggregatorName": "by-region",
                 "AccountAggregationSources": [{"AccountIds": ORG, "AwsRegions": REGIONS}]}},
             {"op": "PutConfigurationAggregator", "params": {
-                "ConfigurationAggregatorName": "orgs",
-                "OrganizationAggregationSource": {"RoleArn": "arn:aws:iam::111122220001:role/r", "AllAwsRegions": true}}},
+                "ConfigurationAggregatorName": "bad",
+                "AccountAggregationSources": [{"AccountIds": ORG, "AllAwsRegions": true, "AwsRegions": REGIONS}]}},
             {"op": "DescribeConfigurationAggregators", "params": {"ConfigurationAggregatorNames": ["nope"]}},
         ]),
     );
@@ -186,7 +199,7 @@ enabled = false
         "{arn}"
     );
     assert_eq!(
-        put[2]["error"]["code"], "NoAvailableOrganizationException",
+        put[2]["error"]["code"], "InvalidParameterValueException",
         "{}",
         put[2]
     );
@@ -195,6 +208,88 @@ enabled = false
         "{}",
         put[3]
     );
+    // Aggregation authorizations, as in AWS: the other accounts' resources are left out
+    // (FAILED, saying why) until each authorizes the aggregator's account and region.
+    let status = boto(
+        port,
+        &json!([{"op": "DescribeConfigurationAggregatorSourcesStatus",
+            "params": {"ConfigurationAggregatorName": "by-region", "UpdateStatus": ["FAILED"]}}]),
+    );
+    let failed = ok(&status[0])["AggregatedSourceStatusList"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(failed.len(), 6, "{failed:?}");
+    assert!(failed.iter().all(
+        |r| r["LastErrorCode"] == "AggregationAuthorizationNotFound" && r["SourceId"] != ORG[0]
+    ));
+    let counted = boto(
+        port,
+        &json!([{"op": "GetAggregateDiscoveredResourceCounts", "params": {
+            "ConfigurationAggregatorName": "org", "GroupByKey": "ACCOUNT_ID"}}]),
+    );
+    let groups = ok(&counted[0])["GroupedResourceCounts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        groups.iter().all(|g| g["GroupName"] == ORG[0]),
+        "{groups:?}"
+    );
+    let source2 = ("AKIDSOURCE2", "source2-secret");
+    let source3 = ("AKIDSOURCE3", "source3-secret");
+    let pending = boto_as(
+        port,
+        source2,
+        &json!([
+            {"op": "DescribePendingAggregationRequests", "params": {}},
+            {"op": "PutAggregationAuthorization", "params": {
+                "AuthorizedAccountId": ORG[0], "AuthorizedAwsRegion": "eu-west-1"}},
+            {"op": "DescribeAggregationAuthorizations", "params": {}},
+            {"op": "DescribePendingAggregationRequests", "params": {}},
+            {"op": "PutAggregationAuthorization", "params": {
+                "AuthorizedAccountId": "12", "AuthorizedAwsRegion": "eu-west-1"}},
+        ]),
+    );
+    assert_eq!(
+        ok(&pending[0])["PendingAggregationRequests"],
+        json!([{"RequesterAccountId": ORG[0], "RequesterAwsRegion": "eu-west-1"}])
+    );
+    let auth = &ok(&pending[1])["AggregationAuthorization"];
+    assert_eq!(
+        auth["AggregationAuthorizationArn"],
+        format!(
+            "arn:aws:config:eu-west-1:{}:aggregation-authorization/{}/eu-west-1",
+            ORG[1], ORG[0]
+        )
+    );
+    assert_eq!(
+        ok(&pending[2])["AggregationAuthorizations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(ok(&pending[3])["PendingAggregationRequests"], json!([]));
+    assert_eq!(
+        pending[4]["error"]["code"], "ValidationException",
+        "{}",
+        pending[4]
+    );
+    // The third account declines first (its request is no longer pending), then authorizes.
+    let r = boto_as(
+        port,
+        source3,
+        &json!([
+            {"op": "DeletePendingAggregationRequest", "params": {
+                "RequesterAccountId": ORG[0], "RequesterAwsRegion": "eu-west-1"}},
+            {"op": "DescribePendingAggregationRequests", "params": {}},
+            {"op": "PutAggregationAuthorization", "params": {
+                "AuthorizedAccountId": ORG[0], "AuthorizedAwsRegion": "eu-west-1"}},
+        ]),
+    );
+    assert_eq!(ok(&r[1])["PendingAggregationRequests"], json!([]));
+    ok(&r[2]);
     wait("every recorder's account and region SUCCEEDED", 60, || {
         let r = boto(
             port,
@@ -421,7 +516,7 @@ enabled = false
         ])
         .arg(format!("http://127.0.0.1:{port}"))
         .env("AWS_ACCESS_KEY_ID", "AKIDAGGREGATOR")
-        .env("AWS_SECRET_ACCESS_KEY", "unused")
+        .env("AWS_SECRET_ACCESS_KEY", "aggregator-secret")
         .env("AWS_DEFAULT_REGION", "eu-west-1")
         .output()
         .unwrap();
@@ -744,7 +839,7 @@ fn inventory(cfg: &Path, account: &str) -> BTreeMap<String, Value> {
 }
 
 /// Stream retention shorter than an outage: the aggregator is killed, the recorder keeps
-/// changing while the stream forgets its items (max age 3 s), and the restarted aggregator
+/// changing while the stream forgets its items (max age 10 s), and the restarted aggregator
 /// finds the gap, asks the recorder for a snapshot, applies it — deleting what the recorder
 /// no longer holds — and says so; its inventory then equals the recorder's.
 #[test]
@@ -754,7 +849,7 @@ fn issue_17_a_gap_past_the_streams_retention_is_repaired_by_a_resync() {
         return;
     };
     let url = nats_server.url.clone();
-    // The stream, made before anyone else makes it with the defaults: it keeps 3 s.
+    // The stream, made before anyone else makes it with the defaults: it keeps 10 s.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -765,8 +860,8 @@ fn issue_17_a_gap_past_the_streams_retention_is_repaired_by_a_resync() {
                 name: "DRIFTLOG".into(),
                 subjects: vec!["driftlog.ci.>".into()],
                 storage: async_nats::jetstream::stream::StorageType::File,
-                max_age: std::time::Duration::from_secs(3),
-                duplicate_window: std::time::Duration::from_secs(2),
+                max_age: std::time::Duration::from_secs(10),
+                duplicate_window: std::time::Duration::from_secs(5),
                 ..Default::default()
             })
             .await
@@ -812,6 +907,7 @@ heartbeat = "1s"
 enabled = true
 url = "{url}"
 outdated_after = "3s"
+account = "111122220009"
 [api]
 listen = "127.0.0.1:0"
 [delivery]
@@ -860,11 +956,11 @@ enabled = false
     wait("the recorder records on during the outage", 60, || {
         rec.status().unwrap()["watermark"].as_u64().unwrap() > w0 + 20
     });
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    std::thread::sleep(std::time::Duration::from_secs(12));
     let (_agg, port) = serve_process(&agg_cfg);
     wait(
         "the restarted aggregator finds the gap and resyncs",
-        120,
+        240,
         || {
             running_status(&agg_cfg).is_some_and(|st| {
                 st["aggregator"]["gaps"].as_u64() >= Some(1)
@@ -972,7 +1068,7 @@ enabled = false
     .unwrap();
     let rec = server::start(&rec_cfg);
     let new_log = rec.status().unwrap()["logId"].clone();
-    wait("the aggregator resyncs the reset recorder", 120, || {
+    wait("the aggregator resyncs the reset recorder", 240, || {
         running_status(&agg_cfg).is_some_and(|st| {
             let src = source(&st);
             src["resyncs"].as_u64() >= Some(2) && src["gap"].is_null()
@@ -1121,4 +1217,175 @@ fn aggregate_queries(port: u16, account: &str, mine: &BTreeMap<String, Value>) {
         r[7]
     );
     assert!(r[8].get("error").is_some(), "{}", r[8]);
+}
+
+/// An organization aggregator (`OrganizationAggregationSource`): its accounts are the
+/// organization's, read from AWS Organizations (moto, the recorder's account its management
+/// account) through the aggregator's role, no authorization needed; without an
+/// organization, AWS's NoAvailableOrganizationException.
+#[test]
+fn issue_17_an_organization_aggregator_reads_its_accounts_from_aws_organizations() {
+    let dir = tempfile::tempdir().unwrap();
+    let account = "111122220007";
+    let Some(moto) = crate::support::moto::moto_with_env(&[("MOTO_ACCOUNT_ID", account)]) else {
+        return;
+    };
+    let Some(nats_server) = nats(&dir.path().join("nats")) else {
+        return;
+    };
+    let url = nats_server.url.clone();
+    let rec_cfg = dir.path().join("rec.toml");
+    std::fs::write(
+        &rec_cfg,
+        format!(
+            r#"data_dir = "{}"
+[source.sim]
+resources = 300
+accounts = 1
+first_account = 7
+regions = ["eu-west-1"]
+churn = 0.0
+[recorder]
+id = "rec-o"
+[api]
+listen = "off"
+[delivery]
+enabled = false
+[[sinks]]
+name = "org"
+kind = "nats"
+url = "{url}"
+format = "item"
+heartbeat = "1s"
+"#,
+            dir.path().join("rec").display()
+        ),
+    )
+    .unwrap();
+    let agg_cfg = dir.path().join("agg.toml");
+    std::fs::write(
+        &agg_cfg,
+        format!(
+            r#"data_dir = "{}"
+[aggregator]
+enabled = true
+url = "{url}"
+account = "{account}"
+region = "eu-west-1"
+organization_refresh = "1s"
+[api]
+listen = "127.0.0.1:0"
+[delivery]
+enabled = false
+endpoint_url = "{}"
+region = "us-east-1"
+"#,
+            dir.path().join("agg").display(),
+            moto.url
+        ),
+    )
+    .unwrap();
+    for (k, v) in crate::support::moto::CREDENTIALS {
+        // SAFETY of the test: read by the aggregator process it spawns.
+        std::env::set_var(k, v);
+    }
+    let rec = server::start(&rec_cfg);
+    let (_agg, port) = serve_process(&agg_cfg);
+    let mut resources = 0;
+    wait("the aggregate holds the recorder's resources", 120, || {
+        resources = rec.status().unwrap()["resources"].as_u64().unwrap();
+        resources > 0
+            && running_status(&agg_cfg)
+                .is_some_and(|st| st["resources"].as_u64() == Some(resources))
+    });
+    let put = json!({"op": "PutConfigurationAggregator", "params": {
+        "ConfigurationAggregatorName": "orgwide",
+        "OrganizationAggregationSource": {
+            "RoleArn": format!("arn:aws:iam::{account}:role/ConfigAggregator"),
+            "AllAwsRegions": true}}});
+    let before = boto(port, &json!([put]));
+    assert_eq!(
+        before[0]["error"]["code"], "NoAvailableOrganizationException",
+        "{}",
+        before[0]
+    );
+    let org = crate::support::moto::run_script(&moto, "organization.py", &["create", "2"]);
+    assert_eq!(org["management"], account);
+    let members: Vec<String> = org["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(members.len(), 3, "{org}");
+    let r = boto(
+        port,
+        &json!([
+            put,
+            {"op": "DescribeConfigurationAggregators", "params": {"ConfigurationAggregatorNames": ["orgwide"]}},
+            {"op": "GetAggregateDiscoveredResourceCounts", "params": {
+                "ConfigurationAggregatorName": "orgwide", "GroupByKey": "ACCOUNT_ID"}},
+            {"op": "DescribeConfigurationAggregatorSourcesStatus", "params": {
+                "ConfigurationAggregatorName": "orgwide"}},
+            {"op": "PutConfigurationAggregator", "params": {
+                "ConfigurationAggregatorName": "both",
+                "OrganizationAggregationSource": {"RoleArn": "arn:aws:iam::1:role/r", "AllAwsRegions": true},
+                "AccountAggregationSources": [{"AccountIds": [account], "AllAwsRegions": true}]}},
+        ]),
+    );
+    let def = &ok(&r[1])["ConfigurationAggregators"][0];
+    assert_eq!(
+        def["OrganizationAggregationSource"]["RoleArn"],
+        format!("arn:aws:iam::{account}:role/ConfigAggregator")
+    );
+    assert!(def.get("AccountAggregationSources").is_none(), "{def}");
+    let counts = ok(&r[2]);
+    assert_eq!(
+        counts["TotalDiscoveredResources"].as_u64(),
+        Some(resources),
+        "{counts}"
+    );
+    assert_eq!(counts["GroupedResourceCounts"][0]["GroupName"], account);
+    let rows = ok(&r[3])["AggregatedSourceStatusList"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        rows.iter().all(|row| row["SourceType"] == "ORGANIZATION"),
+        "{rows:?}"
+    );
+    for m in &members {
+        assert!(
+            rows.iter().any(|row| row["SourceId"] == *m),
+            "{m} in {rows:?}"
+        );
+    }
+    assert_eq!(
+        r[4]["error"]["code"], "InvalidParameterValueException",
+        "{}",
+        r[4]
+    );
+    // An account joins the organization: the aggregator follows it.
+    let joined = crate::support::moto::run_script(&moto, "organization.py", &["add", "late"]);
+    let late: Vec<String> = joined["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .filter(|a| !members.contains(a))
+        .collect();
+    assert_eq!(late.len(), 1, "{joined}");
+    wait("the aggregator follows the organization", 60, || {
+        let r = boto(
+            port,
+            &json!([{"op": "DescribeConfigurationAggregatorSourcesStatus", "params": {
+                "ConfigurationAggregatorName": "orgwide"}}]),
+        );
+        ok(&r[0])["AggregatedSourceStatusList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["SourceId"] == late[0])
+    });
+    drop(rec);
 }

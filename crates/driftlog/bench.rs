@@ -55,6 +55,41 @@ pub struct BenchArgs {
     /// API calls per poll, CIs recorded per second.
     #[arg(long)]
     aws: bool,
+    /// Measure aggregation instead: three recorders of `--resources`/3 each discovering at
+    /// once into NATS JetStream (a nats-server started on loopback), one aggregator:
+    /// ingest items/s, commit → aggregate lag during churn polls, aggregate API queries.
+    #[arg(long)]
+    aggregate: bool,
+}
+
+impl BenchArgs {
+    /// Where scratch stores go.
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./driftlog-bench"))
+    }
+
+    pub(crate) fn resources(&self) -> usize {
+        self.resources
+    }
+
+    pub(crate) fn churn(&self) -> f64 {
+        self.churn
+    }
+
+    pub(crate) fn polls(&self) -> usize {
+        self.polls
+    }
+
+    pub(crate) fn json_out(&self) -> bool {
+        self.json
+    }
+
+    /// `--aggregate`: `bench_aggregate` runs instead.
+    pub(crate) fn aggregate(&self) -> bool {
+        self.aggregate
+    }
 }
 
 struct Row {
@@ -112,7 +147,7 @@ fn disk_bandwidth(dir: &Path, mb: u64) -> Result<f64> {
     Ok(mb as f64 * 1.048576 / secs)
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
+pub(crate) fn pct(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -697,7 +732,7 @@ async fn events_bench(
     Ok(())
 }
 
-fn serve_options() -> LogOptions {
+pub(crate) fn serve_options() -> LogOptions {
     LogOptions {
         reserve_bytes: driftlog_server::config::StoreSection::default().reserve_mb << 20,
         ..LogOptions::default()

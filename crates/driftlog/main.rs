@@ -7,6 +7,7 @@
 //! user of `anyhow`.
 
 mod bench;
+mod bench_aggregate;
 mod client;
 mod grpc_client;
 mod render;
@@ -227,6 +228,7 @@ async fn run(cli: Cli) -> Result<()> {
             print!("{}", config::DEFAULT_TOML);
             Ok(())
         }
+        Cmd::Bench(args) if args.aggregate() => bench_aggregate::run(&args).await,
         Cmd::Bench(args) => bench::run(args, cfg.source.aws.settings()).await,
         Cmd::Serve(args) => serve(cfg, args).await,
         Cmd::Query(req) => query(cfg, req).await,

@@ -16,12 +16,14 @@
 //! match its item — is refused, counted and never applied.
 
 mod ingest;
+mod organization;
 mod position;
 mod resync;
 mod status;
 mod wire;
 
 pub use ingest::{run_aggregator, AggregatorSettings, Connector};
+pub use organization::{member_accounts, OrganizationError};
 pub use position::{Gap, Positions, SourcePosition, Verdict};
 pub use status::{AggregatorStatus, SourceStatus};
 pub use wire::{parse_message, Incoming, Parsed, Reassembly};

@@ -37,15 +37,40 @@ pub(crate) struct AggregatorDef {
     regions: Option<Vec<String>>,
     /// `AccountAggregationSources` as given (echoed back).
     sources: Value,
+    /// `OrganizationAggregationSource` as given, for an organization aggregator: its
+    /// `accounts` are the organization's members (no authorization needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    organization: Option<Value>,
     /// `AggregatorFilters` as given.
     filters: Option<Value>,
     /// Types of an `INCLUDE` resource-type filter (empty: all).
     types: Vec<String>,
     created_ms: i64,
     updated_ms: i64,
+    /// Accounts it names that have not authorized it (`accounts` then holds the others):
+    /// worked out when it is read, never stored.
+    #[serde(skip)]
+    unauthorized: Vec<String>,
 }
 
 impl AggregatorDef {
+    /// The account and region it belongs to (from its ARN): what a source account
+    /// authorizes.
+    pub(crate) fn owner(&self) -> (String, String) {
+        let mut p = self.arn.split(':');
+        let region = p.nth(3).unwrap_or_default().to_string();
+        let account = p.next().unwrap_or_default().to_string();
+        (account, region)
+    }
+
+    /// Whether it names `account` as a source (authorized or not).
+    pub(crate) fn names_account(&self, account: &str) -> bool {
+        self.accounts
+            .iter()
+            .chain(&self.unauthorized)
+            .any(|a| a == account)
+    }
+
     fn includes(&self, scope: &Scope) -> bool {
         self.includes_place(scope)
             && (self.types.is_empty() || self.types.contains(&scope.resource_type))
@@ -66,10 +91,13 @@ impl AggregatorDef {
         let mut v = json!({
             "ConfigurationAggregatorName": self.name,
             "ConfigurationAggregatorArn": self.arn,
-            "AccountAggregationSources": self.sources,
             "CreationTime": epoch_seconds(self.created_ms),
             "LastUpdatedTime": epoch_seconds(self.updated_ms),
         });
+        match &self.organization {
+            Some(o) => v["OrganizationAggregationSource"] = o.clone(),
+            None => v["AccountAggregationSources"] = self.sources.clone(),
+        }
         if let Some(f) = &self.filters {
             v["AggregatorFilters"] = f.clone();
         }
@@ -111,6 +139,24 @@ fn account_id(v: &str, member: &str) -> ApiResult<()> {
     }
 }
 
+/// `AllAwsRegions` and `AwsRegions` of a source: exactly one of them (`None`: all regions).
+fn regions_of(src: &Input) -> ApiResult<(bool, Option<Vec<String>>)> {
+    let all = src.boolean("AllAwsRegions")?.unwrap_or(false);
+    let regions = src.strings("AwsRegions", usize::MAX, 1, 64)?;
+    match (all, regions) {
+        (true, Some(r)) if !r.is_empty() => Err(ApiError::new(
+            "InvalidParameterValueException",
+            "Your request specifies both AwsRegions and AllAwsRegions. Specify one of them and try again.",
+        )),
+        (true, _) => Ok((true, None)),
+        (false, Some(r)) if !r.is_empty() => Ok((false, Some(r))),
+        (false, _) => Err(ApiError::new(
+            "InvalidParameterValueException",
+            "Your request does not specify regions. Add AwsRegions or set AllAwsRegions and try again.",
+        )),
+    }
+}
+
 /// A resource as the aggregate operations name it.
 fn identifier(i: &Input) -> ApiResult<ResourceKey> {
     let account = i.required_string("SourceAccountId", 12, 12)?;
@@ -123,25 +169,60 @@ fn identifier(i: &Input) -> ApiResult<ResourceKey> {
 }
 
 impl ConfigApi {
-    fn aggregators(&self) -> ApiResult<BTreeMap<String, AggregatorDef>> {
+    pub(crate) fn aggregators(&self) -> ApiResult<BTreeMap<String, AggregatorDef>> {
         Ok(AGGREGATORS
             .get(&self.log, "")
             .map_err(ApiError::internal)?
             .unwrap_or_default())
     }
 
+    /// The aggregator named in the input, its accounts cut to those that authorized it.
     pub(crate) fn aggregator(&self, input: &Input) -> ApiResult<AggregatorDef> {
         let name = aggregator_name(input, "ConfigurationAggregatorName")?;
-        self.aggregators()?.remove(&name).ok_or_else(no_such)
+        let mut def = self.aggregators()?.remove(&name).ok_or_else(no_such)?;
+        if def.organization.is_some() {
+            return Ok(def);
+        }
+        let (owner, region) = def.owner();
+        let mut authorized = Vec::with_capacity(def.accounts.len());
+        for a in std::mem::take(&mut def.accounts) {
+            if self.authorized(&a, &owner, &region)? {
+                authorized.push(a);
+            } else {
+                def.unauthorized.push(a);
+            }
+        }
+        def.accounts = authorized;
+        Ok(def)
     }
 
     pub(crate) async fn put_aggregator(&self, caller: &Caller, input: &Input) -> ApiResult<Value> {
         let name = aggregator_name(input, "ConfigurationAggregatorName")?;
-        if input.has("OrganizationAggregationSource") {
+        if input.has("OrganizationAggregationSource") && input.has("AccountAggregationSources") {
             return Err(ApiError::new(
-                "NoAvailableOrganizationException",
-                "Organization aggregators are not available here yet: name the member accounts in AccountAggregationSources.",
+                "InvalidParameterValueException",
+                "Your request specifies both AccountAggregationSources and OrganizationAggregationSource. Specify one of them and try again.",
             ));
+        }
+        if let Some(org) = input.object("OrganizationAggregationSource")? {
+            let role = org.required_string("RoleArn", 1, 2048)?;
+            let (all, regions) = regions_of(&org)?;
+            let accounts = self.organization_accounts(&role).await?;
+            let mut echo = org.raw_map();
+            if all {
+                echo.remove("AwsRegions");
+            }
+            return self
+                .store_aggregator(
+                    caller,
+                    input,
+                    name,
+                    accounts,
+                    regions,
+                    Value::Array(Vec::new()),
+                    Some(Value::Object(echo)),
+                )
+                .await;
         }
         let sources = input
             .objects("AccountAggregationSources", 1)?
@@ -166,24 +247,107 @@ impl ConfigApi {
         for a in &accounts {
             account_id(a, "accountAggregationSources.1.member.accountIds.member")?;
         }
-        let all = src.boolean("AllAwsRegions")?.unwrap_or(false);
-        let regions = src.strings("AwsRegions", usize::MAX, 1, 64)?;
-        let regions = match (all, regions) {
-            (true, Some(r)) if !r.is_empty() => {
-                return Err(ApiError::new(
-                    "InvalidParameterValueException",
-                    "Your request specifies both AwsRegions and AllAwsRegions. Specify one of them and try again.",
-                ))
-            }
-            (true, _) => None,
-            (false, Some(r)) if !r.is_empty() => Some(r),
-            (false, _) => {
-                return Err(ApiError::new(
-                    "InvalidParameterValueException",
-                    "Your request does not specify regions. Add AwsRegions or set AllAwsRegions and try again.",
-                ))
-            }
+        let (all, regions) = regions_of(src)?;
+        let mut sources_echo = src.raw_map();
+        if all {
+            sources_echo.remove("AwsRegions");
+        }
+        self.store_aggregator(
+            caller,
+            input,
+            name,
+            accounts,
+            regions,
+            json!([Value::Object(sources_echo)]),
+            None,
+        )
+        .await
+    }
+
+    /// Reads the organization of every organization aggregator again and stores the
+    /// aggregators whose member accounts changed (accounts join and leave an organization;
+    /// AWS Config follows them). One that cannot be read keeps its accounts, and the error
+    /// is logged. Returns how many changed.
+    pub async fn refresh_organization_aggregators(&self) -> usize {
+        let Ok(defs) = self.aggregators() else {
+            return 0;
         };
+        let mut changed = Vec::new();
+        for def in defs.values() {
+            let Some(role) = def
+                .organization
+                .as_ref()
+                .and_then(|o| o["RoleArn"].as_str())
+            else {
+                continue;
+            };
+            match self.organization_accounts(role).await {
+                Ok(accounts) if accounts != def.accounts => {
+                    changed.push((def.name.clone(), accounts));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    aggregator = %def.name, error = %e.message,
+                    "The organization of an aggregator could not be read; its accounts stay as they were."
+                ),
+            }
+        }
+        if changed.is_empty() {
+            return 0;
+        }
+        let _w = self.writes.lock().await;
+        let Ok(mut all) = self.aggregators() else {
+            return 0;
+        };
+        let n = changed.len();
+        for (name, accounts) in changed {
+            if let Some(d) = all.get_mut(&name) {
+                tracing::info!(aggregator = %name, accounts = accounts.len(), "The organization's member accounts changed.");
+                d.accounts = accounts;
+                d.updated_ms = now_ms();
+            }
+        }
+        if let Err(e) = AGGREGATORS.put(&self.log, "", &all) {
+            tracing::warn!(error = %e, "The refreshed organization aggregators could not be stored.");
+        }
+        n
+    }
+
+    /// The ACTIVE member accounts of the organization, read through `role`.
+    async fn organization_accounts(&self, role: &str) -> ApiResult<Vec<String>> {
+        let mut access = self.organizations.get().cloned().unwrap_or_default();
+        access.role_arn = Some(role.to_string());
+        let sdk = access.sdk_config().await;
+        driftlog_aggregate::member_accounts(&sdk).await.map_err(|e| {
+            match e.code.as_str() {
+                "AWSOrganizationsNotInUseException" => ApiError::new(
+                    "NoAvailableOrganizationException",
+                    format!("Organization is not available, or the role {role} cannot read it: {}", e.message),
+                ),
+                "AccessDeniedException" | "AccessDenied" => ApiError::new(
+                    "OrganizationAccessDeniedException",
+                    format!("The role {role} may not list the organization's accounts (the management account or a delegated administrator can): {}", e.message),
+                ),
+                _ => ApiError::new(
+                    "InvalidRoleException",
+                    format!("Reading AWS Organizations through the role {role} failed: {e}"),
+                ),
+            }
+        })
+    }
+
+    /// Validates the rest of a PutConfigurationAggregator and stores it.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one request, named")]
+    async fn store_aggregator(
+        &self,
+        caller: &Caller,
+        input: &Input,
+        name: String,
+        accounts: Vec<String>,
+        regions: Option<Vec<String>>,
+        sources: Value,
+        organization: Option<Value>,
+    ) -> ApiResult<Value> {
         let (filters, types) = match input.object("AggregatorFilters")? {
             None => (None, Vec::new()),
             Some(f) => {
@@ -229,20 +393,18 @@ impl ConfigApi {
                 )
             }
         };
-        let mut sources_echo = src.raw_map();
-        if all {
-            sources_echo.remove("AwsRegions");
-        }
         let def = AggregatorDef {
             name: name.clone(),
             arn,
             accounts,
             regions,
-            sources: json!([Value::Object(sources_echo)]),
+            sources,
+            organization,
             filters,
             types,
             created_ms: created,
             updated_ms: now,
+            unauthorized: Vec::new(),
         };
         all_defs.insert(name, def.clone());
         AGGREGATORS
@@ -388,7 +550,12 @@ impl ConfigApi {
         let mut rows = Vec::new();
         for a in &def.accounts {
             for r in &regions {
-                let mut row = json!({"SourceId": a, "SourceType": "ACCOUNT", "AwsRegion": r});
+                let kind = if def.organization.is_some() {
+                    "ORGANIZATION"
+                } else {
+                    "ACCOUNT"
+                };
+                let mut row = json!({"SourceId": a, "SourceType": kind, "AwsRegion": r});
                 let status = match seen.get(&(a.clone(), r.clone())) {
                     None => "OUTDATED",
                     Some((_, _, false)) => "OUTDATED",
@@ -405,6 +572,22 @@ impl ConfigApi {
                 row["LastUpdateStatus"] = json!(status);
                 if wanted.is_empty() || wanted.iter().any(|w| w == status) {
                     rows.push(row);
+                }
+            }
+        }
+        // Named but not authorized: nothing of theirs is aggregated, and the status says why.
+        let (owner, owner_region) = def.owner();
+        for a in &def.unauthorized {
+            for r in &regions {
+                if wanted.is_empty() || wanted.iter().any(|w| w == "FAILED") {
+                    rows.push(json!({
+                        "SourceId": a, "SourceType": "ACCOUNT", "AwsRegion": r,
+                        "LastUpdateStatus": "FAILED",
+                        "LastErrorCode": "AggregationAuthorizationNotFound",
+                        "LastErrorMessage": format!(
+                            "Account {a} has not authorized aggregator account {owner} in {owner_region}: call PutAggregationAuthorization as {a}."
+                        ),
+                    }));
                 }
             }
         }

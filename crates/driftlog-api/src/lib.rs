@@ -12,6 +12,7 @@ mod aggregate_compliance;
 mod aggregators;
 mod audit;
 mod auth;
+mod authorizations;
 mod control;
 mod error;
 mod input;
@@ -69,6 +70,9 @@ pub struct ConfigApi {
     started: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// On an aggregator: its sources (heartbeats) and after how long (ms) one is outdated.
     aggregator_status: std::sync::OnceLock<(Arc<driftlog_aggregate::AggregatorStatus>, i64)>,
+    /// How organization aggregators reach AWS Organizations (the aggregator's role is
+    /// assumed on top); the SDK's standard chain when never set.
+    organizations: std::sync::OnceLock<driftlog_sinks::AwsAccess>,
 }
 
 impl ConfigApi {
@@ -104,6 +108,7 @@ impl ConfigApi {
             rules: std::sync::OnceLock::new(),
             started: Mutex::default(),
             aggregator_status: std::sync::OnceLock::new(),
+            organizations: std::sync::OnceLock::new(),
         }))
     }
 
@@ -121,6 +126,12 @@ impl ConfigApi {
     ) {
         let ms = i64::try_from(outdated_after.as_millis()).unwrap_or(i64::MAX);
         let _ = self.aggregator_status.set((status, ms));
+    }
+
+    /// Reads AWS Organizations for organization aggregators with `access` (credentials,
+    /// region, endpoint; each aggregator's `RoleArn` is assumed on top). Set once, at start.
+    pub fn set_organization_access(&self, access: driftlog_sinks::AwsAccess) {
+        let _ = self.organizations.set(access);
     }
 
     /// Runs one operation for `caller`.
@@ -170,6 +181,11 @@ impl ConfigApi {
             "BatchGetAggregateResourceConfig" => self.batch_get_aggregate_config(input),
             "GetAggregateDiscoveredResourceCounts" => self.aggregate_counts(input),
             "SelectAggregateResourceConfig" => self.select_aggregate(input).await,
+            "PutAggregationAuthorization" => self.put_authorization(caller, input).await,
+            "DescribeAggregationAuthorizations" => self.describe_authorizations(caller, input),
+            "DeleteAggregationAuthorization" => self.delete_authorization(caller, input).await,
+            "DescribePendingAggregationRequests" => self.describe_pending_requests(caller, input),
+            "DeletePendingAggregationRequest" => self.delete_pending_request(caller, input).await,
             "DescribeAggregateComplianceByConfigRules" => {
                 self.aggregate_compliance_by_rules(input).await
             }

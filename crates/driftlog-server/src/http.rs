@@ -53,6 +53,24 @@ fn config_group(cfg: &Config) -> serde_json::Value {
 
 /// The first recorded (or simulated) account and region, named in ARNs.
 pub fn home(cfg: &Config, log: &Log, recorder: &Recorder) -> (String, String) {
+    let (account, region) = home_of_scopes(cfg, log, recorder);
+    if cfg.aggregator.enabled {
+        let or = |set: &str, found: String| {
+            if set.is_empty() {
+                found
+            } else {
+                set.to_string()
+            }
+        };
+        return (
+            or(&cfg.aggregator.account, account),
+            or(&cfg.aggregator.region, region),
+        );
+    }
+    (account, region)
+}
+
+fn home_of_scopes(cfg: &Config, log: &Log, recorder: &Recorder) -> (String, String) {
     let scopes = recorder.scopes();
     let account = scopes
         .first()

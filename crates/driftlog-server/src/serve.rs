@@ -262,6 +262,12 @@ impl Services {
         if let Some(a) = &aggregator {
             api.set_aggregator(a.clone(), cfg.aggregator.outdated_after);
         }
+        // Organization aggregators read AWS Organizations with delivery's credentials and
+        // endpoint, through their own role.
+        api.set_organization_access(driftlog_sinks::AwsAccess {
+            role_arn: None,
+            ..cfg.delivery.access()
+        });
         let services = Arc::new(Services {
             log,
             recorder,
@@ -365,6 +371,11 @@ pub async fn serve(
             stop_rx.clone(),
         ));
     }
+    tracker.spawn(refresh_organizations(
+        services.api.clone(),
+        cfg.aggregator.organization_refresh,
+        stop_rx.clone(),
+    ));
     tracker.spawn(log_rules_end(services.rules.clone().run(stop_rx.clone())));
     if let Some(listener) = listeners.api {
         crate::http::serve(
@@ -464,6 +475,28 @@ fn heartbeat_maker(
                 .collect(),
         }
         .to_bytes()
+    }
+}
+
+/// Follows the organizations of organization aggregators, reading them `every` so often,
+/// until `stop` turns true.
+async fn refresh_organizations(
+    api: Arc<driftlog_api::ConfigApi>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(every.max(Duration::from_secs(1)));
+    // The first tick is at once: an aggregator's accounts were read when it was put.
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = every.tick() => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+        api.refresh_organization_aggregators().await;
     }
 }
 

@@ -36,6 +36,14 @@ pub struct AggregatorSection {
     pub tls_ca: String,
     /// Refuse a connection without TLS.
     pub tls_required: bool,
+    /// The aggregator's own account (its aggregators' ARNs; what source accounts
+    /// authorize); "" = the first account it holds.
+    pub account: String,
+    /// Its region; "" = the first region of `[source.sim]`.
+    pub region: String,
+    /// How often organization aggregators read their organization's accounts again.
+    #[serde(deserialize_with = "duration")]
+    pub organization_refresh: Duration,
 }
 
 impl Default for AggregatorSection {
@@ -55,6 +63,9 @@ impl Default for AggregatorSection {
             credentials_file: String::new(),
             tls_ca: String::new(),
             tls_required: false,
+            account: String::new(),
+            region: String::new(),
+            organization_refresh: Duration::from_secs(600),
         }
     }
 }

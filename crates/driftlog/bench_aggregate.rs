@@ -1,0 +1,366 @@
+//! `driftlog bench --aggregate`: three recorders (simulated estates of distinct accounts)
+//! discovering at once into NATS JetStream through their item sinks, one aggregator
+//! recording what the stream carries — all in this process, on a nats-server this bench
+//! starts on loopback. Measures ingest (items/s from the stream into the aggregator's log),
+//! the lag from a recorder's commit to the aggregator's during 1%-churn polls, and the
+//! aggregate API's queries over everything aggregated.
+
+use crate::bench::{pct, serve_options, BenchArgs};
+use anyhow::{bail, Context, Result};
+use driftlog_aggregate::{run_aggregator, AggregatorSettings, AggregatorStatus, StreamSource};
+use driftlog_api::{ApiSettings, Auth, Caller, ChannelDef, ConfigApi, DeliveryControl, Initial};
+use driftlog_log::Log;
+use driftlog_poll::{SimSource, Source};
+use driftlog_recorder::{Recorder, RecorderConfig};
+use driftlog_sim::{Estate, SimConfig};
+use driftlog_sinks::{BodyFormat, NatsConnect, NatsTransport, SinkBoard, SinkSpec, SinkStart};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RECORDERS: u64 = 3;
+const REGIONS: [&str; 3] = ["eu-west-1", "us-east-1", "ap-southeast-2"];
+
+/// nats-server for the bench, killed on drop.
+struct NatsServer(Child);
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn nats_server(store: &Path) -> Result<(NatsServer, String)> {
+    let bin = std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("nats-server"))
+                .find(|p| p.exists())
+        })
+        .or_else(|| Some(PathBuf::from("/usr/sbin/nats-server")).filter(|p| p.exists()))
+        .context("bench --aggregate runs a nats-server on loopback: install it (Debian: apt-get install nats-server) or put it on PATH")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nats-server")?;
+    let server = NatsServer(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("nats-server did not listen on 127.0.0.1:{port} within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((server, format!("nats://127.0.0.1:{port}")))
+}
+
+/// The aggregate API runs without a delivery channel here.
+struct NoDelivery;
+
+#[async_trait::async_trait]
+impl DeliveryControl for NoDelivery {
+    fn channel(&self) -> Option<Arc<driftlog_sinks::DeliveryChannel>> {
+        None
+    }
+    fn sinks(&self) -> Vec<driftlog_sinks::SinkStatus> {
+        Vec::new()
+    }
+    async fn apply(&self, _def: Option<ChannelDef>) -> driftlog_api::ApiResult<()> {
+        Ok(())
+    }
+}
+
+fn account(i: u64) -> String {
+    format!("1111222{:05}", i + 1)
+}
+
+/// The last sequence of `recorder` the aggregator applied.
+fn applied(status: &AggregatorStatus, recorder: &str) -> u64 {
+    status
+        .sources()
+        .into_iter()
+        .find(|s| s.recorder == recorder)
+        .map_or(0, |s| s.applied_seq)
+}
+
+/// Runs the aggregation benchmark; prints a table (and JSON with `--json`).
+pub async fn run(a: &BenchArgs) -> Result<()> {
+    let say = |s: &str| eprintln!("bench: {s}");
+    let base = a
+        .dir()
+        .join(format!("aggregate-{}", driftlog_model::time::now_ms()));
+    std::fs::create_dir_all(&base)?;
+    let (_nats, url) = nats_server(&base.join("nats"))?;
+    say(&format!("nats-server with JetStream on {url}"));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let per = (a.resources() as u64 / RECORDERS) as usize;
+    say(&format!(
+        "building {RECORDERS} simulated estates of ~{per} resources (distinct accounts and regions)"
+    ));
+    let mut recorders = Vec::new();
+    for i in 0..RECORDERS {
+        let estate = Estate::new(SimConfig {
+            resources: per,
+            churn: a.churn(),
+            accounts: 1,
+            first_account: i + 1,
+            regions: vec![REGIONS[i as usize].to_string()],
+            ..SimConfig::default()
+        });
+        let sim = SimSource::from_estate(estate);
+        let log = Arc::new(Log::open(base.join(format!("rec{i}")), serve_options())?);
+        let source: Arc<dyn Source> = Arc::new(sim.clone());
+        let rec = Recorder::new(log.clone(), source, RecorderConfig::default());
+        let id = format!("bench-{i}");
+        let transport = NatsTransport::new(&url, "DRIFTLOG", Duration::from_secs(30))
+            .map_err(anyhow::Error::msg)?
+            .with_publisher(&id, log.id());
+        let spec = SinkSpec {
+            start: SinkStart::Beginning,
+            batch: 2000,
+            format: BodyFormat::Item,
+            ..SinkSpec::new("org", driftlog_model::Filter::default())
+        };
+        tokio::spawn(driftlog_sinks::run_sink(
+            log.clone(),
+            spec,
+            transport,
+            None,
+            SinkBoard::default(),
+            stop.clone(),
+        ));
+        recorders.push((id, sim, log, rec));
+    }
+    let agg_log = Arc::new(Log::open(base.join("aggregator"), serve_options())?);
+    let agg_rec = Recorder::new(
+        agg_log.clone(),
+        Arc::new(StreamSource),
+        RecorderConfig::default(),
+    );
+    let status = Arc::new(AggregatorStatus::default());
+    let connect_url = url.clone();
+    let connector: driftlog_aggregate::Connector = Arc::new(move || {
+        let c = NatsConnect::new(&connect_url, Duration::from_secs(30));
+        Box::pin(async move { c.connect().await })
+    });
+    tokio::spawn(run_aggregator(
+        agg_rec.clone(),
+        connector,
+        AggregatorSettings::default(),
+        status.clone(),
+        stop.clone(),
+    ));
+
+    say("first discovery of all three at once, the aggregator ingesting as they publish");
+    let t0 = Instant::now();
+    let polls: Vec<_> = recorders
+        .iter()
+        .map(|(_, _, _, rec)| {
+            let rec = rec.clone();
+            tokio::spawn(async move { rec.poll_all_once().await.map(|_| Instant::now()) })
+        })
+        .collect();
+    for p in polls {
+        p.await??;
+    }
+    let discovered_secs = t0.elapsed().as_secs_f64();
+    let marks: Vec<u64> = recorders.iter().map(|(_, _, l, _)| l.watermark()).collect();
+    let total: u64 = marks.iter().sum();
+    let mut last_say = Instant::now();
+    loop {
+        let done: u64 = recorders
+            .iter()
+            .map(|(id, _, _, _)| applied(&status, id))
+            .sum();
+        if done >= total {
+            break;
+        }
+        if last_say.elapsed() > Duration::from_secs(5) {
+            say(&format!("  aggregated {done} of {total} items"));
+            last_say = Instant::now();
+        }
+        if t0.elapsed() > Duration::from_secs(3600) {
+            bail!("the aggregator did not catch up within an hour ({done} of {total})");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ingest_secs = t0.elapsed().as_secs_f64();
+    let ingest = total as f64 / ingest_secs;
+    say(&format!(
+        "  {total} items: recorders committed in {discovered_secs:.1} s, all aggregated after {ingest_secs:.1} s = {ingest:.0} items/s"
+    ));
+
+    let rounds = a.polls().max(10);
+    say(&format!(
+        "{rounds} rounds of {}% churn polls on the three, lag from each recorder's commit to the aggregator's",
+        a.churn() * 100.0
+    ));
+    let mut lags = Vec::new();
+    for _ in 0..rounds {
+        for (_, sim, _, _) in &recorders {
+            sim.estate().tick();
+        }
+        let polls: Vec<_> = recorders
+            .iter()
+            .map(|(_, _, log, rec)| {
+                let (rec, log) = (rec.clone(), log.clone());
+                tokio::spawn(async move {
+                    rec.poll_all_once().await?;
+                    Ok::<_, driftlog_recorder::Error>((Instant::now(), log.watermark()))
+                })
+            })
+            .collect();
+        let mut committed = Vec::new();
+        for p in polls {
+            committed.push(p.await??);
+        }
+        let mut pending: Vec<usize> = (0..recorders.len()).collect();
+        let t = Instant::now();
+        while !pending.is_empty() {
+            pending.retain(|&i| {
+                let (at, w) = committed[i];
+                if applied(&status, &recorders[i].0) >= w {
+                    lags.push(at.elapsed().as_secs_f64() * 1e3);
+                    false
+                } else {
+                    true
+                }
+            });
+            if t.elapsed() > Duration::from_secs(600) {
+                bail!("the aggregator fell more than 10 minutes behind");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let (lag50, lag99) = (pct(&mut lags.clone(), 0.5), pct(&mut lags.clone(), 0.99));
+
+    say("aggregate queries through the AWS Config API (in process)");
+    let api = ConfigApi::open(
+        agg_log.clone(),
+        Some(agg_rec.clone()),
+        Arc::new(NoDelivery),
+        ApiSettings {
+            auth: Auth::Off,
+            account: account(0),
+            region: REGIONS[0].to_string(),
+        },
+        Initial::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let call = |who: Caller, op: &'static str, body: Value| {
+        let api = api.clone();
+        async move {
+            let input = driftlog_api::Input::parse(body.to_string().as_bytes())
+                .map_err(|e| anyhow::anyhow!("{op}: {e}"))?;
+            api.call(&who, op, &input)
+                .await
+                .map_err(|e| anyhow::anyhow!("{op}: {e}"))
+        }
+    };
+    let home = Caller::default();
+    let accounts: Vec<String> = (0..RECORDERS).map(account).collect();
+    call(
+        home.clone(),
+        "PutConfigurationAggregator",
+        json!({"ConfigurationAggregatorName": "org",
+            "AccountAggregationSources": [{"AccountIds": accounts, "AllAwsRegions": true}]}),
+    )
+    .await?;
+    for acct in accounts.iter().skip(1) {
+        let source = Caller {
+            account: Some(acct.clone()),
+            ..Caller::default()
+        };
+        call(
+            source,
+            "PutAggregationAuthorization",
+            json!({"AuthorizedAccountId": account(0), "AuthorizedAwsRegion": REGIONS[0]}),
+        )
+        .await?;
+    }
+    let sg = "AWS::EC2::SecurityGroup";
+    let queries: [(&str, &'static str, Value); 3] = [
+        (
+            "ListAggregateDiscoveredResources page",
+            "ListAggregateDiscoveredResources",
+            json!({"ConfigurationAggregatorName": "org", "ResourceType": sg, "Limit": 100}),
+        ),
+        (
+            "GetAggregateDiscoveredResourceCounts by account",
+            "GetAggregateDiscoveredResourceCounts",
+            json!({"ConfigurationAggregatorName": "org", "GroupByKey": "ACCOUNT_ID"}),
+        ),
+        (
+            "SelectAggregateResourceConfig, type-pinned",
+            "SelectAggregateResourceConfig",
+            json!({"ConfigurationAggregatorName": "org", "Limit": 100,
+                "Expression": format!("SELECT resourceId, accountId, configuration.groupName WHERE resourceType = '{sg}'")}),
+        ),
+    ];
+    let counted = call(
+        home.clone(),
+        "GetAggregateDiscoveredResourceCounts",
+        json!({"ConfigurationAggregatorName": "org"}),
+    )
+    .await?;
+    let aggregated = counted["TotalDiscoveredResources"].as_u64().unwrap_or(0);
+    let mut rows = vec![
+        (
+            "ingest".to_string(),
+            format!("{total} items from {RECORDERS} recorders discovering at once: {ingest:.0} items/s into the aggregator's log (recorders committed in {discovered_secs:.1} s, all aggregated after {ingest_secs:.1} s)"),
+            ">= 50K items/s",
+        ),
+        (
+            "lag".to_string(),
+            format!("recorder commit → aggregator commit during {}% churn polls: p50 {lag50:.0} ms, p99 {lag99:.0} ms ({} samples)", a.churn() * 100.0, lags.len()),
+            "p99 <= 2 s",
+        ),
+    ];
+    for (name, op, body) in queries {
+        let mut ms = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            call(home.clone(), op, body.clone()).await?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        rows.push((
+            name.to_string(),
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms at {aggregated} aggregated resources",
+                pct(&mut ms.clone(), 0.5),
+                pct(&mut ms, 0.99)
+            ),
+            "",
+        ));
+    }
+    let _ = stop_tx.send(true);
+    println!("\ndriftlog bench --aggregate, {RECORDERS} recorders × ~{per} resources\n");
+    for (name, value, target) in &rows {
+        println!(
+            "{name:<50} {value}{}",
+            if target.is_empty() {
+                String::new()
+            } else {
+                format!("   [target {target}]")
+            }
+        );
+    }
+    if a.json_out() {
+        let v: Vec<Value> = rows
+            .iter()
+            .map(|(n, v, t)| json!({"name": n, "value": v, "target": t}))
+            .collect();
+        println!("{}", Value::Array(v));
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    Ok(())
+}
