@@ -1053,6 +1053,7 @@ enabled = false
         assert_eq!(aggregate.get(k), Some(v), "{k}");
     }
     aggregate_queries(port, account, &mine);
+    whole_driftlog_on_the_aggregate(&agg_cfg, port, account, &mine);
 
     // The recorder reset: its store replaced by a new one of a smaller estate. Its new
     // sequences start again under another log id: a gap, repaired by a resync that deletes
@@ -1388,4 +1389,79 @@ region = "us-east-1"
             .any(|row| row["SourceId"] == late[0])
     });
     drop(rec);
+}
+
+/// The aggregator is a driftlog: `tail` over gRPC with account and region filters,
+/// `history` and `related` of an aggregated resource, and a rule of its own judging every
+/// account's resources (org-wide), seen through the AWS Config API.
+fn whole_driftlog_on_the_aggregate(
+    agg_cfg: &Path,
+    port: u16,
+    account: &str,
+    mine: &BTreeMap<String, Value>,
+) {
+    let sg = "AWS::EC2::SecurityGroup";
+    let out = Command::new(env!("CARGO_BIN_EXE_driftlog"))
+        .args(["tail", "--server", &format!("http://127.0.0.1:{port}")])
+        .args(["--account", account, "--region", "eu-west-1", "--type", sg])
+        .args(["--from", "0", "--limit", "3", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3);
+    assert!(lines
+        .iter()
+        .all(|l| l["configurationItem"]["awsAccountId"] == account
+            && l["configurationItem"]["resourceType"] == sg));
+    let (key, conf) = mine
+        .iter()
+        .find(|(k, _)| k.starts_with(&format!("eu-west-1/{sg}/")))
+        .unwrap();
+    let full = format!("{account}/{key}");
+    let history = json_lines(&driftlog(agg_cfg, &["history", &full, "--json"]));
+    assert!(!history.is_empty());
+    // Newest first.
+    let newest = history[0].get("configurationItem").unwrap_or(&history[0]);
+    let mut newest_conf = newest["configuration"].clone();
+    if let Some(o) = newest_conf.as_object_mut() {
+        o.remove("availableIpAddressCount");
+    }
+    assert_eq!(&newest_conf, conf, "{full}");
+    let related = driftlog(agg_cfg, &["related", &full]);
+    assert!(related.status.success(), "{related:?}");
+    // An org-wide rule, on the aggregator itself.
+    let added = driftlog(
+        agg_cfg,
+        &[
+            "rules",
+            "add",
+            "org-ssh",
+            "--managed",
+            "INCOMING_SSH_DISABLED",
+            "--type",
+            sg,
+        ],
+    );
+    assert!(added.status.success(), "{added:?}");
+    wait(
+        "the aggregator's own rule judges the aggregated groups",
+        120,
+        || {
+            let r = boto(
+                port,
+                &json!([{"op": "GetComplianceDetailsByConfigRule", "params": {
+                "ConfigRuleName": "org-ssh", "Limit": 100}}]),
+            );
+            r[0].get("ok").is_some_and(|v| {
+                v["EvaluationResults"]
+                    .as_array()
+                    .is_some_and(|e| !e.is_empty())
+            })
+        },
+    );
 }

@@ -79,8 +79,10 @@ impl DeliveryControl for NoDelivery {
     }
 }
 
+/// The account of recorder `i` (the simulated estate's numbering: `first_account` 1 is
+/// 111122220001).
 fn account(i: u64) -> String {
-    format!("1111222{:05}", i + 1)
+    format!("11112222{:04}", i + 1)
 }
 
 /// The last sequence of `recorder` the aggregator applied.
@@ -107,6 +109,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         "building {RECORDERS} simulated estates of ~{per} resources (distinct accounts and regions)"
     ));
     let mut recorders = Vec::new();
+    let board = SinkBoard::default();
     for i in 0..RECORDERS {
         let estate = Estate::new(SimConfig {
             resources: per,
@@ -135,7 +138,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             spec,
             transport,
             None,
-            SinkBoard::default(),
+            board.clone(),
             stop.clone(),
         ));
         recorders.push((id, sim, log, rec));
@@ -185,7 +188,10 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             break;
         }
         if last_say.elapsed() > Duration::from_secs(5) {
-            say(&format!("  aggregated {done} of {total} items"));
+            let published: u64 = board.snapshot().iter().map(|s| s.cursor).sum();
+            say(&format!(
+                "  aggregated {done} of {total} items ({published} published by the recorders)"
+            ));
             last_say = Instant::now();
         }
         if t0.elapsed() > Duration::from_secs(3600) {

@@ -1,7 +1,8 @@
 //! The ingest loop: a durable pull consumer on the stream, each fetched batch read
 //! ([`parse_message`]), judged against the sources' positions ([`Positions::judge`]),
 //! recorded in rounds through [`Recorder::record_received`] with the positions as the
-//! batch's tag, and acknowledged only after that. Heartbeats are read beside it.
+//! batch's tag, and acknowledged only after that (one acknowledgement for the batch:
+//! `AckPolicy::All`). Heartbeats are read beside it.
 
 use crate::position::{Gap, Positions, Verdict};
 use crate::resync::{Resyncs, Taking};
@@ -168,7 +169,9 @@ async fn session(
         .create_consumer(consumer::pull::Config {
             durable_name: Some(settings.consumer.clone()),
             filter_subject: ITEM_SUBJECTS.to_string(),
-            ack_policy: consumer::AckPolicy::Explicit,
+            // One acknowledgement per fetched batch (its last message) covers the batch:
+            // the consumer hands messages over in stream order.
+            ack_policy: consumer::AckPolicy::All,
             ack_wait: Duration::from_secs(60),
             max_ack_pending: (settings.batch * 4) as i64,
             deliver_policy,
@@ -229,8 +232,8 @@ async fn session(
             if let Err(e) = r {
                 break Err(e);
             }
-            for m in &msgs {
-                if let Err(e) = m.ack().await {
+            if let Some(last) = msgs.last() {
+                if let Err(e) = last.ack().await {
                     // The position is in the log: nothing depends on this acknowledgement.
                     tracing::debug!(error = %e, "Aggregator: an acknowledgement failed.");
                 }

@@ -34,7 +34,7 @@ impl ReceivedItem {
     /// # Errors
     /// [`Error::Received`] naming the member that is missing or wrong, with its value.
     pub fn from_event_json(body: &[u8]) -> Result<Self> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| Error::Received {
+        let mut v: Value = serde_json::from_slice(body).map_err(|e| Error::Received {
             field: "(body)".into(),
             reason: format!("is not JSON: {e}"),
         })?;
@@ -104,10 +104,13 @@ impl ReceivedItem {
                 )
             })?,
         };
-        let observed = if status.is_deletion() {
-            None
-        } else {
-            Some(Observed::from_value(key.clone(), document_of(ci)))
+        let deleted = status.is_deletion();
+        let observed = match v
+            .get_mut("configurationItem")
+            .and_then(Value::as_object_mut)
+        {
+            Some(ci) if !deleted => Some(Observed::from_value(key.clone(), document_of(ci))),
+            _ => None,
         };
         Ok(Self {
             seq,
@@ -123,8 +126,10 @@ impl ReceivedItem {
 
 /// The document a notification-form item was made from (the inverse of
 /// [`crate::ConfigurationItem::to_notification_json`]'s naming).
-fn document_of(ci: &Map<String, Value>) -> Value {
-    let get = |k: &str| ci.get(k).cloned().unwrap_or(Value::Null);
+/// The recorded document, its parts taken out of the item (a configuration can be large:
+/// moved, not copied).
+fn document_of(ci: &mut Map<String, Value>) -> Value {
+    let mut get = |k: &str| ci.remove(k).unwrap_or(Value::Null);
     json!({
         "arn": get("ARN"),
         "resourceName": get("resourceName"),
