@@ -192,7 +192,7 @@ async fn session(
         if *shutdown.borrow() {
             break Ok(());
         }
-        ask_for_resyncs(&client, settings, status, positions, &mut resyncs).await;
+        ask_for_resyncs(&client, &stream, settings, status, positions, &mut resyncs).await;
         // Never cancelled half-way: a message taken from the stream is handled (or left
         // unacknowledged for redelivery), never dropped.
         let batch = consumer
@@ -312,83 +312,115 @@ async fn apply(
                 .map(async_nats::HeaderValue::as_str)
         };
         let stream_seq = m.info().ok().map(|i| i.stream_sequence);
-        let inc = match parse_message(m.subject.as_str(), header, &m.payload, parts) {
-            Parsed::Part => continue,
-            Parsed::Refused { reason, detail } => {
-                tracing::warn!(reason, detail = %detail, "Aggregator: message refused, not applied.");
-                status.refused(reason, &detail);
-                continue;
-            }
-            Parsed::Marker(marker) => {
-                let ctx = (recorder, status, settings.round_items);
-                snapshot_marker(&marker, positions, resyncs, &mut round, ctx).await?;
-                if let Some(q) = stream_seq {
-                    positions.stream_seq = q;
-                }
-                continue;
-            }
-            Parsed::Item(inc) => inc,
-        };
-        if let Some(snapshot) = &inc.snapshot {
-            // A snapshot's item: applied only while receiving that snapshot.
-            let Some(t) = resyncs.taking(&inc.recorder, snapshot, &inc.log) else {
-                continue;
-            };
-            t.last_ms = now_ms();
-            if !t.seen.insert(inc.item.key.clone())
-                || t.newer.contains(&inc.item.key)
-                || inc.item.observed.is_none()
-            {
-                continue;
-            }
-            let ctx = (recorder, status, &*positions, settings.round_items);
-            round.push(inc.item, &inc.recorder, ctx).await?;
-            if let Some(q) = stream_seq {
-                positions.stream_seq = q;
-            }
-            continue;
+        let handled = handle(
+            m.subject.as_str(),
+            header,
+            &m.payload,
+            (recorder, settings, status),
+            positions,
+            (&mut *parts, &mut *resyncs),
+            &mut round,
+        )
+        .await?;
+        match handled {
+            Handled::Applied => applied += 1,
+            Handled::Duplicate => dups += 1,
+            Handled::Other => {}
         }
-        let gap = match positions.judge(&inc.recorder, &inc.log, inc.seq) {
-            Verdict::Duplicate => {
-                dups += 1;
-                continue;
-            }
-            Verdict::Apply => None,
-            Verdict::Gap { expected, new_log } => {
-                let held = positions
-                    .sources
-                    .get(&inc.recorder)
-                    .and_then(|p| p.gap.clone());
-                if held.is_none() {
-                    tracing::error!(
-                        recorder = %inc.recorder, expected, got = inc.seq, new_log,
-                        "Aggregator: a gap in a source's items; what follows is applied and the source is asked for a snapshot (resync)."
-                    );
-                    status.gap();
-                }
-                // A gap already open keeps its first description.
-                Some(held.unwrap_or(Gap {
-                    expected,
-                    got: inc.seq,
-                    new_log,
-                    found_ms: now_ms(),
-                }))
-            }
-        };
-        resyncs.applied(&inc.recorder, &inc.item.key, inc.seq);
-        let ctx = (recorder, status, &*positions, settings.round_items);
-        round.push(inc.item, &inc.recorder, ctx).await?;
-        positions.advance(&inc.recorder, &inc.log, inc.seq, gap);
-        if let Some(q) = stream_seq {
+        // Where a new session reads on: past this message — unless an item is partly
+        // received, whose earlier parts (held in memory only) a new session must read again.
+        if let (Some(q), 0) = (stream_seq, parts.held()) {
             positions.stream_seq = q;
         }
-        applied += 1;
     }
     if round.len() > 0 {
         record(recorder, status, positions, round).await?;
     }
     status.count(msgs.len() as u64, applied, dups, 0);
     Ok(())
+}
+
+/// What one message came to.
+enum Handled {
+    /// The next item of its source, applied.
+    Applied,
+    /// Already applied.
+    Duplicate,
+    /// A part, a marker, a snapshot item, a refusal.
+    Other,
+}
+
+/// Reads, judges and adds one message to `round` (recording the round first when needed).
+async fn handle<'h>(
+    subject: &str,
+    header: impl Fn(&str) -> Option<&'h str>,
+    payload: &[u8],
+    (recorder, settings, status): (&Arc<Recorder>, &AggregatorSettings, &AggregatorStatus),
+    positions: &mut Positions,
+    (parts, resyncs): (&mut Reassembly, &mut Resyncs),
+    round: &mut Round,
+) -> Result<Handled, String> {
+    let inc = match parse_message(subject, header, payload, parts) {
+        Parsed::Part => return Ok(Handled::Other),
+        Parsed::Refused { reason, detail } => {
+            tracing::warn!(reason, detail = %detail, "Aggregator: message refused, not applied.");
+            status.refused(reason, &detail);
+            return Ok(Handled::Other);
+        }
+        Parsed::Marker(marker) => {
+            let ctx = (recorder, status, settings.round_items);
+            snapshot_marker(&marker, positions, resyncs, round, ctx).await?;
+            return Ok(Handled::Other);
+        }
+        Parsed::Item(inc) => inc,
+    };
+    if let Some(snapshot) = &inc.snapshot {
+        // A snapshot's item: applied only while receiving that snapshot.
+        let Some(t) = resyncs.taking(&inc.recorder, snapshot, &inc.log) else {
+            return Ok(Handled::Other);
+        };
+        t.last_ms = now_ms();
+        if !t.seen.insert(inc.item.key.clone())
+            || t.newer.contains(&inc.item.key)
+            || inc.item.observed.is_none()
+        {
+            return Ok(Handled::Other);
+        }
+        let ctx = (recorder, status, &*positions, settings.round_items);
+        round.push(inc.item, &inc.recorder, ctx).await?;
+        return Ok(Handled::Other);
+    }
+    let gap = match positions.judge(&inc.recorder, &inc.log, inc.seq) {
+        Verdict::Duplicate => return Ok(Handled::Duplicate),
+        Verdict::Apply => None,
+        Verdict::Gap { expected, new_log } => {
+            // A snapshot being received cannot repair a hole that opened after it began.
+            resyncs.spoil(&inc.recorder);
+            let held = positions
+                .sources
+                .get(&inc.recorder)
+                .and_then(|p| p.gap.clone());
+            if held.is_none() {
+                tracing::error!(
+                    recorder = %inc.recorder, expected, got = inc.seq, new_log,
+                    "Aggregator: a gap in a source's items; what follows is applied and the source is asked for a snapshot (resync)."
+                );
+                status.gap();
+            }
+            // A gap already open keeps its first description.
+            Some(held.unwrap_or(Gap {
+                expected,
+                got: inc.seq,
+                new_log,
+                found_ms: now_ms(),
+            }))
+        }
+    };
+    resyncs.applied(&inc.recorder, &inc.item.key, inc.seq);
+    let ctx = (recorder, status, &*positions, settings.round_items);
+    round.push(inc.item, &inc.recorder, ctx).await?;
+    positions.advance(&inc.recorder, &inc.log, inc.seq, gap);
+    Ok(Handled::Applied)
 }
 
 /// A snapshot's begin or end. A begin is taken only from a source with an open gap (other
@@ -442,7 +474,23 @@ async fn snapshot_marker(
                 r.taking = None;
                 r.asked_ms = None;
             }
+            if t.spoiled {
+                tracing::warn!(
+                    recorder = %m.recorder, snapshot = %m.snapshot,
+                    "Aggregator: another gap opened while a snapshot came; asking again."
+                );
+                resyncs.failed(&m.recorder);
+                status.resync_state(
+                    &m.recorder,
+                    Some(format!(
+                        "snapshot {} was overtaken by another gap while it came; asking again",
+                        m.snapshot
+                    )),
+                );
+                return Ok(());
+            }
             if t.seen.len() as u64 != m.items {
+                resyncs.failed(&m.recorder);
                 tracing::warn!(
                     recorder = %m.recorder, snapshot = %m.snapshot, sent = m.items, received = t.seen.len(),
                     "Aggregator: a snapshot came incomplete; asking again."
@@ -488,27 +536,24 @@ async fn snapshot_marker(
                     .filter(|k| !t.seen.contains(k) && !t.newer.contains(k))
                     .collect()
             };
-            positions.repaired(&m.recorder);
             let deleted = gone.len();
-            for chunk in gone.chunks(round_items.max(1)) {
-                let r = Round {
-                    deleted: chunk.to_vec(),
-                    keys: chunk.iter().cloned().collect(),
-                    capture_ms: now_ms(),
-                    sources: vec![m.recorder.clone()],
-                    ..Round::default()
-                };
-                record(recorder, status, positions, r).await?;
+            let mut chunks: Vec<&[ResourceKey]> = gone.chunks(round_items.max(1)).collect();
+            // The gap is closed with the last batch (alone when nothing is deleted): a crash
+            // before it leaves the gap open, and the resync is asked for again.
+            let last = chunks.pop().unwrap_or(&[]);
+            let deletions = |chunk: &[ResourceKey]| Round {
+                deleted: chunk.to_vec(),
+                keys: chunk.iter().cloned().collect(),
+                capture_ms: now_ms(),
+                sources: vec![m.recorder.clone()],
+                ..Round::default()
+            };
+            for chunk in chunks {
+                record(recorder, status, positions, deletions(chunk)).await?;
             }
-            if deleted == 0 {
-                // The closed gap is stored with a batch of its own.
-                let r = Round {
-                    capture_ms: now_ms(),
-                    sources: vec![m.recorder.clone()],
-                    ..Round::default()
-                };
-                record(recorder, status, positions, r).await?;
-            }
+            positions.repaired(&m.recorder);
+            record(recorder, status, positions, deletions(last)).await?;
+            resyncs.succeeded(&m.recorder);
             tracing::info!(
                 recorder = %m.recorder, snapshot = %m.snapshot, seq = m.seq, items = m.items, deleted,
                 "Aggregator: source resynced from its snapshot; the gap is closed."
@@ -534,16 +579,26 @@ async fn snapshot_marker(
 /// a snapshot begins.
 async fn ask_for_resyncs(
     client: &async_nats::Client,
+    stream: &jetstream::stream::Stream,
     settings: &AggregatorSettings,
     status: &AggregatorStatus,
     positions: &Positions,
     resyncs: &mut Resyncs,
 ) {
     let now = now_ms();
+    let mut stream_last = None;
     for (id, p) in &positions.sources {
         let Some(g) = &p.gap else { continue };
-        if !resyncs.should_ask(id, now) {
+        if !resyncs.should_ask(id, now, positions.stream_seq) {
             continue;
+        }
+        // A snapshot asked for comes after what the stream holds now: until the aggregator
+        // has read that far, no answer can have been missed, and it does not ask again.
+        if stream_last.is_none() {
+            stream_last = Some(match stream.get_info().await {
+                Ok(info) => info.state.last_sequence,
+                Err(_) => positions.stream_seq,
+            });
         }
         let reason = format!(
             "expected seq {}, got {}{}",
@@ -559,6 +614,7 @@ async fn ask_for_resyncs(
         let sent = client.publish(resync_subject(id), body.into()).await;
         let r = resyncs.sources.entry(id.clone()).or_default();
         r.asked_ms = Some(now);
+        r.asked_at_stream = stream_last.unwrap_or(positions.stream_seq);
         r.asks += 1;
         match sent {
             Ok(()) => {

@@ -53,8 +53,9 @@ impl NatsTransport {
             scopes: Vec::new(),
         };
         // The inventory is read under the lock the item sink publishes under, and the begin
-        // marker published before the lock is let go: every item the sink publishes after
-        // the marker is newer than the snapshot, every one before it older or the same.
+        // marker published before the lock is let go: no item newer than the snapshot comes
+        // before the marker (older ones may still follow it, from a sink that lags: the
+        // aggregator drops those as duplicates).
         let (seq, heads) = self
             .publish_raw(|| log.heads_now(), |(seq, _)| marker_message(&begin(*seq)))
             .await?;
