@@ -878,8 +878,8 @@ resources = 800
 accounts = 1
 first_account = 9
 regions = ["eu-west-1"]
-churn = 0.05
-tick_interval = "500ms"
+churn = 0.02
+tick_interval = "1s"
 [recorder]
 id = "rec-r"
 interval = "1s"
