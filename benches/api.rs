@@ -15,7 +15,7 @@
     reason = "benchmark code: a panic is the failure report"
 )]
 
-use driftlog_api::{ApiResult, ApiSettings, Auth, ChannelDef, ConfigApi, DeliveryControl, Initial};
+use driftlog_api::{ApiSettings, Auth, ConfigApi, Initial, NoDelivery};
 use driftlog_grpc::pb;
 use driftlog_log::{Log, LogOptions};
 use driftlog_poll::{SimSource, Source};
@@ -27,21 +27,6 @@ use std::time::{Duration, Instant};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-struct NoDelivery;
-
-#[async_trait::async_trait]
-impl DeliveryControl for NoDelivery {
-    fn channel(&self) -> Option<Arc<driftlog_sinks::DeliveryChannel>> {
-        None
-    }
-    fn sinks(&self) -> Vec<driftlog_sinks::SinkStatus> {
-        Vec::new()
-    }
-    async fn apply(&self, _def: Option<ChannelDef>) -> ApiResult<()> {
-        Ok(())
-    }
-}
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -8,7 +8,7 @@
 use crate::bench::{pct, serve_options, BenchArgs};
 use anyhow::{bail, Context, Result};
 use driftlog_aggregate::{run_aggregator, AggregatorSettings, AggregatorStatus, StreamSource};
-use driftlog_api::{ApiSettings, Auth, Caller, ChannelDef, ConfigApi, DeliveryControl, Initial};
+use driftlog_api::{ApiSettings, Auth, Caller, ConfigApi, Initial, NoDelivery};
 use driftlog_log::Log;
 use driftlog_poll::{SimSource, Source};
 use driftlog_recorder::{Recorder, RecorderConfig};
@@ -61,22 +61,6 @@ fn nats_server(store: &Path) -> Result<(NatsServer, String)> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok((server, format!("nats://127.0.0.1:{port}")))
-}
-
-/// The aggregate API runs without a delivery channel here.
-struct NoDelivery;
-
-#[async_trait::async_trait]
-impl DeliveryControl for NoDelivery {
-    fn channel(&self) -> Option<Arc<driftlog_sinks::DeliveryChannel>> {
-        None
-    }
-    fn sinks(&self) -> Vec<driftlog_sinks::SinkStatus> {
-        Vec::new()
-    }
-    async fn apply(&self, _def: Option<ChannelDef>) -> driftlog_api::ApiResult<()> {
-        Ok(())
-    }
 }
 
 /// The account of recorder `i` (the simulated estate's numbering: `first_account` 1 is

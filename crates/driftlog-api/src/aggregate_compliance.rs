@@ -352,7 +352,7 @@ impl ConfigApi {
 
     /// One page of `rows` (sorted by their ids) after the token's id, `limit` long, under
     /// `member`, with the next token when more follow.
-    fn page_rows(
+    pub(crate) fn page_rows(
         &self,
         input: &Input,
         operation: &str,

@@ -133,33 +133,20 @@ impl ConfigApi {
     ) -> ApiResult<Value> {
         let limit = input.limit("Limit", 100, 100)?;
         let source = self.account(caller);
-        let after = self.resume(
+        let rows: Vec<(String, Value)> = self
+            .authorizations()?
+            .into_iter()
+            .filter(|(_, a)| a.source == source)
+            .map(|(k, a)| (k, a.to_json()))
+            .collect();
+        self.page_rows(
             input,
-            "NextToken",
             "DescribeAggregationAuthorizations",
             &source,
-        )?;
-        let mine: Vec<Authorization> = self
-            .authorizations()?
-            .into_values()
-            .filter(|a| a.source == source)
-            .filter(|a| {
-                after
-                    .as_ref()
-                    .is_none_or(|t| key(&a.source, &a.account, &a.region) > *t)
-            })
-            .collect();
-        let mut out = json!({"AggregationAuthorizations":
-            mine.iter().take(limit).map(Authorization::to_json).collect::<Vec<_>>()});
-        if mine.len() > limit {
-            let last = &mine[limit - 1];
-            out["NextToken"] = json!(self.tokens.issue(
-                "DescribeAggregationAuthorizations",
-                &source,
-                &key(&last.source, &last.account, &last.region)
-            ));
-        }
-        Ok(out)
+            rows,
+            limit,
+            "AggregationAuthorizations",
+        )
     }
 
     pub(crate) async fn delete_authorization(
@@ -207,29 +194,22 @@ impl ConfigApi {
     ) -> ApiResult<Value> {
         let limit = input.limit("Limit", 20, 20)?;
         let source = self.account(caller);
-        let after = self.resume(
-            input,
-            "NextToken",
-            "DescribePendingAggregationRequests",
-            &source,
-        )?;
-        let rest: Vec<(String, String)> = self
+        let rows: Vec<(String, Value)> = self
             .pending(&source)?
             .into_iter()
-            .filter(|(a, r)| after.as_ref().is_none_or(|t| format!("{a}|{r}") > *t))
+            .map(|(a, r)| {
+                let row = json!({"RequesterAccountId": a, "RequesterAwsRegion": r});
+                (format!("{a}|{r}"), row)
+            })
             .collect();
-        let mut out = json!({"PendingAggregationRequests": rest.iter().take(limit)
-            .map(|(a, r)| json!({"RequesterAccountId": a, "RequesterAwsRegion": r}))
-            .collect::<Vec<_>>()});
-        if rest.len() > limit {
-            let (a, r) = &rest[limit - 1];
-            out["NextToken"] = json!(self.tokens.issue(
-                "DescribePendingAggregationRequests",
-                &source,
-                &format!("{a}|{r}")
-            ));
-        }
-        Ok(out)
+        self.page_rows(
+            input,
+            "DescribePendingAggregationRequests",
+            &source,
+            rows,
+            limit,
+            "PendingAggregationRequests",
+        )
     }
 
     pub(crate) async fn delete_pending_request(

@@ -103,6 +103,23 @@ pub trait DeliveryControl: Send + Sync {
     }
 }
 
+/// An API with no delivery channel and no sinks (benchmarks, tests, an embedded API):
+/// `PutDeliveryChannel` is accepted and does nothing.
+pub struct NoDelivery;
+
+#[async_trait::async_trait]
+impl DeliveryControl for NoDelivery {
+    fn channel(&self) -> Option<Arc<DeliveryChannel>> {
+        None
+    }
+    fn sinks(&self) -> Vec<driftlog_sinks::SinkStatus> {
+        Vec::new()
+    }
+    async fn apply(&self, _def: Option<ChannelDef>) -> ApiResult<()> {
+        Ok(())
+    }
+}
+
 /// Which parts of the control plane the API (or `driftlog start|stop`) has set: the
 /// others follow the config file at every start, so editing the file still works until
 /// the API takes a part over.

@@ -26,7 +26,7 @@ mod token;
 
 pub use audit::{is_read_only, Call};
 pub use auth::{AccessKey, Auth, Caller, MAX_SKEW};
-pub use control::{stored_channel, ChannelDef, DeliveryControl, Initial, RecorderDef};
+pub use control::{stored_channel, ChannelDef, DeliveryControl, Initial, NoDelivery, RecorderDef};
 pub use error::{ApiError, ApiResult};
 pub use input::Input;
 pub use resource_types::RESOURCE_TYPES;

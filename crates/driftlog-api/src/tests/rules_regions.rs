@@ -9,9 +9,7 @@
     reason = "test code: a panic is the failure report"
 )]
 
-use crate::{
-    ApiResult, ApiSettings, Auth, Caller, ChannelDef, ConfigApi, DeliveryControl, Initial, Input,
-};
+use crate::{ApiResult, ApiSettings, Auth, Caller, ConfigApi, Initial, Input, NoDelivery};
 use driftlog_compliance::{Engine, EngineSettings};
 use driftlog_log::{Log, LogOptions};
 use driftlog_poll::{SimSource, Source};
@@ -21,21 +19,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct NoDelivery;
-
-#[async_trait::async_trait]
-impl DeliveryControl for NoDelivery {
-    fn channel(&self) -> Option<Arc<driftlog_sinks::DeliveryChannel>> {
-        None
-    }
-    fn sinks(&self) -> Vec<driftlog_sinks::SinkStatus> {
-        Vec::new()
-    }
-    async fn apply(&self, _def: Option<ChannelDef>) -> ApiResult<()> {
-        Ok(())
-    }
-}
 
 const SG: &str = "AWS::EC2::SecurityGroup";
 
