@@ -63,6 +63,26 @@ fn nats_server(store: &Path) -> Result<(NatsServer, String)> {
     Ok((server, format!("nats://127.0.0.1:{port}")))
 }
 
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`; `None`
+/// where there is no procfs.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), counted from its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // Linux reports in clock ticks of 100 Hz (USER_HZ) on every platform it runs on.
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds of this process and of nats-server, for "how many cores did it take".
+fn cpu_now(nats: &NatsServer) -> (f64, f64) {
+    (
+        cpu_seconds("self").unwrap_or(0.0),
+        cpu_seconds(&nats.0.id().to_string()).unwrap_or(0.0),
+    )
+}
+
 /// The account of recorder `i` (the simulated estate's numbering: `first_account` 1 is
 /// 111122220001).
 fn account(i: u64) -> String {
@@ -85,7 +105,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         .dir()
         .join(format!("aggregate-{}", driftlog_model::time::now_ms()));
     std::fs::create_dir_all(&base)?;
-    let (_nats, url) = nats_server(&base.join("nats"))?;
+    let (nats, url) = nats_server(&base.join("nats"))?;
     say(&format!("nats-server with JetStream on {url}"));
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let per = (a.resources() as u64 / RECORDERS) as usize;
@@ -148,6 +168,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     ));
 
     say("first discovery of all three at once, the aggregator ingesting as they publish");
+    let cpu0 = cpu_now(&nats);
     let t0 = Instant::now();
     let polls: Vec<_> = recorders
         .iter()
@@ -185,6 +206,14 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     }
     let ingest_secs = t0.elapsed().as_secs_f64();
     let ingest = total as f64 / ingest_secs;
+    let cpu1 = cpu_now(&nats);
+    let (ours_cores, nats_cores) = (
+        (cpu1.0 - cpu0.0) / ingest_secs,
+        (cpu1.1 - cpu0.1) / ingest_secs,
+    );
+    say(&format!(
+        "  CPU while ingesting: recorders + sinks + aggregator {ours_cores:.2} cores, nats-server {nats_cores:.2} cores"
+    ));
     say(&format!(
         "  {total} items: recorders committed in {discovered_secs:.1} s, all aggregated after {ingest_secs:.1} s = {ingest:.0} items/s"
     ));
@@ -232,6 +261,57 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         }
     }
     let (lag50, lag99) = (pct(&mut lags.clone(), 0.5), pct(&mut lags.clone(), 0.99));
+
+    // The aggregator's own capacity: a second aggregator reads the whole stream (every item
+    // published above) from its start while the recorders are idle — what one aggregator
+    // ingests when its recorders run on other machines.
+    say("the aggregator alone: a second aggregator reads the whole stream from its start");
+    let in_stream: u64 = recorders.iter().map(|(_, _, l, _)| l.watermark()).sum();
+    let drain_log = Arc::new(Log::open(base.join("aggregator-alone"), serve_options())?);
+    let drain_rec = Recorder::new(drain_log, Arc::new(StreamSource), RecorderConfig::default());
+    let drain_status = Arc::new(AggregatorStatus::default());
+    let (drain_stop_tx, drain_stop) = tokio::sync::watch::channel(false);
+    let connect_url = url.clone();
+    let drain_connector: driftlog_aggregate::Connector = Arc::new(move || {
+        let c = NatsConnect::new(&connect_url, Duration::from_secs(30));
+        Box::pin(async move { c.connect().await })
+    });
+    let cpu0 = cpu_now(&nats);
+    let t = Instant::now();
+    tokio::spawn(run_aggregator(
+        drain_rec,
+        drain_connector,
+        AggregatorSettings {
+            consumer: "driftlog-aggregator-alone".into(),
+            ..AggregatorSettings::default()
+        },
+        drain_status.clone(),
+        drain_stop,
+    ));
+    loop {
+        let done: u64 = recorders
+            .iter()
+            .map(|(id, _, _, _)| applied(&drain_status, id))
+            .sum();
+        if done >= in_stream {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(3600) {
+            bail!("the second aggregator did not read the stream within an hour ({done} of {in_stream})");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let alone_secs = t.elapsed().as_secs_f64();
+    let cpu1 = cpu_now(&nats);
+    let _ = drain_stop_tx.send(true);
+    let alone = in_stream as f64 / alone_secs;
+    let (alone_cores, alone_nats) = (
+        (cpu1.0 - cpu0.0) / alone_secs,
+        (cpu1.1 - cpu0.1) / alone_secs,
+    );
+    say(&format!(
+        "  {in_stream} items in {alone_secs:.1} s = {alone:.0} items/s (aggregator {alone_cores:.2} cores, nats-server {alone_nats:.2} cores)"
+    ));
 
     say("aggregate queries through the AWS Config API (in process)");
     let api = ConfigApi::open(
@@ -306,7 +386,12 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     let mut rows = vec![
         (
             "ingest".to_string(),
-            format!("{total} items from {RECORDERS} recorders discovering at once: {ingest:.0} items/s into the aggregator's log (recorders committed in {discovered_secs:.1} s, all aggregated after {ingest_secs:.1} s)"),
+            format!("{total} items from {RECORDERS} recorders discovering at once: {ingest:.0} items/s into the aggregator's log (recorders committed in {discovered_secs:.1} s, all aggregated after {ingest_secs:.1} s; all on this machine: recorders, sinks and aggregator {ours_cores:.2} cores, nats-server {nats_cores:.2} cores)"),
+            ">= 50K items/s",
+        ),
+        (
+            "ingest, the aggregator alone".to_string(),
+            format!("{in_stream} items read from the stream's start by a second aggregator while the recorders are idle: {alone:.0} items/s (aggregator {alone_cores:.2} cores, nats-server {alone_nats:.2} cores)"),
             ">= 50K items/s",
         ),
         (

@@ -9,6 +9,7 @@ use crate::resync::{Resyncs, Taking};
 use crate::status::AggregatorStatus;
 use crate::wire::{parse_message, Parsed, Reassembly};
 use async_nats::jetstream::{self, consumer, stream};
+use driftlog_deliver::CHUNK_HEADER;
 use driftlog_deliver::{
     heartbeat_subject, resync_subject, Heartbeat, ResyncRequest, SnapshotMarker, SnapshotPhase,
     HEARTBEAT_SUBJECTS,
@@ -22,7 +23,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
 
 /// Opens a NATS connection (the caller knows the URL, credentials and TLS).
@@ -35,6 +36,39 @@ pub type Connector = Arc<
 /// The subjects recorders publish items on (the NATS sink's stream).
 const ITEM_SUBJECTS: &str = "driftlog.ci.>";
 
+/// Which rules are the aggregator's own (its org-wide rules): their results are recorded
+/// here, not received, so no source's resync deletes them.
+#[derive(Clone)]
+pub struct OwnRules(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl OwnRules {
+    /// `is_own(rule name)` says whether a rule is the aggregator's.
+    pub fn new(is_own: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(is_own))
+    }
+
+    /// Whether `key` is a result of one of the aggregator's own rules.
+    fn holds(&self, key: &ResourceKey) -> bool {
+        key.resource_type == driftlog_model::COMPLIANCE_TYPE
+            && key
+                .resource_id
+                .split_once('/')
+                .is_some_and(|(rule, _)| (self.0)(rule))
+    }
+}
+
+impl Default for OwnRules {
+    fn default() -> Self {
+        Self::new(|_| false)
+    }
+}
+
+impl std::fmt::Debug for OwnRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnRules")
+    }
+}
+
 /// The aggregator's settings.
 #[derive(Debug, Clone)]
 pub struct AggregatorSettings {
@@ -43,12 +77,14 @@ pub struct AggregatorSettings {
     pub stream: String,
     /// The durable consumer's name: its position survives restarts of both sides.
     pub consumer: String,
-    /// Messages fetched at once.
+    /// Messages pulled at once (and read together).
     pub batch: usize,
-    /// How long a fetch waits for its batch to fill.
+    /// How often an idle aggregator looks for sources to resync and for shutdown.
     pub wait: Duration,
     /// Items per appended batch, at most.
     pub round_items: usize,
+    /// The aggregator's own rules, whose results a resync leaves alone.
+    pub own_rules: OwnRules,
 }
 
 impl Default for AggregatorSettings {
@@ -59,6 +95,7 @@ impl Default for AggregatorSettings {
             batch: 1000,
             wait: Duration::from_millis(250),
             round_items: 10_000,
+            own_rules: OwnRules::default(),
         }
     }
 }
@@ -173,7 +210,9 @@ async fn session(
             // the consumer hands messages over in stream order.
             ack_policy: consumer::AckPolicy::All,
             ack_wait: Duration::from_secs(60),
-            max_ack_pending: (settings.batch * 4) as i64,
+            // Room for what is read ahead and a whole round being recorded: acknowledged
+            // only once recorded, they all wait for their acknowledgement together.
+            max_ack_pending: (settings.round_items + settings.batch * (READ_AHEAD + 2)) as i64,
             deliver_policy,
             ..Default::default()
         })
@@ -186,53 +225,54 @@ async fn session(
     let beat_task = tokio::spawn(read_heartbeats(beats, status.clone()));
     status.set_connection(&settings.stream, &settings.consumer, true, None);
     tracing::info!(stream = %settings.stream, consumer = %settings.consumer, "Aggregator: reading the stream.");
-    let mut parts = Reassembly::default();
+    // Two stages, overlapping: a reader takes messages from the stream as they come and
+    // reads them (on all cores), the applier judges and records what was read. What the
+    // reader holds when a session ends is read again by the next one (it starts at the
+    // recorded position), never lost.
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(settings.batch)
+        .messages()
+        .await
+        .map_err(|e| format!("consumer {} on {}: {e}", settings.consumer, settings.stream))?;
+    let (tx, mut rx) = mpsc::channel::<Fetched>(READ_AHEAD);
+    let reader = tokio::spawn(read_stream(messages, settings.batch, tx));
     let mut resyncs = Resyncs::default();
     let result = loop {
         if *shutdown.borrow() {
             break Ok(());
         }
         ask_for_resyncs(&client, &stream, settings, status, positions, &mut resyncs).await;
-        // Never cancelled half-way: a message taken from the stream is handled (or left
-        // unacknowledged for redelivery), never dropped.
-        let batch = consumer
-            .batch()
-            .max_messages(settings.batch)
-            .expires(settings.wait)
-            .messages()
-            .await;
-        let mut batch = match batch {
-            Ok(b) => b,
-            Err(e) => break Err(format!("fetch: {e}")),
+        let first = tokio::select! {
+            f = rx.recv() => f,
+            _ = shutdown.changed() => continue,
+            () = tokio::time::sleep(settings.wait) => continue,
         };
-        let mut msgs = Vec::new();
-        let mut cut = None;
-        while let Some(m) = batch.next().await {
-            match m {
-                Ok(m) => msgs.push(m),
-                Err(e) => {
-                    // What follows in the stream may have been handed to this batch and
-                    // lost with it: apply what came, then read on from the recorded
-                    // position with a fresh consumer.
-                    cut = Some(format!("fetch: {e}"));
-                    break;
+        let Some(first) = first else {
+            break Err("the stream reader stopped".to_string());
+        };
+        // Whatever else was read meanwhile is recorded with it, up to a round: one append
+        // (one flush) for many fetches when the aggregator is behind.
+        let mut fetched = vec![first];
+        let mut n = fetched[0].reads.len();
+        while n < settings.round_items && fetched.last().is_some_and(|f| f.cut.is_none()) {
+            match rx.try_recv() {
+                Ok(f) => {
+                    n += f.reads.len();
+                    fetched.push(f);
                 }
+                Err(_) => break,
             }
         }
-        if !msgs.is_empty() {
-            let r = apply(
-                recorder,
-                settings,
-                status,
-                positions,
-                (&mut parts, &mut resyncs),
-                &msgs,
-            )
-            .await;
+        let cut = fetched.last().and_then(|f| f.cut.clone());
+        let reads: Vec<Read> = fetched.iter_mut().flat_map(|f| f.reads.drain(..)).collect();
+        if !reads.is_empty() {
+            let r = apply(recorder, settings, status, positions, &mut resyncs, reads).await;
             if let Err(e) = r {
                 break Err(e);
             }
-            if let Some(last) = msgs.last() {
+            // One acknowledgement covers everything up to it (`AckPolicy::All`).
+            if let Some(last) = fetched.iter().rev().find_map(|f| f.last.as_ref()) {
                 if let Err(e) = last.ack().await {
                     // The position is in the log: nothing depends on this acknowledgement.
                     tracing::debug!(error = %e, "Aggregator: an acknowledgement failed.");
@@ -243,8 +283,131 @@ async fn session(
             break Err(e);
         }
     };
+    reader.abort();
     beat_task.abort();
     result
+}
+
+/// Batches read ahead of the applier (each up to `settings.batch` messages).
+const READ_AHEAD: usize = 8;
+
+/// Below this many whole messages a batch is read on one thread: spawning costs more.
+const PARALLEL_FROM: usize = 64;
+
+/// One message, read.
+struct Read {
+    parsed: Parsed,
+    stream_seq: Option<u64>,
+    /// Parts of an unfinished item are held after this message: a new session must read
+    /// from before their first part, so the position does not move past it.
+    parts_held: bool,
+}
+
+/// What the reader hands the applier: messages read, in stream order, and the last of them
+/// (to acknowledge); or the error that ended the stream after them.
+struct Fetched {
+    reads: Vec<Read>,
+    last: Option<jetstream::Message>,
+    cut: Option<String>,
+}
+
+/// Takes messages from the stream as they come — the first awaited, then whatever else is
+/// there already, up to `batch` — reads them off the runtime, and hands them on in order.
+async fn read_stream(
+    mut messages: consumer::pull::Stream,
+    batch: usize,
+    tx: mpsc::Sender<Fetched>,
+) {
+    let mut parts = Some(Reassembly::default());
+    loop {
+        let mut msgs = Vec::with_capacity(batch);
+        let mut cut = None;
+        match messages.next().await {
+            Some(Ok(m)) => msgs.push(m),
+            Some(Err(e)) => cut = Some(format!("fetch: {e}")),
+            None => cut = Some("fetch: the consumer's stream ended".to_string()),
+        }
+        while cut.is_none() && msgs.len() < batch {
+            // Polled once, never waited on: a message not there yet comes with the next.
+            match tokio::time::timeout(Duration::ZERO, messages.next()).await {
+                Ok(Some(Ok(m))) => msgs.push(m),
+                Ok(Some(Err(e))) => cut = Some(format!("fetch: {e}")),
+                Ok(None) => cut = Some("fetch: the consumer's stream ended".to_string()),
+                Err(_) => break,
+            }
+        }
+        let mut held = parts.take().unwrap_or_default();
+        let read = tokio::task::spawn_blocking(move || {
+            let reads = read_all(&msgs, &mut held);
+            (reads, msgs.pop(), held)
+        })
+        .await;
+        let Ok((reads, last, held)) = read else {
+            let _ = tx
+                .send(Fetched {
+                    reads: Vec::new(),
+                    last: None,
+                    cut: Some("reading messages: the task failed".to_string()),
+                })
+                .await;
+            return;
+        };
+        parts = Some(held);
+        let end = cut.is_some();
+        if tx.send(Fetched { reads, last, cut }).await.is_err() || end {
+            return;
+        }
+    }
+}
+
+fn header<'m>(m: &'m jetstream::Message, name: &str) -> Option<&'m str> {
+    m.headers
+        .as_ref()
+        .and_then(|hm| hm.get(name))
+        .map(async_nats::HeaderValue::as_str)
+}
+
+/// Reads `msgs` in order. Whole messages are read on all cores (they share nothing); parts
+/// of large items are put together in order, in `parts`.
+fn read_all(msgs: &[jetstream::Message], parts: &mut Reassembly) -> Vec<Read> {
+    let whole = |m: &jetstream::Message| header(m, CHUNK_HEADER).is_none();
+    let read_one = |m: &jetstream::Message, parts: &mut Reassembly| {
+        parse_message(m.subject.as_str(), |h| header(m, h), &m.payload, parts)
+    };
+    let mut slots: Vec<Option<Parsed>> = (0..msgs.len()).map(|_| None).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(msgs.len().div_ceil(PARALLEL_FROM))
+        .max(1);
+    let per = msgs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (ms, out) in msgs.chunks(per).zip(slots.chunks_mut(per)) {
+            let mut work = move || {
+                let mut none = Reassembly::default();
+                for (m, slot) in ms.iter().zip(out.iter_mut()) {
+                    if whole(m) {
+                        *slot = Some(read_one(m, &mut none));
+                    }
+                }
+            };
+            if threads == 1 {
+                work();
+            } else {
+                s.spawn(work);
+            }
+        }
+    });
+    msgs.iter()
+        .zip(slots)
+        .map(|(m, slot)| {
+            let parsed = slot.unwrap_or_else(|| read_one(m, parts));
+            Read {
+                parsed,
+                stream_seq: m.info().ok().map(|i| i.stream_sequence),
+                parts_held: parts.held() > 0,
+            }
+        })
+        .collect()
 }
 
 /// One round of items to record together: distinct keys.
@@ -293,32 +456,24 @@ impl Round {
     }
 }
 
-/// Reads, judges and records one fetched batch.
+/// Judges and records messages read, in stream order.
 async fn apply(
     recorder: &Arc<Recorder>,
     settings: &AggregatorSettings,
     status: &AggregatorStatus,
     positions: &mut Positions,
-    (parts, resyncs): (&mut Reassembly, &mut Resyncs),
-    msgs: &[jetstream::Message],
+    resyncs: &mut Resyncs,
+    reads: Vec<Read>,
 ) -> Result<(), String> {
     let (mut applied, mut dups) = (0u64, 0u64);
+    let received = reads.len() as u64;
     let mut round = Round::default();
-    for m in msgs {
-        let header = |h: &str| {
-            m.headers
-                .as_ref()
-                .and_then(|hm| hm.get(h))
-                .map(async_nats::HeaderValue::as_str)
-        };
-        let stream_seq = m.info().ok().map(|i| i.stream_sequence);
+    for r in reads {
         let handled = handle(
-            m.subject.as_str(),
-            header,
-            &m.payload,
+            r.parsed,
             (recorder, settings, status),
             positions,
-            (&mut *parts, &mut *resyncs),
+            resyncs,
             &mut round,
         )
         .await?;
@@ -329,14 +484,14 @@ async fn apply(
         }
         // Where a new session reads on: past this message — unless an item is partly
         // received, whose earlier parts (held in memory only) a new session must read again.
-        if let (Some(q), 0) = (stream_seq, parts.held()) {
+        if let (Some(q), false) = (r.stream_seq, r.parts_held) {
             positions.stream_seq = q;
         }
     }
     if round.len() > 0 {
         record(recorder, status, positions, round).await?;
     }
-    status.count(msgs.len() as u64, applied, dups, 0);
+    status.count(received, applied, dups, 0);
     Ok(())
 }
 
@@ -350,17 +505,15 @@ enum Handled {
     Other,
 }
 
-/// Reads, judges and adds one message to `round` (recording the round first when needed).
-async fn handle<'h>(
-    subject: &str,
-    header: impl Fn(&str) -> Option<&'h str>,
-    payload: &[u8],
+/// Judges one message read and adds it to `round` (recording the round first when needed).
+async fn handle(
+    parsed: Parsed,
     (recorder, settings, status): (&Arc<Recorder>, &AggregatorSettings, &AggregatorStatus),
     positions: &mut Positions,
-    (parts, resyncs): (&mut Reassembly, &mut Resyncs),
+    resyncs: &mut Resyncs,
     round: &mut Round,
 ) -> Result<Handled, String> {
-    let inc = match parse_message(subject, header, payload, parts) {
+    let inc = match parsed {
         Parsed::Part => return Ok(Handled::Other),
         Parsed::Refused { reason, detail } => {
             tracing::warn!(reason, detail = %detail, "Aggregator: message refused, not applied.");
@@ -368,7 +521,7 @@ async fn handle<'h>(
             return Ok(Handled::Other);
         }
         Parsed::Marker(marker) => {
-            let ctx = (recorder, status, settings.round_items);
+            let ctx = (recorder, status, settings);
             snapshot_marker(&marker, positions, resyncs, round, ctx).await?;
             return Ok(Handled::Other);
         }
@@ -431,8 +584,9 @@ async fn snapshot_marker(
     positions: &mut Positions,
     resyncs: &mut Resyncs,
     round: &mut Round,
-    (recorder, status, round_items): (&Arc<Recorder>, &AggregatorStatus, usize),
+    (recorder, status, settings): (&Arc<Recorder>, &AggregatorStatus, &AggregatorSettings),
 ) -> Result<(), String> {
+    let round_items = settings.round_items;
     let has_gap = positions
         .sources
         .get(&m.recorder)
@@ -533,7 +687,9 @@ async fn snapshot_marker(
                             })
                         })
                     })
-                    .filter(|k| !t.seen.contains(k) && !t.newer.contains(k))
+                    .filter(|k| {
+                        !t.seen.contains(k) && !t.newer.contains(k) && !settings.own_rules.holds(k)
+                    })
                     .collect()
             };
             let deleted = gone.len();

@@ -22,7 +22,7 @@ mod resync;
 mod status;
 mod wire;
 
-pub use ingest::{run_aggregator, AggregatorSettings, Connector};
+pub use ingest::{run_aggregator, AggregatorSettings, Connector, OwnRules};
 pub use organization::{member_accounts, OrganizationError};
 pub use position::{Gap, Positions, SourcePosition, Verdict};
 pub use status::{AggregatorStatus, SourceStatus};

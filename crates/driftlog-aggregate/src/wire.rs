@@ -307,6 +307,7 @@ mod tests {
             ..driftlog_sim::SimConfig::default()
         });
         let mut types = std::collections::BTreeSet::new();
+        let mut fast = 0;
         for (i, o) in estate.iter().enumerate() {
             let ci = driftlog_model::ConfigurationItem {
                 seq: i as u64 + 1,
@@ -325,12 +326,23 @@ mod tests {
             assert_eq!(back.key, *o.key);
             assert_eq!((back.seq, back.version), (ci.seq, 3));
             assert_eq!(back.capture_time_ms, ci.capture_time_ms);
-            let obs = back.observed.unwrap();
+            // The fast reading (what is canonical already is taken as it is) and the
+            // reference reading (a tree, canonicalized) agree, byte for byte.
+            let tree = ReceivedItem::from_event_json_tree(&line).unwrap();
+            let (obs, reference) = (back.observed.unwrap(), tree.observed.unwrap());
             assert_eq!(obs.doc, o.doc, "{}", o.key);
             assert_eq!(obs.volatile, o.volatile, "{}", o.key);
+            assert_eq!(
+                (&reference.doc, &reference.volatile),
+                (&obs.doc, &obs.volatile)
+            );
+            if o.volatile.len() <= 2 {
+                fast += 1;
+            }
             types.insert(o.key.resource_type.clone());
         }
         assert!(types.len() >= 34, "{types:?}");
+        assert!(fast > 2000, "{fast} of 3000 without volatile values");
     }
 
     #[test]

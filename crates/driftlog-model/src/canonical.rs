@@ -260,6 +260,247 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// Whether `doc` is already exactly what [`canonicalize`] makes of it for `spec`, with no
+/// volatile value in it: then it can be taken as it is, without building a tree. This is
+/// how an aggregator reads what another driftlog published (canonical already), several
+/// times faster than parsing and writing it again; anything it is unsure of (a volatile
+/// value, an escaped key, a deeply nested value) says no, and the caller canonicalizes.
+///
+/// Byte-exact: compact, keys strictly in byte order, strings escaped as serde_json escapes
+/// them, numbers as serde_json prints them, set-like arrays sorted by their elements'
+/// bytes.
+pub fn is_canonical(spec: &TypeSpec, doc: &str) -> bool {
+    let mut active: Vec<(Kind, &'static str)> = Vec::new();
+    active.extend(
+        crate::types::common_sets()
+            .iter()
+            .chain(spec.set_paths.iter())
+            .map(|p| (Kind::Set, *p)),
+    );
+    active.extend(spec.volatile_paths.iter().map(|p| (Kind::Volatile, *p)));
+    let mut c = Checker {
+        b: doc.as_bytes(),
+        i: 0,
+    };
+    c.value(&active, 0) && c.i == c.b.len()
+}
+
+/// Deeper than this, [`is_canonical`] declines (serde_json itself stops at 128).
+const MAX_DEPTH: usize = 128;
+
+/// A one-pass reader of JSON bytes that accepts only canonical form.
+struct Checker<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Checker<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn value(&mut self, active: &[(Kind, &'static str)], depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        match self.peek() {
+            Some(b'{') => self.object(active, depth),
+            Some(b'[') => self.array(active, depth),
+            Some(b'"') => self.string().is_some(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => false,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string escaped exactly as serde_json escapes: returns where its bytes between the
+    /// quotes start and end, and whether it holds an escape.
+    fn string(&mut self) -> Option<(usize, usize, bool)> {
+        let start = self.i + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            // Plain bytes in one sweep: only quotes, backslashes and control bytes stop it.
+            i += self
+                .b
+                .get(i..)?
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            match self.b[i] {
+                b'"' => break,
+                0..=0x1f => return None,
+                b'\\' => {
+                    escaped = true;
+                    match *self.b.get(i + 1)? {
+                        b'"' | b'\\' | b'b' | b't' | b'n' | b'f' | b'r' => i += 2,
+                        b'u' => {
+                            // serde_json writes \u00XX (lowercase hex) only for control
+                            // characters without a short form.
+                            let hex = self.b.get(i + 2..i + 6)?;
+                            if &hex[..2] != b"00" {
+                                return None;
+                            }
+                            let digit = |d: u8| match d {
+                                b'0'..=b'9' => Some(d - b'0'),
+                                b'a'..=b'f' => Some(d - b'a' + 10),
+                                _ => None,
+                            };
+                            let v = digit(hex[2])? * 16 + digit(hex[3])?;
+                            if v >= 0x20 || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                                return None;
+                            }
+                            i += 6;
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        self.i = i + 1;
+        Some((start, i, escaped))
+    }
+
+    fn number(&mut self) -> bool {
+        let start = self.i;
+        while matches!(
+            self.peek(),
+            Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+        ) {
+            self.i += 1;
+        }
+        let span = &self.b[start..self.i];
+        // Most numbers are plain integers: canonical when they have no leading zero and
+        // fit in i64 (serde_json keeps them as integers and prints them back unchanged).
+        let digits = span.strip_prefix(b"-").unwrap_or(span);
+        if !digits.is_empty()
+            && digits.len() <= 18
+            && digits.iter().all(u8::is_ascii_digit)
+            && (digits[0] != b'0' || span == b"0")
+        {
+            return true;
+        }
+        // Anything else (floats, huge integers, "-0"): as serde_json prints it back.
+        std::str::from_utf8(span)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Number>(t).ok())
+            .is_some_and(|n| n.to_string().as_bytes() == span)
+    }
+
+    fn object(&mut self, active: &[(Kind, &'static str)], depth: usize) -> bool {
+        self.i += 1;
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return true;
+        }
+        let b = self.b;
+        let mut last: Option<&[u8]> = None;
+        loop {
+            if self.peek() != Some(b'"') {
+                return false;
+            }
+            let Some((start, end, escaped)) = self.string() else {
+                return false;
+            };
+            let key = &b[start..end];
+            // Keys in strictly increasing byte order; an escaped key would need unescaping
+            // to compare: left to the full path.
+            if escaped || last.is_some_and(|l| l >= key) {
+                return false;
+            }
+            last = Some(key);
+            if self.peek() != Some(b':') {
+                return false;
+            }
+            self.i += 1;
+            let ok = if active.is_empty() {
+                self.value(&[], depth + 1)
+            } else {
+                let Ok(k) = std::str::from_utf8(key) else {
+                    return false;
+                };
+                let (next, here, is_set) = step(active, Seg::Key(k));
+                match here {
+                    // A volatile value is moved out by canonicalization: not canonical.
+                    Some(Kind::Volatile) => return false,
+                    _ if is_set && self.peek() == Some(b'[') => self.set(&next, depth + 1),
+                    _ => self.value(&next, depth + 1),
+                }
+            };
+            if !ok {
+                return false;
+            }
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// An array; its elements' byte spans.
+    fn elements(
+        &mut self,
+        active: &[(Kind, &'static str)],
+        depth: usize,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> bool {
+        self.i += 1;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return true;
+        }
+        let next = if active.is_empty() {
+            Vec::new()
+        } else {
+            step(active, Seg::Index).0
+        };
+        loop {
+            let start = self.i;
+            if !self.value(&next, depth + 1) {
+                return false;
+            }
+            spans.push((start, self.i));
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    fn array(&mut self, active: &[(Kind, &'static str)], depth: usize) -> bool {
+        let mut spans = Vec::new();
+        self.elements(active, depth, &mut spans)
+    }
+
+    /// A set-like array: sorted by its elements' canonical bytes.
+    fn set(&mut self, active: &[(Kind, &'static str)], depth: usize) -> bool {
+        let mut spans = Vec::new();
+        self.elements(active, depth, &mut spans)
+            && spans
+                .windows(2)
+                .all(|w| self.b[w[0].0..w[0].1] <= self.b[w[1].0..w[1].1])
+    }
+}
+
 /// Canonical bytes of any JSON value (no type-specific rules).
 pub fn to_canonical_vec(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();

@@ -308,6 +308,7 @@ fn spec_of(s: &SinkSection) -> Result<SinkSpec> {
 pub async fn start(
     cfg: &Config,
     log: &Arc<Log>,
+    configured: driftlog_sinks::ConfiguredPairs,
     stop: &watch::Receiver<bool>,
     tracker: &TaskTracker,
 ) -> Result<Arc<Delivery>> {
@@ -381,6 +382,7 @@ pub async fn start(
                     tracker.spawn(driftlog_sinks::run_resync_responder(
                         log.clone(),
                         t.clone(),
+                        configured.clone(),
                         stop.clone(),
                     ));
                     spawn(tracker, log, spec, t, oversize.clone(), &board, stop);

@@ -206,7 +206,18 @@ impl Services {
                 ..RecorderConfig::default()
             },
         );
-        let delivery = crate::delivery::start(cfg, &log, stop, tracker).await?;
+        // What a resync's snapshot covers: every pair the recorder is set to record.
+        let configured: driftlog_sinks::ConfiguredPairs = {
+            let recorder = recorder.clone();
+            Arc::new(move || {
+                recorder
+                    .scopes()
+                    .into_iter()
+                    .map(|s| (s.account, s.region))
+                    .collect()
+            })
+        };
+        let delivery = crate::delivery::start(cfg, &log, configured, stop, tracker).await?;
         if let Some(ch) = &delivery.channel() {
             let s = ch.settings();
             tracing::info!(
@@ -351,10 +362,20 @@ pub async fn serve(
             let c = connect.clone();
             Box::pin(async move { c.connect().await })
         });
+        // Results of the aggregator's own (org-wide) rules are recorded here, not received:
+        // no source's resync deletes them.
+        let rules = services.rules.clone();
+        let settings = driftlog_aggregate::AggregatorSettings {
+            own_rules: driftlog_aggregate::OwnRules::new(move |name| {
+                rules.rule(name).is_some()
+                    || rules.deleting_rules().iter().any(|r| r.rule.name == name)
+            }),
+            ..a.settings()
+        };
         tracker.spawn(driftlog_aggregate::run_aggregator(
             recorder.clone(),
             connector,
-            a.settings(),
+            settings,
             status.clone(),
             stop_rx.clone(),
         ));

@@ -38,7 +38,7 @@ pub use channel::{
     SnapshotFrequency, SnapshotReport,
 };
 pub use nats::{run_heartbeats, BodyFormat, NatsConnect, NatsTransport};
-pub use resync::{run_resync_responder, SnapshotReceipt};
+pub use resync::{run_resync_responder, ConfiguredPairs, SnapshotReceipt};
 pub use runner::{cursor_name, run_sink, SinkBoard, SinkSpec, SinkStart, SinkStatus};
 pub use sns::SnsTransport;
 pub use store::{error_code, DeliveryStore, StoreLocation};

@@ -2,11 +2,12 @@
 //! stream, acknowledged by JetStream before the cursor moves.
 
 use crate::{Message, SendError, Transport};
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, context::PublishAckFuture, stream};
 use driftlog_deliver::{
     message_id, nats_subject, snapshot_message_id, CHUNK_HEADER, LOG_HEADER, NATS_MSG_ID_HEADER,
     RECORDER_HEADER, SEQ_HEADER, SNAPSHOT_HEADER,
 };
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -91,8 +92,17 @@ pub enum BodyFormat {
 }
 
 /// How many publishes may wait for their acknowledgement at once, well under the client's
-/// in-flight limit.
-const ACK_CHUNK: usize = 512;
+/// in-flight limit (5,000).
+const ACK_WINDOW: usize = 2048;
+
+/// Awaits one item's acknowledgements (one per part).
+async fn confirmed(acks: Vec<PublishAckFuture>) -> Result<(), SendError> {
+    for ack in acks {
+        ack.await
+            .map_err(|e| SendError::new("NotAcknowledged", format!("nats: {e}")))?;
+    }
+    Ok(())
+}
 
 /// The subjects driftlog's stream captures.
 pub const STREAM_SUBJECTS: &str = "driftlog.ci.>";
@@ -296,49 +306,59 @@ impl NatsTransport {
                 c
             }
         };
-        // Publish a chunk, then wait for its acknowledgements in order: one round trip per
-        // chunk, not per message, and never more acknowledgements in flight than JetStream's
-        // client allows (it blocks publishing past its limit, which would never resolve
-        // while we hold the acks unawaited).
+        // A window of publishes in flight: each item's acknowledgements are awaited once
+        // the window is full (oldest first), so publishing never stops for a round trip,
+        // and never holds more acknowledgements than JetStream's client allows (it blocks
+        // publishing past its limit, which would never resolve while we hold them).
+        let mut inflight: VecDeque<Vec<PublishAckFuture>> = VecDeque::new();
+        let mut parts_inflight = 0;
         let mut done = 0;
-        for chunk in batch.chunks(ACK_CHUNK) {
-            // Per item, the acknowledgements of its parts (one for most).
-            let mut acks = Vec::with_capacity(chunk.len());
-            let mut failure = None;
-            'items: for m in chunk {
-                let mut mine = Vec::with_capacity(1);
-                for (headers, body) in self.parts(m, max_payload, snapshot) {
-                    match js
-                        .publish_with_headers(nats_subject(&m.key), headers, body)
-                        .await
-                    {
-                        Ok(ack) => mine.push(ack),
-                        Err(e) => {
-                            failure = Some(SendError::new("PublishFailed", format!("nats: {e}")));
-                            break 'items;
-                        }
-                    }
-                }
-                acks.push(mine);
-            }
-            // Even after a failed publish, the messages already published may be
-            // acknowledged: count the consecutive acknowledged items (all their parts) so
-            // the cursor moves exactly past them, never past one JetStream did not confirm.
-            for parts in acks {
-                for ack in parts {
-                    if let Err(e) = ack.await {
-                        *guard = None;
-                        return Err(
-                            SendError::new("NotAcknowledged", format!("nats: {e}")).after(done)
-                        );
-                    }
+        for m in batch {
+            let parts = self.parts(m, max_payload, snapshot);
+            while parts_inflight > 0 && parts_inflight + parts.len() > ACK_WINDOW {
+                let Some(acks) = inflight.pop_front() else {
+                    break;
+                };
+                parts_inflight -= acks.len();
+                if let Err(e) = confirmed(acks).await {
+                    *guard = None;
+                    return Err(e.after(done));
                 }
                 done += 1;
             }
-            if let Some(e) = failure {
+            let mut mine = Vec::with_capacity(parts.len());
+            for (headers, body) in parts {
+                match js
+                    .publish_with_headers(nats_subject(&m.key), headers, body)
+                    .await
+                {
+                    Ok(ack) => mine.push(ack),
+                    Err(e) => {
+                        // Even after a failed publish, those already published may be
+                        // acknowledged: the cursor moves exactly past the consecutive
+                        // acknowledged items (all their parts), never past one JetStream
+                        // did not confirm.
+                        let failure = SendError::new("PublishFailed", format!("nats: {e}"));
+                        for acks in inflight {
+                            if confirmed(acks).await.is_err() {
+                                break;
+                            }
+                            done += 1;
+                        }
+                        *guard = None;
+                        return Err(failure.after(done));
+                    }
+                }
+            }
+            parts_inflight += mine.len();
+            inflight.push_back(mine);
+        }
+        for acks in inflight {
+            if let Err(e) = confirmed(acks).await {
                 *guard = None;
                 return Err(e.after(done));
             }
+            done += 1;
         }
         Ok(())
     }

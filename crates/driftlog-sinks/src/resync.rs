@@ -40,7 +40,11 @@ impl NatsTransport {
     ///
     /// # Errors
     /// The log cannot be read, or JetStream refused or did not acknowledge a message.
-    pub async fn publish_snapshot(&self, log: Arc<Log>) -> Result<SnapshotReceipt, SendError> {
+    pub async fn publish_snapshot(
+        &self,
+        log: Arc<Log>,
+        configured: &ConfiguredPairs,
+    ) -> Result<SnapshotReceipt, SendError> {
         let snapshot = crate::new_snapshot_id();
         let recorder = self.recorder().to_string();
         let begin = |seq| SnapshotMarker {
@@ -94,7 +98,10 @@ impl NatsTransport {
         }
         marker.phase = SnapshotPhase::End;
         marker.items = items;
-        marker.scopes = recorded_pairs(&log);
+        let mut pairs: std::collections::BTreeSet<(String, String)> =
+            recorded_pairs(&log).into_iter().collect();
+        pairs.extend(configured());
+        marker.scopes = pairs.into_iter().collect();
         self.publish_raw(|| (), |()| marker_message(&marker))
             .await?;
         Ok(SnapshotReceipt {
@@ -104,6 +111,11 @@ impl NatsTransport {
         })
     }
 }
+
+/// The `(account, region)` pairs the recorder is set to record now. A snapshot's end marker
+/// names them with those its store holds: a resync taken before the first poll of a pair
+/// finished must still let the aggregator drop what that pair held before.
+pub type ConfiguredPairs = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
 /// Every `(account, region)` the store has recorded anything in.
 fn recorded_pairs(log: &Log) -> Vec<(String, String)> {
@@ -136,6 +148,7 @@ fn marker_message(m: &SnapshotMarker) -> (String, async_nats::HeaderMap, bytes::
 pub async fn run_resync_responder(
     log: Arc<Log>,
     transport: Arc<NatsTransport>,
+    configured: ConfiguredPairs,
     mut stop: watch::Receiver<bool>,
 ) {
     let subject = resync_subject(transport.recorder());
@@ -186,7 +199,7 @@ pub async fn run_resync_responder(
                 )
                 .collect();
             tracing::info!(asked_by = ?who, "Resync: an aggregator asked for this recorder's inventory; publishing a snapshot.");
-            match transport.publish_snapshot(log.clone()).await {
+            match transport.publish_snapshot(log.clone(), &configured).await {
                 Ok(r) => tracing::info!(
                     snapshot = %r.snapshot, seq = r.seq, items = r.items,
                     "Resync: snapshot published."
