@@ -135,7 +135,8 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             start: SinkStart::Beginning,
             batch: 2000,
             format: BodyFormat::Item,
-            ..SinkSpec::new("org", driftlog_model::Filter::default())
+            // Named apart: the board shows each sink, and their sum is what was published.
+            ..SinkSpec::new(&format!("org-{i}"), driftlog_model::Filter::default())
         };
         tokio::spawn(driftlog_sinks::run_sink(
             log.clone(),
