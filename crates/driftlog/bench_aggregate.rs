@@ -136,7 +136,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             batch: 2000,
             format: BodyFormat::Item,
             // Named apart: the board shows each sink, and their sum is what was published.
-            ..SinkSpec::new(&format!("org-{i}"), driftlog_model::Filter::default())
+            ..SinkSpec::new(format!("org-{i}"), driftlog_model::Filter::default())
         };
         tokio::spawn(driftlog_sinks::run_sink(
             log.clone(),
