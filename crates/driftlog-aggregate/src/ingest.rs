@@ -416,7 +416,8 @@ struct Round {
     upserts: Vec<Observed>,
     deleted: Vec<ResourceKey>,
     who: HashMap<ResourceKey, Vec<Attribution>>,
-    keys: HashSet<ResourceKey>,
+    /// The resources' identities (`ResourceKey::id_hash`, the store's own).
+    keys: driftlog_model::IdSet,
     capture_ms: i64,
     sources: Vec<String>,
 }
@@ -437,10 +438,14 @@ impl Round {
         ctx: (&Arc<Recorder>, &AggregatorStatus, &Positions, usize),
     ) -> Result<(), String> {
         let (rec, status, positions, round_items) = ctx;
-        if self.keys.contains(&item.key) || self.len() >= round_items {
+        let id = item
+            .observed
+            .as_ref()
+            .map_or_else(|| item.key.id_hash(), |o| o.id);
+        if self.keys.contains(&id) || self.len() >= round_items {
             record(rec, status, positions, std::mem::take(self)).await?;
         }
-        self.keys.insert(item.key.clone());
+        self.keys.insert(id);
         self.capture_ms = self.capture_ms.max(item.capture_time_ms);
         if !item.attribution.is_empty() {
             self.who.insert(item.key.clone(), item.attribution);
@@ -699,7 +704,7 @@ async fn snapshot_marker(
             let last = chunks.pop().unwrap_or(&[]);
             let deletions = |chunk: &[ResourceKey]| Round {
                 deleted: chunk.to_vec(),
-                keys: chunk.iter().cloned().collect(),
+                keys: chunk.iter().map(ResourceKey::id_hash).collect(),
                 capture_ms: now_ms(),
                 sources: vec![m.recorder.clone()],
                 ..Round::default()

@@ -98,8 +98,17 @@ impl Positions {
     /// Moves `recorder` to `seq` of `log`, noting the gap the move crossed, if any (a gap
     /// stays noted until [`Positions::repaired`]).
     pub fn advance(&mut self, recorder: &str, log: &str, seq: Seq, gap: Option<Gap>) {
-        let p = self.sources.entry(recorder.to_string()).or_default();
-        log.clone_into(&mut p.log);
+        // Called for every item: the recorder's id is copied only the first time.
+        if !self.sources.contains_key(recorder) {
+            self.sources
+                .insert(recorder.to_string(), SourcePosition::default());
+        }
+        let Some(p) = self.sources.get_mut(recorder) else {
+            return;
+        };
+        if p.log != log {
+            log.clone_into(&mut p.log);
+        }
         p.seq = seq;
         if gap.is_some() {
             p.gap = gap;

@@ -452,18 +452,58 @@ impl Recorder {
         tag: Vec<u8>,
     ) -> Result<(DiffStats, Option<RangeInclusive<Seq>>)> {
         let as_of = self.log.watermark();
+        // Diffed on all cores: the round cut into consecutive parts, one input each (keys
+        // are distinct, and inputs are appended in order: the batch keeps the round's
+        // order, deletions last). An update's diff reads the previous version from its
+        // frame, the heaviest step of a round of changes.
+        let parts = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(upserts.len() / RECEIVED_PER_THREAD)
+            .max(1);
+        let per = upserts.len().div_ceil(parts).max(1);
+        let mut who = who;
+        let mut chunks: Vec<Vec<Observed>> = Vec::with_capacity(parts);
+        let mut rest = upserts.into_iter();
+        loop {
+            let chunk: Vec<Observed> = rest.by_ref().take(per).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        if chunks.is_empty() {
+            chunks.push(Vec::new());
+        }
+        let last = chunks.len() - 1;
+        let mut deleted = Some(deleted);
+        let inputs: Vec<Input> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, resources)| {
+                let mine = if i == last {
+                    std::mem::take(&mut who)
+                } else {
+                    resources
+                        .iter()
+                        .filter_map(|o| who.remove_entry(&*o.key))
+                        .collect()
+                };
+                let gone = if i == last {
+                    deleted.take().unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                Input::Received(PartialSnapshot { resources }, gone, as_of, mine)
+            })
+            .collect();
         let (stats, appended, _) = self
-            .diff_and_append_at(
-                vec![Input::Received(
-                    PartialSnapshot { resources: upserts },
-                    deleted,
-                    as_of,
-                    who,
-                )],
-                Some((capture_time_ms, tag)),
-            )
+            .diff_and_append_at(inputs, Some((capture_time_ms, tag)))
             .await?;
-        Ok((stats.into_iter().next().unwrap_or_default(), appended))
+        let mut total = DiffStats::default();
+        for s in &stats {
+            total.add(s);
+        }
+        Ok((total, appended))
     }
 
     /// Diffs and appends one finished poll, then re-checks related resources.
@@ -925,6 +965,9 @@ fn hold_daily(
 }
 
 /// A diff input with the log position its observation started at.
+/// A received round is diffed on several threads only from this many items per thread.
+const RECEIVED_PER_THREAD: usize = 256;
+
 enum Input {
     Complete(driftlog_model::CompleteSnapshot, Seq),
     Partial(PartialSnapshot, Seq),
