@@ -194,6 +194,11 @@ impl FrameBuilder {
 
     /// Encodes the frame.
     pub fn finish(self) -> Vec<u8> {
+        self.encode()
+    }
+
+    /// The frame's bytes, the builder kept (frames of one batch are encoded in parallel).
+    pub fn encode(&self) -> Vec<u8> {
         let mut table = Vec::with_capacity(4 + self.entries.len() * 160);
         table.extend_from_slice(&(self.entries.len() as u32).to_be_bytes());
         let mut encoded = Vec::with_capacity(self.entries.len() * 150);

@@ -459,6 +459,7 @@ impl Log {
         let mut frames = sled::Batch::default();
         let mut frame_bytes = 0u64;
         let mut fb = FrameBuilder::new(first);
+        let mut built: Vec<FrameBuilder> = Vec::new();
         // The relationship parse is the heaviest per-item step: spread it over the cores
         // for big batches (first discovery), in order.
         let edges: Vec<Vec<u128>> = parallel_map(changes, |c| rev::edge_targets(&c.doc));
@@ -466,11 +467,10 @@ impl Log {
             if !fb.is_empty()
                 && (fb.body_len() >= self.opts.frame_bytes || fb.len() >= self.opts.frame_items)
             {
-                let done = std::mem::replace(&mut fb, FrameBuilder::new(first + i as u64));
-                let key = done.first_seq.to_be_bytes();
-                let bytes = done.finish();
-                frame_bytes += bytes.len() as u64;
-                frames.insert(&key, bytes);
+                built.push(std::mem::replace(
+                    &mut fb,
+                    FrameBuilder::new(first + i as u64),
+                ));
             }
             let attribution: Vec<u8> = if c.attribution.is_empty() {
                 Vec::new()
@@ -502,10 +502,14 @@ impl Log {
                 &attribution,
             );
         }
-        let key = fb.first_seq.to_be_bytes();
-        let bytes = fb.finish();
-        frame_bytes += bytes.len() as u64;
-        frames.insert(&key, bytes);
+        built.push(fb);
+        // Encoding and compressing a frame shares nothing with the others: on all cores
+        // when the batch has several, inserted in order.
+        let finished = parallel_map_from(&built, 2, FrameBuilder::encode);
+        for (b, bytes) in built.iter().zip(finished) {
+            frame_bytes += bytes.len() as u64;
+            frames.insert(&b.first_seq.to_be_bytes(), bytes);
+        }
         // A batch larger than the room left would fill the disk inside sled's own writes
         // (which then fail every later read too): refused before sled sees it.
         self.has_room_for("append frames", frame_bytes)?;
@@ -1119,8 +1123,17 @@ const SLED_SEGMENT_BYTES: u64 = 512 * 1024;
 
 /// `f` over `items`, in order, on all cores when there are many.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    parallel_map_from(items, 4096, f)
+}
+
+/// [`parallel_map`] for work whose items are heavy: on several threads from `min` items.
+fn parallel_map_from<T: Sync, R: Send>(
+    items: &[T],
+    min: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if items.len() < 4096 || threads < 2 {
+    if items.len() < min.max(2) || threads < 2 {
         return items.iter().map(&f).collect();
     }
     let size = items.len().div_ceil(threads);
